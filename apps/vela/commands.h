@@ -1,0 +1,10 @@
+#pragma once
+// Subcommands of `vela`. Each add_*_command registers itself on the app and sets
+// a callback; main() only parses and dispatches.
+#include <CLI/CLI.hpp>
+
+namespace vela::cli {
+
+void add_config_command(CLI::App& app);
+
+}  // namespace vela::cli

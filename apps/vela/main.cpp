@@ -1,0 +1,16 @@
+#include <cstdio>
+
+#include "apps/vela/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"vela: an LLM inference engine (paged KV cache, continuous batching, actors over ZeroMQ)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "vela 0.1.0");
+  vela::cli::add_config_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return 0;
+}

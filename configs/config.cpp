@@ -1,0 +1,318 @@
+#include "configs/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <set>
+#include <sstream>
+
+namespace vela {
+namespace {
+
+struct BadValue {
+  std::string what;
+};
+
+// ---- scalar parsing with range checks --------------------------------------
+std::string scalar_text(const YAML::Node& n) {
+  if (!n.IsScalar()) throw BadValue{"expected a scalar value"};
+  return n.Scalar();
+}
+
+int64_t as_int(const YAML::Node& n, int64_t lo, int64_t hi) {
+  std::string s = scalar_text(n);
+  size_t pos = 0;
+  int64_t v = 0;
+  try {
+    v = std::stoll(s, &pos, 10);
+  } catch (...) {
+    throw BadValue{"expected an integer, got '" + s + "'"};
+  }
+  if (pos != s.size()) throw BadValue{"expected an integer, got '" + s + "'"};
+  if (v < lo || v > hi)
+    throw BadValue{"value " + s + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]"};
+  return v;
+}
+
+double as_double(const YAML::Node& n, double lo, double hi, bool lo_open) {
+  std::string s = scalar_text(n);
+  size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &pos);
+  } catch (...) {
+    throw BadValue{"expected a number, got '" + s + "'"};
+  }
+  if (pos != s.size() || !std::isfinite(v)) throw BadValue{"expected a finite number, got '" + s + "'"};
+  if (v < lo || v > hi || (lo_open && v == lo)) {
+    std::ostringstream os;
+    os << "value " << s << " is out of range " << (lo_open ? "(" : "[") << lo << ", " << hi << "]";
+    throw BadValue{os.str()};
+  }
+  return v;
+}
+
+bool as_bool(const YAML::Node& n) {
+  std::string s = scalar_text(n);
+  if (s == "true" || s == "True" || s == "yes" || s == "on" || s == "1") return true;
+  if (s == "false" || s == "False" || s == "no" || s == "off" || s == "0") return false;
+  throw BadValue{"expected true or false, got '" + s + "'"};
+}
+
+std::string as_choice(const YAML::Node& n, const std::vector<std::string>& choices) {
+  std::string s = scalar_text(n);
+  for (const auto& c : choices)
+    if (c == s) return s;
+  std::string all;
+  for (const auto& c : choices) all += (all.empty() ? "" : " | ") + c;
+  throw BadValue{"'" + s + "' is not one of: " + all};
+}
+
+const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+// ---- the key table ---------------------------------------------------------
+struct KeySpec {
+  std::string section;
+  std::string key;
+  std::string type;
+  std::string doc;
+  std::function<void(const YAML::Node&, Config&)> set;
+  std::function<YAML::Node(const Config&)> get;
+};
+
+template <class T> YAML::Node node_of(const T& v) { return YAML::Node(v); }
+
+#define VELA_INT(SEC, KEY, LO, HI, DOC)                                                       \
+  KeySpec{#SEC, #KEY, "int", DOC,                                                            \
+          [](const YAML::Node& n, Config& c) {                                               \
+            c.SEC.KEY = static_cast<decltype(c.SEC.KEY)>(as_int(n, LO, HI));                 \
+          },                                                                                 \
+          [](const Config& c) { return node_of(c.SEC.KEY); }}
+#define VELA_REAL(SEC, KEY, LO, HI, LO_OPEN, DOC)                                             \
+  KeySpec{#SEC, #KEY, "number", DOC,                                                         \
+          [](const YAML::Node& n, Config& c) { c.SEC.KEY = as_double(n, LO, HI, LO_OPEN); }, \
+          [](const Config& c) { return node_of(c.SEC.KEY); }}
+#define VELA_BOOL(SEC, KEY, DOC)                                                              \
+  KeySpec{#SEC, #KEY, "bool", DOC, [](const YAML::Node& n, Config& c) { c.SEC.KEY = as_bool(n); }, \
+          [](const Config& c) { return node_of(c.SEC.KEY); }}
+#define VELA_STR(SEC, KEY, DOC)                                                               \
+  KeySpec{#SEC, #KEY, "string", DOC,                                                         \
+          [](const YAML::Node& n, Config& c) { c.SEC.KEY = n.IsNull() ? "" : scalar_text(n); }, \
+          [](const Config& c) { return node_of(c.SEC.KEY); }}
+#define VELA_CHOICE(SEC, KEY, DOC, ...)                                                       \
+  KeySpec{#SEC, #KEY, "one of: " #__VA_ARGS__, DOC,                                          \
+          [](const YAML::Node& n, Config& c) { c.SEC.KEY = as_choice(n, {__VA_ARGS__}); },   \
+          [](const Config& c) { return node_of(c.SEC.KEY); }}
+
+const std::vector<KeySpec>& specs() {
+  constexpr int64_t kI32 = std::numeric_limits<int32_t>::max();
+  static const std::vector<KeySpec> kSpecs = {
+      VELA_STR(model, path, "HF model directory (config.json, *.safetensors). Empty: the embedded demo model."),
+      VELA_STR(model, tokenizer, "Directory holding tokenizer.json. Empty: the model directory."),
+      VELA_CHOICE(model, dtype, "Compute dtype. auto: float32 on the CPU, bfloat16 on CUDA.",
+                  "auto", "float32", "bfloat16", "float16"),
+      VELA_INT(model, max_model_len, 0, 1 << 24, "Longest prompt + output in tokens. 0: the model's max_position_embeddings."),
+      VELA_CHOICE(model, load_format, "auto/safetensors read the weights; dummy makes seeded random weights of the config's shapes.",
+                  "auto", "safetensors", "dummy"),
+      VELA_INT(model, seed, 0, std::numeric_limits<int64_t>::max(), "Seeds dummy weights and requests without their own seed."),
+
+      VELA_INT(parallel, tensor_parallel_size, 1, 64, "Tensor-parallel shards per engine replica (one worker process each)."),
+      VELA_INT(parallel, data_parallel_size, 1, 64, "Engine-core replicas behind the one frontend."),
+      KeySpec{"parallel", "devices", "list of strings",
+              "Device per worker rank: cpu or cuda:N. Empty: cpu for all, or cuda:0..N-1 on the CUDA build.",
+              [](const YAML::Node& n, Config& c) {
+                c.parallel.devices.clear();
+                if (n.IsNull()) return;
+                if (n.IsScalar()) {  // --set parallel.devices=cpu,cpu
+                  std::stringstream ss(n.Scalar());
+                  std::string item;
+                  while (std::getline(ss, item, ','))
+                    if (!item.empty()) c.parallel.devices.push_back(item);
+                } else if (n.IsSequence()) {
+                  for (const auto& e : n) c.parallel.devices.push_back(scalar_text(e));
+                } else {
+                  throw BadValue{"expected a list of device names"};
+                }
+                for (const auto& d : c.parallel.devices)
+                  if (d != "cpu" && d.rfind("cuda:", 0) != 0)
+                    throw BadValue{"device '" + d + "' is neither cpu nor cuda:N"};
+              },
+              [](const Config& c) {
+                YAML::Node n(YAML::NodeType::Sequence);
+                for (const auto& d : c.parallel.devices) n.push_back(d);
+                return n;
+              }},
+      VELA_CHOICE(parallel, worker_transport, "ZeroMQ transport between engine and workers.", "ipc", "tcp"),
+      VELA_STR(parallel, worker_host, "Bind address for worker sockets when worker_transport is tcp."),
+      VELA_REAL(parallel, worker_startup_timeout_s, 0.0, 3600.0, true, "Deadline for a worker's Hello, weight load and profile."),
+      VELA_REAL(parallel, step_timeout_s, 0.0, 3600.0, true, "A worker that has not answered a step within this is treated as dead."),
+      VELA_BOOL(parallel, restart_workers, "On a worker's death: restart the workers (true) or report unhealthy and exit non-zero (false)."),
+
+      VELA_INT(cache, block_size, 1, 1024, "Tokens per KV-cache block."),
+      VELA_REAL(cache, gpu_memory_utilization, 0.0, 1.0, true, "Fraction of device memory for weights, activations and KV cache."),
+      VELA_INT(cache, num_gpu_blocks, 0, kI32, "KV blocks per worker. 0: from memory profiling."),
+      VELA_REAL(cache, cpu_kv_cache_gib, 0.0, 1024.0, true, "KV-cache size on the CPU backend, in GiB."),
+      VELA_BOOL(cache, enable_prefix_caching, "Reuse KV blocks of identical prompt prefixes."),
+
+      VELA_INT(scheduler, max_num_seqs, 1, 65536, "Requests in one step at most."),
+      VELA_INT(scheduler, max_num_batched_tokens, 1, kI32, "Tokens computed in one step at most (the step's token budget)."),
+      VELA_CHOICE(scheduler, policy, "Order of waiting requests: arrival, or priority (lower first) then arrival.", "fcfs", "priority"),
+      VELA_BOOL(scheduler, enable_chunked_prefill, "Split prompts larger than the remaining budget over several steps."),
+      VELA_INT(scheduler, long_prefill_token_threshold, 0, kI32, "Most prompt tokens one request may take per step. 0: 4% of max_model_len."),
+
+      VELA_STR(frontend, endpoint, "ZeroMQ endpoint the client ROUTER binds (ipc:// or tcp://)."),
+      VELA_INT(frontend, max_message_bytes, 1024, int64_t{1} << 30, "Client frames larger than this are refused."),
+      VELA_INT(frontend, max_pending_requests, 1, 1 << 24, "Requests queued at most before new ones are refused as busy."),
+
+      VELA_BOOL(trace, enabled, "Record every message that crosses an actor or process boundary."),
+      VELA_STR(trace, path, "Trace file prefix: writes PATH.jsonl and PATH.chrome.json."),
+
+      VELA_CHOICE(logging, level, "Default log level.", "trace", "debug", "info", "warn", "error", "critical", "off"),
+      KeySpec{"logging", "components", "map of component to level",
+              "Per-component levels, e.g. {engine_core: debug, worker: warn}.",
+              [](const YAML::Node& n, Config& c) {
+                c.logging.components.clear();
+                if (n.IsNull()) return;
+                if (n.IsScalar()) {  // --set logging.components=engine_core:debug,worker:warn
+                  std::stringstream ss(n.Scalar());
+                  std::string item;
+                  while (std::getline(ss, item, ',')) {
+                    auto colon = item.find(':');
+                    if (colon == std::string::npos) throw BadValue{"expected component:level, got '" + item + "'"};
+                    c.logging.components[item.substr(0, colon)] =
+                        as_choice(YAML::Node(item.substr(colon + 1)), kLevels);
+                  }
+                  return;
+                }
+                if (!n.IsMap()) throw BadValue{"expected a map of component: level"};
+                for (const auto& kv : n)
+                  c.logging.components[kv.first.as<std::string>()] = as_choice(kv.second, kLevels);
+              },
+              [](const Config& c) {
+                YAML::Node n(YAML::NodeType::Map);
+                for (const auto& [k, v] : c.logging.components) n[k] = v;
+                return n;
+              }},
+  };
+  return kSpecs;
+}
+
+const KeySpec* find_spec(const std::string& section, const std::string& key) {
+  for (const auto& s : specs())
+    if (s.section == section && s.key == key) return &s;
+  return nullptr;
+}
+
+bool known_section(const std::string& section) {
+  for (const auto& s : specs())
+    if (s.section == section) return true;
+  return false;
+}
+
+Error key_error(const std::string& source, const std::string& name, const std::string& what) {
+  return make_error("bad_config", source + ": " + name + ": " + what);
+}
+
+std::optional<Error> apply(const KeySpec& spec, const YAML::Node& value, Config& c, const std::string& source) {
+  try {
+    spec.set(value, c);
+  } catch (const BadValue& b) {
+    return key_error(source, spec.section + "." + spec.key, b.what);
+  } catch (const YAML::Exception& e) {
+    return key_error(source, spec.section + "." + spec.key, e.what());
+  }
+  return std::nullopt;
+}
+
+// Cross-key rules that no single key can check.
+std::optional<Error> check_consistency(const Config& c, const std::string& source) {
+  if (!c.parallel.devices.empty()) {
+    size_t need = static_cast<size_t>(c.parallel.tensor_parallel_size) * c.parallel.data_parallel_size;
+    if (c.parallel.devices.size() != need)
+      return key_error(source, "parallel.devices",
+                       "lists " + std::to_string(c.parallel.devices.size()) + " devices but tensor_parallel_size x "
+                       "data_parallel_size needs " + std::to_string(need));
+  }
+  if (!c.scheduler.enable_chunked_prefill && c.model.max_model_len > c.scheduler.max_num_batched_tokens)
+    return key_error(source, "scheduler.max_num_batched_tokens",
+                     "must be >= model.max_model_len (" + std::to_string(c.model.max_model_len) +
+                         ") when chunked prefill is off");
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<Config> load_config_text(const std::string& yaml_text, const std::string& source_name,
+                                const std::vector<std::string>& overrides) {
+  Config config;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return make_error("bad_config", source_name + ": YAML syntax error: " + e.what());
+  }
+  if (root && !root.IsNull()) {
+    if (!root.IsMap()) return make_error("bad_config", source_name + ": top level must be a map of sections");
+    for (const auto& sec : root) {
+      std::string section = sec.first.as<std::string>();
+      if (!known_section(section))
+        return make_error("bad_config", source_name + ": unknown section '" + section + "'");
+      if (sec.second.IsNull()) continue;
+      if (!sec.second.IsMap())
+        return key_error(source_name, section, "a section must be a map of keys");
+      for (const auto& kv : sec.second) {
+        std::string key = kv.first.as<std::string>();
+        const KeySpec* spec = find_spec(section, key);
+        if (!spec) return make_error("bad_config", source_name + ": unknown key '" + section + "." + key + "'");
+        if (auto err = apply(*spec, kv.second, config, source_name)) return *err;
+      }
+    }
+  }
+  for (const auto& ov : overrides) {
+    auto eq = ov.find('=');
+    auto dot = ov.find('.');
+    if (eq == std::string::npos || dot == std::string::npos || dot > eq)
+      return make_error("bad_config", "--set " + ov + ": expected section.key=value");
+    std::string section = ov.substr(0, dot);
+    std::string key = ov.substr(dot + 1, eq - dot - 1);
+    const KeySpec* spec = find_spec(section, key);
+    if (!spec) return make_error("bad_config", "--set: unknown key '" + section + "." + key + "'");
+    if (auto err = apply(*spec, YAML::Node(ov.substr(eq + 1)), config, "--set")) return *err;
+  }
+  if (auto err = check_consistency(config, source_name)) return *err;
+  return config;
+}
+
+Result<Config> load_config(const std::string& file, const std::vector<std::string>& overrides) {
+  if (file.empty()) return load_config_text("", "<defaults>", overrides);
+  std::ifstream in(file);
+  if (!in) return make_error("bad_config", file + ": cannot open the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_config_text(ss.str(), file, overrides);
+}
+
+std::vector<ConfigKeyInfo> config_keys() {
+  Config defaults;
+  std::vector<ConfigKeyInfo> out;
+  for (const auto& s : specs()) {
+    YAML::Emitter e;
+    e << YAML::Flow << s.get(defaults);
+    out.push_back({s.section + "." + s.key, s.type, e.c_str(), s.doc});
+  }
+  return out;
+}
+
+std::string dump_config(const Config& config) {
+  YAML::Node root(YAML::NodeType::Map);
+  for (const auto& s : specs()) root[s.section][s.key] = s.get(config);
+  YAML::Emitter e;
+  e << root;
+  return e.c_str();
+}
+
+}  // namespace vela

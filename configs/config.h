@@ -1,0 +1,95 @@
+#pragma once
+// The engine's configuration: one struct per YAML section, a default for every key.
+// configs/README.md documents each key; load_config() validates them.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace vela {
+
+struct ModelConfig {
+  std::string path;                 // HF model directory (config.json + *.safetensors)
+  std::string tokenizer;            // directory with tokenizer.json; empty = model path
+  std::string dtype = "auto";       // auto | float32 | bfloat16 | float16
+  int32_t max_model_len = 0;        // 0 = the model's max_position_embeddings
+  std::string load_format = "auto"; // auto | safetensors | dummy
+  uint64_t seed = 0;                // seeds dummy weights and unseeded sampling
+};
+
+struct ParallelConfig {
+  int32_t tensor_parallel_size = 1;
+  int32_t data_parallel_size = 1;
+  std::vector<std::string> devices; // e.g. [cpu, cpu] or [cuda:0, cuda:1]; empty = auto
+  std::string worker_transport = "ipc";   // ipc | tcp (engine <-> worker sockets)
+  std::string worker_host = "127.0.0.1";  // bind address when worker_transport is tcp
+  double worker_startup_timeout_s = 120;  // Hello + load + profile deadline
+  double step_timeout_s = 30;             // a step slower than this marks the worker dead
+  bool restart_workers = false;           // on worker death: restart (true) or exit non-zero
+};
+
+struct CacheConfig {
+  int32_t block_size = 16;                // tokens per KV block
+  double gpu_memory_utilization = 0.9;    // fraction of device memory for weights + KV
+  int32_t num_gpu_blocks = 0;             // > 0 overrides profiling
+  double cpu_kv_cache_gib = 1.0;          // KV cache size on the CPU backend
+  bool enable_prefix_caching = true;
+};
+
+struct SchedulerConfig {
+  int32_t max_num_seqs = 256;
+  int32_t max_num_batched_tokens = 2048;
+  std::string policy = "fcfs";            // fcfs | priority
+  bool enable_chunked_prefill = true;
+  int32_t long_prefill_token_threshold = 0;  // 0 = auto (4% of max_model_len, vLLM's rule)
+};
+
+struct FrontendConfig {
+  std::string endpoint = "ipc:///tmp/vela-frontend.sock";  // ZMQ ROUTER for clients
+  int64_t max_message_bytes = 16 << 20;                    // larger client frames are refused
+  int32_t max_pending_requests = 4096;                     // queue bound before "busy"
+};
+
+struct TraceConfig {
+  bool enabled = false;
+  std::string path = "vela-trace";  // writes PATH.jsonl and PATH.chrome.json
+};
+
+struct LoggingConfig {
+  std::string level = "info";                      // trace | debug | info | warn | error | off
+  std::map<std::string, std::string> components;   // per-component level overrides
+};
+
+struct Config {
+  ModelConfig model;
+  ParallelConfig parallel;
+  CacheConfig cache;
+  SchedulerConfig scheduler;
+  FrontendConfig frontend;
+  TraceConfig trace;
+  LoggingConfig logging;
+};
+
+// Loads FILE (empty = defaults only), then applies "section.key=value" overrides in
+// order. Errors name the file (or "--set"), the key and the bad value.
+Result<Config> load_config(const std::string& file, const std::vector<std::string>& overrides = {});
+
+// Parses YAML text (as if it were the file named source_name).
+Result<Config> load_config_text(const std::string& yaml_text, const std::string& source_name,
+                                const std::vector<std::string>& overrides = {});
+
+// Every key as "section.key", with its type, default and description (docs and `vela config`).
+struct ConfigKeyInfo {
+  std::string name;
+  std::string type;
+  std::string default_value;
+  std::string doc;
+};
+std::vector<ConfigKeyInfo> config_keys();
+
+// The effective configuration as YAML (what `vela config --show` prints).
+std::string dump_config(const Config& config);
+
+}  // namespace vela

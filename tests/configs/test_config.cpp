@@ -1,0 +1,89 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "configs/config.h"
+
+using namespace vela;
+
+static std::string error_of(const std::string& yaml, std::vector<std::string> overrides = {}) {
+  auto r = load_config_text(yaml, "test.yaml", overrides);
+  REQUIRE_FALSE(r.ok());
+  return r.error().message;
+}
+
+TEST_CASE("defaults for every key") {
+  auto r = load_config("");
+  REQUIRE(r.ok());
+  CHECK(r->cache.block_size == 16);
+  CHECK(r->scheduler.max_num_seqs == 256);
+  CHECK(r->scheduler.policy == "fcfs");
+  CHECK(r->parallel.tensor_parallel_size == 1);
+  CHECK(r->trace.enabled == false);
+  CHECK(r->logging.level == "info");
+  CHECK(config_keys().size() >= 30);
+}
+
+TEST_CASE("a file sets keys and --set overrides them in order") {
+  std::string path = "test_config_tmp.yaml";
+  {
+    std::ofstream out(path);
+    out << "model:\n  path: /m\n  load_format: dummy\nscheduler:\n  max_num_seqs: 8\n  policy: priority\n"
+           "parallel:\n  tensor_parallel_size: 2\n  devices: [cpu, cpu]\nlogging:\n  components: {worker: debug}\n";
+  }
+  auto r = load_config(path, {"scheduler.max_num_seqs=4", "cache.enable_prefix_caching=false",
+                              "cache.gpu_memory_utilization=0.5"});
+  REQUIRE(r.ok());
+  CHECK(r->model.path == "/m");
+  CHECK(r->model.load_format == "dummy");
+  CHECK(r->scheduler.max_num_seqs == 4);
+  CHECK(r->scheduler.policy == "priority");
+  CHECK(r->parallel.devices == std::vector<std::string>{"cpu", "cpu"});
+  CHECK(r->cache.enable_prefix_caching == false);
+  CHECK(r->cache.gpu_memory_utilization == 0.5);
+  CHECK(r->logging.components.at("worker") == "debug");
+  // The dump loads back to the same values.
+  auto again = load_config_text(dump_config(*r), "dump");
+  REQUIRE(again.ok());
+  CHECK(again->scheduler.max_num_seqs == 4);
+  CHECK(again->parallel.devices.size() == 2);
+}
+
+TEST_CASE("unknown keys and sections are errors naming them and the file") {
+  auto e = error_of("scheduler:\n  max_num_seq: 4\n");
+  CHECK(e.find("test.yaml") != std::string::npos);
+  CHECK(e.find("scheduler.max_num_seq'") != std::string::npos);
+  CHECK(error_of("schedular:\n  max_num_seqs: 4\n").find("unknown section 'schedular'") != std::string::npos);
+  CHECK(error_of("", {"cache.blocksize=16"}).find("unknown key 'cache.blocksize'") != std::string::npos);
+  CHECK(error_of("", {"no_dot=1"}).find("section.key=value") != std::string::npos);
+}
+
+TEST_CASE("wrong types are errors naming the key and the value") {
+  auto e = error_of("scheduler:\n  max_num_seqs: lots\n");
+  CHECK(e.find("scheduler.max_num_seqs") != std::string::npos);
+  CHECK(e.find("'lots'") != std::string::npos);
+  CHECK(error_of("cache:\n  enable_prefix_caching: maybe\n").find("cache.enable_prefix_caching") != std::string::npos);
+  CHECK(error_of("trace:\n  enabled: [1, 2]\n").find("trace.enabled") != std::string::npos);
+  CHECK(error_of("scheduler:\n  policy: lifo\n").find("not one of: fcfs | priority") != std::string::npos);
+  CHECK(error_of("model: [1]\n").find("model") != std::string::npos);
+  CHECK(error_of("- a\n- b\n").find("top level") != std::string::npos);
+  CHECK(error_of("model: {path: [unclosed\n").find("YAML syntax error") != std::string::npos);
+  CHECK(error_of("", {"scheduler.max_num_seqs=2.5"}).find("--set: scheduler.max_num_seqs") != std::string::npos);
+}
+
+TEST_CASE("out-of-range values are errors naming the key and the range") {
+  CHECK(error_of("cache:\n  block_size: 0\n").find("cache.block_size: value 0 is out of range [1, 1024]") !=
+        std::string::npos);
+  CHECK(error_of("cache:\n  gpu_memory_utilization: 0\n").find("(0, 1]") != std::string::npos);
+  CHECK(error_of("cache:\n  gpu_memory_utilization: 1.5\n").find("cache.gpu_memory_utilization") != std::string::npos);
+  CHECK(error_of("parallel:\n  tensor_parallel_size: -1\n").find("parallel.tensor_parallel_size") != std::string::npos);
+  CHECK(error_of("parallel:\n  devices: [gpu0]\n").find("'gpu0'") != std::string::npos);
+  CHECK(error_of("parallel:\n  tensor_parallel_size: 2\n  devices: [cpu]\n").find("needs 2") != std::string::npos);
+  CHECK(error_of("parallel:\n  step_timeout_s: nan\n").find("parallel.step_timeout_s") != std::string::npos);
+}
+
+TEST_CASE("a missing file is an error naming it") {
+  auto r = load_config("/nonexistent/vela.yaml");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("/nonexistent/vela.yaml") != std::string::npos);
+}

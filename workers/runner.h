@@ -1,0 +1,27 @@
+#pragma once
+// Runner: what a worker process drives, one per device. The CPU model runner
+// (workers/model_runner.*) and the no-op runner used to measure the engine's own
+// overhead both implement it; the worker's message loop knows nothing else.
+#include <memory>
+
+#include "common/result.h"
+#include "messages/model_runner_output.h"
+#include "messages/scheduler_output.h"
+#include "messages/worker_control.h"
+
+namespace vela {
+
+class Communicator;
+
+class Runner {
+ public:
+  virtual ~Runner() = default;
+  // Loads weights (this rank's shard) and profiles memory: how many bytes the KV
+  // cache may take and how many bytes one block needs.
+  virtual Result<ProfileResult> load(const LoadModel& request) = 0;
+  virtual Result<bool> init_kv_cache(const InitKVCache& request) = 0;
+  // Runs one step. Every rank runs it; only rank 0's output is sent back.
+  virtual Result<ModelRunnerOutput> execute(const SchedulerOutput& step) = 0;
+};
+
+}  // namespace vela

@@ -50,6 +50,8 @@ WorkloadBound workload_bound(const Workload& w, const ModelShape& shape, const C
     // Decode step t (1..out-1) reads in + t tokens of context; the first token comes from prefill.
     kv_token_reads += static_cast<double>(out - 1) * in + static_cast<double>(out - 1) * out / 2.0;
   }
+  if (w.shared_prefix_tokens > 0 && !w.requests.empty())
+    b.prompt_tokens -= static_cast<int64_t>(w.requests.size() - 1) * w.shared_prefix_tokens;
   const int64_t concurrent = std::max<int64_t>(1, std::min<int64_t>(max_num_seqs, w.requests.size()));
   b.decode_steps = std::max<int64_t>(longest_output - 1, (b.output_tokens - static_cast<int64_t>(w.requests.size()) + concurrent - 1) / concurrent);
   // Prompt tokens multiply through the body; the lm_head is needed for the last one only.
@@ -57,6 +59,16 @@ WorkloadBound workload_bound(const Workload& w, const ModelShape& shape, const C
   b.decode_weights_s = static_cast<double>(b.decode_steps) * shape.streamed_params() * shape.bytes_per_param /
                        ceil.hbm_bytes_per_s;
   b.decode_kv_s = kv_token_reads * shape.kv_bytes_per_token / ceil.hbm_bytes_per_s;
+  return b;
+}
+
+LatencyBound latency_bound(const BenchRequest& r, const ModelShape& shape, const Ceilings& ceil) {
+  LatencyBound b;
+  b.ttft_s = 2.0 * static_cast<double>(shape.body_params()) * r.prompt_token_ids.size() / ceil.gemm_flops_per_s +
+             static_cast<double>(shape.streamed_params()) * shape.bytes_per_param / ceil.hbm_bytes_per_s;
+  b.tpot_s = (static_cast<double>(shape.streamed_params()) * shape.bytes_per_param +
+              static_cast<double>(shape.kv_bytes_per_token) * (r.prompt_token_ids.size() + r.max_tokens / 2)) /
+             ceil.hbm_bytes_per_s;
   return b;
 }
 

@@ -37,9 +37,17 @@ struct WorkloadBound {
   double decode_kv_s = 0;       // reading the KV cache of every running sequence per step
   double total_s() const { return prefill_s + decode_weights_s + decode_kv_s; }
   int64_t output_tokens = 0;
-  int64_t prompt_tokens = 0;
+  int64_t prompt_tokens = 0;    // prompt tokens that must be computed (a shared prefix once)
   int64_t decode_steps = 0;
 };
+
+// Latency floors of one request of the workload alone: TTFT >= its prefill,
+// TPOT >= one decode step streaming the weights.
+struct LatencyBound {
+  double ttft_s = 0;
+  double tpot_s = 0;
+};
+LatencyBound latency_bound(const BenchRequest& r, const ModelShape& shape, const Ceilings& ceilings);
 
 // Assumes every request of the workload runs concurrently (max_num_seqs >= requests
 // and enough KV cache), which is the most favourable schedule: decode steps =

@@ -50,6 +50,7 @@ Result<Workload> make_workload(const std::string& name, const WorkloadScale& sca
     w.model_shape = "qwen3-0.6b";
     SplitMix64 rng(4);
     auto prefix = random_prompt(rng, scaled(2048, f), max_id);
+    w.shared_prefix_tokens = static_cast<int32_t>(prefix.size());
     for (int32_t i = 0; i < count(256); ++i) {
       auto own = random_prompt(rng, scaled(rng.uniform(50, 200), f), max_id);
       std::vector<int32_t> prompt = prefix;

@@ -21,6 +21,7 @@ struct Workload {
   std::string model_shape;         // perf/models/<model_shape>/config.json
   std::vector<BenchRequest> requests;
   double request_rate = 0.0;       // requests/s for L1; 0 = all at t=0
+  int32_t shared_prefix_tokens = 0; // P1: leading tokens every prompt shares (computed once with prefix caching)
 };
 
 // Overrides for small CPU runs (CI): scale request counts and lengths down.

@@ -63,4 +63,16 @@ Result<Workload> make_workload(const std::string& name, const WorkloadScale& sca
   return w;
 }
 
+WorkloadDigest digest(const Workload& w) {
+  WorkloadDigest d;
+  for (const auto& r : w.requests) {
+    for (int32_t id : r.prompt_token_ids) d.checksum = d.checksum * 1000003u + static_cast<uint64_t>(id);
+    d.checksum = d.checksum * 1000003u + static_cast<uint64_t>(r.max_tokens);
+    ++d.requests;
+    d.prompt_tokens += static_cast<int64_t>(r.prompt_token_ids.size());
+    d.output_tokens += r.max_tokens;
+  }
+  return d;
+}
+
 }  // namespace vela::perf

@@ -47,6 +47,14 @@ struct SplitMix64 {
   double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 };
 
+// Counts, lengths and a checksum of the ids: hf_baseline.py --dump prints the same
+// digest, which proves both sides run the very same requests.
+struct WorkloadDigest {
+  int64_t requests = 0, prompt_tokens = 0, output_tokens = 0;
+  uint64_t checksum = 0;
+};
+WorkloadDigest digest(const Workload& w);
+
 Result<Workload> make_workload(const std::string& name, const WorkloadScale& scale = {});
 
 }  // namespace vela::perf

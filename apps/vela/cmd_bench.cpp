@@ -89,8 +89,8 @@ static void add_roofline(CLI::App& bench) {
     perf::Report report{"roofline", "", "", perf::utc_now_iso8601(), perf::build_commit(), "", {}};
     auto ceilings = measure_or_take_ceilings(o->hbm_tbps, o->gemm_tflops, &report.device);
     if (!ceilings) fail(ceilings.error().message);
-    report.figures.push_back({"HBM copy bandwidth", ceilings->hbm_bytes_per_s / 1e12, "TB/s"});
-    report.figures.push_back({"bf16 GEMM rate", ceilings->gemm_flops_per_s / 1e12, "TFLOP/s"});
+    report.figures.push_back({"HBM copy bandwidth", ceilings->hbm_bytes_per_s / 1e12, "TB/s", std::nan(""), "", true});
+    report.figures.push_back({"bf16 GEMM rate", ceilings->gemm_flops_per_s / 1e12, "TFLOP/s", std::nan(""), "", true});
     for (const char* name : {"W1", "W2", "S1", "L1", "P1"}) {
       auto w = perf::make_workload(name);
       auto shape = perf::read_model_shape(model_shape_path(w->model_shape));

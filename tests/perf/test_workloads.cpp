@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <set>
+#include <string>
 
 #include "perf/report.h"
 #include "perf/roofline.h"
@@ -79,4 +81,22 @@ TEST_CASE("reports show measured / limit") {
   CHECK(table.find("25.0%") != std::string::npos);
   auto json = to_json(r);
   CHECK(json.find("\"ratio\": 0.25") != std::string::npos);
+}
+
+TEST_CASE("hf_baseline.py generates the very same workloads") {
+  for (const char* name : {"W1", "W2", "S1", "L1", "P1"}) {
+    std::string cmd = "python3 " + std::string(VELA_SOURCE_DIR) + "/scripts/gpu/hf_baseline.py --dump " + name;
+    FILE* pipe = popen(cmd.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    char buf[512] = {0};
+    size_t n = fread(buf, 1, sizeof buf - 1, pipe);
+    REQUIRE(pclose(pipe) == 0);
+    std::string line(buf, n);
+    auto d = digest(*make_workload(name));
+    INFO(name << ": " << line);
+    CHECK(line.find("\"requests\": " + std::to_string(d.requests) + ",") != std::string::npos);
+    CHECK(line.find("\"prompt_tokens\": " + std::to_string(d.prompt_tokens) + ",") != std::string::npos);
+    CHECK(line.find("\"output_tokens\": " + std::to_string(d.output_tokens) + ",") != std::string::npos);
+    CHECK(line.find("\"checksum\": " + std::to_string(d.checksum) + "}") != std::string::npos);
+  }
 }

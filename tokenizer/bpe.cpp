@@ -1,15 +1,19 @@
 #include "tokenizer/bpe.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "tokenizer/byte_level.h"
+#include "tokenizer/word_cache.h"
 
 namespace vela {
 
 Result<BpeModel> BpeModel::build(const StringIdMap& vocab,
                                  const std::vector<std::pair<std::string, std::string>>& merges,
                                  bool ignore_merges) {
+  static std::atomic<uint64_t> next_model_id{1};
   BpeModel model;
+  model.model_id_ = next_model_id.fetch_add(1);
   model.ignore_merges_ = ignore_merges;
   for (int b = 0; b < 256; ++b) {
     std::string token = byte_level::encode_bytes(std::string(1, static_cast<char>(b)));
@@ -69,13 +73,25 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
     out.push_back(byte_to_id_[static_cast<uint8_t>(word[0])]);
     return;
   }
+  thread_local WordCache cache;
+  const bool cacheable = n <= WordCache::kMaxWordBytes;
+  const size_t hash = cacheable ? WordCache::hash(word) : 0;
+  if (cacheable && cache.lookup(model_id_, word, hash, out)) return;
+  const size_t first = out.size();
   if (ignore_merges_) {
     if (auto it = raw_vocab_.find(word); it != raw_vocab_.end()) {
       out.push_back(it->second);
-      return;
+    } else {
+      merge_word(word, out);
     }
+  } else {
+    merge_word(word, out);
   }
+  if (cacheable) cache.store(model_id_, word, hash, out.data() + first, out.size() - first);
+}
 
+void BpeModel::merge_word(std::string_view word, std::vector<int32_t>& out) const {
+  const size_t n = word.size();
   thread_local Scratch scratch;
   auto& symbols = scratch.symbols;
   auto& heap = scratch.heap;

@@ -40,6 +40,9 @@ class BpeModel {
   size_t num_merges() const { return merges_.size(); }
 
  private:
+  void merge_word(std::string_view word, std::vector<int32_t>& out) const;
+
+  uint64_t model_id_ = 0;  // unique per built model; keys the per-thread word cache
   std::array<int32_t, 256> byte_to_id_{};  // id of the one-byte token for each byte
   MergeTable merges_;
   bool ignore_merges_ = false;

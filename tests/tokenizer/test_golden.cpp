@@ -124,3 +124,17 @@ TEST_CASE("round trip of longer mixed text, and concurrent encodes agree") {
     for (const auto& r : results) CHECK(r == expected);
   }
 }
+
+TEST_CASE("tokenizers used in turn on one thread keep their own cached words") {
+  // BPE results are memoized per thread; the memo must not leak ids across models.
+  const Tokenizer& qwen = reference_tokenizer("qwen3");
+  const Tokenizer& llama = reference_tokenizer("llama3");
+  const auto& qwen_case = golden_tokenizers()["qwen3"]["cases"][0];
+  const auto& llama_case = golden_tokenizers()["llama3"]["cases"][0];
+  REQUIRE(qwen_case["text"] == llama_case["text"]);
+  REQUIRE(qwen_case["ids"] != llama_case["ids"]);
+  for (int round = 0; round < 3; ++round) {
+    CHECK(qwen.encode(qwen_case["text"].get<std::string>()) == qwen_case["ids"].get<std::vector<int32_t>>());
+    CHECK(llama.encode(llama_case["text"].get<std::string>()) == llama_case["ids"].get<std::vector<int32_t>>());
+  }
+}

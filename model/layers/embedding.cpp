@@ -1,0 +1,50 @@
+#include "model/layers/embedding.h"
+
+#include <cstring>
+
+#include "model/communicator.h"
+#include "model/ops/ops.h"
+
+namespace vela {
+
+Result<VocabParallelEmbedding> VocabParallelEmbedding::load(WeightSource& src, const std::string& name,
+                                                            int64_t vocab_size, int64_t hidden_size, int tp_rank,
+                                                            int tp_size) {
+  int64_t per_rank = (vocab_size + tp_size - 1) / tp_size;
+  auto w = src.load(name, {vocab_size, hidden_size}, Slice::along(0, int64_t(tp_rank) * per_rank, per_rank));
+  if (!w) return w.error();
+  VocabParallelEmbedding e;
+  e.weight_ = std::move(w.value());
+  e.vocab_size_ = vocab_size;
+  e.vocab_start_ = int64_t(tp_rank) * per_rank;
+  e.tp_size_ = tp_size;
+  return e;
+}
+
+void VocabParallelEmbedding::forward(const Tensor& ids, Tensor& out, Communicator* comm) const {
+  ops::embedding(ids, weight_, vocab_start_, out);
+  if (tp_size_ > 1) comm->all_reduce_sum(out.data<float>(), size_t(out.numel()));
+}
+
+void VocabParallelEmbedding::logits(const Tensor& hidden, Tensor& logits, Tensor& shard_scratch,
+                                    Tensor& gather_scratch, Communicator* comm) const {
+  if (tp_size_ == 1) {
+    ops::linear(hidden, weight_, nullptr, logits);
+    return;
+  }
+  int64_t rows = hidden.size(0), per_rank = weight_.size(0);
+  ops::linear(hidden, weight_, nullptr, shard_scratch);
+  // gathered [tp, S, V_r] -> logits [S, vocab], dropping the padded tail.
+  comm->all_gather(shard_scratch.data<float>(), size_t(rows * per_rank), gather_scratch.data<float>());
+  for (int r = 0; r < tp_size_; ++r) {
+    int64_t begin = r * per_rank;
+    int64_t count = std::min(per_rank, vocab_size_ - begin);
+    if (count <= 0) continue;
+    for (int64_t s = 0; s < rows; ++s) {
+      const float* src = gather_scratch.data<float>() + (int64_t(r) * rows + s) * per_rank;
+      std::memcpy(logits.data<float>() + s * logits.stride(0) + begin, src, size_t(count) * sizeof(float));
+    }
+  }
+}
+
+}  // namespace vela

@@ -1,0 +1,80 @@
+#include "model/layers/linear.h"
+
+#include <cstring>
+
+#include "model/communicator.h"
+#include "model/ops/ops.h"
+
+namespace vela {
+
+namespace {
+// Copies part tensors (each [rows_i, cols] or [rows_i]) one after another.
+Tensor concat_rows(const std::vector<Tensor>& parts) {
+  if (parts.size() == 1) return parts[0];
+  int64_t rows = 0;
+  for (const auto& p : parts) rows += p.size(0);
+  Tensor out = parts[0].ndim() == 2 ? Tensor::zeros({rows, parts[0].size(1)}, DType::kF32)
+                                    : Tensor::zeros({rows}, DType::kF32);
+  char* dst = static_cast<char*>(out.raw_data());
+  for (const auto& p : parts) {
+    std::memcpy(dst, p.raw_data(), p.nbytes());
+    dst += p.nbytes();
+  }
+  return out;
+}
+}  // namespace
+
+Result<Linear> Linear::load_column(WeightSource& src, const std::vector<Part>& parts, int64_t in_features,
+                                   bool has_bias) {
+  std::vector<Tensor> weights, biases;
+  for (const auto& part : parts) {
+    auto w = src.load(part.name + ".weight", {part.out_features, in_features}, Slice::along(0, part.start, part.length));
+    if (!w) return w.error();
+    weights.push_back(std::move(w.value()));
+    if (has_bias) {
+      auto b = src.load(part.name + ".bias", {part.out_features}, Slice::along(0, part.start, part.length));
+      if (!b) return b.error();
+      biases.push_back(std::move(b.value()));
+    }
+  }
+  Linear layer;
+  layer.weight_ = concat_rows(weights);
+  if (has_bias) layer.bias_ = concat_rows(biases);
+  return layer;
+}
+
+Result<Linear> Linear::load_row(WeightSource& src, const std::string& name, int64_t out_features,
+                                int64_t in_features, int64_t in_start, int64_t in_length, bool has_bias) {
+  auto w = src.load(name + ".weight", {out_features, in_features}, Slice::along(1, in_start, in_length));
+  if (!w) return w.error();
+  Linear layer;
+  layer.weight_ = std::move(w.value());
+  layer.row_parallel_ = true;
+  if (has_bias) {
+    auto b = src.load(name + ".bias", {out_features}, Slice::whole());
+    if (!b) return b.error();
+    layer.bias_ = std::move(b.value());
+  }
+  return layer;
+}
+
+void Linear::forward(const Tensor& x, Tensor& out, Communicator* comm) const {
+  if (!row_parallel_) {
+    ops::linear(x, weight_, bias_.defined() ? &bias_ : nullptr, out);
+    return;
+  }
+  ops::linear(x, weight_, nullptr, out);
+  if (comm != nullptr && comm->world_size() > 1) {
+    // out is a contiguous [T, out] workspace view, so one collective covers it.
+    comm->all_reduce_sum(out.data<float>(), size_t(out.numel()));
+  }
+  if (bias_.defined()) {
+    const float* b = bias_.data<float>();
+    for (int64_t r = 0; r < out.size(0); ++r) {
+      float* row = out.data<float>() + r * out.stride(0);
+      for (int64_t j = 0; j < out.size(1); ++j) row[j] += b[j];
+    }
+  }
+}
+
+}  // namespace vela

@@ -1,0 +1,49 @@
+#pragma once
+// Tensor-parallel linear layers, sharded at load time.
+// Column-parallel: each rank keeps a slice of the output features (q/k/v by
+// heads, gate/up by intermediate columns) and needs no communication. Several
+// HF weights can be merged into one (q|k|v, gate|up) so one GEMM serves them.
+// Row-parallel: each rank keeps a slice of the input features (o_proj,
+// down_proj) and the partial outputs are summed across ranks.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "model/tensor.h"
+#include "model/weights.h"
+
+namespace vela {
+
+class Communicator;
+
+class Linear {
+ public:
+  // One HF weight contributing rows [start, start + length) of its out_features.
+  struct Part {
+    std::string name;          // HF prefix, e.g. "model.layers.0.self_attn.q_proj"
+    int64_t out_features = 0;  // full (unsharded) output features
+    int64_t start = 0;
+    int64_t length = 0;
+  };
+  // Column-parallel (merged when parts.size() > 1): weight [sum of lengths, in_features].
+  static Result<Linear> load_column(WeightSource& src, const std::vector<Part>& parts, int64_t in_features,
+                                    bool has_bias);
+  // Row-parallel: weight [out_features, in_length], the rank's input columns.
+  static Result<Linear> load_row(WeightSource& src, const std::string& name, int64_t out_features,
+                                 int64_t in_features, int64_t in_start, int64_t in_length, bool has_bias);
+
+  // out [T, out] = x [T, in] · W^T (+ b). A row-parallel layer all-reduces its
+  // partial sums first and adds the bias once, after the reduction.
+  void forward(const Tensor& x, Tensor& out, Communicator* comm) const;
+
+  int64_t out_features() const { return weight_.size(0); }
+  size_t nbytes() const { return weight_.nbytes() + (bias_.defined() ? bias_.nbytes() : 0); }
+
+ private:
+  Tensor weight_;
+  Tensor bias_;               // undefined when absent
+  bool row_parallel_ = false;
+};
+
+}  // namespace vela

@@ -1,0 +1,196 @@
+#include "model/models/decoder_model.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "model/communicator.h"
+#include "model/layers/rotary.h"
+#include "model/ops/ops.h"
+
+namespace vela {
+
+Result<std::unique_ptr<DecoderModel>> DecoderModel::create(const HFConfig& config, const ParallelInfo& parallel,
+                                                           Communicator* comm) {
+  const int tp = parallel.tp_size;
+  auto unsupported = [&](const std::string& what) {
+    return make_error("unsupported", config.source + ": tensor parallel size " + std::to_string(tp) + ": " + what);
+  };
+  if (tp < 1 || parallel.tp_rank < 0 || parallel.tp_rank >= tp)
+    return make_error("bad_parallel", "tp_rank " + std::to_string(parallel.tp_rank) + " outside tp_size " +
+                                          std::to_string(tp));
+  if (config.num_attention_heads % tp != 0) return unsupported("does not divide num_attention_heads");
+  if (config.intermediate_size % tp != 0) return unsupported("does not divide intermediate_size");
+  const int64_t nk = config.num_key_value_heads;
+  if (nk >= tp ? nk % tp != 0 : tp % nk != 0)
+    return unsupported("and num_key_value_heads must divide one another");
+
+  auto model = std::unique_ptr<DecoderModel>(new DecoderModel(config, parallel, comm));
+  model->num_q_heads_ = config.num_attention_heads / tp;
+  // With fewer KV heads than ranks each KV head is replicated on tp / nk ranks.
+  int64_t nk_rank = nk >= tp ? nk / tp : 1;
+  model->kv_head_start_ = nk >= tp ? parallel.tp_rank * nk_rank : parallel.tp_rank * nk / tp;
+  model->intermediate_ = config.intermediate_size / tp;
+  model->shape_.num_layers = config.num_hidden_layers;
+  model->shape_.num_kv_heads = nk_rank;
+  model->shape_.head_dim = config.head_dim;
+  model->shape_.vocab_size = config.vocab_size;
+  model->shape_.max_positions = config.max_position_embeddings;
+  return model;
+}
+
+Result<bool> DecoderModel::load_weights(WeightSource& src) {
+  const HFConfig& c = config_;
+  const int rank = parallel_.tp_rank, tp = parallel_.tp_size;
+  const int64_t H = c.hidden_size, hd = c.head_dim, nq = c.num_attention_heads, nk = c.num_key_value_heads;
+  const int64_t nq_r = num_q_heads_, nk_r = shape_.num_kv_heads, I = c.intermediate_size, I_r = intermediate_;
+
+  auto embed = VocabParallelEmbedding::load(src, "model.embed_tokens.weight", c.vocab_size, H, rank, tp);
+  if (!embed) return embed.error();
+  embed_ = std::move(embed.value());
+  if (!c.tie_word_embeddings) {
+    auto head = VocabParallelEmbedding::load(src, "lm_head.weight", c.vocab_size, H, rank, tp);
+    if (!head) return head.error();
+    lm_head_ = std::move(head.value());
+  }
+  auto norm = [&](const std::string& name, int64_t dim) { return src.load(name, {dim}, Slice::whole()); };
+
+  layers_.clear();
+  layers_.reserve(size_t(c.num_hidden_layers));
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    Layer layer;
+    auto in_norm = norm(p + "input_layernorm.weight", H);
+    if (!in_norm) return in_norm.error();
+    layer.input_norm = std::move(in_norm.value());
+    auto post_norm = norm(p + "post_attention_layernorm.weight", H);
+    if (!post_norm) return post_norm.error();
+    layer.post_attention_norm = std::move(post_norm.value());
+    if (c.qk_norm) {
+      auto qn = norm(p + "self_attn.q_norm.weight", hd);
+      if (!qn) return qn.error();
+      layer.q_norm = std::move(qn.value());
+      auto kn = norm(p + "self_attn.k_norm.weight", hd);
+      if (!kn) return kn.error();
+      layer.k_norm = std::move(kn.value());
+    }
+    auto qkv = Linear::load_column(src,
+                                   {{p + "self_attn.q_proj", nq * hd, rank * nq_r * hd, nq_r * hd},
+                                    {p + "self_attn.k_proj", nk * hd, kv_head_start_ * hd, nk_r * hd},
+                                    {p + "self_attn.v_proj", nk * hd, kv_head_start_ * hd, nk_r * hd}},
+                                   H, c.qkv_bias);
+    if (!qkv) return qkv.error();
+    layer.qkv = std::move(qkv.value());
+    auto o = Linear::load_row(src, p + "self_attn.o_proj", H, nq * hd, rank * nq_r * hd, nq_r * hd, c.o_bias);
+    if (!o) return o.error();
+    layer.o = std::move(o.value());
+    auto gate_up = Linear::load_column(
+        src, {{p + "mlp.gate_proj", I, rank * I_r, I_r}, {p + "mlp.up_proj", I, rank * I_r, I_r}}, H, c.mlp_bias);
+    if (!gate_up) return gate_up.error();
+    layer.gate_up = std::move(gate_up.value());
+    auto down = Linear::load_row(src, p + "mlp.down_proj", H, I, rank * I_r, I_r, c.mlp_bias);
+    if (!down) return down.error();
+    layer.down = std::move(down.value());
+    layers_.push_back(std::move(layer));
+  }
+  auto final_norm = norm("model.norm.weight", H);
+  if (!final_norm) return final_norm.error();
+  final_norm_ = std::move(final_norm.value());
+  rope_table_ = make_rope_table(c.rope, hd, shape_.max_positions);
+  return true;
+}
+
+size_t DecoderModel::weight_bytes() const {
+  size_t n = (embed_ ? embed_->nbytes() : 0) + (lm_head_ ? lm_head_->nbytes() : 0) + final_norm_.nbytes();
+  for (const auto& l : layers_) {
+    n += l.input_norm.nbytes() + l.post_attention_norm.nbytes() + l.qkv.nbytes() + l.o.nbytes() +
+         l.gate_up.nbytes() + l.down.nbytes();
+    if (l.q_norm.defined()) n += l.q_norm.nbytes() + l.k_norm.nbytes();
+  }
+  return n;
+}
+
+void DecoderModel::reserve_tokens(int64_t num_tokens) {
+  if (num_tokens <= ws_.token_capacity) return;
+  int64_t cap = std::max<int64_t>(num_tokens, 2 * ws_.token_capacity);
+  const int64_t H = config_.hidden_size, hd = config_.head_dim;
+  const int64_t qkv_width = (num_q_heads_ + 2 * shape_.num_kv_heads) * hd;
+  ws_.hidden = Tensor::zeros({cap, H}, DType::kF32);
+  ws_.residual = Tensor::zeros({cap, H}, DType::kF32);
+  ws_.qkv = Tensor::zeros({cap, qkv_width}, DType::kF32);
+  ws_.attn = Tensor::zeros({cap, num_q_heads_ * hd}, DType::kF32);
+  ws_.gate_up = Tensor::zeros({cap, 2 * intermediate_}, DType::kF32);
+  ws_.act = Tensor::zeros({cap, intermediate_}, DType::kF32);
+  ws_.token_capacity = cap;
+}
+
+void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens) {
+  const int64_t hd = config_.head_dim, nq = num_q_heads_, nk = shape_.num_kv_heads;
+  const float eps = float(config_.rms_norm_eps);
+  Tensor x = ws_.hidden.narrow(0, 0, num_tokens);
+  Tensor qkv = ws_.qkv.narrow(0, 0, num_tokens);
+  layer.qkv.forward(x, qkv, comm_);
+  // q/k/v are row-strided views into the fused [T, (nq + 2 nk) hd] output.
+  Tensor q = qkv.narrow(1, 0, nq * hd).unflatten_last(nq, hd);
+  Tensor k = qkv.narrow(1, nq * hd, nk * hd).unflatten_last(nk, hd);
+  Tensor v = qkv.narrow(1, (nq + nk) * hd, nk * hd).unflatten_last(nk, hd);
+  if (config_.qk_norm) {
+    ops::rms_norm(q, layer.q_norm, eps, q);
+    ops::rms_norm(k, layer.k_norm, eps, k);
+  }
+  ops::rope(batch.positions, q, k, rope_table_, config_.rope.interleaved);
+  ops::reshape_and_cache(k, v, kv, batch);
+  Tensor attn = ws_.attn.narrow(0, 0, num_tokens);
+  Tensor attn_heads = attn.unflatten_last(nq, hd);
+  ops::paged_attention(q, kv, batch, 1.0f / std::sqrt(float(hd)), attn_heads);
+  layer.o.forward(attn, x, comm_);
+}
+
+Tensor DecoderModel::forward(const ForwardBatch& batch, std::vector<LayerKVCache>& kv) {
+  const int64_t T = batch.num_tokens;
+  const float eps = float(config_.rms_norm_eps);
+  reserve_tokens(T);
+  Tensor x = ws_.hidden.narrow(0, 0, T);
+  Tensor residual = ws_.residual.narrow(0, 0, T);
+  Tensor gate_up = ws_.gate_up.narrow(0, 0, T);
+  Tensor act = ws_.act.narrow(0, 0, T);
+  embed_->forward(batch.input_ids, x, comm_);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    Layer& layer = layers_[l];
+    if (l == 0) {
+      std::memcpy(residual.raw_data(), x.raw_data(), x.nbytes());
+      ops::rms_norm(x, layer.input_norm, eps, x);
+    } else {
+      ops::add_rms_norm(x, residual, layer.input_norm, eps);
+    }
+    attention_block(layer, batch, kv[l], T);
+    ops::add_rms_norm(x, residual, layer.post_attention_norm, eps);
+    layer.gate_up.forward(x, gate_up, comm_);
+    ops::silu_and_mul(gate_up, act);
+    layer.down.forward(act, x, comm_);
+  }
+  ops::add_rms_norm(x, residual, final_norm_, eps);
+  return x;
+}
+
+Tensor DecoderModel::compute_logits(const Tensor& hidden, const Tensor& rows) {
+  const int64_t S = rows.size(0);
+  const VocabParallelEmbedding& head = lm_head_ ? *lm_head_ : *embed_;
+  if (S > ws_.logit_capacity) {
+    int64_t cap = std::max<int64_t>(S, 2 * ws_.logit_capacity);
+    ws_.selected = Tensor::zeros({cap, config_.hidden_size}, DType::kF32);
+    ws_.logits = Tensor::zeros({cap, config_.vocab_size}, DType::kF32);
+    if (parallel_.tp_size > 1) {
+      ws_.logits_shard = Tensor::zeros({cap, head.rows_per_rank()}, DType::kF32);
+      ws_.logits_gather = Tensor::zeros({parallel_.tp_size * cap * head.rows_per_rank()}, DType::kF32);
+    }
+    ws_.logit_capacity = cap;
+  }
+  Tensor selected = ws_.selected.narrow(0, 0, S);
+  Tensor logits = ws_.logits.narrow(0, 0, S);
+  Tensor shard = parallel_.tp_size > 1 ? ws_.logits_shard.narrow(0, 0, S) : Tensor();
+  ops::gather_rows(hidden, rows, selected);
+  head.logits(selected, logits, shard, ws_.logits_gather, comm_);
+  return logits;
+}
+
+}  // namespace vela

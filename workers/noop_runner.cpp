@@ -1,0 +1,74 @@
+#include "workers/noop_runner.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "model/hf_config.h"
+#include "workers/memory_profile.h"
+#include "workers/persistent_batch.h"
+
+namespace vela {
+
+namespace {
+
+class NoopRunner final : public Runner {
+ public:
+  Result<ProfileResult> load(const LoadModel& request) override {
+    ProfileResult profile;
+    profile.rank = request.tp_rank;
+    profile.vocab_size = 32000;
+    profile.bytes_per_block = cpu_kv_bytes_per_block(1, 1, 1, request.block_size_tokens);
+    // The model's config, when there is one, gives realistic vocab/EOS/block sizes.
+    auto config = load_hf_config(request.model_path);
+    if (config) {
+      profile.vocab_size = int32_t(config->vocab_size);
+      if (!config->eos_token_ids.empty()) profile.eos_token_id = config->eos_token_ids[0];
+      profile.bytes_per_block = cpu_kv_bytes_per_block(config->num_hidden_layers, config->num_key_value_heads,
+                                                       config->head_dim, request.block_size_tokens);
+      while (std::find(config->eos_token_ids.begin(), config->eos_token_ids.end(), token_) !=
+             config->eos_token_ids.end())
+        ++token_;
+    }
+    profile.kv_cache_bytes_available = cpu_kv_cache_bytes(0, request.memory_utilization, 0);
+    block_size_ = request.block_size_tokens;
+    rank_ = request.tp_rank;
+    return profile;
+  }
+
+  Result<bool> init_kv_cache(const InitKVCache& request) override {
+    block_size_ = request.block_size_tokens;
+    return true;
+  }
+
+  Result<ModelRunnerOutput> execute(const SchedulerOutput& step) override {
+    auto start = std::chrono::steady_clock::now();
+    auto updated = batch_.update(step);
+    if (!updated) return updated.error();
+    auto prepared = batch_.prepare(step, block_size_, inputs_);
+    if (!prepared) return prepared.error();
+    ModelRunnerOutput out;
+    out.step_id = step.step_id;
+    if (rank_ == 0) {
+      out.request_ids.reserve(inputs_.requests.size());
+      out.sampled_token_ids.resize(inputs_.requests.size());
+      for (const RequestState* r : inputs_.requests) out.request_ids.push_back(r->request_id);
+      for (int32_t i : inputs_.sampled_request_index) out.sampled_token_ids[size_t(i)].push_back(token_);
+    }
+    batch_.advance(inputs_);
+    out.execute_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    return out;
+  }
+
+ private:
+  PersistentBatch batch_;
+  StepInputs inputs_;
+  int32_t block_size_ = 16;
+  int32_t rank_ = 0;
+  int32_t token_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Runner> make_noop_runner() { return std::make_unique<NoopRunner>(); }
+
+}  // namespace vela

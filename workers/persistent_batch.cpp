@@ -1,0 +1,111 @@
+#include "workers/persistent_batch.h"
+
+#include <algorithm>
+
+namespace vela {
+
+namespace {
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+Error request_error(const std::string& id, const std::string& what) {
+  return make_error("bad_step", "request '" + id + "': " + what);
+}
+}  // namespace
+
+Result<bool> PersistentBatch::update(const SchedulerOutput& step) {
+  for (const auto& id : step.finished_req_ids) requests_.erase(id);
+  // Preempted requests simply stop being scheduled; their state stays until they
+  // resume (new blocks, computed count reset) or finish.
+  for (const auto& nr : step.scheduled_new_reqs) {
+    if (nr.num_computed_tokens < 0 || nr.num_computed_tokens > int32_t(nr.prompt_token_ids.size()))
+      return request_error(nr.request_id, "num_computed_tokens " + std::to_string(nr.num_computed_tokens) +
+                                              " outside its prompt of " + std::to_string(nr.prompt_token_ids.size()));
+    RequestState state;
+    state.request_id = nr.request_id;
+    state.token_ids = nr.prompt_token_ids;
+    state.num_prompt_tokens = int32_t(nr.prompt_token_ids.size());
+    state.block_ids = nr.block_ids;
+    state.num_computed_tokens = nr.num_computed_tokens;
+    state.sampling_params = nr.sampling_params;
+    state.seed = nr.sampling_params.seed ? *nr.sampling_params.seed : base_seed_ ^ fnv1a(nr.request_id);
+    requests_[nr.request_id] = std::move(state);
+  }
+  const CachedRequestData& cached = step.scheduled_cached_reqs;
+  for (size_t i = 0; i < cached.size(); ++i) {
+    auto it = requests_.find(cached.request_ids[i]);
+    if (it == requests_.end()) return request_error(cached.request_ids[i], "cached request unknown to the worker");
+    RequestState& r = it->second;
+    if (i < cached.new_token_ids.size())
+      r.token_ids.insert(r.token_ids.end(), cached.new_token_ids[i].begin(), cached.new_token_ids[i].end());
+    bool resumed = i < cached.resumed_from_preemption.size() && cached.resumed_from_preemption[i] != 0;
+    if (resumed) r.block_ids.clear();
+    if (i < cached.new_block_ids.size())
+      r.block_ids.insert(r.block_ids.end(), cached.new_block_ids[i].begin(), cached.new_block_ids[i].end());
+    if (i < cached.num_computed_tokens.size()) r.num_computed_tokens = cached.num_computed_tokens[i];
+  }
+  return true;
+}
+
+Result<bool> PersistentBatch::prepare(const SchedulerOutput& step, int32_t block_size, StepInputs& out) {
+  out.requests.clear();
+  out.num_scheduled.clear();
+  out.input_ids.clear();
+  out.positions.clear();
+  out.slot_mapping.clear();
+  out.query_start_loc.assign(1, 0);
+  out.seq_lens.clear();
+  out.sampled_request_index.clear();
+  out.sample_rows.clear();
+  out.max_blocks_per_seq = 1;
+  out.max_seq_len = 0;
+  for (const auto& [id, count] : step.num_scheduled_tokens) {
+    auto it = requests_.find(id);
+    if (it == requests_.end()) return request_error(id, "scheduled but unknown to the worker");
+    RequestState& r = it->second;
+    int32_t begin = r.num_computed_tokens, end = begin + count;
+    if (count <= 0 || end > int32_t(r.token_ids.size()))
+      return request_error(id, "scheduled " + std::to_string(count) + " tokens after " + std::to_string(begin) +
+                                   " computed, but only " + std::to_string(r.token_ids.size()) + " are known");
+    int32_t blocks_needed = (end + block_size - 1) / block_size;
+    if (blocks_needed > int32_t(r.block_ids.size()))
+      return request_error(id, std::to_string(end) + " tokens need " + std::to_string(blocks_needed) +
+                                   " blocks but it has " + std::to_string(r.block_ids.size()));
+    for (int32_t pos = begin; pos < end; ++pos) {
+      out.input_ids.push_back(r.token_ids[size_t(pos)]);
+      out.positions.push_back(pos);
+      out.slot_mapping.push_back(int64_t(r.block_ids[size_t(pos / block_size)]) * block_size + pos % block_size);
+    }
+    if (end == int32_t(r.token_ids.size())) {
+      out.sampled_request_index.push_back(int32_t(out.requests.size()));
+      out.sample_rows.push_back(int32_t(out.input_ids.size()) - 1);
+    }
+    out.requests.push_back(&r);
+    out.num_scheduled.push_back(count);
+    out.query_start_loc.push_back(int32_t(out.input_ids.size()));
+    out.seq_lens.push_back(end);
+    out.max_blocks_per_seq = std::max(out.max_blocks_per_seq, blocks_needed);
+    out.max_seq_len = std::max(out.max_seq_len, end);
+  }
+  const size_t num_reqs = out.requests.size();
+  out.block_tables.assign(num_reqs * size_t(out.max_blocks_per_seq), 0);
+  for (size_t i = 0; i < num_reqs; ++i) {
+    const auto& blocks = out.requests[i]->block_ids;
+    size_t n = std::min(blocks.size(), size_t(out.max_blocks_per_seq));
+    std::copy_n(blocks.begin(), n, out.block_tables.begin() + ptrdiff_t(i * size_t(out.max_blocks_per_seq)));
+  }
+  return true;
+}
+
+void PersistentBatch::advance(const StepInputs& inputs) {
+  for (size_t i = 0; i < inputs.requests.size(); ++i) inputs.requests[i]->num_computed_tokens += inputs.num_scheduled[i];
+}
+
+const RequestState* PersistentBatch::find(const std::string& request_id) const {
+  auto it = requests_.find(request_id);
+  return it == requests_.end() ? nullptr : &it->second;
+}
+
+}  // namespace vela

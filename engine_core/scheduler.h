@@ -5,13 +5,15 @@
 //
 // Each step (schedule()):
 //  1. running requests, in admission order, get their next tokens (a decode token or
-//     the next prompt chunk) within the token budget; when blocks run out the best
-//     victim (lowest priority, then latest arrival) is preempted by recompute;
+//     the next prompt chunk, capped by the long-prefill threshold while others
+//     compete) within the token budget; a chunk shrinks to the free blocks, and when
+//     even one token does not fit the best victim (lowest priority, then latest
+//     arrival) is preempted by recompute;
 //  2. if nobody was preempted, waiting requests are admitted in policy order after a
 //     prefix-cache lookup, while the budget, max_num_seqs and the blocks allow; a
 //     prompt chunk shrinks to the blocks that are free rather than leave them idle;
 //  3. prefill chunks held back by the long-prefill threshold (so one long prompt
-//     cannot crowd out others) get whatever budget is left.
+//     cannot crowd out the decodes behind it) get whatever budget is left.
 // update_from_output() appends sampled tokens, applies stop rules, frees finished
 // requests and reports them; their ids travel in the next SchedulerOutput.
 #include <cstddef>

@@ -130,9 +130,12 @@ void Scheduler::schedule_waiting(int32_t* budget) {
     // A resumed request may always be chunked: its prompt plus outputs can exceed
     // the budget, and it must not wait forever.
     const bool may_chunk = limits_.enable_chunked_prefill || request.status() == RequestStatus::kPreempted;
-    bool capped = false;
+    // No long-prefill cap at admission: the first chunk registers as many blocks as
+    // it can, so requests admitted after it in this step share them (a shared
+    // system prompt is computed once). Everything here runs after the decodes, so
+    // it cannot starve them; the cap applies from the next step on.
     if (may_chunk) {
-      num_new = std::min(cap_prefill(request, num_new, &capped), *budget);
+      num_new = std::min(num_new, *budget);
     } else if (num_new > *budget) {
       break;  // wait for a step with budget for the whole prompt
     }
@@ -151,7 +154,7 @@ void Scheduler::schedule_waiting(int32_t* budget) {
     if (request.num_cached_tokens < 0) request.num_cached_tokens = hit.num_tokens;
     request.set_status(RequestStatus::kRunning);
     running_.push_back(slot);
-    scheduled_.push_back(Scheduled{slot, num_new, capped});
+    scheduled_.push_back(Scheduled{slot, num_new, false});
     *budget -= num_new;
   }
 }

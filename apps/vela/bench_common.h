@@ -6,6 +6,7 @@
 #include <iostream>
 #include <string>
 
+#include "common/paths.h"
 #include "common/result.h"
 #include "perf/roofline.h"
 
@@ -16,6 +17,8 @@ namespace vela::cli {
   std::cerr << "vela: " << message << "\n";
   throw CLI::RuntimeError(2);
 }
+
+void add_throughput(CLI::App& bench);
 
 // perf/models/<name>/config.json, found next to the source tree or the binary.
 std::string model_shape_path(const std::string& shape_name);

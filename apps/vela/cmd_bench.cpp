@@ -19,18 +19,7 @@
 namespace vela::cli {
 
 std::string model_shape_path(const std::string& shape_name) {
-  namespace fs = std::filesystem;
-  const std::string rel = "perf/models/" + shape_name + "/config.json";
-  std::vector<fs::path> roots;
-  if (const char* home = std::getenv("VELA_HOME")) roots.emplace_back(home);
-  roots.emplace_back(fs::current_path());
-  std::error_code ec;
-  auto exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) roots.push_back(exe.parent_path().parent_path().parent_path());  // <root>/build/bin/vela
-  roots.emplace_back(VELA_SOURCE_DIR);
-  for (const auto& r : roots)
-    if (fs::exists(r / rel)) return (r / rel).string();
-  return rel;
+  return find_project_file("perf/models/" + shape_name + "/config.json");
 }
 
 Result<perf::Ceilings> measure_or_take_ceilings(double hbm_tbps, double gemm_tflops, std::string* device) {
@@ -110,6 +99,7 @@ void add_bench_command(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Benchmarks: roofline, throughput, serve");
   bench->require_subcommand(1);
   add_roofline(*bench);
+  add_throughput(*bench);
 }
 
 }  // namespace vela::cli

@@ -1,0 +1,175 @@
+// `vela generate --model DIR ...`: the engine core and one CPU worker in this
+// process (no server): tokenize, schedule, run, sample, detokenize, print.
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include "apps/vela/bench_common.h"
+#include "apps/vela/commands.h"
+#include "common/logging.h"
+#include "configs/config.h"
+#include "llm/engine_setup.h"
+#include "llm/llm_engine.h"
+#include "llm/text_output.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace vela::cli {
+namespace {
+
+Result<std::vector<int32_t>> parse_ids(const std::string& csv, const std::string& flag) {
+  std::vector<int32_t> ids;
+  std::stringstream in(csv);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.empty()) continue;
+    size_t pos = 0;
+    try {
+      long long v = std::stoll(item, &pos);
+      if (pos != item.size() || v < INT32_MIN || v > INT32_MAX) throw std::out_of_range(item);
+      ids.push_back(static_cast<int32_t>(v));
+    } catch (const std::exception&) {
+      return make_error("bad_flag", flag + ": '" + item + "' is not a token id");
+    }
+  }
+  return ids;
+}
+
+struct GenerateOpts {
+  std::string config_file;
+  std::vector<std::string> overrides;
+  std::string model, tokenizer, load_format;
+  std::vector<std::string> prompts;
+  std::vector<std::string> prompt_ids;
+  bool chat = false, json = false;
+  SamplingParams params;
+  int64_t seed = -1;
+};
+
+int run_local(const GenerateOpts& o) {
+  auto config = load_config(o.config_file, o.overrides);
+  if (!config) fail(config.error().message);
+  if (!o.model.empty()) config->model.path = o.model;
+  if (!o.tokenizer.empty()) config->model.tokenizer = o.tokenizer;
+  if (!o.load_format.empty()) config->model.load_format = o.load_format;
+  apply_logging(config->logging);
+  auto resolved = resolve_model_paths(*config);
+  if (!resolved) fail(resolved.error().message);
+
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (auto dir = tokenizer_dir(*resolved); !dir.empty()) {
+    auto tok = Tokenizer::from_file(dir + "/tokenizer.json");
+    if (!tok) fail(tok.error().message);
+    tokenizer = std::move(tok.value());
+  }
+  std::vector<std::vector<int32_t>> prompts;
+  for (const auto& text : o.prompts) {
+    if (!tokenizer) fail("--prompt needs a tokenizer (--tokenizer DIR); or give --prompt-ids");
+    std::string rendered = text;
+    if (o.chat) {
+      ChatMessage m;
+      m.role = "user";
+      m.content = text;
+      auto r = tokenizer->apply_chat_template({m});
+      if (!r) fail(r.error().message);
+      rendered = *r;
+    }
+    prompts.push_back(tokenizer->encode(rendered));
+  }
+  for (const auto& csv : o.prompt_ids) {
+    auto ids = parse_ids(csv, "--prompt-ids");
+    if (!ids) fail(ids.error().message);
+    prompts.push_back(*ids);
+  }
+  if (prompts.empty()) fail("give --prompt TEXT or --prompt-ids 1,2,3");
+
+  auto engine = LLMEngine::create(*resolved);
+  if (!engine) fail(engine.error().message);
+  LLMEngine& e = **engine;
+
+  struct Live {
+    std::string request_id;
+    std::vector<int32_t> prompt;
+    TextOutput output;
+    std::string finish_reason;
+  };
+  std::vector<std::unique_ptr<Live>> live;
+  std::map<std::string, Live*> by_id;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EngineCoreRequest req;
+    req.request_id = "gen-" + std::to_string(i);
+    req.prompt_token_ids = prompts[i];
+    req.sampling_params = o.params;
+    if (o.seed >= 0) req.sampling_params.seed = static_cast<uint64_t>(o.seed);
+    live.push_back(std::make_unique<Live>(Live{req.request_id, prompts[i], TextOutput(tokenizer.get(), o.params.stop), ""}));
+    by_id[req.request_id] = live.back().get();
+    if (auto rejected = e.add_request(std::move(req))) {
+      live.back()->finish_reason = "error: " + rejected->error;
+      std::cerr << "vela: request " << i << " rejected: " << rejected->error << "\n";
+    }
+  }
+  while (e.has_unfinished_requests()) {
+    auto outs = e.step();
+    if (!outs) fail(outs.error().message);
+    for (const auto& out : (*outs)->outputs) {
+      Live* r = by_id[out.request_id];
+      if (!r) continue;
+      if (auto stop = r->output.append(out.new_token_ids)) {
+        e.abort_requests({out.request_id});  // a stop string ended it: free its blocks now
+        r->finish_reason = "stop";
+        continue;
+      }
+      if (out.finish_reason != FinishReason::kNone && r->finish_reason.empty())
+        r->finish_reason = finish_reason_name(out.finish_reason);
+      if (!o.json && prompts.size() == 1) std::cout << r->output.take_streamable() << std::flush;
+    }
+  }
+  for (auto& r : live) {
+    std::string rest = r->output.take_rest();
+    if (o.json) {
+      nlohmann::json j = {{"request_id", r->request_id}, {"prompt_token_ids", r->prompt},
+                          {"token_ids", r->output.token_ids()}, {"text", r->output.text()},
+                          {"finish_reason", r->finish_reason}};
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    } else if (prompts.size() == 1) {
+      std::cout << rest << "\n[" << r->finish_reason << ", " << r->output.token_ids().size() << " tokens]\n";
+    } else {
+      std::cout << "--- " << r->request_id << " [" << r->finish_reason << "]\n" << r->output.text() << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_generate_command(CLI::App& app) {
+  auto o = std::make_shared<GenerateOpts>();
+  o->params.temperature = 0.0f;
+  auto* cmd = app.add_subcommand("generate", "Generate text in this process (engine core + one CPU worker)");
+  cmd->add_option("--model", o->model, "HF model directory (default: the embedded demo model)");
+  cmd->add_option("--tokenizer", o->tokenizer, "directory with tokenizer.json (default: the model's)");
+  cmd->add_option("--load-format", o->load_format, "auto | safetensors | dummy");
+  cmd->add_option("--config", o->config_file, "YAML engine config");
+  cmd->add_option("--set", o->overrides, "override a config key: section.key=value");
+  cmd->add_option("--prompt", o->prompts, "prompt text (repeatable: one request each, batched together)");
+  cmd->add_option("--prompt-ids,--token-ids", o->prompt_ids, "prompt as comma-separated token ids (repeatable)");
+  cmd->add_flag("--chat", o->chat, "render the prompt as a user turn with the model's chat template");
+  cmd->add_option("--max-tokens", o->params.max_tokens, "output tokens at most")->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--min-tokens", o->params.min_tokens, "no EOS/stop token before this many")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--temperature", o->params.temperature, "0 = greedy (the default)")->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--top-p", o->params.top_p)->check(CLI::Range(1e-6, 1.0));
+  cmd->add_option("--top-k", o->params.top_k)->check(CLI::NonNegativeNumber);
+  cmd->add_option("--min-p", o->params.min_p)->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--seed", o->seed, "per-request seed");
+  cmd->add_option("--stop", o->params.stop, "stop string (repeatable)");
+  cmd->add_option("--stop-token-id", o->params.stop_token_ids, "stop token id (repeatable)");
+  cmd->add_flag("--ignore-eos", o->params.ignore_eos, "keep going past EOS");
+  cmd->add_option("--logprobs", o->params.logprobs, "top-N logprobs per token (-1 none)");
+  cmd->add_flag("--json", o->json, "one JSON object per request");
+  cmd->callback([o]() { run_local(*o); });
+}
+
+}  // namespace vela::cli

@@ -1,0 +1,99 @@
+#include "llm/engine_setup.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+
+#include "common/paths.h"
+#include "model/hf_config.h"
+
+namespace vela {
+namespace fs = std::filesystem;
+
+Result<Config> resolve_model_paths(Config config) {
+  if (config.model.path.empty()) {
+    config.model.path = find_project_file("configs/demo-model");
+    if (config.model.path.empty())
+      return make_error("bad_config", "model.path is empty and the demo model (configs/demo-model) was not found");
+    if (config.model.load_format == "auto") config.model.load_format = "dummy";
+    if (config.model.tokenizer.empty()) config.model.tokenizer = find_project_file("third_party/tokenizers/qwen3");
+  }
+  std::error_code ec;
+  if (!fs::is_directory(config.model.path, ec))
+    return make_error("bad_config", "model.path: '" + config.model.path + "' is not a directory");
+  if (!config.model.tokenizer.empty() && !fs::exists(fs::path(config.model.tokenizer) / "tokenizer.json", ec))
+    return make_error("bad_config", "model.tokenizer: no tokenizer.json in '" + config.model.tokenizer + "'");
+  return config;
+}
+
+std::string tokenizer_dir(const Config& config) {
+  if (!config.model.tokenizer.empty()) return config.model.tokenizer;
+  std::error_code ec;
+  if (!config.model.path.empty() && fs::exists(fs::path(config.model.path) / "tokenizer.json", ec))
+    return config.model.path;
+  return "";
+}
+
+Result<int32_t> resolve_max_model_len(const Config& config) {
+  auto hf = load_hf_config(config.model.path);
+  if (!hf) return hf.error();
+  const int64_t model_max = hf->max_position_embeddings > 0 ? hf->max_position_embeddings : 4096;
+  if (config.model.max_model_len == 0) return static_cast<int32_t>(std::min<int64_t>(model_max, 1 << 24));
+  if (config.model.max_model_len > model_max)
+    return make_error("bad_config", "model.max_model_len: " + std::to_string(config.model.max_model_len) +
+                                        " exceeds the model's max_position_embeddings (" +
+                                        std::to_string(model_max) + ")");
+  return config.model.max_model_len;
+}
+
+LoadModel make_load_model(const Config& c, int32_t max_model_len) {
+  LoadModel m;
+  m.model_path = c.model.path;
+  m.load_format = c.model.load_format;
+  m.dtype = c.model.dtype;
+  m.max_model_len = max_model_len;
+  m.max_num_batched_tokens = c.scheduler.max_num_batched_tokens;
+  m.max_num_seqs = c.scheduler.max_num_seqs;
+  m.block_size_tokens = c.cache.block_size;
+  m.memory_utilization = c.cache.gpu_memory_utilization;
+  m.tensor_parallel_size = c.parallel.tensor_parallel_size;
+  m.seed = c.model.seed;
+  return m;
+}
+
+uint64_t cpu_kv_cache_bytes(const Config& c) {
+  return static_cast<uint64_t>(c.cache.cpu_kv_cache_gib * static_cast<double>(uint64_t{1} << 30));
+}
+
+Result<int32_t> agree_num_blocks(const std::vector<ProfileResult>& profiles, int32_t num_blocks_override) {
+  if (profiles.empty()) return make_error("bad_profile", "no worker profiles");
+  uint64_t blocks = std::numeric_limits<uint64_t>::max();
+  for (const auto& p : profiles) {
+    if (p.bytes_per_block == 0)
+      return make_error("bad_profile", "rank " + std::to_string(p.rank) + " reported 0 bytes per KV block");
+    blocks = std::min(blocks, p.kv_cache_bytes_available / p.bytes_per_block);
+  }
+  if (num_blocks_override > 0) blocks = static_cast<uint64_t>(num_blocks_override);
+  blocks = std::min<uint64_t>(blocks, std::numeric_limits<int32_t>::max());
+  if (blocks < 2)  // block 0 is the null block
+    return make_error("no_kv_memory", "room for " + std::to_string(blocks) +
+                                          " KV blocks only; raise cache.cpu_kv_cache_gib or cache.gpu_memory_utilization");
+  return static_cast<int32_t>(blocks);
+}
+
+SchedulerLimits make_scheduler_limits(const Config& c, int32_t max_model_len, int32_t num_blocks) {
+  SchedulerLimits l;
+  l.max_num_seqs = c.scheduler.max_num_seqs;
+  l.max_num_batched_tokens = c.scheduler.max_num_batched_tokens;
+  l.max_model_len = max_model_len;
+  l.long_prefill_token_threshold = c.scheduler.long_prefill_token_threshold;
+  l.enable_chunked_prefill = c.scheduler.enable_chunked_prefill;
+  l.enable_prefix_caching = c.cache.enable_prefix_caching;
+  l.policy = c.scheduler.policy;
+  l.block_size_tokens = c.cache.block_size;
+  l.num_blocks = num_blocks;
+  l.hash_seed = c.model.seed;
+  return l;
+}
+
+}  // namespace vela

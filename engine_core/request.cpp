@@ -57,7 +57,8 @@ Request::Request(EngineCoreRequest request, int32_t slot, uint64_t arrival_seq)
       token_ids_(std::move(request.prompt_token_ids)),
       num_prompt_tokens_(static_cast<int32_t>(token_ids_.size())) {
   // Room for every output token without reallocating on the decode path.
-  token_ids_.reserve(token_ids_.size() + static_cast<size_t>(std::max(sampling_params_.max_tokens, 0)));
+  // (capped: max_tokens may be huge; past the cap the vector grows by doubling).
+  token_ids_.reserve(token_ids_.size() + static_cast<size_t>(std::clamp(sampling_params_.max_tokens, 0, 4096)));
 }
 
 void Request::set_status(RequestStatus status) {

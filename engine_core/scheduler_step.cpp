@@ -183,6 +183,14 @@ void Scheduler::build_output(SchedulerOutput& out) {
   size_t num_new_reqs = 0;
   size_t num_cached_reqs = 0;
   size_t num_entries = 0;
+  // One growth instead of log2(n) reallocations that move every id string.
+  const size_t n = scheduled_.size();
+  cached.request_ids.reserve(n);
+  cached.resumed_from_preemption.reserve(n);
+  cached.new_token_ids.reserve(n);
+  cached.new_block_ids.reserve(n);
+  cached.num_computed_tokens.reserve(n);
+  out.num_scheduled_tokens.reserve(n);
   for (const Scheduled& s : scheduled_) {
     Request& request = request_at(s.slot);
     const std::span<const BlockId> blocks = kv_.blocks_of(s.slot);
@@ -254,6 +262,7 @@ void Scheduler::update_from_output(const SchedulerOutput& scheduled, const Model
   const size_t num_rows = std::min(output.request_ids.size(), output.sampled_token_ids.size());
   size_t num_outputs = 0;
   bool any_finished = false;
+  out.outputs.reserve(num_rows);
   for (size_t row = 0; row < num_rows; ++row) {
     const std::vector<int32_t>& sampled = output.sampled_token_ids[row];
     if (sampled.empty()) continue;  // a partial prefill chunk

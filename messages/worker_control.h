@@ -12,6 +12,7 @@ struct Hello {
   std::string device;                 // "cpu" or "cuda:N"
   uint64_t total_memory_bytes = 0;
   uint64_t free_memory_bytes = 0;
+  std::string dist_init_address;      // rank 0 only: collective bootstrap it made (Gloo store)
   bool operator==(const Hello&) const = default;
 };
 

@@ -316,3 +316,18 @@ std::string dump_config(const Config& config) {
 }
 
 }  // namespace vela
+
+#include "common/logging.h"
+
+namespace vela {
+void apply_logging(const LoggingConfig& logging) {
+  spdlog::level::level_enum def = spdlog::level::info;
+  parse_log_level(logging.level, &def);
+  std::map<std::string, spdlog::level::level_enum> per;
+  for (const auto& [component, text] : logging.components) {
+    spdlog::level::level_enum l = def;
+    if (parse_log_level(text, &l)) per[component] = l;
+  }
+  set_log_levels(def, per);
+}
+}  // namespace vela

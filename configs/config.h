@@ -93,3 +93,8 @@ std::vector<ConfigKeyInfo> config_keys();
 std::string dump_config(const Config& config);
 
 }  // namespace vela
+
+namespace vela {
+// Applies the logging section to every component logger (levels were validated on load).
+void apply_logging(const LoggingConfig& logging);
+}  // namespace vela

@@ -6,5 +6,6 @@
 namespace vela::cli {
 
 void add_config_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace vela::cli

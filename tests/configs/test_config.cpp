@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <sstream>
+
+#include "common/logging.h"
 
 #include "configs/config.h"
 
@@ -86,4 +89,23 @@ TEST_CASE("a missing file is an error naming it") {
   auto r = load_config("/nonexistent/vela.yaml");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message.find("/nonexistent/vela.yaml") != std::string::npos);
+}
+
+TEST_CASE("configs/README.md documents every key") {
+  std::ifstream in(std::string(VELA_SOURCE_DIR) + "/configs/README.md");
+  REQUIRE(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  for (const auto& k : config_keys()) {
+    INFO(k.name);
+    CHECK(ss.str().find("`" + k.name + "`") != std::string::npos);
+  }
+}
+
+TEST_CASE("the logging section sets per-component levels") {
+  auto r = load_config_text("logging:\n  level: warn\n  components: {engine_core: debug}\n", "t");
+  REQUIRE(r.ok());
+  apply_logging(r->logging);
+  CHECK(logger("engine_core")->level() == spdlog::level::debug);
+  CHECK(logger("frontend")->level() == spdlog::level::warn);
 }

@@ -1,0 +1,26 @@
+#pragma once
+// Pieces shared by the `vela bench` subcommands.
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "common/result.h"
+#include "perf/roofline.h"
+
+namespace vela::cli {
+
+// Prints "vela: MESSAGE" and ends the command with exit status 2.
+[[noreturn]] inline void fail(const std::string& message) {
+  std::cerr << "vela: " << message << "\n";
+  throw CLI::RuntimeError(2);
+}
+
+// perf/models/<name>/config.json, found next to the source tree or the binary.
+std::string model_shape_path(const std::string& shape_name);
+
+// Measures the device's ceilings, or takes them from the flags when both are > 0.
+Result<perf::Ceilings> measure_or_take_ceilings(double hbm_tbps, double gemm_tflops, std::string* device);
+
+}  // namespace vela::cli

@@ -1,0 +1,103 @@
+#include "kernels/roofline_probe.h"
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+namespace vela::cuda {
+namespace {
+
+Error cuda_error(const char* what, cudaError_t e) {
+  return make_error("cuda", std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+// Owns device buffers and events so every early return frees them.
+struct Scratch {
+  void* a = nullptr;
+  void* b = nullptr;
+  void* c = nullptr;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  ~Scratch() {
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c);
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
+};
+
+__global__ void fill_bf16(__nv_bfloat16* p, size_t n, float scale) {
+  size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+  for (; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x)
+    p[i] = __float2bfloat16(scale * static_cast<float>((i * 2654435761u) % 1000) / 1000.0f);
+}
+
+}  // namespace
+
+Result<DeviceInfo> device_info(int device) {
+  cudaDeviceProp prop{};
+  if (auto e = cudaGetDeviceProperties(&prop, device); e != cudaSuccess) return cuda_error("cudaGetDeviceProperties", e);
+  if (auto e = cudaSetDevice(device); e != cudaSuccess) return cuda_error("cudaSetDevice", e);
+  DeviceInfo info;
+  info.name = prop.name;
+  info.sm_count = prop.multiProcessorCount;
+  info.compute_capability = prop.major * 10 + prop.minor;
+  if (auto e = cudaMemGetInfo(&info.free_memory_bytes, &info.total_memory_bytes); e != cudaSuccess)
+    return cuda_error("cudaMemGetInfo", e);
+  return info;
+}
+
+Result<double> measure_copy_bandwidth(int device, size_t bytes, int iters) {
+  if (auto e = cudaSetDevice(device); e != cudaSuccess) return cuda_error("cudaSetDevice", e);
+  Scratch s;
+  if (auto e = cudaMalloc(&s.a, bytes); e != cudaSuccess) return cuda_error("cudaMalloc", e);
+  if (auto e = cudaMalloc(&s.b, bytes); e != cudaSuccess) return cuda_error("cudaMalloc", e);
+  cudaMemset(s.a, 1, bytes);
+  cudaEventCreate(&s.start);
+  cudaEventCreate(&s.stop);
+  cudaMemcpyAsync(s.b, s.a, bytes, cudaMemcpyDeviceToDevice);  // warm-up
+  cudaEventRecord(s.start);
+  for (int i = 0; i < iters; ++i) cudaMemcpyAsync(i % 2 ? s.a : s.b, i % 2 ? s.b : s.a, bytes, cudaMemcpyDeviceToDevice);
+  cudaEventRecord(s.stop);
+  if (auto e = cudaEventSynchronize(s.stop); e != cudaSuccess) return cuda_error("copy", e);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, s.start, s.stop);
+  return 2.0 * static_cast<double>(bytes) * iters / (ms / 1e3);
+}
+
+Result<double> measure_bf16_gemm(int device, int m, int n, int k, int iters) {
+  if (auto e = cudaSetDevice(device); e != cudaSuccess) return cuda_error("cudaSetDevice", e);
+  Scratch s;
+  const size_t sa = size_t(m) * k, sb = size_t(k) * n, sc = size_t(m) * n;
+  if (auto e = cudaMalloc(&s.a, sa * 2); e != cudaSuccess) return cuda_error("cudaMalloc", e);
+  if (auto e = cudaMalloc(&s.b, sb * 2); e != cudaSuccess) return cuda_error("cudaMalloc", e);
+  if (auto e = cudaMalloc(&s.c, sc * 2); e != cudaSuccess) return cuda_error("cudaMalloc", e);
+  fill_bf16<<<1024, 256>>>(static_cast<__nv_bfloat16*>(s.a), sa, 1.0f);
+  fill_bf16<<<1024, 256>>>(static_cast<__nv_bfloat16*>(s.b), sb, 0.5f);
+  cublasHandle_t handle = nullptr;
+  if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) return make_error("cublas", "cublasCreate failed");
+  const float alpha = 1.0f, beta = 0.0f;
+  auto gemm = [&]() {
+    return cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &alpha, s.a, CUDA_R_16BF, m, s.b, CUDA_R_16BF, k,
+                        &beta, s.c, CUDA_R_16BF, m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  };
+  for (int i = 0; i < 3; ++i) {
+    if (auto st = gemm(); st != CUBLAS_STATUS_SUCCESS) {
+      cublasDestroy(handle);
+      return make_error("cublas", "cublasGemmEx failed with status " + std::to_string(static_cast<int>(st)));
+    }
+  }
+  cudaEventCreate(&s.start);
+  cudaEventCreate(&s.stop);
+  cudaEventRecord(s.start);
+  for (int i = 0; i < iters; ++i) gemm();
+  cudaEventRecord(s.stop);
+  auto e = cudaEventSynchronize(s.stop);
+  cublasDestroy(handle);
+  if (e != cudaSuccess) return cuda_error("gemm", e);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, s.start, s.stop);
+  return 2.0 * m * double(n) * k * iters / (ms / 1e3);
+}
+
+}  // namespace vela::cuda

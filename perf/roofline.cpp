@@ -1,0 +1,75 @@
+#include "perf/roofline.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+
+namespace vela::perf {
+
+Result<ModelShape> read_model_shape(const std::string& path, int32_t bytes_per_param) {
+  std::ifstream in(path);
+  if (!in) return make_error("bad_model", path + ": cannot open");
+  nlohmann::json c;
+  try {
+    c = nlohmann::json::parse(in);
+    const int64_t h = c.at("hidden_size"), layers = c.at("num_hidden_layers"), heads = c.at("num_attention_heads");
+    const int64_t kv = c.value("num_key_value_heads", heads), inter = c.at("intermediate_size"), vocab = c.at("vocab_size");
+    const int64_t d = c.contains("head_dim") && !c["head_dim"].is_null() ? c["head_dim"].get<int64_t>() : h / heads;
+    const bool tied = c.value("tie_word_embeddings", false);
+    const std::string type = c.value("model_type", "");
+    const bool qk_norm = type == "qwen3";
+    const bool bias = c.value("attention_bias", type == "qwen2");
+    int64_t per_layer = h * heads * d + 2 * h * kv * d + heads * d * h  // q, k, v, o
+                        + 3 * h * inter                                  // gate, up, down
+                        + 2 * h;                                         // two RMSNorms
+    if (qk_norm) per_layer += 2 * d;
+    if (bias) per_layer += (heads + 2 * kv) * d;
+    ModelShape s;
+    s.embedding_params = vocab * h;
+    s.lm_head_params = vocab * h;
+    s.num_params = s.embedding_params + layers * per_layer + h + (tied ? 0 : s.lm_head_params);
+    s.bytes_per_param = bytes_per_param;
+    s.tied_embeddings = tied;
+    s.kv_bytes_per_token = 2 * layers * kv * d * bytes_per_param;
+    return s;
+  } catch (const std::exception& e) {
+    return make_error("bad_model", path + ": " + e.what());
+  }
+}
+
+WorkloadBound workload_bound(const Workload& w, const ModelShape& shape, const Ceilings& ceil, int32_t max_num_seqs) {
+  WorkloadBound b;
+  double kv_token_reads = 0;  // sum over decode steps of live context tokens
+  int64_t longest_output = 0;
+  for (const auto& r : w.requests) {
+    const int64_t in = static_cast<int64_t>(r.prompt_token_ids.size()), out = r.max_tokens;
+    b.prompt_tokens += in;
+    b.output_tokens += out;
+    longest_output = std::max(longest_output, out);
+    // Decode step t (1..out-1) reads in + t tokens of context; the first token comes from prefill.
+    kv_token_reads += static_cast<double>(out - 1) * in + static_cast<double>(out - 1) * out / 2.0;
+  }
+  if (w.shared_prefix_tokens > 0 && !w.requests.empty())
+    b.prompt_tokens -= static_cast<int64_t>(w.requests.size() - 1) * w.shared_prefix_tokens;
+  const int64_t concurrent = std::max<int64_t>(1, std::min<int64_t>(max_num_seqs, w.requests.size()));
+  b.decode_steps = std::max<int64_t>(longest_output - 1, (b.output_tokens - static_cast<int64_t>(w.requests.size()) + concurrent - 1) / concurrent);
+  // Prompt tokens multiply through the body; the lm_head is needed for the last one only.
+  b.prefill_s = 2.0 * static_cast<double>(shape.body_params()) * b.prompt_tokens / ceil.gemm_flops_per_s;
+  b.decode_weights_s = static_cast<double>(b.decode_steps) * shape.streamed_params() * shape.bytes_per_param /
+                       ceil.hbm_bytes_per_s;
+  b.decode_kv_s = kv_token_reads * shape.kv_bytes_per_token / ceil.hbm_bytes_per_s;
+  return b;
+}
+
+LatencyBound latency_bound(const BenchRequest& r, const ModelShape& shape, const Ceilings& ceil) {
+  LatencyBound b;
+  b.ttft_s = 2.0 * static_cast<double>(shape.body_params()) * r.prompt_token_ids.size() / ceil.gemm_flops_per_s +
+             static_cast<double>(shape.streamed_params()) * shape.bytes_per_param / ceil.hbm_bytes_per_s;
+  b.tpot_s = (static_cast<double>(shape.streamed_params()) * shape.bytes_per_param +
+              static_cast<double>(shape.kv_bytes_per_token) * (r.prompt_token_ids.size() + r.max_tokens / 2)) /
+             ceil.hbm_bytes_per_s;
+  return b;
+}
+
+}  // namespace vela::perf

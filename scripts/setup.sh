@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libcaf-dev libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libspdlog-dev catch2
   libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev libxxhash-dev libopenblas-dev
-  libgloo-dev libcli11-dev libbenchmark-dev python3
+  libgloo-dev libcli11-dev libbenchmark-dev libicu-dev python3
 )
 
 missing=()

@@ -234,9 +234,8 @@ Result<bool> WorkerGroup::submit_step(const SchedulerOutput& step) {
   return true;
 }
 
-WorkerEvent WorkerGroup::poll(int timeout_ms, zmq::socket_t* wake, bool* woke) {
+WorkerEvent WorkerGroup::poll(int timeout_ms, int wake_fd) {
   WorkerEvent ev;
-  if (woke) *woke = false;
   const int64_t deadline = now_ns() + int64_t{timeout_ms} * 1000000;
   while (true) {
     if (auto dead = check_deaths(); !dead.empty()) {
@@ -295,15 +294,12 @@ WorkerEvent WorkerGroup::poll(int timeout_ms, zmq::socket_t* wake, bool* woke) {
     std::vector<zmq::pollitem_t> items;
     items.push_back({static_cast<void*>(router_), 0, ZMQ_POLLIN, 0});
     const size_t wake_index = items.size();
-    if (wake) items.push_back({static_cast<void*>(*wake), 0, ZMQ_POLLIN, 0});
+    if (wake_fd >= 0) items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
     for (auto& w : workers_)
       if (w.pidfd() >= 0) items.push_back({nullptr, w.pidfd(), ZMQ_POLLIN, 0});
     const long wait_ms = std::clamp<int64_t>((until - now) / 1000000 + 1, 0, 50);
     zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
-    if (wake && (items[wake_index].revents & ZMQ_POLLIN)) {
-      if (woke) *woke = true;
-      return ev;
-    }
+    if (wake_fd >= 0 && (items[wake_index].revents & ZMQ_POLLIN)) return ev;
   }
 }
 

@@ -66,8 +66,9 @@ class WorkerGroup {
   bool step_in_flight() const { return in_flight_step_.has_value(); }
 
   // Waits up to timeout_ms for rank 0's output, a worker's death or error, or the
-  // step deadline. `wake` (optional) is polled too; *woke is set when it is readable.
-  WorkerEvent poll(int timeout_ms, zmq::socket_t* wake = nullptr, bool* woke = nullptr);
+  // step deadline. wake_fd (optional, e.g. an eventfd) is polled too: when it becomes
+  // readable poll returns kNone at once so the caller can look at new work.
+  WorkerEvent poll(int timeout_ms, int wake_fd = -1);
 
   // Sends Shutdown, waits up to grace_s for each worker to exit, then SIGKILLs.
   void shutdown(double grace_s);

@@ -199,8 +199,10 @@ int run_worker(const WorkerOptions& options, const RunnerFactory& make_runner) {
     if (::getppid() != options.parent_pid) return 3;
   }
   // Ctrl-C in a terminal signals the whole process group; the engine decides when
-  // workers stop (it drains first), so the worker ignores SIGINT.
+  // workers stop (it drains first), so the worker ignores SIGINT and SIGTERM; it still
+  // dies with the engine through PR_SET_PDEATHSIG.
   ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGTERM, SIG_IGN);
   WorkerLoop loop(options, make_runner);
   return loop.run();
 }

@@ -188,8 +188,10 @@ int run_server(const Config& config, const ServeOptions& options) {
     caf::anon_send_exit(frontend, caf::exit_reason::user_shutdown);
     if (tracer) caf::anon_send_exit(*tracer, caf::exit_reason::user_shutdown);
     system.await_all_actors_done();
+    // The bridge's callbacks hold the frontend's handle; the actor system cannot
+    // finish (it waits for every detached actor to be released) until it is gone.
+    bridge.reset();
   }
-  bridge.reset();
   if (!trace_jsonl.empty()) {
     auto written = write_chrome_trace(trace_jsonl, config.trace.path + ".chrome.json");
     if (!written) log->warn("chrome trace not written: {}", written.error().message);

@@ -58,6 +58,7 @@ LoadModel make_load_model(const Config& c, int32_t max_model_len) {
   m.memory_utilization = c.cache.gpu_memory_utilization;
   m.tensor_parallel_size = c.parallel.tensor_parallel_size;
   m.seed = c.model.seed;
+  m.cpu_kv_cache_bytes = cpu_kv_cache_bytes(c);
   return m;
 }
 

@@ -1,6 +1,7 @@
 #include "llm/llm_engine.h"
 
 #include "llm/engine_setup.h"
+#include "llm/request_validation.h"
 #include "workers/model_runner.h"
 #include "workers/noop_runner.h"
 
@@ -38,6 +39,14 @@ Result<std::unique_ptr<LLMEngine>> LLMEngine::create(const Config& config, std::
 }
 
 std::optional<EngineCoreOutput> LLMEngine::add_request(EngineCoreRequest request) {
+  const ValidationLimits limits{max_model_len_, profile_.vocab_size, num_blocks_, scheduler_->limits().block_size_tokens};
+  if (auto bad = validate_request(request.prompt_token_ids, true, request.sampling_params, limits)) {
+    EngineCoreOutput out;
+    out.request_id = request.request_id;
+    out.finish_reason = FinishReason::kError;
+    out.error = bad->field + ": " + bad->message;
+    return out;
+  }
   if (request.eos_token_id < 0) request.eos_token_id = profile_.eos_token_id;
   return scheduler_->add_request(std::move(request));
 }

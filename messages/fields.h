@@ -68,6 +68,7 @@ template <class V> void fields(V& v, ModelRunnerOutput& x) {
 template <class V> void fields(V& v, Hello& x) {
   v("rank", x.rank); v("pid", x.pid); v("device", x.device);
   v("total_memory_bytes", x.total_memory_bytes); v("free_memory_bytes", x.free_memory_bytes);
+  v("dist_init_address", x.dist_init_address);
 }
 template <class V> void fields(V& v, LoadModel& x) {
   v("model_path", x.model_path); v("load_format", x.load_format); v("dtype", x.dtype);
@@ -76,6 +77,7 @@ template <class V> void fields(V& v, LoadModel& x) {
   v("memory_utilization", x.memory_utilization);
   v("tensor_parallel_size", x.tensor_parallel_size); v("tp_rank", x.tp_rank);
   v("dist_init_address", x.dist_init_address); v("seed", x.seed);
+  v("cpu_kv_cache_bytes", x.cpu_kv_cache_bytes);
 }
 template <class V> void fields(V& v, ProfileResult& x) {
   v("rank", x.rank); v("kv_cache_bytes_available", x.kv_cache_bytes_available);

@@ -12,6 +12,7 @@ struct Hello {
   std::string device;                 // "cpu" or "cuda:N"
   uint64_t total_memory_bytes = 0;
   uint64_t free_memory_bytes = 0;
+  std::string dist_init_address;      // rank 0 only: collective bootstrap it made (Gloo store)
   bool operator==(const Hello&) const = default;
 };
 
@@ -29,6 +30,7 @@ struct LoadModel {
   int32_t tp_rank = 0;
   std::string dist_init_address;      // Gloo store / NCCL id bootstrap, made by rank 0
   uint64_t seed = 0;
+  uint64_t cpu_kv_cache_bytes = 0;    // KV budget on the CPU backend (cache.cpu_kv_cache_gib); 0 = from RAM
   bool operator==(const LoadModel&) const = default;
 };
 

@@ -84,7 +84,7 @@ Result<ProfileResult> ModelRunner::load(const LoadModel& request) {
   profile.rank = request.tp_rank;
   profile.bytes_per_block = cpu_kv_bytes_per_block(s.num_layers, s.num_kv_heads, s.head_dim, block_size_);
   profile.kv_cache_bytes_available =
-      cpu_kv_cache_bytes(options_.cpu_kv_cache_bytes, request.memory_utilization, model_->weight_bytes());
+      cpu_kv_cache_bytes(options_.cpu_kv_cache_bytes ? options_.cpu_kv_cache_bytes : request.cpu_kv_cache_bytes, request.memory_utilization, model_->weight_bytes());
   profile.vocab_size = int32_t(s.vocab_size);
   profile.eos_token_id = config_.eos_token_ids.empty() ? -1 : config_.eos_token_ids[0];
   return profile;

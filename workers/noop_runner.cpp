@@ -29,7 +29,7 @@ class NoopRunner final : public Runner {
              config->eos_token_ids.end())
         ++token_;
     }
-    profile.kv_cache_bytes_available = cpu_kv_cache_bytes(0, request.memory_utilization, 0);
+    profile.kv_cache_bytes_available = cpu_kv_cache_bytes(request.cpu_kv_cache_bytes, request.memory_utilization, 0);
     block_size_ = request.block_size_tokens;
     rank_ = request.tp_rank;
     return profile;

@@ -1,5 +1,6 @@
-// `vela generate --model DIR ...`: the engine core and one CPU worker in this
-// process (no server): tokenize, schedule, run, sample, detokenize, print.
+// `vela generate`: without --server, the engine core and one CPU worker run in
+// this process (tokenize, schedule, run, sample, detokenize, print); with
+// --server ENDPOINT the same requests go to a running `vela serve`.
 #include <nlohmann/json.hpp>
 
 #include <iostream>
@@ -9,6 +10,7 @@
 
 #include "apps/vela/bench_common.h"
 #include "apps/vela/commands.h"
+#include "apps/vela/generate.h"
 #include "common/logging.h"
 #include "configs/config.h"
 #include "llm/engine_setup.h"
@@ -37,17 +39,6 @@ Result<std::vector<int32_t>> parse_ids(const std::string& csv, const std::string
   }
   return ids;
 }
-
-struct GenerateOpts {
-  std::string config_file;
-  std::vector<std::string> overrides;
-  std::string model, tokenizer, load_format;
-  std::vector<std::string> prompts;
-  std::vector<std::string> prompt_ids;
-  bool chat = false, json = false;
-  SamplingParams params;
-  int64_t seed = -1;
-};
 
 int run_local(const GenerateOpts& o) {
   auto config = load_config(o.config_file, o.overrides);
@@ -98,13 +89,14 @@ int run_local(const GenerateOpts& o) {
   };
   std::vector<std::unique_ptr<Live>> live;
   std::map<std::string, Live*> by_id;
-  for (size_t i = 0; i < prompts.size(); ++i) {
+  const size_t copies = static_cast<size_t>(o.copies);
+  for (size_t i = 0; i < prompts.size() * copies; ++i) {
     EngineCoreRequest req;
     req.request_id = "gen-" + std::to_string(i);
-    req.prompt_token_ids = prompts[i];
+    req.prompt_token_ids = prompts[i / copies];
     req.sampling_params = o.params;
     if (o.seed >= 0) req.sampling_params.seed = static_cast<uint64_t>(o.seed);
-    live.push_back(std::make_unique<Live>(Live{req.request_id, prompts[i], TextOutput(tokenizer.get(), o.params.stop), ""}));
+    live.push_back(std::make_unique<Live>(Live{req.request_id, req.prompt_token_ids, TextOutput(tokenizer.get(), o.params.stop), ""}));
     by_id[req.request_id] = live.back().get();
     if (auto rejected = e.add_request(std::move(req))) {
       live.back()->finish_reason = "error: " + rejected->error;
@@ -124,31 +116,44 @@ int run_local(const GenerateOpts& o) {
       }
       if (out.finish_reason != FinishReason::kNone && r->finish_reason.empty())
         r->finish_reason = finish_reason_name(out.finish_reason);
-      if (!o.json && prompts.size() == 1) std::cout << r->output.take_streamable() << std::flush;
+      if (!o.json && live.size() == 1) std::cout << r->output.take_streamable() << std::flush;
     }
   }
+  std::vector<GenerateResult> results;
   for (auto& r : live) {
     std::string rest = r->output.take_rest();
-    if (o.json) {
-      nlohmann::json j = {{"request_id", r->request_id}, {"prompt_token_ids", r->prompt},
-                          {"token_ids", r->output.token_ids()}, {"text", r->output.text()},
-                          {"finish_reason", r->finish_reason}};
-      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-    } else if (prompts.size() == 1) {
-      std::cout << rest << "\n[" << r->finish_reason << ", " << r->output.token_ids().size() << " tokens]\n";
-    } else {
-      std::cout << "--- " << r->request_id << " [" << r->finish_reason << "]\n" << r->output.text() << "\n";
-    }
+    if (!o.json && live.size() == 1) std::cout << rest;
+    results.push_back({r->request_id, r->prompt, r->output.token_ids(), r->output.text(), r->finish_reason});
   }
-  return 0;
+  return print_results(o, results);
 }
 
 }  // namespace
 
+int print_results(const GenerateOpts& o, const std::vector<GenerateResult>& results) {
+  int failures = 0;
+  for (const auto& r : results) {
+    if (r.finish_reason.rfind("error", 0) == 0) ++failures;
+    if (o.json) {
+      nlohmann::json j = {{"request_id", r.request_id}, {"prompt_token_ids", r.prompt_token_ids},
+                          {"token_ids", r.token_ids}, {"text", r.text}, {"finish_reason", r.finish_reason}};
+      std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    } else if (results.size() == 1) {
+      std::cout << "\n[" << r.finish_reason << ", " << r.prompt_token_ids.size() << " prompt + " << r.token_ids.size()
+                << " output tokens]\n";
+    } else {
+      std::cout << "--- " << r.request_id << " [" << r.finish_reason << ", " << r.token_ids.size() << " tokens]\n"
+                << r.text << "\n";
+    }
+  }
+  return failures > 0 ? 1 : 0;
+}
+
 void add_generate_command(CLI::App& app) {
   auto o = std::make_shared<GenerateOpts>();
   o->params.temperature = 0.0f;
-  auto* cmd = app.add_subcommand("generate", "Generate text in this process (engine core + one CPU worker)");
+  auto* cmd = app.add_subcommand("generate", "Generate text: in this process, or from a running `vela serve` (--server)");
+  cmd->add_option("--server", o->server, "frontend endpoint of a running `vela serve` (e.g. ipc:///tmp/vela-frontend.sock)");
   cmd->add_option("--model", o->model, "HF model directory (default: the embedded demo model)");
   cmd->add_option("--tokenizer", o->tokenizer, "directory with tokenizer.json (default: the model's)");
   cmd->add_option("--load-format", o->load_format, "auto | safetensors | dummy");
@@ -168,8 +173,14 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--stop-token-id", o->params.stop_token_ids, "stop token id (repeatable)");
   cmd->add_flag("--ignore-eos", o->params.ignore_eos, "keep going past EOS");
   cmd->add_option("--logprobs", o->params.logprobs, "top-N logprobs per token (-1 none)");
+  cmd->add_option("-n,--num-requests", o->copies, "send each prompt this many times, concurrently")->check(CLI::Range(1, 100000));
+  cmd->add_flag("--no-stream", o->no_stream, "with --server: one final message per request");
+  cmd->add_option("--timeout", o->timeout_s, "with --server: give up after this many seconds");
   cmd->add_flag("--json", o->json, "one JSON object per request");
-  cmd->callback([o]() { run_local(*o); });
+  cmd->callback([o]() {
+    int code = o->server.empty() ? run_local(*o) : run_remote(*o);
+    if (code != 0) throw CLI::RuntimeError(code);
+  });
 }
 
 }  // namespace vela::cli

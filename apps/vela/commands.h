@@ -7,6 +7,8 @@ namespace vela::cli {
 
 void add_config_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
+void add_trace_command(CLI::App& app);
 
 }  // namespace vela::cli

@@ -8,7 +8,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "vela 0.1.0");
   vela::cli::add_config_command(app);
   vela::cli::add_bench_command(app);
+  vela::cli::add_serve_command(app);
   vela::cli::add_generate_command(app);
+  vela::cli::add_trace_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,84 @@
+#pragma once
+// Messages between the engine's actors and their typed interfaces. Only actors/
+// includes CAF. Every message that crosses an actor boundary carries its send time
+// so TraceActor can record the hop.
+#include <caf/all.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "executor/trace_record.h"
+#include "executor/worker_group.h"
+#include "messages/engine_core_output.h"
+#include "messages/engine_core_request.h"
+#include "messages/model_runner_output.h"
+#include "messages/scheduler_output.h"
+
+namespace vela {
+class ClientBridge;
+}
+
+namespace vela::actors {
+
+struct AddRequestMsg { EngineCoreRequest request; int64_t sent_ns = 0; };
+struct AbortMsg { std::vector<std::string> request_ids; int64_t sent_ns = 0; };
+struct StepMsg { SchedulerOutput step; int64_t sent_ns = 0; };
+struct StepResultMsg { ModelRunnerOutput output; int64_t sent_ns = 0; };
+struct WorkersReadyMsg { WorkerGroupInfo info; };
+struct WorkersFailedMsg { std::string error; };
+struct StopMsg { double grace_s = 5; };
+struct RestartMsg {};
+struct OutputsMsg { EngineCoreOutputs outputs; int64_t sent_ns = 0; };
+// An engine replica became usable (healthy, with its limits) or unusable.
+struct EngineStateMsg { int32_t engine_index = 0; bool healthy = false; WorkerGroupInfo info; std::string error; };
+struct ClientFramesMsg { std::string identity; std::vector<std::string> frames; int64_t recv_ns = 0; };
+struct ClientGoneMsg { std::string identity; };
+struct BridgeMsg { ClientBridge* bridge = nullptr; };
+struct DrainMsg {};
+
+using trace_actor = caf::typed_actor<caf::reacts_to<TraceRecord>>;
+using executor_actor = caf::typed_actor<caf::reacts_to<StepMsg>, caf::reacts_to<StopMsg>, caf::reacts_to<RestartMsg>>;
+using engine_core_actor =
+    caf::typed_actor<caf::reacts_to<AddRequestMsg>, caf::reacts_to<AbortMsg>, caf::reacts_to<StepResultMsg>,
+                     caf::reacts_to<WorkersReadyMsg>, caf::reacts_to<WorkersFailedMsg>, caf::reacts_to<StopMsg>>;
+struct EnginesMsg { std::vector<engine_core_actor> engines; };
+using frontend_actor =
+    caf::typed_actor<caf::reacts_to<ClientFramesMsg>, caf::reacts_to<ClientGoneMsg>, caf::reacts_to<OutputsMsg>,
+                     caf::reacts_to<EngineStateMsg>, caf::reacts_to<EnginesMsg>, caf::reacts_to<BridgeMsg>,
+                     caf::reacts_to<DrainMsg>>;
+
+// What the actors tell the main thread (which waits on signals, not on actors).
+struct ServerStatus {
+  std::atomic<int> engines_ready{0};
+  std::atomic<int> exit_code{-1};          // >= 0: the server must exit with it
+  std::atomic<bool> drained{false};        // draining and no request left
+  std::mutex mu;
+  std::string fatal_error;
+  void fail(int code, const std::string& error) {
+    std::lock_guard lock(mu);
+    if (fatal_error.empty()) fatal_error = error;
+    int expected = -1;
+    exit_code.compare_exchange_strong(expected, code);
+  }
+};
+
+}  // namespace vela::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::TraceRecord)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::AddRequestMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::AbortMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::StepMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::StepResultMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::WorkersReadyMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::WorkersFailedMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::StopMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::RestartMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::OutputsMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::EngineStateMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::ClientFramesMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::ClientGoneMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::BridgeMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::DrainMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::EnginesMsg)

@@ -1,0 +1,49 @@
+#pragma once
+// ClientBridge: the thread that owns the frontend's ROUTER socket. Incoming frames
+// go out through a callback (the actor layer sends them to FrontendActor); outgoing
+// frames are queued by any thread and the bridge is woken through an eventfd, so the
+// socket itself is only ever touched by this thread. ROUTER_MANDATORY makes a send
+// to a client that has disconnected fail, which is reported as "client gone".
+// No CAF here.
+#include <zmq.hpp>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/result.h"
+
+namespace vela {
+
+struct ClientBridgeCallbacks {
+  // identity, frames after the identity (a well-behaved client sends exactly one)
+  std::function<void(std::string identity, std::vector<std::string> frames, int64_t recv_time_ns)> on_frames;
+  std::function<void(const std::string& identity)> on_client_gone;
+};
+
+class ClientBridge {
+ public:
+  static Result<std::unique_ptr<ClientBridge>> start(const std::string& endpoint, size_t max_frame_bytes,
+                                                     ClientBridgeCallbacks callbacks);
+  ~ClientBridge();  // stops and joins
+  void send(std::string identity, std::string frame);  // thread-safe, never blocks
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  ClientBridge() = default;
+  void run();
+  zmq::context_t context_;
+  std::unique_ptr<zmq::socket_t> router_;
+  std::string endpoint_;
+  ClientBridgeCallbacks callbacks_;
+  int wake_fd_ = -1;
+  std::mutex mu_;
+  std::deque<std::pair<std::string, std::string>> outgoing_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace vela

@@ -1,0 +1,39 @@
+#pragma once
+// Spawn functions of the engine's actors (each in its own .cpp).
+#include <memory>
+#include <optional>
+
+#include "actors/actor_messages.h"
+#include "engine_core/scheduler.h"
+
+namespace vela {
+class Tokenizer;
+}
+
+namespace vela::actors {
+
+struct EngineCoreSettings {
+  int32_t engine_index = 0;
+  SchedulerLimits limits;            // num_blocks is filled when the workers are ready
+  bool restart_workers = false;
+  WorkerGroupOptions workers;
+  std::string trace_path;            // empty: tracing off
+};
+
+engine_core_actor spawn_engine_core(caf::actor_system& system, EngineCoreSettings settings, frontend_actor frontend,
+                                    std::optional<trace_actor> tracer, ServerStatus* status);
+
+struct FrontendSettings {
+  int64_t max_message_bytes = 16 << 20;
+  int32_t max_pending_requests = 4096;
+  int32_t max_model_len = 4096;
+  size_t num_engines = 1;
+};
+
+frontend_actor spawn_frontend(caf::actor_system& system, FrontendSettings settings,
+                              std::shared_ptr<const Tokenizer> tokenizer, std::optional<trace_actor> tracer,
+                              ServerStatus* status);
+
+trace_actor spawn_tracer(caf::actor_system& system, const std::string& jsonl_path);
+
+}  // namespace vela::actors

@@ -1,0 +1,323 @@
+// FrontendActor: everything between the client socket and the engine cores.
+// Client frames -> decode, tokenize, validate -> AddRequest to the least-loaded
+// healthy replica. Engine outputs -> incremental detokenization, stop strings ->
+// delta / final frames back through the ClientBridge.
+#include <unordered_map>
+
+#include "actors/client_bridge.h"
+#include "actors/engine_actors.h"
+#include "llm/request_validation.h"
+#include "client/protocol.h"
+#include "common/clock.h"
+#include "common/logging.h"
+#include "tokenizer/incremental_detokenizer.h"
+#include "tokenizer/tokenizer.h"
+
+namespace vela::actors {
+namespace {
+
+using client::ServerEvent;
+
+struct LiveRequest {
+  std::string identity;           // the client's connection
+  std::string client_request_id;
+  int32_t engine = 0;
+  bool stream = true;
+  int32_t num_prompt_tokens = 0;
+  std::vector<int32_t> prompt_token_ids;
+  std::vector<int32_t> output_ids;
+  std::vector<std::string> stop;
+  size_t max_stop_bytes = 0;
+  std::optional<IncrementalDetokenizer> detokenizer;
+  std::string text;               // all output text so far
+  size_t sent_text_bytes = 0;     // streamed so far (the rest is held back for stop strings)
+};
+
+struct EngineSlot {
+  engine_core_actor handle;
+  bool healthy = false;
+  WorkerGroupInfo info;
+  int64_t load = 0;               // live requests on it
+};
+
+struct FrontendState {
+  FrontendSettings settings;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  std::optional<trace_actor> tracer;
+  ServerStatus* status = nullptr;
+  ClientBridge* bridge = nullptr;
+  std::vector<EngineSlot> engines;
+  std::unordered_map<std::string, LiveRequest> live;   // by engine request id
+  // identity -> client request id -> engine request id
+  std::unordered_map<std::string, std::unordered_map<std::string, std::string>> by_client;
+  uint64_t next_id = 1;
+  bool draining = false;
+};
+
+using Self = frontend_actor::stateful_pointer<FrontendState>;
+
+void trace(Self self, const char* type, const char* from, const char* to, uint64_t bytes, const std::string& rid,
+           int64_t sent_ns) {
+  TraceRecord r;
+  r.type = type;
+  r.from = from;
+  r.to = to;
+  r.bytes = bytes;
+  r.request_id = rid;
+  r.send_time_ns = sent_ns;
+  r.recv_time_ns = wall_time_ns();
+  self->send(*self->state.tracer, std::move(r));
+}
+
+void reply(Self self, const std::string& identity, const ServerEvent& ev) {
+  auto& st = self->state;
+  if (!st.bridge) return;
+  std::string frame = client::encode_server_event(ev);
+  if (st.tracer) {
+    const int64_t now = wall_time_ns();
+    trace(self, client::event_kind_name(ev.kind), "frontend", "client", frame.size(), ev.request_id, now);
+  }
+  st.bridge->send(identity, std::move(frame));
+}
+
+void reply_error(Self self, const std::string& identity, const client::ProtocolError& e) {
+  ServerEvent ev;
+  ev.kind = ServerEvent::Kind::kError;
+  ev.request_id = e.request_id;
+  ev.code = e.code;
+  ev.field = e.field;
+  ev.message = e.message;
+  reply(self, identity, ev);
+}
+
+void check_drained(Self self) {
+  auto& st = self->state;
+  if (st.draining && st.live.empty()) st.status->drained = true;
+}
+
+void forget(Self self, const std::string& engine_id) {
+  auto& st = self->state;
+  auto it = st.live.find(engine_id);
+  if (it == st.live.end()) return;
+  auto c = st.by_client.find(it->second.identity);
+  if (c != st.by_client.end()) {
+    c->second.erase(it->second.client_request_id);
+    if (c->second.empty()) st.by_client.erase(c);
+  }
+  if (it->second.engine < static_cast<int32_t>(st.engines.size())) st.engines[it->second.engine].load--;
+  st.live.erase(it);
+  check_drained(self);
+}
+
+void handle_generate(Self self, const std::string& identity, client::GenerateRequest& g, size_t bytes,
+                     int64_t recv_ns) {
+  auto& st = self->state;
+  auto fail = [&](std::string code, std::string field, std::string message) {
+    reply_error(self, identity, client::ProtocolError{std::move(code), std::move(field), std::move(message), g.request_id});
+  };
+  if (st.draining) return fail("draining", "", "the server is shutting down and accepts no new requests");
+  if (static_cast<int64_t>(st.live.size()) >= st.settings.max_pending_requests)
+    return fail("busy", "", "too many requests in flight (" + std::to_string(st.live.size()) + ")");
+  auto& mine = st.by_client[identity];
+  if (mine.count(g.request_id)) return fail("invalid_value", "request_id", "request_id '" + g.request_id + "' is already in flight");
+  // The least-loaded healthy replica.
+  int32_t engine = -1;
+  for (int32_t i = 0; i < static_cast<int32_t>(st.engines.size()); ++i)
+    if (st.engines[i].healthy && (engine < 0 || st.engines[i].load < st.engines[engine].load)) engine = i;
+  if (engine < 0) return fail("unavailable", "", "no engine replica is healthy");
+  const auto& info = st.engines[engine].info;
+  std::vector<int32_t> ids;
+  if (g.prompt) {
+    if (!st.tokenizer) return fail("invalid_value", "prompt", "this server has no tokenizer: send prompt_token_ids");
+    ids = st.tokenizer->encode(*g.prompt);
+  } else {
+    ids = std::move(*g.prompt_token_ids);
+    g.prompt_token_ids = std::vector<int32_t>{};  // keep "was given as ids" for validation messages
+  }
+  ValidationLimits limits{st.settings.max_model_len, info.vocab_size, info.num_blocks, info.block_size_tokens};
+  if (st.tokenizer) limits.vocab_size = std::max(limits.vocab_size, 1);
+  if (auto e = validate_request(ids, g.prompt_token_ids.has_value(), g.params, limits))
+    return reply_error(self, identity, client::ProtocolError{"invalid_value", e->field, e->message, g.request_id});
+
+  const std::string engine_id = std::to_string(st.next_id++);
+  LiveRequest r;
+  r.identity = identity;
+  r.client_request_id = g.request_id;
+  r.engine = engine;
+  r.stream = g.stream;
+  r.num_prompt_tokens = static_cast<int32_t>(ids.size());
+  r.prompt_token_ids = ids;
+  r.stop = g.params.stop;
+  for (const auto& s : r.stop) r.max_stop_bytes = std::max(r.max_stop_bytes, s.size());
+  if (st.tokenizer) r.detokenizer.emplace(*st.tokenizer, /*skip_special_tokens=*/true);
+  st.live.emplace(engine_id, std::move(r));
+  mine[g.request_id] = engine_id;
+  st.engines[engine].load++;
+
+  EngineCoreRequest req;
+  req.request_id = engine_id;
+  req.prompt_token_ids = std::move(ids);
+  req.sampling_params = std::move(g.params);
+  req.arrival_time = static_cast<double>(recv_ns) * 1e-9;
+  req.priority = g.priority;
+  req.eos_token_id = info.eos_token_id;
+  if (st.tracer) trace(self, "generate", "client", "frontend", bytes, engine_id, recv_ns);
+  self->send(st.engines[engine].handle, AddRequestMsg{std::move(req), wall_time_ns()});
+}
+
+void abort_on_engine(Self self, const LiveRequest& r, const std::string& engine_id) {
+  auto& st = self->state;
+  if (r.engine < static_cast<int32_t>(st.engines.size()))
+    self->send(st.engines[r.engine].handle, AbortMsg{{engine_id}, wall_time_ns()});
+}
+
+void handle_frames(Self self, ClientFramesMsg& m) {
+  auto& st = self->state;
+  if (m.frames.size() != 1)
+    return reply_error(self, m.identity, {"malformed", "frame", "a client message is exactly one frame, got " +
+                                                                    std::to_string(m.frames.size()), {}});
+  auto decoded = client::decode_client_message(m.frames[0], static_cast<size_t>(st.settings.max_message_bytes));
+  if (auto* e = std::get_if<client::ProtocolError>(&decoded)) return reply_error(self, m.identity, *e);
+  auto& msg = std::get<client::ClientMessage>(decoded);
+  if (auto* g = std::get_if<client::GenerateRequest>(&msg))
+    return handle_generate(self, m.identity, *g, m.frames[0].size(), m.recv_ns);
+  if (auto* a = std::get_if<client::AbortRequest>(&msg)) {
+    auto c = st.by_client.find(m.identity);
+    if (c == st.by_client.end() || !c->second.count(a->request_id)) return;  // already finished: nothing to do
+    const std::string engine_id = c->second[a->request_id];
+    if (st.tracer) trace(self, "abort", "client", "frontend", m.frames[0].size(), engine_id, m.recv_ns);
+    abort_on_engine(self, st.live.at(engine_id), engine_id);  // the engine answers with kAbort
+    return;
+  }
+  ServerEvent pong;
+  pong.kind = ServerEvent::Kind::kPong;
+  reply(self, m.identity, pong);
+}
+
+const char* finish_name(FinishReason r) {
+  switch (r) {
+    case FinishReason::kStop: return "stop";
+    case FinishReason::kLength: return "length";
+    case FinishReason::kAbort: return "abort";
+    case FinishReason::kError: return "error";
+    default: return "";
+  }
+}
+
+void handle_output(Self self, EngineCoreOutput& o) {
+  auto& st = self->state;
+  auto it = st.live.find(o.request_id);
+  if (it == st.live.end()) return;  // finished by a stop string or its client left
+  LiveRequest& r = it->second;
+  const size_t first_new = r.output_ids.size();
+  r.output_ids.insert(r.output_ids.end(), o.new_token_ids.begin(), o.new_token_ids.end());
+  if (r.detokenizer)
+    for (int32_t t : o.new_token_ids) r.detokenizer->push(t, r.text);
+  FinishReason finish = o.finish_reason;
+  std::string stop_reason = o.stop_token_id ? std::to_string(*o.stop_token_id) : "";
+  if (finish == FinishReason::kNone && !r.stop.empty()) {
+    // Only the new text (plus a stop string's length of overlap) can hold a new match.
+    const size_t from = r.sent_text_bytes > r.max_stop_bytes ? r.sent_text_bytes - r.max_stop_bytes : 0;
+    size_t best = std::string::npos;
+    for (const auto& s : r.stop) {
+      size_t pos = r.text.find(s, from);
+      if (pos != std::string::npos && pos < best) {
+        best = pos;
+        stop_reason = s;
+      }
+    }
+    if (best != std::string::npos) {
+      r.text.resize(best);
+      finish = FinishReason::kStop;
+      abort_on_engine(self, r, o.request_id);  // frees its KV blocks; its kAbort is ignored
+    }
+  }
+  ServerEvent ev;
+  ev.request_id = r.client_request_id;
+  if (finish == FinishReason::kNone) {
+    if (!r.stream) return;
+    // Hold back text that could still turn out to be the start of a stop string.
+    const size_t hold = r.max_stop_bytes > 0 ? r.max_stop_bytes - 1 : 0;
+    const size_t can_send = r.text.size() > hold ? r.text.size() - hold : 0;
+    ev.kind = ServerEvent::Kind::kDelta;
+    ev.token_ids = std::move(o.new_token_ids);
+    if (can_send > r.sent_text_bytes) {
+      ev.text = r.text.substr(r.sent_text_bytes, can_send - r.sent_text_bytes);
+      r.sent_text_bytes = can_send;
+    }
+    if (ev.token_ids.empty() && ev.text.empty()) return;
+    reply(self, r.identity, ev);
+    return;
+  }
+  if (r.detokenizer && finish != FinishReason::kStop) r.text += r.detokenizer->finalize();
+  ev.kind = ServerEvent::Kind::kFinal;
+  ev.finish_reason = finish_name(finish);
+  ev.stop_reason = stop_reason;
+  ev.num_prompt_tokens = r.num_prompt_tokens;
+  ev.prompt_token_ids = std::move(r.prompt_token_ids);
+  ev.num_output_tokens = static_cast<int32_t>(r.output_ids.size());
+  ev.num_cached_tokens = o.num_cached_tokens;
+  ev.message = o.error;
+  if (r.stream) {
+    ev.token_ids.assign(r.output_ids.begin() + static_cast<ptrdiff_t>(first_new), r.output_ids.end());
+    if (r.text.size() > r.sent_text_bytes) ev.text = r.text.substr(r.sent_text_bytes);
+  } else {
+    ev.token_ids = r.output_ids;
+    ev.text = r.text;
+  }
+  reply(self, r.identity, ev);
+  forget(self, o.request_id);
+}
+
+frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, std::shared_ptr<const Tokenizer> tokenizer,
+                                          std::optional<trace_actor> tracer, ServerStatus* status) {
+  auto& st = self->state;
+  st.settings = settings;
+  st.tokenizer = std::move(tokenizer);
+  st.tracer = std::move(tracer);
+  st.status = status;
+  return {
+      [=](ClientFramesMsg& m) { handle_frames(self, m); },
+      [=](OutputsMsg& m) {
+        if (self->state.tracer)
+          trace(self, "EngineCoreOutputs", ("engine" + std::to_string(m.outputs.engine_index)).c_str(), "frontend", 0, "",
+                m.sent_ns);
+        for (auto& o : m.outputs.outputs) handle_output(self, o);
+      },
+      [=](ClientGoneMsg& m) {
+        auto& st = self->state;
+        auto c = st.by_client.find(m.identity);
+        if (c == st.by_client.end()) return;
+        std::vector<std::string> ids;
+        for (auto& [client_id, engine_id] : c->second) ids.push_back(engine_id);
+        logger("frontend")->info("client disconnected: aborting its {} request(s)", ids.size());
+        for (const auto& id : ids) {
+          abort_on_engine(self, st.live.at(id), id);
+          forget(self, id);
+        }
+      },
+      [=](EngineStateMsg& m) {
+        auto& slot = self->state.engines.at(m.engine_index);
+        slot.healthy = m.healthy;
+        if (m.healthy) slot.info = m.info;
+      },
+      [=](EnginesMsg& m) {
+        for (auto& h : m.engines) self->state.engines.push_back(EngineSlot{h, false, {}, 0});
+      },
+      [=](BridgeMsg& m) { self->state.bridge = m.bridge; },
+      [=](DrainMsg&) {
+        self->state.draining = true;
+        check_drained(self);
+      },
+  };
+}
+
+}  // namespace
+
+frontend_actor spawn_frontend(caf::actor_system& system, FrontendSettings settings,
+                              std::shared_ptr<const Tokenizer> tokenizer, std::optional<trace_actor> tracer,
+                              ServerStatus* status) {
+  return system.spawn<caf::detached>(frontend_fn, settings, std::move(tokenizer), std::move(tracer), status);
+}
+
+}  // namespace vela::actors

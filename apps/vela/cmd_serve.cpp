@@ -1,0 +1,42 @@
+// `vela serve --config FILE [--set k=v ...]`: run the engine (actor system + worker
+// processes) and serve clients on frontend.endpoint until SIGTERM.
+#include <iostream>
+#include <memory>
+
+#include "actors/server.h"
+#include "apps/vela/commands.h"
+#include "common/logging.h"
+#include "llm/engine_setup.h"
+
+namespace vela::cli {
+
+void add_serve_command(CLI::App& app) {
+  struct Opts {
+    std::string file;
+    std::vector<std::string> overrides;
+    ServeOptions serve;
+  };
+  auto opts = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("serve", "Run the engine and serve clients over ZeroMQ");
+  cmd->add_option("--config", opts->file, "YAML config file");
+  cmd->add_option("--set", opts->overrides, "Override a key: section.key=value (repeatable)");
+  cmd->add_option("--runner", opts->serve.runner, "Worker runner: model (default) or synthetic (no compute; tests, overhead benchmark)");
+  cmd->add_option("--drain-timeout", opts->serve.drain_timeout_s, "Seconds SIGTERM waits for in-flight requests");
+  cmd->callback([opts]() {
+    auto config = load_config(opts->file, opts->overrides);
+    if (!config) {
+      std::cerr << "vela: " << config.error().message << "\n";
+      throw CLI::RuntimeError(2);
+    }
+    apply_logging(config->logging);
+    auto resolved = resolve_model_paths(*config);
+    if (!resolved) {
+      std::cerr << "vela: " << resolved.error().message << "\n";
+      throw CLI::RuntimeError(2);
+    }
+    int code = run_server(*resolved, opts->serve);
+    if (code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace vela::cli

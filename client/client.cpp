@@ -1,0 +1,67 @@
+#include "client/client.h"
+
+#include <zmq.hpp>
+
+#include "executor/zmq_io.h"
+
+namespace vela::client {
+
+Client::Client() = default;
+Client::~Client() {
+  socket_.reset();  // before the context
+}
+
+Result<std::unique_ptr<Client>> Client::connect(const std::string& endpoint) {
+  std::unique_ptr<Client> c(new Client());
+  c->context_ = std::make_unique<zmq::context_t>();
+  c->socket_ = std::make_unique<zmq::socket_t>(*c->context_, zmq::socket_type::dealer);
+  transport::configure_socket(*c->socket_);
+  try {
+    c->socket_->connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    return make_error("connect_failed", "cannot connect to " + endpoint + ": " + e.what());
+  }
+  return c;
+}
+
+Result<bool> Client::send_raw(const std::string& frame) {
+  if (!transport::send_frames(*socket_, {frame}))
+    return make_error("send_failed", "send queue full or not connected");
+  return true;
+}
+
+Result<bool> Client::submit(const GenerateRequest& request) {
+  return send_raw(encode_client_message(ClientMessage{request}));
+}
+
+Result<bool> Client::abort(const std::string& request_id) {
+  return send_raw(encode_client_message(ClientMessage{AbortRequest{request_id}}));
+}
+
+std::optional<ServerEvent> Client::next_event(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (auto frames = transport::recv_frames(*socket_)) {
+      if (frames->size() != 1) continue;
+      auto ev = decode_server_event(frames->front());
+      if (ev) return std::move(ev.value());
+      continue;  // a frame we cannot read is skipped, never fatal
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    zmq::pollitem_t item{static_cast<void*>(*socket_), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(100)));
+  }
+}
+
+bool Client::ping(std::chrono::milliseconds timeout) {
+  if (!send_raw(encode_client_message(ClientMessage{Ping{}}))) return false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto ev = next_event(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+    if (ev && ev->kind == ServerEvent::Kind::kPong) return true;
+  }
+  return false;
+}
+
+}  // namespace vela::client

@@ -1,0 +1,315 @@
+#include "client/protocol.h"
+
+#include <msgpack.hpp>
+
+#include <cmath>
+#include <limits>
+
+namespace vela::client {
+namespace {
+
+using Obj = msgpack::object;
+using Fail = std::optional<ProtocolError>;
+
+ProtocolError err(std::string code, std::string field, std::string message) {
+  return ProtocolError{std::move(code), std::move(field), std::move(message), {}};
+}
+std::string key_of(const Obj& k) { return std::string(k.via.str.ptr, k.via.str.size); }
+
+Fail read_int(const Obj& o, const std::string& field, int64_t lo, int64_t hi, int64_t* out) {
+  if (o.type == msgpack::type::POSITIVE_INTEGER) {
+    if (o.via.u64 > static_cast<uint64_t>(hi))
+      return err("invalid_value", field, field + " = " + std::to_string(o.via.u64) + " is out of range");
+    *out = static_cast<int64_t>(o.via.u64);
+  } else if (o.type == msgpack::type::NEGATIVE_INTEGER) {
+    *out = o.via.i64;
+  } else {
+    return err("bad_type", field, field + " must be an integer");
+  }
+  if (*out < lo || *out > hi)
+    return err("invalid_value", field, field + " = " + std::to_string(*out) + " is out of range");
+  return std::nullopt;
+}
+template <class T> Fail read_i32(const Obj& o, const std::string& field, T* out) {
+  int64_t v = 0;
+  if (auto e = read_int(o, field, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max(), &v)) return e;
+  *out = static_cast<T>(v);
+  return std::nullopt;
+}
+Fail read_float(const Obj& o, const std::string& field, float* out) {
+  if (o.type == msgpack::type::FLOAT32 || o.type == msgpack::type::FLOAT64) *out = static_cast<float>(o.via.f64);
+  else if (o.type == msgpack::type::POSITIVE_INTEGER) *out = static_cast<float>(o.via.u64);
+  else if (o.type == msgpack::type::NEGATIVE_INTEGER) *out = static_cast<float>(o.via.i64);
+  else return err("bad_type", field, field + " must be a number");
+  return std::nullopt;
+}
+Fail read_bool(const Obj& o, const std::string& field, bool* out) {
+  if (o.type != msgpack::type::BOOLEAN) return err("bad_type", field, field + " must be a boolean");
+  *out = o.via.boolean;
+  return std::nullopt;
+}
+Fail read_string(const Obj& o, const std::string& field, std::string* out) {
+  if (o.type != msgpack::type::STR) return err("bad_type", field, field + " must be a string");
+  *out = std::string(o.via.str.ptr, o.via.str.size);
+  return std::nullopt;
+}
+Fail read_int_array(const Obj& o, const std::string& field, std::vector<int32_t>* out) {
+  if (o.type != msgpack::type::ARRAY) return err("bad_type", field, field + " must be an array of integers");
+  out->resize(o.via.array.size);
+  for (uint32_t i = 0; i < o.via.array.size; ++i)
+    if (auto e = read_i32(o.via.array.ptr[i], field + "[" + std::to_string(i) + "]", &(*out)[i])) return e;
+  return std::nullopt;
+}
+
+Fail read_params(const Obj& o, SamplingParams* p) {
+  if (o.type != msgpack::type::MAP) return err("bad_type", "params", "params must be a map");
+  for (uint32_t i = 0; i < o.via.map.size; ++i) {
+    const auto& kv = o.via.map.ptr[i];
+    if (kv.key.type != msgpack::type::STR) return err("bad_type", "params", "params keys must be strings");
+    const std::string k = key_of(kv.key);
+    const std::string f = "params." + k;
+    const Obj& v = kv.val;
+    Fail e;
+    if (k == "n") e = read_i32(v, f, &p->n);
+    else if (k == "temperature") e = read_float(v, f, &p->temperature);
+    else if (k == "top_p") e = read_float(v, f, &p->top_p);
+    else if (k == "top_k") e = read_i32(v, f, &p->top_k);
+    else if (k == "min_p") e = read_float(v, f, &p->min_p);
+    else if (k == "seed") {
+      if (v.type == msgpack::type::NIL) { p->seed.reset(); continue; }
+      int64_t s = 0;
+      e = read_int(v, f, 0, std::numeric_limits<int64_t>::max(), &s);
+      if (!e) p->seed = static_cast<uint64_t>(s);
+    } else if (k == "max_tokens") e = read_i32(v, f, &p->max_tokens);
+    else if (k == "min_tokens") e = read_i32(v, f, &p->min_tokens);
+    else if (k == "stop") {
+      if (v.type != msgpack::type::ARRAY) return err("bad_type", f, f + " must be an array of strings");
+      p->stop.resize(v.via.array.size);
+      for (uint32_t j = 0; j < v.via.array.size && !e; ++j)
+        e = read_string(v.via.array.ptr[j], f + "[" + std::to_string(j) + "]", &p->stop[j]);
+    } else if (k == "stop_token_ids") e = read_int_array(v, f, &p->stop_token_ids);
+    else if (k == "ignore_eos") e = read_bool(v, f, &p->ignore_eos);
+    else if (k == "logprobs") e = read_i32(v, f, &p->logprobs);
+    else if (k == "presence_penalty") e = read_float(v, f, &p->presence_penalty);
+    else if (k == "frequency_penalty") e = read_float(v, f, &p->frequency_penalty);
+    else if (k == "repetition_penalty") e = read_float(v, f, &p->repetition_penalty);
+    else return err("unknown_field", f, "unknown field '" + f + "'");
+    if (e) return e;
+  }
+  return std::nullopt;
+}
+
+void pack_params(msgpack::packer<msgpack::sbuffer>& pk, const SamplingParams& p) {
+  pk.pack_map(p.seed ? 15 : 14);
+  pk.pack("n"); pk.pack(p.n);
+  pk.pack("temperature"); pk.pack_float(p.temperature);
+  pk.pack("top_p"); pk.pack_float(p.top_p);
+  pk.pack("top_k"); pk.pack(p.top_k);
+  pk.pack("min_p"); pk.pack_float(p.min_p);
+  if (p.seed) { pk.pack("seed"); pk.pack(*p.seed); }
+  pk.pack("max_tokens"); pk.pack(p.max_tokens);
+  pk.pack("min_tokens"); pk.pack(p.min_tokens);
+  pk.pack("stop"); pk.pack(p.stop);
+  pk.pack("stop_token_ids"); pk.pack(p.stop_token_ids);
+  pk.pack("ignore_eos"); pk.pack(p.ignore_eos);
+  pk.pack("logprobs"); pk.pack(p.logprobs);
+  pk.pack("presence_penalty"); pk.pack_float(p.presence_penalty);
+  pk.pack("frequency_penalty"); pk.pack_float(p.frequency_penalty);
+  pk.pack("repetition_penalty"); pk.pack_float(p.repetition_penalty);
+}
+
+msgpack::unpack_limit limits_for(size_t max_frame_bytes) {
+  // Bounds what a hostile frame can make the decoder allocate.
+  return msgpack::unpack_limit(max_frame_bytes, 64, max_frame_bytes, max_frame_bytes, 0, 8);
+}
+
+}  // namespace
+
+std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_view frame, size_t max_frame_bytes) {
+  if (frame.size() > max_frame_bytes)
+    return err("too_large", "frame", "frame of " + std::to_string(frame.size()) + " bytes exceeds the limit of " +
+                                         std::to_string(max_frame_bytes));
+  msgpack::object_handle oh;
+  try {
+    size_t offset = 0;
+    oh = msgpack::unpack(frame.data(), frame.size(), offset, nullptr, nullptr, limits_for(max_frame_bytes));
+    if (offset != frame.size()) return err("malformed", "frame", "trailing bytes after the message map");
+  } catch (const std::exception& e) {
+    return err("malformed", "frame", std::string("frame is not valid msgpack: ") + e.what());
+  }
+  const Obj& root = oh.get();
+  if (root.type != msgpack::type::MAP) return err("malformed", "frame", "a message must be a msgpack map");
+  std::string type;
+  std::string request_id;
+  for (uint32_t i = 0; i < root.via.map.size; ++i) {
+    const auto& kv = root.via.map.ptr[i];
+    if (kv.key.type != msgpack::type::STR) return err("malformed", "frame", "map keys must be strings");
+    const std::string k = key_of(kv.key);
+    if (k == "type") {
+      if (auto e = read_string(kv.val, "type", &type)) return *e;
+    } else if (k == "request_id") {
+      if (auto e = read_string(kv.val, "request_id", &request_id)) return *e;
+    }
+  }
+  auto with_id = [&](ProtocolError e) {
+    e.request_id = request_id;
+    return e;
+  };
+  if (type.empty()) return err("missing_field", "type", "field 'type' is required");
+  if (type == "ping") return ClientMessage{Ping{}};
+  if (type != "generate" && type != "abort")
+    return with_id(err("invalid_value", "type", "unknown message type '" + type + "'"));
+  if (request_id.empty()) return err("missing_field", "request_id", "field 'request_id' is required and non-empty");
+  if (type == "abort") {
+    for (uint32_t i = 0; i < root.via.map.size; ++i) {
+      const std::string k = key_of(root.via.map.ptr[i].key);
+      if (k != "type" && k != "request_id") return with_id(err("unknown_field", k, "unknown field '" + k + "'"));
+    }
+    return ClientMessage{AbortRequest{request_id}};
+  }
+  GenerateRequest g;
+  g.request_id = request_id;
+  for (uint32_t i = 0; i < root.via.map.size; ++i) {
+    const auto& kv = root.via.map.ptr[i];
+    const std::string k = key_of(kv.key);
+    Fail e;
+    if (k == "type" || k == "request_id") continue;
+    if (k == "prompt") {
+      std::string text;
+      e = read_string(kv.val, "prompt", &text);
+      g.prompt = std::move(text);
+    } else if (k == "prompt_token_ids") {
+      std::vector<int32_t> ids;
+      e = read_int_array(kv.val, "prompt_token_ids", &ids);
+      g.prompt_token_ids = std::move(ids);
+    } else if (k == "params") {
+      e = read_params(kv.val, &g.params);
+    } else if (k == "stream") {
+      e = read_bool(kv.val, "stream", &g.stream);
+    } else if (k == "priority") {
+      e = read_i32(kv.val, "priority", &g.priority);
+    } else {
+      e = err("unknown_field", k, "unknown field '" + k + "'");
+    }
+    if (e) return with_id(*e);
+  }
+  if (g.prompt.has_value() == g.prompt_token_ids.has_value())
+    return with_id(err("missing_field", "prompt", "exactly one of 'prompt' and 'prompt_token_ids' is required"));
+  return ClientMessage{std::move(g)};
+}
+
+std::string encode_client_message(const ClientMessage& message) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  if (auto* g = std::get_if<GenerateRequest>(&message)) {
+    pk.pack_map(6);
+    pk.pack("type"); pk.pack("generate");
+    pk.pack("request_id"); pk.pack(g->request_id);
+    if (g->prompt_token_ids) { pk.pack("prompt_token_ids"); pk.pack(*g->prompt_token_ids); }
+    else { pk.pack("prompt"); pk.pack(g->prompt.value_or("")); }
+    pk.pack("params"); pack_params(pk, g->params);
+    pk.pack("stream"); pk.pack(g->stream);
+    pk.pack("priority"); pk.pack(g->priority);
+  } else if (auto* a = std::get_if<AbortRequest>(&message)) {
+    pk.pack_map(2);
+    pk.pack("type"); pk.pack("abort");
+    pk.pack("request_id"); pk.pack(a->request_id);
+  } else {
+    pk.pack_map(1);
+    pk.pack("type"); pk.pack("ping");
+  }
+  return std::string(buf.data(), buf.size());
+}
+
+const char* event_kind_name(ServerEvent::Kind kind) {
+  switch (kind) {
+    case ServerEvent::Kind::kDelta: return "delta";
+    case ServerEvent::Kind::kFinal: return "final";
+    case ServerEvent::Kind::kError: return "error";
+    case ServerEvent::Kind::kPong: return "pong";
+  }
+  return "?";
+}
+
+std::string encode_server_event(const ServerEvent& e) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  switch (e.kind) {
+    case ServerEvent::Kind::kDelta:
+      pk.pack_map(4);
+      pk.pack("type"); pk.pack("delta");
+      pk.pack("request_id"); pk.pack(e.request_id);
+      pk.pack("token_ids"); pk.pack(e.token_ids);
+      pk.pack("text"); pk.pack(e.text);
+      break;
+    case ServerEvent::Kind::kFinal:
+      pk.pack_map(11);
+      pk.pack("type"); pk.pack("final");
+      pk.pack("prompt_token_ids"); pk.pack(e.prompt_token_ids);
+      pk.pack("request_id"); pk.pack(e.request_id);
+      pk.pack("token_ids"); pk.pack(e.token_ids);
+      pk.pack("text"); pk.pack(e.text);
+      pk.pack("finish_reason"); pk.pack(e.finish_reason);
+      pk.pack("stop_reason"); pk.pack(e.stop_reason);
+      pk.pack("num_prompt_tokens"); pk.pack(e.num_prompt_tokens);
+      pk.pack("num_output_tokens"); pk.pack(e.num_output_tokens);
+      pk.pack("num_cached_tokens"); pk.pack(e.num_cached_tokens);
+      pk.pack("message"); pk.pack(e.message);
+      break;
+    case ServerEvent::Kind::kError:
+      pk.pack_map(5);
+      pk.pack("type"); pk.pack("error");
+      pk.pack("request_id"); pk.pack(e.request_id);
+      pk.pack("code"); pk.pack(e.code);
+      pk.pack("field"); pk.pack(e.field);
+      pk.pack("message"); pk.pack(e.message);
+      break;
+    case ServerEvent::Kind::kPong:
+      pk.pack_map(1);
+      pk.pack("type"); pk.pack("pong");
+      break;
+  }
+  return std::string(buf.data(), buf.size());
+}
+
+Result<ServerEvent> decode_server_event(std::string_view frame) {
+  msgpack::object_handle oh;
+  try {
+    oh = msgpack::unpack(frame.data(), frame.size());
+  } catch (const std::exception& e) {
+    return make_error("malformed", std::string("server frame is not msgpack: ") + e.what());
+  }
+  const Obj& root = oh.get();
+  if (root.type != msgpack::type::MAP) return make_error("malformed", "server frame is not a map");
+  ServerEvent ev;
+  std::string type;
+  for (uint32_t i = 0; i < root.via.map.size; ++i) {
+    const auto& kv = root.via.map.ptr[i];
+    if (kv.key.type != msgpack::type::STR) continue;
+    const std::string k = key_of(kv.key);
+    Fail e;
+    if (k == "type") e = read_string(kv.val, k, &type);
+    else if (k == "request_id") e = read_string(kv.val, k, &ev.request_id);
+    else if (k == "token_ids") e = read_int_array(kv.val, k, &ev.token_ids);
+    else if (k == "prompt_token_ids") e = read_int_array(kv.val, k, &ev.prompt_token_ids);
+    else if (k == "text") e = read_string(kv.val, k, &ev.text);
+    else if (k == "finish_reason") e = read_string(kv.val, k, &ev.finish_reason);
+    else if (k == "stop_reason") e = read_string(kv.val, k, &ev.stop_reason);
+    else if (k == "num_prompt_tokens") e = read_i32(kv.val, k, &ev.num_prompt_tokens);
+    else if (k == "num_output_tokens") e = read_i32(kv.val, k, &ev.num_output_tokens);
+    else if (k == "num_cached_tokens") e = read_i32(kv.val, k, &ev.num_cached_tokens);
+    else if (k == "code") e = read_string(kv.val, k, &ev.code);
+    else if (k == "field") e = read_string(kv.val, k, &ev.field);
+    else if (k == "message") e = read_string(kv.val, k, &ev.message);
+    // Unknown fields from a newer server are ignored by clients.
+    if (e) return make_error("bad_field", e->message);
+  }
+  if (type == "delta") ev.kind = ServerEvent::Kind::kDelta;
+  else if (type == "final") ev.kind = ServerEvent::Kind::kFinal;
+  else if (type == "error") ev.kind = ServerEvent::Kind::kError;
+  else if (type == "pong") ev.kind = ServerEvent::Kind::kPong;
+  else return make_error("bad_type", "unknown server message type '" + type + "'");
+  return ev;
+}
+
+}  // namespace vela::client

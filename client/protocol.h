@@ -1,0 +1,77 @@
+#pragma once
+// The client protocol: what a client (ZeroMQ DEALER) and the frontend (ROUTER)
+// exchange. Every message is ONE frame holding a msgpack map with named fields, so
+// a server can reject an unknown field by name and a client in any language can
+// speak it. docs/PROTOCOL.md is the specification; this is its C++ codec.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/result.h"
+#include "messages/sampling_params.h"
+
+namespace vela::client {
+
+inline constexpr int32_t kClientProtocolVersion = 1;
+
+// client -> server: {"type": "generate", ...}
+struct GenerateRequest {
+  std::string request_id;                  // chosen by the client, unique on its connection
+  std::optional<std::string> prompt;       // text (needs the server's tokenizer) ...
+  std::optional<std::vector<int32_t>> prompt_token_ids;  // ... or token ids: exactly one
+  SamplingParams params;                   // "params" map; absent keys keep defaults
+  bool stream = true;                      // false: one final message with everything
+  int32_t priority = 0;                    // lower runs first under the priority policy
+};
+// {"type": "abort", "request_id": ...}
+struct AbortRequest {
+  std::string request_id;
+};
+// {"type": "ping"} -> {"type": "pong"}
+struct Ping {};
+
+using ClientMessage = std::variant<GenerateRequest, AbortRequest, Ping>;
+
+// A protocol error names the offending field ("params.temperature",
+// "prompt_token_ids[3]", "type", "frame").
+struct ProtocolError {
+  std::string code;     // "malformed" | "unknown_field" | "bad_type" | "invalid_value" | "too_large" | ...
+  std::string field;
+  std::string message;
+  std::string request_id;  // when it could be read before the error
+};
+
+// Decodes one client frame; checks structure, types and unknown fields only (value
+// ranges are the frontend's validation, which knows the model's limits).
+std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_view frame, size_t max_frame_bytes);
+
+std::string encode_client_message(const ClientMessage& message);
+
+// server -> client.
+struct ServerEvent {
+  enum class Kind { kDelta, kFinal, kError, kPong };
+  Kind kind = Kind::kDelta;
+  std::string request_id;
+  std::vector<int32_t> token_ids;   // delta: new tokens; final: all output tokens when !stream,
+                                    // else the last ones not yet streamed
+  std::string text;                 // detokenized text of token_ids (empty without a tokenizer)
+  std::string finish_reason;        // final: "stop" | "length" | "abort" | "error"
+  std::string stop_reason;          // final: the stop string or token id that matched, if any
+  std::vector<int32_t> prompt_token_ids;  // final: the prompt as the engine ran it (tokenized text)
+  int32_t num_prompt_tokens = 0;    // final
+  int32_t num_output_tokens = 0;    // final
+  int32_t num_cached_tokens = 0;    // final: prompt tokens served from the prefix cache
+  std::string code;                 // error
+  std::string field;                // error: the offending field, when one is at fault
+  std::string message;              // error / final with finish_reason "error"
+};
+
+std::string encode_server_event(const ServerEvent& event);
+Result<ServerEvent> decode_server_event(std::string_view frame);
+
+const char* event_kind_name(ServerEvent::Kind kind);
+
+}  // namespace vela::client

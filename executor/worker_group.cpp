@@ -1,0 +1,319 @@
+#include "executor/worker_group.h"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "common/clock.h"
+#include "common/logging.h"
+#include "executor/zmq_io.h"
+
+namespace vela {
+namespace {
+
+int64_t now_ns() { return SteadyClock().now_ns(); }
+int64_t seconds_to_ns(double s) { return static_cast<int64_t>(s * 1e9); }
+std::string identity_of(int32_t rank) { return "w" + std::to_string(rank); }
+size_t total_bytes(const msg::Frames& f) {
+  size_t n = 0;
+  for (const auto& x : f) n += x.size();
+  return n;
+}
+
+}  // namespace
+
+WorkerGroup::WorkerGroup(zmq::context_t& context, WorkerGroupOptions options, TraceFn trace)
+    : context_(context), options_(std::move(options)), trace_(std::move(trace)),
+      router_(context_, zmq::socket_type::router), name_("engine" + std::to_string(options_.replica)) {
+  transport::configure_socket(router_);
+  router_.set(zmq::sockopt::router_mandatory, 1);
+  if (options_.worker_binary.empty()) options_.worker_binary = default_worker_binary();
+}
+
+WorkerGroup::~WorkerGroup() {
+  kill_all();
+  transport::remove_ipc_file(endpoint_);
+}
+
+std::vector<pid_t> WorkerGroup::pids() const {
+  std::vector<pid_t> out;
+  for (const auto& w : workers_) out.push_back(w.pid());
+  return out;
+}
+
+Result<bool> WorkerGroup::send_to(int32_t rank, const msg::Frames& frames) {
+  if (!transport::send_frames(router_, frames, identity_of(rank)))
+    return make_error("send_failed", name_ + ": could not send to worker rank " + std::to_string(rank) +
+                                         " (disconnected or its queue is full)");
+  return true;
+}
+
+std::string WorkerGroup::check_deaths() {
+  for (size_t r = 0; r < workers_.size(); ++r) {
+    if (auto status = workers_[r].try_reap())
+      return name_ + ": worker rank " + std::to_string(r) + " (pid " + std::to_string(workers_[r].pid()) +
+             ") " + status->describe();
+  }
+  return {};
+}
+
+Result<WorkerGroup::Incoming> WorkerGroup::receive(int64_t deadline_ns, const char* waiting_for) {
+  while (true) {
+    if (auto dead = check_deaths(); !dead.empty())
+      return make_error("worker_died", dead + " while waiting for " + waiting_for);
+    int src_fd = -1;
+    if (auto frames = transport::recv_frames(router_, &src_fd)) {
+      Incoming in;
+      const int64_t recv_wall = wall_time_ns();
+      if (frames->size() < 2) continue;
+      const std::string id = frames->front();
+      frames->erase(frames->begin());
+      in.bytes = total_bytes(*frames);
+      auto decoded = msg::decode(*frames);
+      if (!decoded) {
+        logger("executor")->error("{}: dropping undecodable frame from {}: {}", name_, id,
+                                  decoded.error().message);
+        continue;
+      }
+      in.rank = (id.size() > 1 && id[0] == 'w') ? std::atoi(id.c_str() + 1) : -1;
+      in.decoded = std::move(decoded.value());
+      if (trace_) {
+        TraceRecord rec;
+        rec.type = msg::msg_type_name(in.decoded.envelope.type);
+        rec.from = name_ + ".worker" + std::to_string(in.rank);
+        rec.to = name_;
+        rec.bytes = in.bytes;
+        rec.step_id = in.decoded.envelope.id;
+        rec.send_time_ns = in.decoded.envelope.send_time_ns;
+        rec.recv_time_ns = recv_wall;
+        trace_(std::move(rec));
+      }
+      return in;
+    }
+    const int64_t left = deadline_ns - now_ns();
+    if (left <= 0)
+      return make_error("timeout", name_ + ": no " + std::string(waiting_for) + " within the deadline");
+    std::vector<zmq::pollitem_t> items;
+    items.push_back({static_cast<void*>(router_), 0, ZMQ_POLLIN, 0});
+    for (auto& w : workers_)
+      if (w.pidfd() >= 0) items.push_back({nullptr, w.pidfd(), ZMQ_POLLIN, 0});
+    // Without pidfds, deaths are checked every 50 ms.
+    const long wait_ms = std::clamp<int64_t>(left / 1000000 + 1, 1, 50);
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
+  }
+}
+
+Result<WorkerGroupInfo> WorkerGroup::start() {
+  auto log = logger("executor");
+  const int32_t n = options_.world_size;
+  if (n < 1) return make_error("bad_world_size", "tensor_parallel_size must be >= 1");
+  endpoint_ = transport::make_endpoint(options_.transport, options_.host, name_);
+  try {
+    router_.bind(endpoint_);
+  } catch (const zmq::error_t& e) {
+    return make_error("bind_failed", name_ + ": cannot bind " + endpoint_ + ": " + e.what());
+  }
+  endpoint_ = transport::last_endpoint(router_);
+  for (int32_t r = 0; r < n; ++r) {
+    WorkerSpec spec;
+    spec.rank = r;
+    spec.world_size = n;
+    spec.replica = options_.replica;
+    spec.device = r < static_cast<int32_t>(options_.devices.size()) ? options_.devices[r] : "cpu";
+    spec.engine_endpoint = endpoint_;
+    spec.runner = options_.runner;
+    spec.log_level = options_.log_level;
+    spec.trace_path = options_.trace_path;
+    auto proc = spawn_worker(options_.worker_binary, spec);
+    if (!proc) {
+      kill_all();
+      return proc.error();
+    }
+    log->debug("{}: spawned worker rank {} pid {} on {}", name_, r, proc->pid(), spec.device);
+    workers_.push_back(std::move(proc.value()));
+  }
+  auto fail = [&](Error e) -> Result<WorkerGroupInfo> {
+    kill_all();
+    return e;
+  };
+  const int64_t deadline = now_ns() + seconds_to_ns(options_.startup_timeout_s);
+
+  // 1. Hello from every rank.
+  WorkerGroupInfo info;
+  info.hellos.resize(n);
+  std::vector<bool> seen(n, false);
+  for (int32_t got = 0; got < n;) {
+    auto in = receive(deadline, "Hello from every worker");
+    if (!in) return fail(in.error());
+    auto* hello = std::get_if<Hello>(&in->decoded.message);
+    if (!hello || in->rank < 0 || in->rank >= n || hello->rank != in->rank || seen[in->rank]) {
+      if (auto* err = std::get_if<ErrorMessage>(&in->decoded.message))
+        return fail(make_error("worker_error", name_ + ": rank " + std::to_string(err->rank) + ": " + err->message));
+      log->warn("{}: unexpected {} during startup", name_, msg::msg_type_name(in->decoded.envelope.type));
+      continue;
+    }
+    seen[in->rank] = true;
+    info.hellos[in->rank] = *hello;
+    ++got;
+  }
+  if (n > 1 && info.hellos[0].dist_init_address.empty())
+    return fail(make_error("no_bootstrap", name_ + ": rank 0 sent no collective bootstrap address"));
+
+  // 2. LoadModel to every rank at once (tensor-parallel ranks rendezvous while loading).
+  for (int32_t r = 0; r < n; ++r) {
+    LoadModel load = options_.load;
+    load.tensor_parallel_size = n;
+    load.tp_rank = r;
+    load.dist_init_address = info.hellos[0].dist_init_address;
+    auto sent = send_to(r, msg::encode(load, next_control_id_++));
+    if (!sent) return fail(sent.error());
+  }
+  std::vector<ProfileResult> profiles(n);
+  std::fill(seen.begin(), seen.end(), false);
+  for (int32_t got = 0; got < n;) {
+    auto in = receive(deadline, "ProfileResult from every worker");
+    if (!in) return fail(in.error());
+    if (auto* err = std::get_if<ErrorMessage>(&in->decoded.message))
+      return fail(make_error("load_failed", name_ + ": rank " + std::to_string(err->rank) +
+                                                " failed to load: " + err->message));
+    auto* prof = std::get_if<ProfileResult>(&in->decoded.message);
+    if (!prof || in->rank < 0 || in->rank >= n || seen[in->rank]) continue;
+    seen[in->rank] = true;
+    profiles[in->rank] = *prof;
+    ++got;
+  }
+
+  // 3. The KV cache every rank can hold: the minimum over ranks.
+  uint64_t min_blocks = std::numeric_limits<uint64_t>::max();
+  for (int32_t r = 0; r < n; ++r) {
+    if (profiles[r].bytes_per_block == 0)
+      return fail(make_error("bad_profile", name_ + ": rank " + std::to_string(r) + " reported 0 bytes per block"));
+    min_blocks = std::min(min_blocks, profiles[r].kv_cache_bytes_available / profiles[r].bytes_per_block);
+  }
+  min_blocks = std::min<uint64_t>(min_blocks, std::numeric_limits<int32_t>::max());
+  info.num_blocks = options_.num_blocks_override > 0 ? options_.num_blocks_override
+                                                     : static_cast<int32_t>(min_blocks);
+  if (info.num_blocks < 1)
+    return fail(make_error("no_kv_memory", name_ + ": no memory left for a single KV block"));
+  info.block_size_tokens = options_.load.block_size_tokens;
+  info.vocab_size = profiles[0].vocab_size;
+  info.eos_token_id = profiles[0].eos_token_id;
+  info.bytes_per_block = profiles[0].bytes_per_block;
+
+  InitKVCache init{info.num_blocks, info.block_size_tokens};
+  const uint64_t init_id = next_control_id_++;
+  auto frames = msg::encode(init, init_id);
+  for (int32_t r = 0; r < n; ++r)
+    if (auto sent = send_to(r, frames); !sent) return fail(sent.error());
+  std::fill(seen.begin(), seen.end(), false);
+  for (int32_t got = 0; got < n;) {
+    auto in = receive(deadline, "InitKVCache acknowledgement from every worker");
+    if (!in) return fail(in.error());
+    if (auto* err = std::get_if<ErrorMessage>(&in->decoded.message))
+      return fail(make_error("init_kv_failed", name_ + ": rank " + std::to_string(err->rank) + ": " + err->message));
+    auto* ack = std::get_if<Ack>(&in->decoded.message);
+    if (!ack || ack->of_id != init_id || in->rank < 0 || in->rank >= n || seen[in->rank]) continue;
+    seen[in->rank] = true;
+    ++got;
+  }
+  log->info("{}: {} worker(s) ready, {} KV blocks of {} tokens", name_, n, info.num_blocks,
+            info.block_size_tokens);
+  return info;
+}
+
+Result<bool> WorkerGroup::submit_step(const SchedulerOutput& step) {
+  if (in_flight_step_)
+    return make_error("step_in_flight", name_ + ": step " + std::to_string(*in_flight_step_) + " still running");
+  const int64_t send_wall = wall_time_ns();
+  auto frames = msg::encode(step, step.step_id, send_wall);
+  for (int32_t r = 0; r < static_cast<int32_t>(workers_.size()); ++r)
+    if (auto sent = send_to(r, frames); !sent) return sent;
+  in_flight_step_ = step.step_id;
+  step_deadline_ns_ = now_ns() + seconds_to_ns(options_.step_timeout_s);
+  return true;
+}
+
+WorkerEvent WorkerGroup::poll(int timeout_ms, int wake_fd) {
+  WorkerEvent ev;
+  const int64_t deadline = now_ns() + int64_t{timeout_ms} * 1000000;
+  while (true) {
+    if (auto dead = check_deaths(); !dead.empty()) {
+      ev.kind = WorkerEvent::Kind::kFailure;
+      ev.error = dead + (in_flight_step_ ? " during step " + std::to_string(*in_flight_step_) : "");
+      return ev;
+    }
+    int src_fd = -1;
+    while (auto frames = transport::recv_frames(router_, &src_fd)) {
+      if (frames->size() < 2) continue;
+      const std::string id = frames->front();
+      frames->erase(frames->begin());
+      const int64_t recv_wall = wall_time_ns();
+      auto decoded = msg::decode(*frames);
+      if (!decoded) {
+        logger("executor")->error("{}: dropping undecodable frame from {}: {}", name_, id, decoded.error().message);
+        continue;
+      }
+      if (trace_) {
+        TraceRecord rec;
+        rec.type = msg::msg_type_name(decoded->envelope.type);
+        rec.from = name_ + ".worker" + id.substr(1);
+        rec.to = name_;
+        rec.bytes = total_bytes(*frames);
+        rec.step_id = decoded->envelope.id;
+        rec.send_time_ns = decoded->envelope.send_time_ns;
+        rec.recv_time_ns = recv_wall;
+        trace_(std::move(rec));
+      }
+      if (auto* out = std::get_if<ModelRunnerOutput>(&decoded->message)) {
+        if (!in_flight_step_ || out->step_id != *in_flight_step_) {
+          logger("executor")->warn("{}: output for step {} that is not in flight", name_, out->step_id);
+          continue;
+        }
+        in_flight_step_.reset();
+        ev.kind = WorkerEvent::Kind::kStepOutput;
+        ev.output = std::move(*out);
+        return ev;
+      }
+      if (auto* err = std::get_if<ErrorMessage>(&decoded->message)) {
+        ev.kind = WorkerEvent::Kind::kFailure;
+        ev.error = name_ + ": worker rank " + std::to_string(err->rank) + " failed: [" + err->code + "] " + err->message;
+        return ev;
+      }
+    }
+    const int64_t now = now_ns();
+    if (in_flight_step_ && now >= step_deadline_ns_) {
+      ev.kind = WorkerEvent::Kind::kFailure;
+      ev.error = name_ + ": step " + std::to_string(*in_flight_step_) + " produced no output within " +
+                 std::to_string(options_.step_timeout_s) + " s (a worker stopped making progress)";
+      return ev;
+    }
+    if (now >= deadline) return ev;
+    int64_t until = deadline;
+    if (in_flight_step_) until = std::min(until, step_deadline_ns_);
+    std::vector<zmq::pollitem_t> items;
+    items.push_back({static_cast<void*>(router_), 0, ZMQ_POLLIN, 0});
+    const size_t wake_index = items.size();
+    if (wake_fd >= 0) items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
+    for (auto& w : workers_)
+      if (w.pidfd() >= 0) items.push_back({nullptr, w.pidfd(), ZMQ_POLLIN, 0});
+    const long wait_ms = std::clamp<int64_t>((until - now) / 1000000 + 1, 0, 50);
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
+    if (wake_fd >= 0 && (items[wake_index].revents & ZMQ_POLLIN)) return ev;
+  }
+}
+
+void WorkerGroup::shutdown(double grace_s) {
+  auto frames = msg::encode(Shutdown{"engine shutting down"}, next_control_id_++);
+  for (int32_t r = 0; r < static_cast<int32_t>(workers_.size()); ++r) (void)send_to(r, frames);
+  for (auto& w : workers_) w.stop(grace_s);
+  in_flight_step_.reset();
+}
+
+void WorkerGroup::kill_all() {
+  for (auto& w : workers_) w.signal(SIGKILL);
+  for (auto& w : workers_) w.stop(5);
+  in_flight_step_.reset();
+}
+
+}  // namespace vela

@@ -1,0 +1,104 @@
+#pragma once
+// WorkerGroup: the workers of one engine replica (tensor_parallel_size processes)
+// seen from the engine. It spawns them, runs the handshake (Hello, LoadModel +
+// profile, InitKVCache with the minimum over ranks), broadcasts each step's
+// SchedulerOutput and collects rank 0's ModelRunnerOutput. It is driven by one thread
+// (the executor thread owns the ROUTER socket) and never blocks without a deadline:
+// a worker's death (pidfd), a step deadline, or an error message all surface as a
+// failure event within one poll.
+#include <zmq.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "executor/trace_record.h"
+#include "executor/worker_launcher.h"
+#include "messages/codec.h"
+
+namespace vela {
+
+struct WorkerGroupOptions {
+  int32_t replica = 0;                 // data-parallel index (names endpoints and traces)
+  int32_t world_size = 1;              // tensor-parallel ranks in this group
+  std::vector<std::string> devices;    // one per rank; empty = "cpu" for every rank
+  std::string transport = "ipc";       // ipc | tcp
+  std::string host = "127.0.0.1";      // tcp bind address
+  std::string worker_binary;           // empty = default_worker_binary()
+  std::string runner = "model";        // passed to vela-worker --runner
+  std::string log_level = "info";
+  std::string trace_path;              // passed to workers (they append their own records)
+  LoadModel load;                      // tp_rank/tensor_parallel_size/dist address set per rank
+  int32_t num_blocks_override = 0;     // > 0: use this many KV blocks (capped by profiling)
+  double startup_timeout_s = 120;
+  double step_timeout_s = 30;
+};
+
+struct WorkerGroupInfo {
+  int32_t num_blocks = 0;
+  int32_t block_size_tokens = 0;
+  int32_t vocab_size = 0;
+  int32_t eos_token_id = -1;
+  uint64_t bytes_per_block = 0;
+  std::vector<Hello> hellos;           // by rank
+};
+
+struct WorkerEvent {
+  enum class Kind { kNone, kStepOutput, kFailure };
+  Kind kind = Kind::kNone;
+  ModelRunnerOutput output;            // kStepOutput
+  std::string error;                   // kFailure: which rank, what happened
+};
+
+class WorkerGroup {
+ public:
+  WorkerGroup(zmq::context_t& context, WorkerGroupOptions options, TraceFn trace = nullptr);
+  ~WorkerGroup();  // kills any worker still running
+  WorkerGroup(const WorkerGroup&) = delete;
+  WorkerGroup& operator=(const WorkerGroup&) = delete;
+
+  // Spawns the workers and runs the handshake. On failure every worker is killed.
+  Result<WorkerGroupInfo> start();
+
+  // Broadcasts one step. At most one step is in flight.
+  Result<bool> submit_step(const SchedulerOutput& step);
+  bool step_in_flight() const { return in_flight_step_.has_value(); }
+
+  // Waits up to timeout_ms for rank 0's output, a worker's death or error, or the
+  // step deadline. wake_fd (optional, e.g. an eventfd) is polled too: when it becomes
+  // readable poll returns kNone at once so the caller can look at new work.
+  WorkerEvent poll(int timeout_ms, int wake_fd = -1);
+
+  // Sends Shutdown, waits up to grace_s for each worker to exit, then SIGKILLs.
+  void shutdown(double grace_s);
+  // SIGKILLs every worker and reaps it (after a failure).
+  void kill_all();
+
+  std::vector<pid_t> pids() const;
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  struct Incoming {
+    int32_t rank = -1;
+    msg::Decoded decoded;
+    size_t bytes = 0;
+  };
+  // Waits for the next decoded message from any worker, watching deaths and the deadline.
+  Result<Incoming> receive(int64_t deadline_ns, const char* waiting_for);
+  std::string check_deaths();  // non-empty description when a worker has exited
+  Result<bool> send_to(int32_t rank, const msg::Frames& frames);
+
+  zmq::context_t& context_;
+  WorkerGroupOptions options_;
+  TraceFn trace_;
+  zmq::socket_t router_;
+  std::string endpoint_;
+  std::vector<WorkerProcess> workers_;
+  std::string name_;                       // "engine<replica>"
+  uint64_t next_control_id_ = 1;
+  std::optional<uint64_t> in_flight_step_;
+  int64_t step_deadline_ns_ = 0;
+};
+
+}  // namespace vela

@@ -1,0 +1,193 @@
+// The executor's WorkerGroup against real vela-worker processes (synthetic runner):
+// handshake, steps, and every way a worker can fail.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include "executor/worker_group.h"
+#include "tests/runtime/process_helpers.h"
+#include "workers/synthetic_runner.h"
+
+using namespace vela;
+using namespace std::chrono_literals;
+
+namespace {
+
+WorkerGroupOptions synthetic_options(int world_size, std::string transport = "ipc") {
+  WorkerGroupOptions o;
+  o.world_size = world_size;
+  o.transport = std::move(transport);
+  o.worker_binary = std::string(VELA_BINARY_DIR) + "/bin/vela-worker";
+  o.runner = "synthetic";
+  o.log_level = "warn";
+  o.load.block_size_tokens = 16;
+  o.startup_timeout_s = 30;
+  o.step_timeout_s = 10;
+  return o;
+}
+
+SchedulerOutput prefill_step(uint64_t step_id, const std::string& id, std::vector<int32_t> prompt) {
+  SchedulerOutput s;
+  s.step_id = step_id;
+  NewRequestData nr;
+  nr.request_id = id;
+  nr.prompt_token_ids = std::move(prompt);
+  nr.block_ids = {0};
+  s.num_scheduled_tokens.push_back({id, static_cast<int32_t>(nr.prompt_token_ids.size())});
+  s.total_num_scheduled_tokens = static_cast<int32_t>(nr.prompt_token_ids.size());
+  s.scheduled_new_reqs.push_back(std::move(nr));
+  return s;
+}
+
+SchedulerOutput decode_step(uint64_t step_id, const std::string& id, int32_t new_token, int32_t computed) {
+  SchedulerOutput s;
+  s.step_id = step_id;
+  auto& c = s.scheduled_cached_reqs;
+  c.request_ids = {id};
+  c.resumed_from_preemption = {0};
+  c.new_token_ids = {{new_token}};
+  c.new_block_ids = {{}};
+  c.num_computed_tokens = {computed};
+  s.num_scheduled_tokens.push_back({id, 1});
+  s.total_num_scheduled_tokens = 1;
+  return s;
+}
+
+WorkerEvent wait_event(WorkerGroup& group, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto ev = group.poll(100);
+    if (ev.kind != WorkerEvent::Kind::kNone) return ev;
+  }
+  return {};
+}
+
+void run_two_steps(WorkerGroup& group, int32_t vocab) {
+  REQUIRE(group.submit_step(prefill_step(1, "a", {5, 6, 7})).ok());
+  auto ev = wait_event(group, 10s);
+  REQUIRE(ev.kind == WorkerEvent::Kind::kStepOutput);
+  REQUIRE(ev.output.step_id == 1);
+  REQUIRE(ev.output.request_ids == std::vector<std::string>{"a"});
+  const int32_t t1 = synthetic_next_token(7, 3, vocab);
+  REQUIRE(ev.output.sampled_token_ids == std::vector<std::vector<int32_t>>{{t1}});
+  REQUIRE(group.submit_step(decode_step(2, "a", t1, 3)).ok());
+  ev = wait_event(group, 10s);
+  REQUIRE(ev.kind == WorkerEvent::Kind::kStepOutput);
+  REQUIRE(ev.output.sampled_token_ids == std::vector<std::vector<int32_t>>{{synthetic_next_token(t1, 4, vocab)}});
+}
+
+}  // namespace
+
+TEST_CASE("WorkerGroup: one worker over ipc: handshake and steps") {
+  zmq::context_t ctx;
+  WorkerGroup group(ctx, synthetic_options(1));
+  auto info = group.start();
+  INFO((info.ok() ? std::string() : info.error().message));
+  REQUIRE(info.ok());
+  CHECK(info->num_blocks == static_cast<int32_t>((uint64_t{1} << 30) / (1024 * 16)));
+  CHECK(info->vocab_size == 32000);
+  CHECK(info->hellos[0].pid == group.pids()[0]);
+  run_two_steps(group, info->vocab_size);
+  const pid_t pid = group.pids()[0];
+  group.shutdown(5);
+  CHECK_FALSE(testing::process_alive(pid));
+}
+
+TEST_CASE("WorkerGroup: two tensor-parallel workers over tcp, Gloo bootstrap through the engine") {
+  zmq::context_t ctx;
+  WorkerGroup group(ctx, synthetic_options(2, "tcp"));
+  auto info = group.start();
+  INFO((info.ok() ? std::string() : info.error().message));
+  REQUIRE(info.ok());
+  CHECK(group.endpoint().rfind("tcp://127.0.0.1:", 0) == 0);
+  CHECK(info->hellos[0].dist_init_address.rfind("tcp://127.0.0.1:", 0) == 0);
+  CHECK(info->hellos[1].dist_init_address.empty());
+  run_two_steps(group, info->vocab_size);
+  group.shutdown(5);
+}
+
+TEST_CASE("WorkerGroup: the minimum KV cache over ranks and the override") {
+  zmq::context_t ctx;
+  auto opts = synthetic_options(1);
+  opts.num_blocks_override = 123;
+  WorkerGroup group(ctx, opts);
+  auto info = group.start();
+  INFO((info.ok() ? std::string() : info.error().message));
+  REQUIRE(info.ok());
+  CHECK(info->num_blocks == 123);
+}
+
+TEST_CASE("WorkerGroup: a worker killed with SIGKILL mid-step is reported, not waited for") {
+  zmq::context_t ctx;
+  auto opts = synthetic_options(2);
+  WorkerGroup group(ctx, opts);
+  REQUIRE(group.start().ok());
+  const auto pids = group.pids();
+  ::kill(pids[1], SIGKILL);
+  // The step may or may not be sent before the death is seen, and rank 0 (which
+  // needs nothing from rank 1 in the synthetic runner) may still answer it; either
+  // way a failure event must come quickly.
+  (void)group.submit_step(prefill_step(1, "a", {1, 2}));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ev = wait_event(group, 5s);
+  if (ev.kind == WorkerEvent::Kind::kStepOutput) ev = wait_event(group, 5s);
+  REQUIRE(ev.kind == WorkerEvent::Kind::kFailure);
+  CHECK(ev.error.find("rank 1") != std::string::npos);
+  CHECK(ev.error.find("signal 9") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  group.kill_all();
+  CHECK_FALSE(testing::process_alive(pids[0]));
+}
+
+TEST_CASE("WorkerGroup: a stopped worker (SIGSTOP) is caught by the step deadline") {
+  zmq::context_t ctx;
+  auto opts = synthetic_options(1);
+  opts.step_timeout_s = 1.0;
+  WorkerGroup group(ctx, opts);
+  REQUIRE(group.start().ok());
+  const pid_t pid = group.pids()[0];
+  ::kill(pid, SIGSTOP);
+  REQUIRE(group.submit_step(prefill_step(1, "a", {1, 2})).ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ev = wait_event(group, 5s);
+  REQUIRE(ev.kind == WorkerEvent::Kind::kFailure);
+  CHECK(ev.error.find("no output within") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - t0 >= 900ms);
+  group.kill_all();  // SIGKILL ends a stopped process too
+  CHECK_FALSE(testing::process_alive(pid));
+}
+
+TEST_CASE("WorkerGroup: a worker that cannot load fails the handshake with its message") {
+  zmq::context_t ctx;
+  auto opts = synthetic_options(1);
+  opts.runner = "no-such-runner";
+  WorkerGroup group(ctx, opts);
+  auto info = group.start();
+  REQUIRE_FALSE(info.ok());
+  CHECK(info.error().message.find("no-such-runner") != std::string::npos);
+}
+
+TEST_CASE("WorkerGroup: workers die with their engine process (SIGKILL of the engine)") {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  pid_t engine = ::fork();
+  REQUIRE(engine >= 0);
+  if (engine == 0) {
+    zmq::context_t ctx;
+    WorkerGroup group(ctx, synthetic_options(2));
+    if (!group.start().ok()) ::_exit(1);
+    auto pids = group.pids();
+    (void)!::write(fds[1], pids.data(), pids.size() * sizeof(pid_t));
+    ::pause();  // until killed
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  pid_t workers[2] = {0, 0};
+  ssize_t n = ::read(fds[0], workers, sizeof(workers));
+  ::close(fds[0]);
+  ::kill(engine, SIGKILL);
+  testing::wait_child(engine, 5s);
+  REQUIRE(n == static_cast<ssize_t>(sizeof(workers)));
+  CHECK(testing::eventually([&] { return !testing::process_alive(workers[0]) && !testing::process_alive(workers[1]); }, 5s));
+}

@@ -1,0 +1,210 @@
+#include "workers/worker_process.h"
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <optional>
+#include <zmq.hpp>
+
+#include "common/clock.h"
+#include "common/logging.h"
+#include "executor/trace_record.h"
+#include "executor/zmq_io.h"
+#include "messages/codec.h"
+#include "model/communicator.h"
+#include "workers/gloo_communicator.h"
+#include "workers/zmq_store.h"
+
+namespace vela {
+namespace {
+
+class WorkerLoop {
+ public:
+  WorkerLoop(const WorkerOptions& options, const RunnerFactory& make_runner)
+      : options_(options), make_runner_(make_runner), socket_(context_, zmq::socket_type::dealer),
+        name_("engine" + std::to_string(options.replica) + ".worker" + std::to_string(options.rank)),
+        log_(logger("worker")) {
+    if (!options_.trace_path.empty()) trace_ = std::make_unique<TraceFile>(options_.trace_path);
+  }
+
+  int run() {
+    transport::configure_socket(socket_);
+    socket_.set(zmq::sockopt::routing_id, "w" + std::to_string(options_.rank));
+    socket_.connect(options_.engine_endpoint);
+
+    Hello hello;
+    hello.rank = options_.rank;
+    hello.pid = static_cast<int32_t>(::getpid());
+    hello.device = options_.device;
+    if (options_.world_size > 1 && options_.rank == 0) {
+      auto server = ZmqStoreServer::start(context_, options_.dist_host);
+      if (!server) return fail_startup(server.error());
+      store_server_ = std::move(server.value());
+      hello.dist_init_address = store_server_->address();
+    }
+    send(hello, 0);
+
+    while (true) {
+      if (options_.parent_pid > 0 && ::getppid() != options_.parent_pid) {
+        log_->error("{}: engine (pid {}) is gone, exiting", name_, options_.parent_pid);
+        return 3;
+      }
+      zmq::pollitem_t item{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(200));
+      while (auto frames = transport::recv_frames(socket_)) {
+        const int64_t recv_wall = wall_time_ns();
+        auto decoded = msg::decode(*frames);
+        if (!decoded) {
+          log_->error("{}: undecodable message from the engine: {}", name_, decoded.error().message);
+          send(ErrorMessage{options_.rank, decoded.error().code, decoded.error().message, {}}, 0);
+          continue;
+        }
+        if (trace_) record(*decoded, *frames, recv_wall);
+        if (auto code = handle(*decoded)) return *code;
+      }
+    }
+  }
+
+ private:
+  void record(const msg::Decoded& d, const msg::Frames& frames, int64_t recv_wall) {
+    TraceRecord rec;
+    rec.type = msg::msg_type_name(d.envelope.type);
+    rec.from = "engine" + std::to_string(options_.replica);
+    rec.to = name_;
+    for (const auto& f : frames) rec.bytes += f.size();
+    rec.step_id = d.envelope.id;
+    rec.send_time_ns = d.envelope.send_time_ns;
+    rec.recv_time_ns = recv_wall;
+    trace_->append(rec);
+  }
+
+  // Returns an exit code when the loop should end.
+  std::optional<int> handle(msg::Decoded& d) {
+    if (auto* step = std::get_if<SchedulerOutput>(&d.message)) {
+      if (!runner_ || !kv_ready_) {
+        send(ErrorMessage{options_.rank, "not_ready", "step before LoadModel/InitKVCache", {}}, d.envelope.id);
+        return std::nullopt;
+      }
+      Result<ModelRunnerOutput> out = make_error("exception", "");
+      try {
+        out = runner_->execute(*step);
+      } catch (const std::exception& e) {  // a collective whose peer died throws
+        out = make_error("exception", e.what());
+      }
+      if (!out) {
+        send(ErrorMessage{options_.rank, out.error().code,
+                          "step " + std::to_string(step->step_id) + ": " + out.error().message, {}},
+             step->step_id);
+      } else if (options_.rank == 0) {
+        send(out.value(), step->step_id);
+      }
+      return std::nullopt;
+    }
+    if (auto* load = std::get_if<LoadModel>(&d.message)) {
+      if (auto err = load_model(*load)) {
+        send(ErrorMessage{options_.rank, err->code, err->message, {}}, d.envelope.id);
+      }
+      return std::nullopt;
+    }
+    if (auto* init = std::get_if<InitKVCache>(&d.message)) {
+      if (!runner_) {
+        send(ErrorMessage{options_.rank, "not_loaded", "InitKVCache before LoadModel", {}}, d.envelope.id);
+        return std::nullopt;
+      }
+      auto ok = runner_->init_kv_cache(*init);
+      if (!ok) {
+        send(ErrorMessage{options_.rank, ok.error().code, ok.error().message, {}}, d.envelope.id);
+      } else {
+        kv_ready_ = true;
+        send(Ack{options_.rank, d.envelope.id}, d.envelope.id);
+      }
+      return std::nullopt;
+    }
+    if (std::holds_alternative<Shutdown>(d.message)) {
+      log_->debug("{}: shutdown", name_);
+      return 0;
+    }
+    if (auto* hb = std::get_if<Heartbeat>(&d.message)) {
+      send(Heartbeat{options_.rank, hb->sequence}, d.envelope.id);
+      return std::nullopt;
+    }
+    log_->warn("{}: ignoring unexpected {}", name_, msg::msg_type_name(d.envelope.type));
+    return std::nullopt;
+  }
+
+  std::optional<Error> load_model(const LoadModel& load) {
+    if (load.tensor_parallel_size != options_.world_size || load.tp_rank != options_.rank)
+      return make_error("bad_rank", name_ + ": LoadModel for rank " + std::to_string(load.tp_rank) + " of " +
+                                        std::to_string(load.tensor_parallel_size) + " sent to rank " +
+                                        std::to_string(options_.rank) + " of " + std::to_string(options_.world_size));
+    if (options_.world_size > 1) {
+      auto comm = GlooCommunicator::connect(
+          context_, options_.rank, options_.world_size, load.dist_init_address, options_.dist_host,
+          std::chrono::milliseconds(static_cast<int64_t>(options_.collective_timeout_s * 1000)));
+      if (!comm) return comm.error();
+      comm_ = std::move(comm.value());
+    } else {
+      comm_ = std::make_unique<SingleRankCommunicator>();
+    }
+    auto runner = make_runner_(options_.runner, comm_.get());
+    if (!runner) return runner.error();
+    runner_ = std::move(runner.value());
+    Result<ProfileResult> profile = make_error("exception", "");
+    try {
+      profile = runner_->load(load);
+    } catch (const std::exception& e) {
+      profile = make_error("exception", std::string("load threw: ") + e.what());
+    }
+    if (!profile) return profile.error();
+    profile->rank = options_.rank;
+    send(profile.value(), 0);
+    return std::nullopt;
+  }
+
+  int fail_startup(const Error& e) {
+    log_->error("{}: {}", name_, e.message);
+    send(ErrorMessage{options_.rank, e.code, e.message, {}}, 0);
+    return 2;
+  }
+
+  void send(const msg::Message& m, uint64_t id) {
+    auto frames = msg::encode(m, id);
+    // Blocking send with the bounded queue: the engine reads continuously; if it is
+    // gone the parent check ends this process.
+    if (!transport::send_frames(socket_, frames, {}, false))
+      log_->error("{}: could not send {} to the engine", name_, msg::msg_type_name(msg::type_of(m)));
+  }
+
+  const WorkerOptions& options_;
+  const RunnerFactory& make_runner_;
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+  std::string name_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::unique_ptr<TraceFile> trace_;
+  std::unique_ptr<ZmqStoreServer> store_server_;
+  std::unique_ptr<Communicator> comm_;
+  std::unique_ptr<Runner> runner_;
+  bool kv_ready_ = false;
+};
+
+}  // namespace
+
+int run_worker(const WorkerOptions& options, const RunnerFactory& make_runner) {
+  if (options.parent_pid > 0) {
+    // Die with the engine even if it is SIGKILLed; then close the race where it died
+    // before prctl took effect.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != options.parent_pid) return 3;
+  }
+  // Ctrl-C in a terminal signals the whole process group; the engine decides when
+  // workers stop (it drains first), so the worker ignores SIGINT and SIGTERM; it still
+  // dies with the engine through PR_SET_PDEATHSIG.
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGTERM, SIG_IGN);
+  WorkerLoop loop(options, make_runner);
+  return loop.run();
+}
+
+}  // namespace vela

@@ -1,41 +1,34 @@
 #include "perf/roofline.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
-#include <fstream>
+#include <filesystem>
+
+#include "model/hf_config.h"
 
 namespace vela::perf {
+namespace fs = std::filesystem;
 
 Result<ModelShape> read_model_shape(const std::string& path, int32_t bytes_per_param) {
-  std::ifstream in(path);
-  if (!in) return make_error("bad_model", path + ": cannot open");
-  nlohmann::json c;
-  try {
-    c = nlohmann::json::parse(in);
-    const int64_t h = c.at("hidden_size"), layers = c.at("num_hidden_layers"), heads = c.at("num_attention_heads");
-    const int64_t kv = c.value("num_key_value_heads", heads), inter = c.at("intermediate_size"), vocab = c.at("vocab_size");
-    const int64_t d = c.contains("head_dim") && !c["head_dim"].is_null() ? c["head_dim"].get<int64_t>() : h / heads;
-    const bool tied = c.value("tie_word_embeddings", false);
-    const std::string type = c.value("model_type", "");
-    const bool qk_norm = type == "qwen3";
-    const bool bias = c.value("attention_bias", type == "qwen2");
-    int64_t per_layer = h * heads * d + 2 * h * kv * d + heads * d * h  // q, k, v, o
-                        + 3 * h * inter                                  // gate, up, down
-                        + 2 * h;                                         // two RMSNorms
-    if (qk_norm) per_layer += 2 * d;
-    if (bias) per_layer += (heads + 2 * kv) * d;
-    ModelShape s;
-    s.embedding_params = vocab * h;
-    s.lm_head_params = vocab * h;
-    s.num_params = s.embedding_params + layers * per_layer + h + (tied ? 0 : s.lm_head_params);
-    s.bytes_per_param = bytes_per_param;
-    s.tied_embeddings = tied;
-    s.kv_bytes_per_token = 2 * layers * kv * d * bytes_per_param;
-    return s;
-  } catch (const std::exception& e) {
-    return make_error("bad_model", path + ": " + e.what());
-  }
+  const std::string dir = fs::path(path).filename() == "config.json" ? fs::path(path).parent_path().string() : path;
+  auto c = load_hf_config(dir);
+  if (!c) return c.error();
+  const int64_t h = c->hidden_size, heads = c->num_attention_heads, kv = c->num_key_value_heads;
+  const int64_t d = c->head_dim, inter = c->intermediate_size;
+  int64_t per_layer = h * heads * d + 2 * h * kv * d + heads * d * h  // q, k, v, o
+                      + 3 * h * inter                                  // gate, up, down
+                      + 2 * h;                                         // two RMSNorms
+  if (c->qk_norm) per_layer += 2 * d;
+  if (c->qkv_bias) per_layer += (heads + 2 * kv) * d;
+  if (c->o_bias) per_layer += h;
+  if (c->mlp_bias) per_layer += 2 * inter + h;
+  ModelShape s;
+  s.embedding_params = c->vocab_size * h;
+  s.lm_head_params = c->vocab_size * h;
+  s.tied_embeddings = c->tie_word_embeddings;
+  s.num_params = s.embedding_params + c->num_hidden_layers * per_layer + h + (s.tied_embeddings ? 0 : s.lm_head_params);
+  s.bytes_per_param = bytes_per_param;
+  s.kv_bytes_per_token = 2 * c->num_hidden_layers * kv * d * bytes_per_param;
+  return s;
 }
 
 WorkloadBound workload_bound(const Workload& w, const ModelShape& shape, const Ceilings& ceil, int32_t max_num_seqs) {

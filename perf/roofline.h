@@ -24,7 +24,8 @@ struct ModelShape {
   int32_t bytes_per_param = 2;        // bf16
 };
 
-Result<ModelShape> read_model_shape(const std::string& config_json_path, int32_t bytes_per_param = 2);
+// From a model directory or its config.json (parsed by model/hf_config).
+Result<ModelShape> read_model_shape(const std::string& model_dir_or_config_json, int32_t bytes_per_param = 2);
 
 struct Ceilings {
   double hbm_bytes_per_s = 0;   // device-to-device copy: bytes read + written per second

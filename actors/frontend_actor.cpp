@@ -1,5 +1,5 @@
 // FrontendActor: everything between the client socket and the engine cores.
-// Client frames -> decode, tokenize, validate -> AddRequest to the least-loaded
+// Client frames -> decode, render chat messages, tokenize, validate -> AddRequest to the least-loaded
 // healthy replica. Engine outputs -> TextOutput (incremental detokenization, stop
 // strings, held-back text) -> delta / final frames back through the ClientBridge.
 #include <unordered_map>
@@ -121,7 +121,17 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
   if (engine < 0) return fail("unavailable", "", "no engine replica is healthy");
   const auto& info = st.engines[engine].info;
   std::vector<int32_t> ids;
-  if (g.prompt) {
+  if (g.messages) {
+    if (!st.tokenizer) return fail("invalid_value", "messages", "this server has no tokenizer: send prompt_token_ids");
+    std::vector<ChatMessage> chat(g.messages->size());
+    for (size_t i = 0; i < chat.size(); ++i) {
+      chat[i].role = std::move((*g.messages)[i].role);
+      chat[i].content = std::move((*g.messages)[i].content);
+    }
+    auto rendered = st.tokenizer->apply_chat_template(chat);
+    if (!rendered) return fail("invalid_value", "messages", "cannot render the chat template: " + rendered.error().message);
+    ids = st.tokenizer->encode(*rendered);
+  } else if (g.prompt) {
     if (!st.tokenizer) return fail("invalid_value", "prompt", "this server has no tokenizer: send prompt_token_ids");
     ids = st.tokenizer->encode(*g.prompt);
   } else {

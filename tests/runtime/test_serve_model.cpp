@@ -2,7 +2,8 @@
 // client: 64 concurrent streams of the golden prompts over one connection give HF's
 // greedy tokens (up to the first near-tie) and exactly the in-process engine's
 // tokens, with 1 worker, TP=2 (Gloo) and DP=2. Also: text prompts are tokenized by
-// the server and stop strings cut the streamed text.
+// the server, stop strings cut the streamed text, chat `messages` render to the ids
+// the tokenizer's chat template gives locally.
 #include <catch2/catch.hpp>
 
 #include <map>
@@ -189,6 +190,21 @@ TEST_CASE("serve qwen3-tiny, one worker: 64 golden streams, text prompts, stop s
   CHECK(stopped.text == text.text.substr(0, text.text.find(stop)));
   CHECK(stopped.tokens.size() < text.tokens.size());
   CHECK(std::equal(stopped.tokens.begin(), stopped.tokens.end(), text.tokens.begin()));
+
+  // A conversation in `messages` runs as the model's chat template renders it.
+  const std::vector<client::ChatTurn> turns = {
+      {"system", "You are terse."}, {"user", "Hi!"}, {"assistant", "Hello."}, {"user", "What is 2+2?"}};
+  auto chat_req = greedy("chat", 8);
+  chat_req.messages = turns;
+  REQUIRE(c->submit(chat_req).ok());
+  auto chat = collect(*c, {"chat"}, 20s)["chat"];
+  REQUIRE(chat.finish_reason == "length");
+  std::vector<ChatMessage> local;
+  for (const auto& t : turns) local.push_back(ChatMessage{t.role, t.content, std::nullopt});
+  auto rendered = tokenizer().apply_chat_template(local);
+  REQUIRE(rendered.ok());
+  CHECK(rendered->find("<|im_start|>assistant\n") != std::string::npos);
+  CHECK(chat.prompt_token_ids == tokenizer().encode(*rendered));
 
   ::kill(server.pid(), SIGTERM);
   CHECK(server.wait_exit(20s) == 0);

@@ -76,9 +76,11 @@ class PipedProcess {
   // Reads everything until EOF, then waits for the exit; the exit code, or -1
   // (killed by a signal) / -2 (timed out, killed).
   int wait_exit(std::chrono::milliseconds timeout) {
-    const auto start = std::chrono::steady_clock::now();
+    using std::chrono::milliseconds;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
     read_until([&](const std::string&) { return eof_; }, timeout);
-    auto status = wait_child(pid_, std::max(std::chrono::milliseconds(100), timeout - std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)));
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto status = wait_child(pid_, std::max(milliseconds(100), left));
     exited_ = true;
     if (!status) return -2;
     return WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;

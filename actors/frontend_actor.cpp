@@ -1,16 +1,16 @@
 // FrontendActor: everything between the client socket and the engine cores.
-// Client frames -> decode, tokenize, validate -> AddRequest to the least-loaded
-// healthy replica. Engine outputs -> incremental detokenization, stop strings ->
-// delta / final frames back through the ClientBridge.
+// Client frames -> decode, render chat messages, tokenize, validate -> AddRequest to the least-loaded
+// healthy replica. Engine outputs -> TextOutput (incremental detokenization, stop
+// strings, held-back text) -> delta / final frames back through the ClientBridge.
 #include <unordered_map>
 
 #include "actors/client_bridge.h"
 #include "actors/engine_actors.h"
 #include "llm/request_validation.h"
+#include "llm/text_output.h"
 #include "client/protocol.h"
 #include "common/clock.h"
 #include "common/logging.h"
-#include "tokenizer/incremental_detokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace vela::actors {
@@ -23,14 +23,8 @@ struct LiveRequest {
   std::string client_request_id;
   int32_t engine = 0;
   bool stream = true;
-  int32_t num_prompt_tokens = 0;
   std::vector<int32_t> prompt_token_ids;
-  std::vector<int32_t> output_ids;
-  std::vector<std::string> stop;
-  size_t max_stop_bytes = 0;
-  std::optional<IncrementalDetokenizer> detokenizer;
-  std::string text;               // all output text so far
-  size_t sent_text_bytes = 0;     // streamed so far (the rest is held back for stop strings)
+  TextOutput output;              // tokens, detokenized text, stop strings, held-back text
 };
 
 struct EngineSlot {
@@ -127,7 +121,17 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
   if (engine < 0) return fail("unavailable", "", "no engine replica is healthy");
   const auto& info = st.engines[engine].info;
   std::vector<int32_t> ids;
-  if (g.prompt) {
+  if (g.messages) {
+    if (!st.tokenizer) return fail("invalid_value", "messages", "this server has no tokenizer: send prompt_token_ids");
+    std::vector<ChatMessage> chat(g.messages->size());
+    for (size_t i = 0; i < chat.size(); ++i) {
+      chat[i].role = std::move((*g.messages)[i].role);
+      chat[i].content = std::move((*g.messages)[i].content);
+    }
+    auto rendered = st.tokenizer->apply_chat_template(chat);
+    if (!rendered) return fail("invalid_value", "messages", "cannot render the chat template: " + rendered.error().message);
+    ids = st.tokenizer->encode(*rendered);
+  } else if (g.prompt) {
     if (!st.tokenizer) return fail("invalid_value", "prompt", "this server has no tokenizer: send prompt_token_ids");
     ids = st.tokenizer->encode(*g.prompt);
   } else {
@@ -140,16 +144,7 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
     return reply_error(self, identity, client::ProtocolError{"invalid_value", e->field, e->message, g.request_id});
 
   const std::string engine_id = std::to_string(st.next_id++);
-  LiveRequest r;
-  r.identity = identity;
-  r.client_request_id = g.request_id;
-  r.engine = engine;
-  r.stream = g.stream;
-  r.num_prompt_tokens = static_cast<int32_t>(ids.size());
-  r.prompt_token_ids = ids;
-  r.stop = g.params.stop;
-  for (const auto& s : r.stop) r.max_stop_bytes = std::max(r.max_stop_bytes, s.size());
-  if (st.tokenizer) r.detokenizer.emplace(*st.tokenizer, /*skip_special_tokens=*/true);
+  LiveRequest r{identity, g.request_id, engine, g.stream, ids, TextOutput(st.tokenizer.get(), g.params.stop)};
   st.live.emplace(engine_id, std::move(r));
   mine[g.request_id] = engine_id;
   st.engines[engine].load++;
@@ -209,62 +204,38 @@ void handle_output(Self self, EngineCoreOutput& o) {
   auto it = st.live.find(o.request_id);
   if (it == st.live.end()) return;  // finished by a stop string or its client left
   LiveRequest& r = it->second;
-  const size_t first_new = r.output_ids.size();
-  r.output_ids.insert(r.output_ids.end(), o.new_token_ids.begin(), o.new_token_ids.end());
-  if (r.detokenizer)
-    for (int32_t t : o.new_token_ids) r.detokenizer->push(t, r.text);
+  const size_t first_new = r.output.token_ids().size();
   FinishReason finish = o.finish_reason;
   std::string stop_reason = o.stop_token_id ? std::to_string(*o.stop_token_id) : "";
-  if (finish == FinishReason::kNone && !r.stop.empty()) {
-    // Only the new text (plus a stop string's length of overlap) can hold a new match.
-    const size_t from = r.sent_text_bytes > r.max_stop_bytes ? r.sent_text_bytes - r.max_stop_bytes : 0;
-    size_t best = std::string::npos;
-    for (const auto& s : r.stop) {
-      size_t pos = r.text.find(s, from);
-      if (pos != std::string::npos && pos < best) {
-        best = pos;
-        stop_reason = s;
-      }
-    }
-    if (best != std::string::npos) {
-      r.text.resize(best);
-      finish = FinishReason::kStop;
-      abort_on_engine(self, r, o.request_id);  // frees its KV blocks; its kAbort is ignored
-    }
+  if (auto stop = r.output.append(o.new_token_ids); stop && finish != FinishReason::kError) {
+    // The text ends before the stop string, even when the engine also finished this step.
+    if (finish == FinishReason::kNone) abort_on_engine(self, r, o.request_id);  // frees its KV blocks; its kAbort is ignored
+    finish = FinishReason::kStop;
+    stop_reason = std::move(*stop);
   }
   ServerEvent ev;
   ev.request_id = r.client_request_id;
   if (finish == FinishReason::kNone) {
     if (!r.stream) return;
-    // Hold back text that could still turn out to be the start of a stop string.
-    const size_t hold = r.max_stop_bytes > 0 ? r.max_stop_bytes - 1 : 0;
-    const size_t can_send = r.text.size() > hold ? r.text.size() - hold : 0;
     ev.kind = ServerEvent::Kind::kDelta;
     ev.token_ids = std::move(o.new_token_ids);
-    if (can_send > r.sent_text_bytes) {
-      ev.text = r.text.substr(r.sent_text_bytes, can_send - r.sent_text_bytes);
-      r.sent_text_bytes = can_send;
-    }
+    ev.text = r.output.take_streamable();
     if (ev.token_ids.empty() && ev.text.empty()) return;
     reply(self, r.identity, ev);
     return;
   }
-  if (r.detokenizer && finish != FinishReason::kStop) r.text += r.detokenizer->finalize();
+  const auto& all = r.output.token_ids();
   ev.kind = ServerEvent::Kind::kFinal;
   ev.finish_reason = finish_name(finish);
   ev.stop_reason = stop_reason;
-  ev.num_prompt_tokens = r.num_prompt_tokens;
+  ev.num_prompt_tokens = static_cast<int32_t>(r.prompt_token_ids.size());
   ev.prompt_token_ids = std::move(r.prompt_token_ids);
-  ev.num_output_tokens = static_cast<int32_t>(r.output_ids.size());
+  ev.num_output_tokens = static_cast<int32_t>(all.size());
   ev.num_cached_tokens = o.num_cached_tokens;
   ev.message = o.error;
-  if (r.stream) {
-    ev.token_ids.assign(r.output_ids.begin() + static_cast<ptrdiff_t>(first_new), r.output_ids.end());
-    if (r.text.size() > r.sent_text_bytes) ev.text = r.text.substr(r.sent_text_bytes);
-  } else {
-    ev.token_ids = r.output_ids;
-    ev.text = r.text;
-  }
+  // Streaming: what no delta carried yet; otherwise everything (nothing was taken).
+  ev.token_ids.assign(all.begin() + static_cast<ptrdiff_t>(r.stream ? first_new : 0), all.end());
+  ev.text = r.output.take_rest();
   reply(self, r.identity, ev);
   forget(self, o.request_id);
 }

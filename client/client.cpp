@@ -2,6 +2,8 @@
 
 #include <zmq.hpp>
 
+#include <cerrno>
+
 #include "executor/zmq_io.h"
 
 namespace vela::client {
@@ -50,7 +52,13 @@ std::optional<ServerEvent> Client::next_event(std::chrono::milliseconds timeout)
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     zmq::pollitem_t item{static_cast<void*>(*socket_), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(100)));
+    try {
+      zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(100)));
+    } catch (const zmq::error_t& e) {
+      // A signal (Ctrl-C) interrupted the wait: let the caller look at it now.
+      if (e.num() == EINTR) return std::nullopt;
+      throw;
+    }
   }
 }
 

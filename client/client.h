@@ -28,7 +28,8 @@ class Client {
   Result<bool> abort(const std::string& request_id);
   // Sends raw bytes as one frame (tests use it for malformed input).
   Result<bool> send_raw(const std::string& frame);
-  // Waits up to timeout for the next event; nullopt on timeout.
+  // Waits up to timeout for the next event; nullopt on timeout or when a signal
+  // interrupted the wait.
   std::optional<ServerEvent> next_event(std::chrono::milliseconds timeout);
   // Round trip to the server; false when no pong came within timeout.
   bool ping(std::chrono::milliseconds timeout);

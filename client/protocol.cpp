@@ -61,6 +61,46 @@ Fail read_int_array(const Obj& o, const std::string& field, std::vector<int32_t>
   return std::nullopt;
 }
 
+bool is_chat_role(const std::string& role) {
+  return role == "system" || role == "user" || role == "assistant" || role == "tool";
+}
+
+// "messages": a non-empty array of {"role": str, "content": str} maps.
+Fail read_messages(const Obj& o, std::vector<ChatTurn>* out) {
+  if (o.type != msgpack::type::ARRAY) return err("bad_type", "messages", "messages must be an array of maps");
+  if (o.via.array.size == 0) return err("invalid_value", "messages", "messages is empty");
+  out->resize(o.via.array.size);
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    const std::string at = "messages[" + std::to_string(i) + "]";
+    const Obj& m = o.via.array.ptr[i];
+    if (m.type != msgpack::type::MAP) return err("bad_type", at, at + " must be a map with role and content");
+    bool has_role = false, has_content = false;
+    for (uint32_t j = 0; j < m.via.map.size; ++j) {
+      const auto& kv = m.via.map.ptr[j];
+      if (kv.key.type != msgpack::type::STR) return err("bad_type", at, at + " keys must be strings");
+      const std::string k = key_of(kv.key);
+      const std::string f = at + "." + k;
+      Fail e;
+      if (k == "role") {
+        e = read_string(kv.val, f, &(*out)[i].role);
+        has_role = true;
+      } else if (k == "content") {
+        e = read_string(kv.val, f, &(*out)[i].content);
+        has_content = true;
+      } else {
+        e = err("unknown_field", f, "unknown field '" + f + "'");
+      }
+      if (e) return e;
+    }
+    if (!has_role) return err("missing_field", at + ".role", "field '" + at + ".role' is required");
+    if (!has_content) return err("missing_field", at + ".content", "field '" + at + ".content' is required");
+    if (!is_chat_role((*out)[i].role))
+      return err("invalid_value", at + ".role",
+                 at + ".role = '" + (*out)[i].role + "' is not one of system, user, assistant, tool");
+  }
+  return std::nullopt;
+}
+
 Fail read_params(const Obj& o, SamplingParams* p) {
   if (o.type != msgpack::type::MAP) return err("bad_type", "params", "params must be a map");
   for (uint32_t i = 0; i < o.via.map.size; ++i) {
@@ -182,6 +222,10 @@ std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_vie
       std::vector<int32_t> ids;
       e = read_int_array(kv.val, "prompt_token_ids", &ids);
       g.prompt_token_ids = std::move(ids);
+    } else if (k == "messages") {
+      std::vector<ChatTurn> turns;
+      e = read_messages(kv.val, &turns);
+      g.messages = std::move(turns);
     } else if (k == "params") {
       e = read_params(kv.val, &g.params);
     } else if (k == "stream") {
@@ -193,8 +237,11 @@ std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_vie
     }
     if (e) return with_id(*e);
   }
-  if (g.prompt.has_value() == g.prompt_token_ids.has_value())
-    return with_id(err("missing_field", "prompt", "exactly one of 'prompt' and 'prompt_token_ids' is required"));
+  const int num_prompts = int(g.prompt.has_value()) + int(g.prompt_token_ids.has_value()) + int(g.messages.has_value());
+  if (num_prompts != 1)
+    return with_id(err(num_prompts == 0 ? "missing_field" : "invalid_value", "prompt",
+                       "exactly one of 'prompt', 'prompt_token_ids' and 'messages' is required, got " +
+                           std::to_string(num_prompts)));
   return ClientMessage{std::move(g)};
 }
 
@@ -205,8 +252,21 @@ std::string encode_client_message(const ClientMessage& message) {
     pk.pack_map(6);
     pk.pack("type"); pk.pack("generate");
     pk.pack("request_id"); pk.pack(g->request_id);
-    if (g->prompt_token_ids) { pk.pack("prompt_token_ids"); pk.pack(*g->prompt_token_ids); }
-    else { pk.pack("prompt"); pk.pack(g->prompt.value_or("")); }
+    if (g->prompt_token_ids) {
+      pk.pack("prompt_token_ids");
+      pk.pack(*g->prompt_token_ids);
+    } else if (g->messages) {
+      pk.pack("messages");
+      pk.pack_array(static_cast<uint32_t>(g->messages->size()));
+      for (const auto& m : *g->messages) {
+        pk.pack_map(2);
+        pk.pack("role"); pk.pack(m.role);
+        pk.pack("content"); pk.pack(m.content);
+      }
+    } else {
+      pk.pack("prompt");
+      pk.pack(g->prompt.value_or(""));
+    }
     pk.pack("params"); pack_params(pk, g->params);
     pk.pack("stream"); pk.pack(g->stream);
     pk.pack("priority"); pk.pack(g->priority);

@@ -17,11 +17,20 @@ namespace vela::client {
 
 inline constexpr int32_t kClientProtocolVersion = 1;
 
+// One turn of a conversation: {"role": ..., "content": ...}.
+struct ChatTurn {
+  std::string role;     // "system" | "user" | "assistant" | "tool"
+  std::string content;
+};
+
 // client -> server: {"type": "generate", ...}
 struct GenerateRequest {
   std::string request_id;                  // chosen by the client, unique on its connection
-  std::optional<std::string> prompt;       // text (needs the server's tokenizer) ...
-  std::optional<std::vector<int32_t>> prompt_token_ids;  // ... or token ids: exactly one
+  // Exactly one of these three is set.
+  std::optional<std::string> prompt;       // text (needs the server's tokenizer)
+  std::optional<std::vector<int32_t>> prompt_token_ids;  // token ids
+  std::optional<std::vector<ChatTurn>> messages;  // a conversation: the server renders its
+                                                  // chat template (with the assistant turn opened)
   SamplingParams params;                   // "params" map; absent keys keep defaults
   bool stream = true;                      // false: one final message with everything
   int32_t priority = 0;                    // lower runs first under the priority policy
@@ -36,7 +45,7 @@ struct Ping {};
 using ClientMessage = std::variant<GenerateRequest, AbortRequest, Ping>;
 
 // A protocol error names the offending field ("params.temperature",
-// "prompt_token_ids[3]", "type", "frame").
+// "prompt_token_ids[3]", "messages[1].role", "type", "frame").
 struct ProtocolError {
   std::string code;     // "malformed" | "unknown_field" | "bad_type" | "invalid_value" | "too_large" | ...
   std::string field;

@@ -9,6 +9,7 @@ PACKAGES=(
   libcaf-dev libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libspdlog-dev catch2
   libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev libxxhash-dev libopenblas-dev
   libgloo-dev libcli11-dev libbenchmark-dev libicu-dev python3
+  python3-zmq python3-msgpack  # test_protocol_example runs docs/PROTOCOL.md's Python client
 )
 
 missing=()

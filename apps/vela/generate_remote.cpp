@@ -41,7 +41,6 @@ std::vector<int32_t> parse_ids_or_fail(const std::string& csv) {
 }  // namespace
 
 int run_remote(const GenerateOpts& o) {
-  if (o.chat) fail("--chat is for the in-process form: with --server send the rendered prompt");
   auto client = client::Client::connect(o.server);
   if (!client) fail(client.error().message);
   std::vector<client::GenerateRequest> requests;
@@ -54,9 +53,12 @@ int run_remote(const GenerateOpts& o) {
   };
   for (const auto& text : o.prompts) {
     auto r = base();
-    r.prompt = text;
+    // --chat: a one-turn conversation; the server renders the model's chat template.
+    if (o.chat) r.messages = std::vector<client::ChatTurn>{{"user", text}};
+    else r.prompt = text;
     requests.push_back(r);
   }
+  if (o.chat && !o.prompt_ids.empty()) fail("--chat takes --prompt TEXT, not --prompt-ids");
   for (const auto& csv : o.prompt_ids) {
     auto r = base();
     r.prompt_token_ids = parse_ids_or_fail(csv);

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   vela::cli::add_bench_command(app);
   vela::cli::add_serve_command(app);
   vela::cli::add_generate_command(app);
+  vela::cli::add_chat_command(app);
   vela::cli::add_trace_command(app);
   try {
     app.parse(argc, argv);

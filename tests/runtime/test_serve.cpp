@@ -127,6 +127,10 @@ TEST_CASE("serve: invalid requests get an error naming the field and the engine 
   add("top_p2", "params.top_p", [](auto& r) { r.params.top_p = 1.5f; });
   add("max0", "params.max_tokens", [](auto& r) { r.params.max_tokens = 0; });
   add("n0", "params.n", [](auto& r) { r.params.n = 0; });
+  add("bad_role", "messages[1].role", [](auto& r) {
+    r.prompt_token_ids.reset();
+    r.messages = std::vector<client::ChatTurn>{{"user", "hi"}, {"robot", "beep"}};
+  });
   std::set<std::string> ids;
   for (auto& k : cases) {
     REQUIRE(c->submit(k.r).ok());

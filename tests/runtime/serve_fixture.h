@@ -1,6 +1,7 @@
 #pragma once
-// Runs `vela serve --runner synthetic` as a real child process for a test, with a
-// config written to a temp file; always kills it (and so its workers) at the end.
+// Runs `vela serve --runner synthetic` (or another runner) as a real child process
+// for a test, with a config written to a temp file; always kills it (and so its
+// workers) at the end.
 #include <dirent.h>
 #include <signal.h>
 #include <spawn.h>
@@ -23,14 +24,16 @@ namespace vela::testing {
 class ServeProcess {
  public:
   // extra_yaml is appended to a config that sets the endpoint and a small KV cache.
-  explicit ServeProcess(const std::string& extra_yaml, const std::string& endpoint_name = "") {
+  // runner "model" serves the model that extra_yaml's model.path names.
+  explicit ServeProcess(const std::string& extra_yaml, const std::string& endpoint_name = "",
+                        const std::string& runner = "synthetic") {
     static std::atomic<int> counter{0};
     const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(counter++) + endpoint_name;
     endpoint_ = "ipc:///tmp/vela-test-" + tag + ".sock";
     config_path_ = "/tmp/vela-test-" + tag + ".yaml";
     std::ofstream(config_path_) << "frontend:\n  endpoint: " << endpoint_ << "\nlogging:\n  level: warn\n" << extra_yaml;
     std::string bin = std::string(VELA_BINARY_DIR) + "/bin/vela";
-    std::vector<std::string> args = {bin, "serve", "--config", config_path_, "--runner", "synthetic", "--drain-timeout", "20"};
+    std::vector<std::string> args = {bin, "serve", "--config", config_path_, "--runner", runner, "--drain-timeout", "20"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

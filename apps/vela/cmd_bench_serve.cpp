@@ -31,6 +31,7 @@ namespace {
 
 struct ServeBenchOpts {
   std::string server, workload = "L1", model, model_shape, results_dir = "bench/results";
+  std::string device;               // what the server runs on, for the report
   perf::WorkloadScale scale;
   double rate = 0;                  // requests/s; 0 = the workload's own
   double hbm_tbps = 0, gemm_tflops = 0;
@@ -216,9 +217,16 @@ void run(const ServeBenchOpts& o) {
   const auto s = perf::summarize(records, wall_s);
   const auto d = perf::digest(w);
 
-  report.device = "server " + o.server + " (client on " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores)";
+  // The client cannot see the server's device: --device names it; else the device the
+  // ceilings were measured on (the same machine); else the endpoint alone.
+  if (!o.device.empty()) report.device = o.device;
+  else if (!std::isnan(floor.ttft_s) && ceiling_device != "given ceilings") report.device = ceiling_device;
+  else report.device = "server at " + o.server;
+  report.device += " (client on " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores)";
   std::ostringstream config;
-  config << "server: " << o.server << "\nworkload: " << w.name << "\nrequests: " << d.requests
+  config << "server: " << o.server << "\nmodel: "
+         << (!o.model.empty() ? o.model : "perf/models/" + (o.model_shape.empty() ? w.model_shape : o.model_shape))
+         << "\nworkload: " << w.name << "\nrequests: " << d.requests
          << "\nrequest_rate: " << w.request_rate << "\nlength_factor: " << o.scale.length_factor
          << "\nmax_token_id: " << o.scale.max_token_id << "\nprompt_tokens: " << d.prompt_tokens
          << "\noutput_tokens: " << d.output_tokens << "\nrequest_timeout_s: " << o.request_timeout_s
@@ -261,6 +269,7 @@ void add_bench_serve(CLI::App& bench) {
   cmd->add_option("--length-factor", o->scale.length_factor, "scale input and output lengths (CPU runs)")->check(CLI::Range(1e-4, 1.0));
   cmd->add_option("--max-token-id", o->scale.max_token_id, "prompts use ids below this (and below the served vocabulary)")
       ->check(CLI::Range(2, 1 << 30));
+  cmd->add_option("--device", o->device, "what the server runs on, for the report (e.g. \"cpu (2 cores)\", \"NVIDIA H200\")");
   cmd->add_option("--model", o->model, "the served model's directory: its config.json gives the shape for the floors");
   cmd->add_option("--model-shape", o->model_shape, "perf/models/NAME for the floors (default: the workload's shape)");
   cmd->add_option("--hbm-tbps", o->hbm_tbps, "HBM bandwidth for the floors (else measured on a CUDA build)");

@@ -39,7 +39,7 @@ TEST_CASE("vela bench serve drives L1 against vela serve with no failures") {
   TempDir dir;
   auto run = run_vela({"bench", "serve", "--server", server.endpoint(), "--workload", "L1", "--num-requests", "12",
                        "--rate", "20", "--length-factor", "0.05", "--max-token-id", "1000", "--model", kModel,
-                       "--hbm-tbps", "4", "--gemm-tflops", "800", "--no-progress", "--save", "--results-dir",
+                       "--hbm-tbps", "4", "--gemm-tflops", "800", "--device", "cpu (test)", "--no-progress", "--save", "--results-dir",
                        dir.path(), "--request-timeout", "30"},
                       60s);
   INFO(run.output);
@@ -48,6 +48,8 @@ TEST_CASE("vela bench serve drives L1 against vela serve with no failures") {
   REQUIRE(report.is_object());
   CHECK(report["kind"] == "serve");
   CHECK(report["workload"] == "L1");
+  CHECK(report["device"].get<std::string>().rfind("cpu (test)", 0) == 0);
+  CHECK(report["config"].get<std::string>().find("qwen3-tiny") != std::string::npos);
   CHECK(value_of(report, "requests") == 12);
   CHECK(value_of(report, "completed") == 12);
   CHECK(value_of(report, "failed") == 0);

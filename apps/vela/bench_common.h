@@ -19,6 +19,7 @@ namespace vela::cli {
 }
 
 void add_throughput(CLI::App& bench);
+void add_bench_serve(CLI::App& bench);  // cmd_bench_serve.cpp
 
 // perf/models/<name>/config.json, found next to the source tree or the binary.
 std::string model_shape_path(const std::string& shape_name);

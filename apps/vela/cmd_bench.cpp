@@ -1,6 +1,9 @@
 // `vela bench`: every performance figure the project states comes from here.
 //   roofline    measure the device's ceilings (CUDA build) or take them as flags,
 //               and print each standard workload's lower bound.
+//   throughput  in-process engine, every request at t=0 (cmd_bench_throughput.cpp).
+//   serve       a running server through the ZeroMQ client, on L1's Poisson
+//               arrivals: TTFT/TPOT/ITL/E2E percentiles (cmd_bench_serve.cpp).
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -100,6 +103,7 @@ void add_bench_command(CLI::App& app) {
   bench->require_subcommand(1);
   add_roofline(*bench);
   add_throughput(*bench);
+  add_bench_serve(*bench);
 }
 
 }  // namespace vela::cli

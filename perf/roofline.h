@@ -29,7 +29,8 @@ Result<ModelShape> read_model_shape(const std::string& model_dir_or_config_json,
 
 struct Ceilings {
   double hbm_bytes_per_s = 0;   // device-to-device copy: bytes read + written per second
-  double gemm_flops_per_s = 0;  // large bf16 GEMM
+  double gemm_flops_per_s = 0;  // large GEMM at the backend's compute dtype
+  int32_t bytes_per_param = 2;  // what the backend streams per weight / KV element (bf16 GPU, fp32 CPU)
 };
 
 struct WorkloadBound {

@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "apps/vela/bench_common.h"
 #include "apps/vela/commands.h"
+#include "perf/host_ceilings.h"
 #include "perf/report.h"
 #include "perf/roofline.h"
 #include "perf/workloads.h"
@@ -43,8 +45,13 @@ Result<perf::Ceilings> measure_or_take_ceilings(double hbm_tbps, double gemm_tfl
   if (gemm_tflops <= 0) c.gemm_flops_per_s = *flops;
   return c;
 #else
-  return make_error("no_cuda", "measuring the ceilings needs the CUDA build (cmake --preset cuda); "
-                               "or give both --hbm-tbps and --gemm-tflops");
+  // The CPU build's engine runs on the CPU: hold it against the CPU's own ceilings.
+  auto host = perf::measure_host_ceilings();
+  if (!host) return host.error();
+  *device = "cpu (" + std::to_string(std::thread::hardware_concurrency()) + " threads, fp32)";
+  if (hbm_tbps > 0) host->hbm_bytes_per_s = c.hbm_bytes_per_s;
+  if (gemm_tflops > 0) host->gemm_flops_per_s = c.gemm_flops_per_s;
+  return host;
 #endif
 }
 
@@ -81,11 +88,13 @@ static void add_roofline(CLI::App& bench) {
     perf::Report report{"roofline", "", "", perf::utc_now_iso8601(), perf::build_commit(), "", {}};
     auto ceilings = measure_or_take_ceilings(o->hbm_tbps, o->gemm_tflops, &report.device);
     if (!ceilings) fail(ceilings.error().message);
-    report.figures.push_back({"HBM copy bandwidth", ceilings->hbm_bytes_per_s / 1e12, "TB/s", std::nan(""), "", true});
-    report.figures.push_back({"bf16 GEMM rate", ceilings->gemm_flops_per_s / 1e12, "TFLOP/s", std::nan(""), "", true});
+    report.figures.push_back({ceilings->bytes_per_param == 4 ? "memory copy bandwidth" : "HBM copy bandwidth",
+                              ceilings->hbm_bytes_per_s / 1e12, "TB/s", std::nan(""), "", true});
+    report.figures.push_back({ceilings->bytes_per_param == 4 ? "fp32 GEMM rate" : "bf16 GEMM rate",
+                              ceilings->gemm_flops_per_s / 1e12, "TFLOP/s", std::nan(""), "", true});
     for (const char* name : {"W1", "W2", "S1", "L1", "P1"}) {
       auto w = perf::make_workload(name);
-      auto shape = perf::read_model_shape(model_shape_path(w->model_shape));
+      auto shape = perf::read_model_shape(model_shape_path(w->model_shape), ceilings->bytes_per_param);
       if (!shape) fail(shape.error().message);
       for (auto& f : bound_figures(*w, *shape, *ceilings)) report.figures.push_back(f);
     }

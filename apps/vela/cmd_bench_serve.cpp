@@ -160,12 +160,6 @@ void add_percentile_figures(perf::Report& report, const std::string& name, const
 // or NaN when no ceilings are known.
 perf::LatencyBound floors(const perf::Workload& w, const ServeBenchOpts& o, std::string* ceiling_device) {
   perf::LatencyBound none{std::nan(""), std::nan("")};
-#ifndef VELA_HAVE_CUDA
-  if (o.hbm_tbps <= 0 || o.gemm_tflops <= 0) {
-    std::cerr << "note: no TTFT/TPOT floors: give --hbm-tbps and --gemm-tflops (or use the CUDA build)\n";
-    return none;
-  }
-#endif
   auto ceilings = measure_or_take_ceilings(o.hbm_tbps, o.gemm_tflops, ceiling_device);
   if (!ceilings) {
     std::cerr << "note: no TTFT/TPOT floors: " << ceilings.error().message << "\n";
@@ -179,7 +173,7 @@ perf::LatencyBound floors(const perf::Workload& w, const ServeBenchOpts& o, std:
     config_path = model_shape_path(name);
     if (config_path.empty()) fail("--model-shape " + name + ": no perf/models/" + name + "/config.json");
   }
-  auto shape = perf::read_model_shape(config_path);
+  auto shape = perf::read_model_shape(config_path, ceilings->bytes_per_param);
   if (!shape) fail(shape.error().message);
   std::vector<double> ttft, tpot;
   for (const auto& r : w.requests) {

@@ -108,16 +108,15 @@ void run(const ThroughputOpts& o) {
   perf::Ceilings ceilings{};
   std::string ceiling_device;
   bool have_bound = false;
-  if ((o.hbm_tbps > 0 && o.gemm_tflops > 0) || resolved->parallel.devices.size() > 0) {
-    auto c = measure_or_take_ceilings(o.hbm_tbps, o.gemm_tflops, &ceiling_device);
-    if (c) {
-      ceilings = *c;
-      have_bound = true;
-    }
+  if (auto c = measure_or_take_ceilings(o.hbm_tbps, o.gemm_tflops, &ceiling_device); c) {
+    ceilings = *c;
+    have_bound = true;
+  } else {
+    std::cerr << "note: no bounds: " << c.error().message << "\n";
   }
   perf::WorkloadBound bound;
   if (have_bound) {
-    auto shape = perf::read_model_shape(resolved->model.path + "/config.json");
+    auto shape = perf::read_model_shape(resolved->model.path, ceilings.bytes_per_param);
     if (shape) bound = perf::workload_bound(*workload, *shape, ceilings, resolved->scheduler.max_num_seqs);
     have_bound = shape.ok();
   }

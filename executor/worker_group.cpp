@@ -303,6 +303,8 @@ WorkerEvent WorkerGroup::poll(int timeout_ms, int wake_fd) {
   }
 }
 
+void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) { ev = poll(timeout_ms, wake_fd); }
+
 void WorkerGroup::shutdown(double grace_s) {
   auto frames = msg::encode(Shutdown{"engine shutting down"}, next_control_id_++);
   for (int32_t r = 0; r < static_cast<int32_t>(workers_.size()); ++r) (void)send_to(r, frames);

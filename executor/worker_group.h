@@ -69,6 +69,8 @@ class WorkerGroup {
   // step deadline. wake_fd (optional, e.g. an eventfd) is polled too: when it becomes
   // readable poll returns kNone at once so the caller can look at new work.
   WorkerEvent poll(int timeout_ms, int wake_fd = -1);
+  // Same, filling `ev` (its output's vectors and strings are reused across steps).
+  void poll(int timeout_ms, WorkerEvent& ev, int wake_fd = -1);
 
   // Sends Shutdown, waits up to grace_s for each worker to exit, then SIGKILLs.
   void shutdown(double grace_s);

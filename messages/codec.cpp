@@ -2,6 +2,7 @@
 
 #include <msgpack.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -21,12 +22,21 @@ using wire::is_pair;
 using wire::is_vector;
 
 // ---- encoding ----------------------------------------------------------------
-// msgpack's packer writes into any stream with write(); this one appends to frame 0
-// in place, so a reused Frames encodes without allocating once warm.
+// msgpack's packer writes into any stream with write(); this one writes into frame 0
+// in place, so a reused Frames encodes without allocating once warm. The packer
+// writes a few bytes at a time, so the string is grown ahead (doubling) and its
+// length fixed once at the end (finish()) rather than appended to per value.
 // (It names the Frames, not the string: blob frames appended meanwhile may move it.)
 struct StringBuffer {
   Frames* frames;
-  void write(const char* data, size_t n) { (*frames)[0].append(data, n); }
+  size_t len = 0;
+  void write(const char* data, size_t n) {
+    std::string& s = (*frames)[0];
+    if (len + n > s.size()) s.resize(std::max({len + n, 2 * s.size(), size_t{256}}));
+    std::memcpy(s.data() + len, data, n);
+    len += n;
+  }
+  void finish() { (*frames)[0].resize(len); }
 };
 
 class Writer {
@@ -193,7 +203,7 @@ MsgType type_of(const Message& message) {
 namespace {
 template <class T> void encode_impl(const T& m, MsgType type, uint64_t id, int64_t send_time_ns, Frames& frames) {
   frames.resize(1);
-  frames[0].clear();
+  frames[0].resize(frames[0].capacity());  // reuse the whole buffer (no zeroing past size)
   StringBuffer buf{&frames};
   msgpack::packer<StringBuffer> pk(buf);
   pk.pack_array(5);
@@ -203,6 +213,7 @@ template <class T> void encode_impl(const T& m, MsgType type, uint64_t id, int64
   pk.pack_int64(send_time_ns != 0 ? send_time_ns : wall_time_ns());
   Writer w(pk, &frames);
   w.write(m);
+  buf.finish();
 }
 }  // namespace
 

@@ -160,13 +160,17 @@ BENCHMARK(BM_EngineStep)->ArgName("workers")->Arg(1)->Arg(2)->UseRealTime()->Uni
 
 // ---- ZeroMQ floor -------------------------------------------------------------------
 
-// Sizes of a decode step for g_requests and of its answer, as the codec frames them.
-std::pair<size_t, size_t> step_sizes() {
+// A steady decode step for g_requests (ids as the engine step uses) and its answer.
+struct DecodeStep {
+  SchedulerOutput step;
+  ModelRunnerOutput output;
+};
+DecodeStep decode_step() {
   SchedulerLimits limits;
   limits.max_num_seqs = g_requests;
   limits.max_num_batched_tokens = 8192;
   limits.max_model_len = 1 << 16;
-  limits.num_blocks = 1 << 20;
+  limits.num_blocks = 1 << 16;
   Scheduler s(limits);
   for (int i = 0; i < g_requests; ++i) {
     EngineCoreRequest r;
@@ -176,23 +180,64 @@ std::pair<size_t, size_t> step_sizes() {
     r.sampling_params.ignore_eos = true;
     s.add_request(std::move(r));
   }
-  SchedulerOutput step;
-  ModelRunnerOutput out;
+  DecodeStep d;
   EngineCoreOutputs outs;
-  for (int k = 0; k < 3; ++k) {
-    s.schedule(step);
-    out.step_id = step.step_id;
-    out.request_ids.clear();
-    out.sampled_token_ids.clear();
-    for (const auto& [id, n] : step.num_scheduled_tokens) {
-      out.request_ids.push_back(id);
-      out.sampled_token_ids.push_back({0});  // the no-op runner samples token 0
+  for (int k = 0; k < 4; ++k) {
+    s.schedule(d.step);
+    d.output.step_id = d.step.step_id;
+    d.output.request_ids.clear();
+    d.output.sampled_token_ids.clear();
+    for (const auto& [id, n] : d.step.num_scheduled_tokens) {
+      d.output.request_ids.push_back(id);
+      d.output.sampled_token_ids.push_back({0});  // the no-op runner samples token 0
     }
-    s.update_from_output(step, out, outs);
+    if (k < 3) s.update_from_output(d.step, d.output, outs);
   }
-  s.schedule(step);
-  return {msg::encode(step, step.step_id)[0].size(), msg::encode(out, out.step_id)[0].size()};
+  return d;
 }
+
+std::pair<size_t, size_t> step_sizes() {
+  const DecodeStep d = decode_step();
+  return {msg::encode(d.step, d.step.step_id)[0].size(), msg::encode(d.output, d.output.step_id)[0].size()};
+}
+
+// ---- the codec alone (in process): where the engine's and a worker's CPU time goes ----
+
+void BM_EncodeStep(benchmark::State& state) {
+  const DecodeStep d = decode_step();
+  msg::Frames frames;
+  for (auto _ : state) msg::encode_into(d.step, d.step.step_id, 1, frames);
+  state.counters["bytes"] = static_cast<double>(frames[0].size());
+}
+BENCHMARK(BM_EncodeStep)->Unit(benchmark::kMicrosecond);
+
+void BM_DecodeStep(benchmark::State& state) {
+  const DecodeStep d = decode_step();
+  msg::Frames frames;
+  msg::encode_into(d.step, d.step.step_id, 1, frames);
+  msg::Message m;
+  for (auto _ : state)
+    if (!msg::decode_into(frames, m)) state.SkipWithError("decode failed");
+}
+BENCHMARK(BM_DecodeStep)->Unit(benchmark::kMicrosecond);
+
+void BM_EncodeOutput(benchmark::State& state) {
+  const DecodeStep d = decode_step();
+  msg::Frames frames;
+  for (auto _ : state) msg::encode_into(d.output, d.output.step_id, 1, frames);
+  state.counters["bytes"] = static_cast<double>(frames[0].size());
+}
+BENCHMARK(BM_EncodeOutput)->Unit(benchmark::kMicrosecond);
+
+void BM_DecodeOutput(benchmark::State& state) {
+  const DecodeStep d = decode_step();
+  msg::Frames frames;
+  msg::encode_into(d.output, d.output.step_id, 1, frames);
+  msg::Message m;
+  for (auto _ : state)
+    if (!msg::decode_into(frames, m)) state.SkipWithError("decode failed");
+}
+BENCHMARK(BM_DecodeOutput)->Unit(benchmark::kMicrosecond);
 
 // A peer process: DEALER "w<rank>" that answers every frame (rank 0 only) with
 // reply_bytes, until it receives an empty frame.

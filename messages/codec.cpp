@@ -3,7 +3,9 @@
 #include <msgpack.hpp>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -22,49 +24,104 @@ using wire::is_pair;
 using wire::is_vector;
 
 // ---- encoding ----------------------------------------------------------------
-// msgpack's packer writes into any stream with write(); this one writes into frame 0
-// in place, so a reused Frames encodes without allocating once warm. The packer
-// writes a few bytes at a time, so the string is grown ahead (doubling) and its
-// length fixed once at the end (finish()) rather than appended to per value.
-// (It names the Frames, not the string: blob frames appended meanwhile may move it.)
-struct StringBuffer {
-  Frames* frames;
-  size_t len = 0;
-  void write(const char* data, size_t n) {
-    std::string& s = (*frames)[0];
-    if (len + n > s.size()) s.resize(std::max({len + n, 2 * s.size(), size_t{256}}));
-    std::memcpy(s.data() + len, data, n);
-    len += n;
+// Packs msgpack straight into frame 0, growing it ahead (doubling) and fixing its
+// length once at the end: a reused Frames encodes without allocating once warm, and
+// each value is a bounds check and a few stores (msgpack-c's packer made a call per
+// value). Integers take their most compact form, as msgpack-c writes them.
+class Packer {
+ public:
+  explicit Packer(Frames* frames) : frames_(frames) {
+    std::string& s = (*frames_)[0];
+    s.resize(std::max(s.capacity(), size_t{256}));
   }
-  void finish() { (*frames)[0].resize(len); }
+  void finish() { (*frames_)[0].resize(len_); }
+
+  void pack_nil() { *room(1) = 0xc0; }
+  void pack_bool(bool b) { *room(1) = b ? 0xc3 : 0xc2; }
+  void pack_uint(uint64_t v) {
+    if (v < 128) { *room(1) = uint8_t(v); }
+    else if (v <= 0xff) { uint8_t* p = room(2); p[0] = 0xcc; p[1] = uint8_t(v); }
+    else if (v <= 0xffff) { be(room(3), 0xcd, v, 2); }
+    else if (v <= 0xffffffffu) { be(room(5), 0xce, v, 4); }
+    else { be(room(9), 0xcf, v, 8); }
+  }
+  void pack_int(int64_t v) {
+    if (v >= 0) return pack_uint(uint64_t(v));
+    if (v >= -32) { *room(1) = uint8_t(int8_t(v)); }
+    else if (v >= -128) { uint8_t* p = room(2); p[0] = 0xd0; p[1] = uint8_t(int8_t(v)); }
+    else if (v >= -32768) { be(room(3), 0xd1, uint64_t(v), 2); }
+    else if (v >= INT32_MIN) { be(room(5), 0xd2, uint64_t(v), 4); }
+    else { be(room(9), 0xd3, uint64_t(v), 8); }
+  }
+  void pack_float(float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    be(room(5), 0xca, bits, 4);
+  }
+  void pack_double(double d) {
+    uint64_t bits;
+    std::memcpy(&bits, &d, 8);
+    be(room(9), 0xcb, bits, 8);
+  }
+  void pack_array(uint32_t n) {
+    if (n < 16) { *room(1) = uint8_t(0x90 | n); }
+    else if (n <= 0xffff) { be(room(3), 0xdc, n, 2); }
+    else { be(room(5), 0xdd, n, 4); }
+  }
+  void pack_str(const std::string& x) {
+    const size_t n = x.size();
+    uint8_t* p;
+    if (n < 32) { p = room(1 + n); *p++ = uint8_t(0xa0 | n); }
+    else if (n <= 0xff) { p = room(2 + n); p[0] = 0xd9; p[1] = uint8_t(n); p += 2; }
+    else if (n <= 0xffff) { p = room(3 + n); be(p, 0xda, n, 2); p += 3; }
+    else { p = room(5 + n); be(p, 0xdb, n, 4); p += 5; }
+    if (n) std::memcpy(p, x.data(), n);
+  }
+
+ private:
+  // n bytes at the end of the frame, which is grown when needed; advances the length.
+  uint8_t* room(size_t n) {
+    std::string& s = (*frames_)[0];  // re-read: blob frames appended may move it
+    if (len_ + n > s.size()) s.resize(std::max(len_ + n, 2 * s.size()));
+    uint8_t* p = reinterpret_cast<uint8_t*>(s.data()) + len_;
+    len_ += n;
+    return p;
+  }
+  static void be(uint8_t* p, uint8_t tag, uint64_t v, int bytes) {
+    p[0] = tag;
+    for (int i = 0; i < bytes; ++i) p[1 + i] = uint8_t(v >> (8 * (bytes - 1 - i)));
+  }
+  Frames* frames_;
+  size_t len_ = 0;
 };
 
 class Writer {
  public:
-  Writer(msgpack::packer<StringBuffer>& pk, Frames* frames) : pk_(pk), frames_(frames) {}
+  Writer(Packer& pk, Frames* frames) : pk_(pk), frames_(frames) {}
 
   template <class T> void operator()(const char*, const T& x) { write(x); }
 
   template <class T> void blob(const char*, const std::vector<T>& v) {
     static_assert(std::is_trivially_copyable_v<T>);
     frames_->emplace_back(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
-    pk_.pack_uint32(static_cast<uint32_t>(frames_->size() - 1));
+    pk_.pack_uint(frames_->size() - 1);
   }
 
   template <class T> void write(const T& x) {
     if constexpr (std::is_same_v<T, bool>) {
-      x ? pk_.pack_true() : pk_.pack_false();
+      pk_.pack_bool(x);
     } else if constexpr (std::is_enum_v<T>) {
-      pk_.pack(static_cast<int64_t>(x));
+      pk_.pack_int(static_cast<int64_t>(x));
+    } else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) {
+      pk_.pack_uint(x);
     } else if constexpr (std::is_integral_v<T>) {
-      pk_.pack(x);
+      pk_.pack_int(x);
     } else if constexpr (std::is_same_v<T, float>) {
       pk_.pack_float(x);
     } else if constexpr (std::is_same_v<T, double>) {
       pk_.pack_double(x);
     } else if constexpr (std::is_same_v<T, std::string>) {
-      pk_.pack_str(static_cast<uint32_t>(x.size()));
-      pk_.pack_str_body(x.data(), static_cast<uint32_t>(x.size()));
+      pk_.pack_str(x);
     } else if constexpr (is_vector<T>::value) {
       pk_.pack_array(static_cast<uint32_t>(x.size()));
       for (const auto& e : x) write(e);
@@ -82,7 +139,7 @@ class Writer {
   }
 
  private:
-  msgpack::packer<StringBuffer>& pk_;
+  Packer& pk_;
   Frames* frames_;
 };
 
@@ -203,17 +260,15 @@ MsgType type_of(const Message& message) {
 namespace {
 template <class T> void encode_impl(const T& m, MsgType type, uint64_t id, int64_t send_time_ns, Frames& frames) {
   frames.resize(1);
-  frames[0].resize(frames[0].capacity());  // reuse the whole buffer (no zeroing past size)
-  StringBuffer buf{&frames};
-  msgpack::packer<StringBuffer> pk(buf);
+  Packer pk(&frames);
   pk.pack_array(5);
-  pk.pack_uint32(kProtocolVersion);
-  pk.pack_uint16(static_cast<uint16_t>(type));
-  pk.pack_uint64(id);
-  pk.pack_int64(send_time_ns != 0 ? send_time_ns : wall_time_ns());
+  pk.pack_uint(kProtocolVersion);
+  pk.pack_uint(static_cast<uint16_t>(type));
+  pk.pack_uint(id);
+  pk.pack_int(send_time_ns != 0 ? send_time_ns : wall_time_ns());
   Writer w(pk, &frames);
   w.write(m);
-  buf.finish();
+  pk.finish();
 }
 }  // namespace
 

@@ -72,8 +72,7 @@ class WireReader {
     else if (tag == 0xdc) n = be<uint16_t>();
     else if (tag == 0xdd) n = be<uint32_t>();
     else { unread(); fail_type("expected an array"); }
-    if (n > remaining()) fail("truncated", "array of " + std::to_string(n) + " elements in " +
-                                               std::to_string(remaining()) + " bytes");
+    if (n > remaining()) [[unlikely]] fail_array_too_long(n);
     return n;
   }
 
@@ -217,9 +216,14 @@ class WireReader {
     }
   }
 
-  [[noreturn]] void fail(const std::string& code, const std::string& what) {
+  // The failure paths are kept out of line so the hot reads stay small and inlined.
+  [[noreturn, gnu::noinline, gnu::cold]] void fail(const std::string& code, const std::string& what) {
     throw WireFailure{code, "field '" + path() + "': " + what};
   }
+  [[noreturn, gnu::noinline, gnu::cold]] void fail_array_too_long(uint32_t n) {
+    fail("truncated", "array of " + std::to_string(n) + " elements in " + std::to_string(remaining()) + " bytes");
+  }
+  [[noreturn, gnu::noinline, gnu::cold]] void fail_truncated() { fail("truncated", "frame ends inside a value"); }
 
  private:
   // The current field path, built only when an error names it.
@@ -264,7 +268,7 @@ class WireReader {
     for (uint64_t i = 0; i < n; ++i) skip_value(depth + 1);
   }
   void need(size_t n) {
-    if (n > remaining()) fail("truncated", "frame ends inside a value");
+    if (n > remaining()) [[unlikely]] fail_truncated();
   }
   void advance(size_t n) {
     need(n);
@@ -286,7 +290,7 @@ class WireReader {
     p_ += sizeof(U);
     return v;
   }
-  [[noreturn]] void fail_type(const std::string& what) { fail("bad_field", what); }
+  [[noreturn, gnu::noinline, gnu::cold]] void fail_type(const std::string& what) { fail("bad_field", what); }
 
   // One msgpack integer of any width, range-checked into T.
   template <class T> void read_integer(T& x) {

@@ -1,75 +1,329 @@
-// The engine's own overhead per step: Scheduler + SchedulerOutput broadcast over
-// ipc:// + ModelRunnerOutput back + update_from_output, with the synthetic runner
-// (no compute) in real vela-worker processes. 256 running requests in decode.
-// Target: < 100 us per step. Usage: bench_engine_overhead [--workers N] [--steps N]
-#include <chrono>
+// The engine's own overhead per step (issue 5): Scheduler::schedule -> SchedulerOutput
+// encoded and sent to every worker over ipc:// -> rank 0's ModelRunnerOutput back ->
+// decode -> Scheduler::update_from_output, with 256 running requests in decode and
+// real vela-worker processes whose runner does no compute (--runner noop by default:
+// it keeps the model runner's persistent batch and builds its step inputs, then
+// "samples" a fixed token). No actor hops: this is the executor thread's own loop.
+// Target: < 100 us per step with 1 and 2 workers.
+//
+// BM_ZmqFloor is the floor under it: the same frame sizes bounced between the same
+// sockets (ROUTER -> N DEALER peers in other processes, rank 0 answers) with no
+// encoding, no scheduler and blocking receives.
+//
+// Usage: bench_engine_overhead [--runner noop|synthetic] [--requests 256]
+//        --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//        (the peers of BM_ZmqFloor are this binary run as --echo-peer ...)
+#include <benchmark/benchmark.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <string>
+#include <vector>
+#include <zmq.hpp>
 
 #include "engine_core/scheduler.h"
 #include "executor/worker_group.h"
+#include "executor/zmq_io.h"
+
+extern char** environ;
 
 using namespace vela;
 
-int main(int argc, char** argv) {
-  int workers = 1, steps = 2000, num_requests = 256;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--workers")) workers = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--requests")) num_requests = std::atoi(argv[i + 1]);
-  }
-  zmq::context_t ctx;
+namespace {
+
+std::string g_runner = "noop";
+int g_requests = 256;
+constexpr int kPromptTokens = 16;
+constexpr int kMaxTokens = (1 << 16) - 2 * kPromptTokens;  // no request ends during a run
+
+// ---- engine step ------------------------------------------------------------------
+
+struct EngineHarness {
+  zmq::context_t context;
+  std::unique_ptr<WorkerGroup> group;
+  WorkerGroupInfo info;
+  uint64_t generation = 0;  // request ids differ between runs: "<generation>-<i>"
+};
+
+std::map<int, std::unique_ptr<EngineHarness>> g_engines;  // by worker count
+
+EngineHarness* engine_for(int workers, std::string* error) {
+  auto& slot = g_engines[workers];
+  if (slot) return slot.get();
+  auto h = std::make_unique<EngineHarness>();
   WorkerGroupOptions o;
   o.world_size = workers;
-  o.runner = "synthetic";
+  o.runner = g_runner;
   o.log_level = "warn";
-  o.num_blocks_override = 1 << 16;
-  WorkerGroup group(ctx, o);
-  auto info = group.start();
+  o.num_blocks_override = 1 << 20;  // 256 requests x 4096 blocks of 16 tokens
+  h->group = std::make_unique<WorkerGroup>(h->context, o);
+  auto info = h->group->start();
   if (!info) {
-    std::fprintf(stderr, "start failed: %s\n", info.error().message.c_str());
-    return 1;
+    *error = "workers did not start: " + info.error().message;
+    return nullptr;
+  }
+  h->info = info.value();
+  slot = std::move(h);
+  return slot.get();
+}
+
+// One step as the executor thread runs it, reusing every buffer (step, event, outputs).
+bool run_step(WorkerGroup& group, Scheduler& scheduler, SchedulerOutput& step, WorkerEvent& ev,
+              EngineCoreOutputs& outs, std::string* error) {
+  scheduler.schedule(step);
+  if (auto sent = group.submit_step(step); !sent) {
+    *error = sent.error().message;
+    return false;
+  }
+  while (true) {
+    group.poll(1000, ev);
+    if (ev.kind == WorkerEvent::Kind::kStepOutput) {
+      scheduler.update_from_output(step, ev.output, outs);
+      return true;
+    }
+    if (ev.kind == WorkerEvent::Kind::kFailure) {
+      *error = ev.error;
+      return false;
+    }
+  }
+}
+
+void BM_EngineStep(benchmark::State& state) {
+  const int workers = static_cast<int>(state.range(0));
+  std::string error;
+  EngineHarness* h = engine_for(workers, &error);
+  if (!h) {
+    state.SkipWithError(error.c_str());
+    return;
   }
   SchedulerLimits limits;
-  limits.max_num_seqs = num_requests;
+  limits.max_num_seqs = g_requests;
   limits.max_num_batched_tokens = 8192;
-  limits.max_model_len = 1 << 15;
-  limits.num_blocks = info->num_blocks;
+  limits.max_model_len = 1 << 16;
+  limits.num_blocks = h->info.num_blocks;
+  limits.block_size_tokens = h->info.block_size_tokens;
   Scheduler scheduler(limits);
-  for (int i = 0; i < num_requests; ++i) {
+  const uint64_t gen = ++h->generation;
+  for (int i = 0; i < g_requests; ++i) {
     EngineCoreRequest r;
-    r.request_id = "r" + std::to_string(i);
-    for (int j = 0; j < 16; ++j) r.prompt_token_ids.push_back((i * 31 + j) % 32000);
-    r.sampling_params.max_tokens = 1 << 14;
+    r.request_id = std::to_string(gen) + "-" + std::to_string(i);  // short, like the frontend's
+    for (int j = 0; j < kPromptTokens; ++j) r.prompt_token_ids.push_back((i * 31 + j) % 32000);
+    r.sampling_params.max_tokens = kMaxTokens;
     r.sampling_params.ignore_eos = true;
-    scheduler.add_request(std::move(r));
+    if (auto rejected = scheduler.add_request(std::move(r))) {
+      state.SkipWithError(("request rejected: " + rejected->error).c_str());
+      return;
+    }
   }
   SchedulerOutput step;
+  WorkerEvent ev;
   EngineCoreOutputs outs;
-  auto run_step = [&]() -> bool {
-    scheduler.schedule(step);
-    if (!group.submit_step(step)) return false;
-    while (true) {
-      auto ev = group.poll(1000);
-      if (ev.kind == WorkerEvent::Kind::kStepOutput) {
-        scheduler.update_from_output(step, ev.output, outs);
-        return true;
-      }
-      if (ev.kind == WorkerEvent::Kind::kFailure) {
-        std::fprintf(stderr, "%s\n", ev.error.c_str());
-        return false;
-      }
+  for (int i = 0; i < 20; ++i)  // the prefill step, then decode steps until every buffer is warm
+    if (!run_step(*h->group, scheduler, step, ev, outs, &error)) {
+      state.SkipWithError(error.c_str());
+      return;
     }
-  };
-  for (int i = 0; i < 50; ++i)  // prefill + warm-up
-    if (!run_step()) return 1;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < steps; ++i)
-    if (!run_step()) return 1;
-  const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / steps;
-  std::printf("engine overhead: %d running requests, %d worker(s): %.1f us per step (%d steps)\n",
-              static_cast<int>(scheduler.num_running()), workers, us, steps);
-  group.shutdown(5);
+  const size_t step_bytes = msg::encode(step, step.step_id)[0].size();
+  const size_t output_bytes = msg::encode(ev.output, ev.output.step_id)[0].size();
+  int64_t runner_ns = 0;
+  for (auto _ : state) {
+    if (!run_step(*h->group, scheduler, step, ev, outs, &error)) {
+      state.SkipWithError(error.c_str());
+      return;
+    }
+    runner_ns += ev.output.execute_time_ns;
+  }
+  if (static_cast<int>(scheduler.num_running()) != g_requests || step.scheduled_new_reqs.size() != 0) {
+    state.SkipWithError("the batch changed during the run (not 256 decodes any more)");
+    return;
+  }
+  state.counters["running"] = static_cast<double>(scheduler.num_running());
+  state.counters["step_bytes"] = static_cast<double>(step_bytes);
+  state.counters["output_bytes"] = static_cast<double>(output_bytes);
+  state.counters["runner_us"] = benchmark::Counter(static_cast<double>(runner_ns) * 1e-3,
+                                                   benchmark::Counter::kAvgIterations);
+  // Free the workers' state: the aborted ids travel in one more step.
+  scheduler.abort_requests([&] {
+    std::vector<std::string> ids;
+    for (int i = 0; i < g_requests; ++i) ids.push_back(std::to_string(gen) + "-" + std::to_string(i));
+    return ids;
+  }());
+  (void)run_step(*h->group, scheduler, step, ev, outs, &error);
+}
+BENCHMARK(BM_EngineStep)->ArgName("workers")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond)
+    ->MinTime(1.0);
+
+// ---- ZeroMQ floor -------------------------------------------------------------------
+
+// A steady decode step for g_requests (ids as the engine step uses) and its answer.
+struct DecodeStep {
+  SchedulerOutput step;
+  ModelRunnerOutput output;
+};
+DecodeStep decode_step() {
+  SchedulerLimits limits;
+  limits.max_num_seqs = g_requests;
+  limits.max_num_batched_tokens = 8192;
+  limits.max_model_len = 1 << 16;
+  limits.num_blocks = 1 << 16;
+  Scheduler s(limits);
+  for (int i = 0; i < g_requests; ++i) {
+    EngineCoreRequest r;
+    r.request_id = "1-" + std::to_string(i);
+    r.prompt_token_ids.assign(kPromptTokens, 7);
+    r.sampling_params.max_tokens = kMaxTokens;
+    r.sampling_params.ignore_eos = true;
+    s.add_request(std::move(r));
+  }
+  DecodeStep d;
+  EngineCoreOutputs outs;
+  for (int k = 0; k < 4; ++k) {
+    s.schedule(d.step);
+    d.output.step_id = d.step.step_id;
+    d.output.request_ids.clear();
+    d.output.sampled_token_ids.clear();
+    for (const auto& [id, n] : d.step.num_scheduled_tokens) {
+      d.output.request_ids.push_back(id);
+      d.output.sampled_token_ids.push_back({0});  // the no-op runner samples token 0
+    }
+    if (k < 3) s.update_from_output(d.step, d.output, outs);
+  }
+  return d;
+}
+
+std::pair<size_t, size_t> step_sizes() {
+  const DecodeStep d = decode_step();
+  return {msg::encode(d.step, d.step.step_id)[0].size(), msg::encode(d.output, d.output.step_id)[0].size()};
+}
+
+// ---- the codec alone (in process): where the engine's and a worker's CPU time goes ----
+
+void BM_EncodeStep(benchmark::State& state) {
+  const DecodeStep d = decode_step();
+  msg::Frames frames;
+  for (auto _ : state) msg::encode_into(d.step, d.step.step_id, 1, frames);
+  state.counters["bytes"] = static_cast<double>(frames[0].size());
+}
+BENCHMARK(BM_EncodeStep)->Unit(benchmark::kMicrosecond);
+
+void BM_DecodeStep(benchmark::State& state) {
+  const DecodeStep d = decode_step();
+  msg::Frames frames;
+  msg::encode_into(d.step, d.step.step_id, 1, frames);
+  msg::Message m;
+  for (auto _ : state)
+    if (!msg::decode_into(frames, m)) state.SkipWithError("decode failed");
+}
+BENCHMARK(BM_DecodeStep)->Unit(benchmark::kMicrosecond);
+
+void BM_EncodeOutput(benchmark::State& state) {
+  const DecodeStep d = decode_step();
+  msg::Frames frames;
+  for (auto _ : state) msg::encode_into(d.output, d.output.step_id, 1, frames);
+  state.counters["bytes"] = static_cast<double>(frames[0].size());
+}
+BENCHMARK(BM_EncodeOutput)->Unit(benchmark::kMicrosecond);
+
+void BM_DecodeOutput(benchmark::State& state) {
+  const DecodeStep d = decode_step();
+  msg::Frames frames;
+  msg::encode_into(d.output, d.output.step_id, 1, frames);
+  msg::Message m;
+  for (auto _ : state)
+    if (!msg::decode_into(frames, m)) state.SkipWithError("decode failed");
+}
+BENCHMARK(BM_DecodeOutput)->Unit(benchmark::kMicrosecond);
+
+// A peer process: DEALER "w<rank>" that answers every frame (rank 0 only) with
+// reply_bytes, until it receives an empty frame.
+int echo_peer(const char* endpoint, int rank, size_t reply_bytes) {
+  zmq::context_t ctx;
+  zmq::socket_t s(ctx, zmq::socket_type::dealer);
+  transport::configure_socket(s);
+  s.set(zmq::sockopt::routing_id, "w" + std::to_string(rank));
+  s.connect(endpoint);
+  const std::string reply(reply_bytes, 'x');
+  s.send(zmq::buffer(std::string("hello")), zmq::send_flags::none);
+  zmq::message_t m;
+  while (true) {
+    if (!s.recv(m, zmq::recv_flags::none)) return 1;
+    if (m.size() == 0) return 0;
+    if (rank == 0) s.send(zmq::const_buffer(reply.data(), reply.size()), zmq::send_flags::none);
+  }
+}
+
+void BM_ZmqFloor(benchmark::State& state) {
+  const int peers = static_cast<int>(state.range(0));
+  const auto [step_bytes, output_bytes] = step_sizes();
+  zmq::context_t ctx;
+  zmq::socket_t router(ctx, zmq::socket_type::router);
+  transport::configure_socket(router);
+  router.set(zmq::sockopt::router_mandatory, 1);
+  const std::string endpoint = transport::make_endpoint("ipc", "", "floor");
+  router.bind(endpoint);
+  std::vector<pid_t> pids;
+  for (int r = 0; r < peers; ++r) {
+    std::string self = "/proc/self/exe", rank = std::to_string(r), bytes = std::to_string(output_bytes);
+    std::string flag = "--echo-peer", ep = endpoint;
+    char* argv[] = {self.data(), flag.data(), ep.data(), rank.data(), bytes.data(), nullptr};
+    pid_t pid = -1;
+    if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv, environ) != 0) {
+      state.SkipWithError("posix_spawn failed");
+      return;
+    }
+    pids.push_back(pid);
+  }
+  zmq::message_t id, body;
+  for (int r = 0; r < peers; ++r) {  // hellos
+    (void)router.recv(id, zmq::recv_flags::none);
+    (void)router.recv(body, zmq::recv_flags::none);
+  }
+  const std::string frame(step_bytes, 's');
+  std::vector<std::string> ids;
+  for (int r = 0; r < peers; ++r) ids.push_back("w" + std::to_string(r));
+  for (auto _ : state) {
+    for (const auto& peer : ids) {
+      router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
+      router.send(zmq::const_buffer(frame.data(), frame.size()), zmq::send_flags::none);
+    }
+    (void)router.recv(id, zmq::recv_flags::none);
+    (void)router.recv(body, zmq::recv_flags::none);
+  }
+  for (const auto& peer : ids) {
+    router.send(zmq::buffer(peer), zmq::send_flags::sndmore);
+    router.send(zmq::const_buffer(nullptr, 0), zmq::send_flags::none);
+  }
+  for (pid_t p : pids) ::waitpid(p, nullptr, 0);
+  transport::remove_ipc_file(endpoint);
+  state.counters["step_bytes"] = static_cast<double>(step_bytes);
+  state.counters["output_bytes"] = static_cast<double>(output_bytes);
+}
+BENCHMARK(BM_ZmqFloor)->ArgName("workers")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond)
+    ->MinTime(1.0);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 5 && !std::strcmp(argv[1], "--echo-peer"))
+    return echo_peer(argv[2], std::atoi(argv[3]), static_cast<size_t>(std::atol(argv[4])));
+  benchmark::Initialize(&argc, argv);
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--runner")) g_runner = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--requests")) g_requests = std::atoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "unknown argument %s (use --runner noop|synthetic, --requests N)\n", argv[i]);
+      return 2;
+    }
+  }
+  benchmark::AddCustomContext("runner", g_runner);
+  benchmark::AddCustomContext("requests", std::to_string(g_requests));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  for (auto& [n, h] : g_engines) h->group->shutdown(5);
   return 0;
 }

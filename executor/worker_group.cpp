@@ -43,7 +43,7 @@ std::vector<pid_t> WorkerGroup::pids() const {
 }
 
 Result<bool> WorkerGroup::send_to(int32_t rank, const msg::Frames& frames) {
-  if (!transport::send_frames(router_, frames, identity_of(rank)))
+  if (!transport::send_frames(router_, frames, identities_[size_t(rank)]))
     return make_error("send_failed", name_ + ": could not send to worker rank " + std::to_string(rank) +
                                          " (disconnected or its queue is full)");
   return true;
@@ -132,7 +132,9 @@ Result<WorkerGroupInfo> WorkerGroup::start() {
     }
     log->debug("{}: spawned worker rank {} pid {} on {}", name_, r, proc->pid(), spec.device);
     workers_.push_back(std::move(proc.value()));
+    identities_.push_back(identity_of(r));
   }
+  all_pidfds_ = std::all_of(workers_.begin(), workers_.end(), [](const WorkerProcess& w) { return w.pidfd() >= 0; });
   auto fail = [&](Error e) -> Result<WorkerGroupInfo> {
     kill_all();
     return e;
@@ -226,9 +228,9 @@ Result<bool> WorkerGroup::submit_step(const SchedulerOutput& step) {
   if (in_flight_step_)
     return make_error("step_in_flight", name_ + ": step " + std::to_string(*in_flight_step_) + " still running");
   const int64_t send_wall = wall_time_ns();
-  auto frames = msg::encode(step, step.step_id, send_wall);
+  msg::encode_into(step, step.step_id, send_wall, step_frames_);
   for (int32_t r = 0; r < static_cast<int32_t>(workers_.size()); ++r)
-    if (auto sent = send_to(r, frames); !sent) return sent;
+    if (auto sent = send_to(r, step_frames_); !sent) return sent;
   in_flight_step_ = step.step_id;
   step_deadline_ns_ = now_ns() + seconds_to_ns(options_.step_timeout_s);
   return true;
@@ -236,49 +238,60 @@ Result<bool> WorkerGroup::submit_step(const SchedulerOutput& step) {
 
 WorkerEvent WorkerGroup::poll(int timeout_ms, int wake_fd) {
   WorkerEvent ev;
+  poll(timeout_ms, ev, wake_fd);
+  return ev;
+}
+
+void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
+  ev.kind = WorkerEvent::Kind::kNone;
+  ev.error.clear();
   const int64_t deadline = now_ns() + int64_t{timeout_ms} * 1000000;
+  // A death shows as a readable pidfd, so deaths are looked for at entry and after a
+  // poll that saw one (each look is a waitpid per worker); without pidfds, always.
+  bool look_for_deaths = true;
   while (true) {
-    if (auto dead = check_deaths(); !dead.empty()) {
-      ev.kind = WorkerEvent::Kind::kFailure;
-      ev.error = dead + (in_flight_step_ ? " during step " + std::to_string(*in_flight_step_) : "");
-      return ev;
+    if (look_for_deaths || !all_pidfds_) {
+      if (auto dead = check_deaths(); !dead.empty()) {
+        ev.kind = WorkerEvent::Kind::kFailure;
+        ev.error = dead + (in_flight_step_ ? " during step " + std::to_string(*in_flight_step_) : "");
+        return;
+      }
     }
-    int src_fd = -1;
-    while (auto frames = transport::recv_frames(router_, &src_fd)) {
-      if (frames->size() < 2) continue;
-      const std::string id = frames->front();
-      frames->erase(frames->begin());
+    while (transport::recv_frames_into(router_, in_frames_, &in_identity_)) {
+      if (in_frames_.empty()) continue;
       const int64_t recv_wall = wall_time_ns();
-      auto decoded = msg::decode(*frames);
-      if (!decoded) {
-        logger("executor")->error("{}: dropping undecodable frame from {}: {}", name_, id, decoded.error().message);
+      auto env = msg::decode_into(in_frames_, incoming_);
+      if (!env) {
+        logger("executor")->error("{}: dropping undecodable frame from {}: {}", name_, in_identity_,
+                                  env.error().message);
         continue;
       }
       if (trace_) {
         TraceRecord rec;
-        rec.type = msg::msg_type_name(decoded->envelope.type);
-        rec.from = name_ + ".worker" + id.substr(1);
+        rec.type = msg::msg_type_name(env->type);
+        rec.from = name_ + ".worker" + in_identity_.substr(1);
         rec.to = name_;
-        rec.bytes = total_bytes(*frames);
-        rec.step_id = decoded->envelope.id;
-        rec.send_time_ns = decoded->envelope.send_time_ns;
+        rec.bytes = total_bytes(in_frames_);
+        rec.step_id = env->id;
+        rec.send_time_ns = env->send_time_ns;
         rec.recv_time_ns = recv_wall;
         trace_(std::move(rec));
       }
-      if (auto* out = std::get_if<ModelRunnerOutput>(&decoded->message)) {
+      if (auto* out = std::get_if<ModelRunnerOutput>(&incoming_)) {
         if (!in_flight_step_ || out->step_id != *in_flight_step_) {
           logger("executor")->warn("{}: output for step {} that is not in flight", name_, out->step_id);
           continue;
         }
         in_flight_step_.reset();
         ev.kind = WorkerEvent::Kind::kStepOutput;
-        ev.output = std::move(*out);
-        return ev;
+        // Swap, not move: incoming_ keeps the caller's previous buffers for the next decode.
+        std::swap(ev.output, *out);
+        return;
       }
-      if (auto* err = std::get_if<ErrorMessage>(&decoded->message)) {
+      if (auto* err = std::get_if<ErrorMessage>(&incoming_)) {
         ev.kind = WorkerEvent::Kind::kFailure;
         ev.error = name_ + ": worker rank " + std::to_string(err->rank) + " failed: [" + err->code + "] " + err->message;
-        return ev;
+        return;
       }
     }
     const int64_t now = now_ns();
@@ -286,20 +299,27 @@ WorkerEvent WorkerGroup::poll(int timeout_ms, int wake_fd) {
       ev.kind = WorkerEvent::Kind::kFailure;
       ev.error = name_ + ": step " + std::to_string(*in_flight_step_) + " produced no output within " +
                  std::to_string(options_.step_timeout_s) + " s (a worker stopped making progress)";
-      return ev;
+      return;
     }
-    if (now >= deadline) return ev;
+    if (now >= deadline) return;
     int64_t until = deadline;
     if (in_flight_step_) until = std::min(until, step_deadline_ns_);
-    std::vector<zmq::pollitem_t> items;
-    items.push_back({static_cast<void*>(router_), 0, ZMQ_POLLIN, 0});
-    const size_t wake_index = items.size();
-    if (wake_fd >= 0) items.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
+    // Items: the ROUTER, the wake fd, then one pidfd per worker (rebuilt in place).
+    poll_items_.clear();
+    poll_items_.push_back({static_cast<void*>(router_), 0, ZMQ_POLLIN, 0});
+    const size_t wake_index = poll_items_.size();
+    if (wake_fd >= 0) poll_items_.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
+    const size_t first_pidfd = poll_items_.size();
     for (auto& w : workers_)
-      if (w.pidfd() >= 0) items.push_back({nullptr, w.pidfd(), ZMQ_POLLIN, 0});
-    const long wait_ms = std::clamp<int64_t>((until - now) / 1000000 + 1, 0, 50);
-    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
-    if (wake_fd >= 0 && (items[wake_index].revents & ZMQ_POLLIN)) return ev;
+      if (w.pidfd() >= 0) poll_items_.push_back({nullptr, w.pidfd(), ZMQ_POLLIN, 0});
+    // Blocks on the sockets themselves; the cap only bounds death checks without pidfds.
+    const int64_t cap_ms = all_pidfds_ ? 1000 : 50;
+    const long wait_ms = std::clamp<int64_t>((until - now) / 1000000 + 1, 0, cap_ms);
+    zmq::poll(poll_items_.data(), poll_items_.size(), std::chrono::milliseconds(wait_ms));
+    if (wake_fd >= 0 && (poll_items_[wake_index].revents & ZMQ_POLLIN)) return;
+    look_for_deaths = false;
+    for (size_t i = first_pidfd; i < poll_items_.size(); ++i)
+      if (poll_items_[i].revents & ZMQ_POLLIN) look_for_deaths = true;
   }
 }
 

@@ -69,6 +69,8 @@ class WorkerGroup {
   // step deadline. wake_fd (optional, e.g. an eventfd) is polled too: when it becomes
   // readable poll returns kNone at once so the caller can look at new work.
   WorkerEvent poll(int timeout_ms, int wake_fd = -1);
+  // Same, filling `ev` (its output's vectors and strings are reused across steps).
+  void poll(int timeout_ms, WorkerEvent& ev, int wake_fd = -1);
 
   // Sends Shutdown, waits up to grace_s for each worker to exit, then SIGKILLs.
   void shutdown(double grace_s);
@@ -99,6 +101,14 @@ class WorkerGroup {
   uint64_t next_control_id_ = 1;
   std::optional<uint64_t> in_flight_step_;
   int64_t step_deadline_ns_ = 0;
+  bool all_pidfds_ = false;                // every worker has a pidfd (deaths wake poll)
+  std::vector<std::string> identities_;    // ROUTER identity by rank ("w<rank>")
+  // Reused across steps so the step path does not allocate once warm.
+  msg::Frames step_frames_;                // the encoded SchedulerOutput
+  msg::Frames in_frames_;                  // the message being received
+  std::string in_identity_;
+  msg::Message incoming_;                  // decoded in place
+  std::vector<zmq::pollitem_t> poll_items_;
 };
 
 }  // namespace vela

@@ -49,6 +49,32 @@ std::optional<Frames> recv_frames(zmq::socket_t& socket, int* source_fd) {
   return frames;
 }
 
+bool recv_frames_into(zmq::socket_t& socket, Frames& frames, std::string* routing_id) {
+  zmq::message_t part;
+  size_t n = 0;
+  try {
+    if (!socket.recv(part, zmq::recv_flags::dontwait)) return false;
+    bool first = true;
+    while (true) {
+      const char* data = static_cast<const char*>(part.data());
+      if (first && routing_id) {
+        routing_id->assign(data, part.size());
+      } else {
+        if (n == frames.size()) frames.emplace_back();
+        frames[n++].assign(data, part.size());
+      }
+      first = false;
+      if (!part.more()) break;
+      (void)socket.recv(part, zmq::recv_flags::none);  // the rest is already here
+    }
+  } catch (const zmq::error_t&) {  // ETERM on shutdown: nothing usable arrived
+    frames.resize(n);
+    return false;
+  }
+  frames.resize(n);
+  return true;
+}
+
 void configure_socket(zmq::socket_t& socket, int send_hwm, int recv_hwm, int linger_ms) {
   socket.set(zmq::sockopt::linger, linger_ms);
   socket.set(zmq::sockopt::sndhwm, send_hwm);

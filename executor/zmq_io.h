@@ -24,6 +24,11 @@ bool send_frames(zmq::socket_t& socket, const Frames& frames, const std::string&
 // (ZMQ_SRCFD), which lets a ROUTER map peers to connections.
 std::optional<Frames> recv_frames(zmq::socket_t& socket, int* source_fd = nullptr);
 
+// Same, into `frames` (its strings keep their capacity: no allocation once warm);
+// false when no message is ready. With `routing_id`, the first part (a ROUTER's peer
+// identity) goes there instead of into frames.
+bool recv_frames_into(zmq::socket_t& socket, Frames& frames, std::string* routing_id = nullptr);
+
 // Bounds every socket: linger, high-water marks. A bounded queue means a slow peer
 // makes send_frames() return false instead of growing memory without limit.
 void configure_socket(zmq::socket_t& socket, int send_hwm = 100000, int recv_hwm = 100000,

@@ -2,67 +2,126 @@
 
 #include <msgpack.hpp>
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <string_view>
 #include <type_traits>
 
 #include "common/clock.h"
 #include "messages/fields.h"
+#include "messages/wire_reader.h"
 
 namespace vela::msg {
 namespace {
 
-// ---- traits ----------------------------------------------------------------
-template <class T> struct is_vector : std::false_type {};
-template <class T, class A> struct is_vector<std::vector<T, A>> : std::true_type {};
-template <class T> struct is_optional : std::false_type {};
-template <class T> struct is_optional<std::optional<T>> : std::true_type {};
-template <class T> struct is_pair : std::false_type {};
-template <class A, class B> struct is_pair<std::pair<A, B>> : std::true_type {};
-
-template <class T> constexpr int enum_max() { return 0; }
-template <> constexpr int enum_max<FinishReason>() { return 4; }
-
-struct FieldCounter {
-  size_t n = 0;
-  template <class T> void operator()(const char*, T&) { ++n; }
-  template <class T> void blob(const char*, T&) { ++n; }
-};
-template <class T> size_t field_count(T& x) {
-  FieldCounter c;
-  fields(c, x);
-  return c.n;
-}
+using wire::is_optional;
+using wire::is_pair;
+using wire::is_vector;
 
 // ---- encoding ----------------------------------------------------------------
+// Packs msgpack straight into frame 0, growing it ahead (doubling) and fixing its
+// length once at the end: a reused Frames encodes without allocating once warm, and
+// each value is a bounds check and a few stores (msgpack-c's packer made a call per
+// value). Integers take their most compact form, as msgpack-c writes them.
+class Packer {
+ public:
+  explicit Packer(Frames* frames) : frames_(frames) {
+    std::string& s = (*frames_)[0];
+    s.resize(std::max(s.capacity(), size_t{256}));
+  }
+  void finish() { (*frames_)[0].resize(len_); }
+
+  void pack_nil() { *room(1) = 0xc0; }
+  void pack_bool(bool b) { *room(1) = b ? 0xc3 : 0xc2; }
+  void pack_uint(uint64_t v) {
+    if (v < 128) { *room(1) = uint8_t(v); }
+    else if (v <= 0xff) { uint8_t* p = room(2); p[0] = 0xcc; p[1] = uint8_t(v); }
+    else if (v <= 0xffff) { be(room(3), 0xcd, v, 2); }
+    else if (v <= 0xffffffffu) { be(room(5), 0xce, v, 4); }
+    else { be(room(9), 0xcf, v, 8); }
+  }
+  void pack_int(int64_t v) {
+    if (v >= 0) return pack_uint(uint64_t(v));
+    if (v >= -32) { *room(1) = uint8_t(int8_t(v)); }
+    else if (v >= -128) { uint8_t* p = room(2); p[0] = 0xd0; p[1] = uint8_t(int8_t(v)); }
+    else if (v >= -32768) { be(room(3), 0xd1, uint64_t(v), 2); }
+    else if (v >= INT32_MIN) { be(room(5), 0xd2, uint64_t(v), 4); }
+    else { be(room(9), 0xd3, uint64_t(v), 8); }
+  }
+  void pack_float(float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    be(room(5), 0xca, bits, 4);
+  }
+  void pack_double(double d) {
+    uint64_t bits;
+    std::memcpy(&bits, &d, 8);
+    be(room(9), 0xcb, bits, 8);
+  }
+  void pack_array(uint32_t n) {
+    if (n < 16) { *room(1) = uint8_t(0x90 | n); }
+    else if (n <= 0xffff) { be(room(3), 0xdc, n, 2); }
+    else { be(room(5), 0xdd, n, 4); }
+  }
+  void pack_str(const std::string& x) {
+    const size_t n = x.size();
+    uint8_t* p;
+    if (n < 32) { p = room(1 + n); *p++ = uint8_t(0xa0 | n); }
+    else if (n <= 0xff) { p = room(2 + n); p[0] = 0xd9; p[1] = uint8_t(n); p += 2; }
+    else if (n <= 0xffff) { p = room(3 + n); be(p, 0xda, n, 2); p += 3; }
+    else { p = room(5 + n); be(p, 0xdb, n, 4); p += 5; }
+    if (n) std::memcpy(p, x.data(), n);
+  }
+
+ private:
+  // n bytes at the end of the frame, which is grown when needed; advances the length.
+  uint8_t* room(size_t n) {
+    std::string& s = (*frames_)[0];  // re-read: blob frames appended may move it
+    if (len_ + n > s.size()) s.resize(std::max(len_ + n, 2 * s.size()));
+    uint8_t* p = reinterpret_cast<uint8_t*>(s.data()) + len_;
+    len_ += n;
+    return p;
+  }
+  static void be(uint8_t* p, uint8_t tag, uint64_t v, int bytes) {
+    p[0] = tag;
+    for (int i = 0; i < bytes; ++i) p[1 + i] = uint8_t(v >> (8 * (bytes - 1 - i)));
+  }
+  Frames* frames_;
+  size_t len_ = 0;
+};
+
 class Writer {
  public:
-  Writer(msgpack::packer<msgpack::sbuffer>& pk, Frames* frames) : pk_(pk), frames_(frames) {}
+  Writer(Packer& pk, Frames* frames) : pk_(pk), frames_(frames) {}
 
   template <class T> void operator()(const char*, const T& x) { write(x); }
 
   template <class T> void blob(const char*, const std::vector<T>& v) {
     static_assert(std::is_trivially_copyable_v<T>);
     frames_->emplace_back(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
-    pk_.pack_uint32(static_cast<uint32_t>(frames_->size() - 1));
+    pk_.pack_uint(frames_->size() - 1);
   }
 
   template <class T> void write(const T& x) {
     if constexpr (std::is_same_v<T, bool>) {
-      x ? pk_.pack_true() : pk_.pack_false();
+      pk_.pack_bool(x);
     } else if constexpr (std::is_enum_v<T>) {
-      pk_.pack(static_cast<int64_t>(x));
+      pk_.pack_int(static_cast<int64_t>(x));
+    } else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) {
+      pk_.pack_uint(x);
     } else if constexpr (std::is_integral_v<T>) {
-      pk_.pack(x);
+      pk_.pack_int(x);
     } else if constexpr (std::is_same_v<T, float>) {
       pk_.pack_float(x);
     } else if constexpr (std::is_same_v<T, double>) {
       pk_.pack_double(x);
     } else if constexpr (std::is_same_v<T, std::string>) {
-      pk_.pack_str(static_cast<uint32_t>(x.size()));
-      pk_.pack_str_body(x.data(), static_cast<uint32_t>(x.size()));
+      pk_.pack_str(x);
     } else if constexpr (is_vector<T>::value) {
       pk_.pack_array(static_cast<uint32_t>(x.size()));
       for (const auto& e : x) write(e);
@@ -74,133 +133,17 @@ class Writer {
       write(x.second);
     } else {
       T& m = const_cast<T&>(x);  // field lists take non-const refs; nothing is modified
-      pk_.pack_array(static_cast<uint32_t>(field_count(m)));
+      pk_.pack_array(wire::field_count<T>());
       fields(*this, m);
     }
   }
 
  private:
-  msgpack::packer<msgpack::sbuffer>& pk_;
+  Packer& pk_;
   Frames* frames_;
 };
 
 // ---- decoding ----------------------------------------------------------------
-struct DecodeFailure {
-  std::string code;
-  std::string message;
-};
-
-class Reader {
- public:
-  explicit Reader(const Frames& frames) : frames_(frames) {}
-
-  // Reads struct fields from an array; missing trailing fields keep their defaults.
-  template <class T> void read_struct(const msgpack::object& o, T& x, const std::string& path) {
-    if (o.type != msgpack::type::ARRAY) fail(path, "expected an array (struct)");
-    arr_ = &o.via.array;
-    index_ = 0;
-    path_ = path;
-    fields(*this, x);
-  }
-
-  template <class T> void operator()(const char* name, T& field) {
-    const msgpack::object_array* arr = arr_;
-    size_t idx = index_++;
-    if (idx >= arr->size) return;  // older sender: keep the default
-    std::string saved_path = path_;
-    size_t saved_index = index_;
-    read(arr->ptr[idx], field, path_ + "." + name);
-    arr_ = arr;
-    index_ = saved_index;
-    path_ = saved_path;
-  }
-
-  template <class T> void blob(const char* name, std::vector<T>& out) {
-    const msgpack::object_array* arr = arr_;
-    size_t idx = index_++;
-    if (idx >= arr->size) return;
-    std::string path = path_ + "." + name;
-    uint32_t frame = 0;
-    read(arr->ptr[idx], frame, path);
-    if (frame == 0 || frame >= frames_.size()) fail(path, "blob frame index out of range", "bad_blob");
-    const std::string& bytes = frames_[frame];
-    if (bytes.size() % sizeof(T) != 0) fail(path, "blob size is not a multiple of the element size", "bad_blob");
-    out.resize(bytes.size() / sizeof(T));
-    if (!bytes.empty()) std::memcpy(out.data(), bytes.data(), bytes.size());
-  }
-
-  template <class T> void read(const msgpack::object& o, T& x, const std::string& path) {
-    if constexpr (std::is_same_v<T, bool>) {
-      if (o.type != msgpack::type::BOOLEAN) fail(path, "expected a boolean");
-      x = o.via.boolean;
-    } else if constexpr (std::is_enum_v<T>) {
-      int64_t v = 0;
-      read(o, v, path);
-      if (v < 0 || v > enum_max<T>()) fail(path, "enum value out of range: " + std::to_string(v));
-      x = static_cast<T>(v);
-    } else if constexpr (std::is_integral_v<T>) {
-      if (o.type == msgpack::type::POSITIVE_INTEGER) {
-        if (o.via.u64 > static_cast<uint64_t>(std::numeric_limits<T>::max()))
-          fail(path, "integer out of range: " + std::to_string(o.via.u64));
-        x = static_cast<T>(o.via.u64);
-      } else if (o.type == msgpack::type::NEGATIVE_INTEGER) {
-        if constexpr (std::is_unsigned_v<T>) {
-          fail(path, "negative value for an unsigned field: " + std::to_string(o.via.i64));
-        } else {
-          if (o.via.i64 < static_cast<int64_t>(std::numeric_limits<T>::min()))
-            fail(path, "integer out of range: " + std::to_string(o.via.i64));
-          x = static_cast<T>(o.via.i64);
-        }
-      } else {
-        fail(path, "expected an integer");
-      }
-    } else if constexpr (std::is_floating_point_v<T>) {
-      if (o.type == msgpack::type::FLOAT32 || o.type == msgpack::type::FLOAT64) x = static_cast<T>(o.via.f64);
-      else if (o.type == msgpack::type::POSITIVE_INTEGER) x = static_cast<T>(o.via.u64);
-      else if (o.type == msgpack::type::NEGATIVE_INTEGER) x = static_cast<T>(o.via.i64);
-      else fail(path, "expected a number");
-    } else if constexpr (std::is_same_v<T, std::string>) {
-      if (o.type == msgpack::type::STR) x.assign(o.via.str.ptr, o.via.str.size);
-      else if (o.type == msgpack::type::BIN) x.assign(o.via.bin.ptr, o.via.bin.size);
-      else fail(path, "expected a string");
-    } else if constexpr (is_vector<T>::value) {
-      if (o.type != msgpack::type::ARRAY) fail(path, "expected an array");
-      x.clear();
-      x.resize(o.via.array.size);
-      for (uint32_t i = 0; i < o.via.array.size; ++i) {
-        typename T::value_type e{};
-        read(o.via.array.ptr[i], e, path + "[" + std::to_string(i) + "]");
-        x[i] = std::move(e);
-      }
-    } else if constexpr (is_optional<T>::value) {
-      if (o.type == msgpack::type::NIL) {
-        x.reset();
-      } else {
-        typename T::value_type v{};
-        read(o, v, path);
-        x = std::move(v);
-      }
-    } else if constexpr (is_pair<T>::value) {
-      if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) fail(path, "expected a pair");
-      read(o.via.array.ptr[0], x.first, path + ".first");
-      read(o.via.array.ptr[1], x.second, path + ".second");
-    } else {
-      read_struct(o, x, path);
-    }
-  }
-
-  [[noreturn]] static void fail(const std::string& path, const std::string& what,
-                                const std::string& code = "bad_field") {
-    throw DecodeFailure{code, "field '" + path + "': " + what};
-  }
-
- private:
-  const Frames& frames_;
-  const msgpack::object_array* arr_ = nullptr;
-  size_t index_ = 0;
-  std::string path_;
-};
-
 // Walks a frame without allocating, so declared container sizes can be trusted
 // (each element of a fully parsed container takes >= 1 byte) before unpacking.
 struct BoundedVisitor : msgpack::v2::null_visitor {
@@ -217,11 +160,10 @@ struct BoundedVisitor : msgpack::v2::null_visitor {
   }
 };
 
-Result<msgpack::object_handle> safe_unpack(const std::string& frame, const DecodeLimits& limits) {
-  if (frame.size() > limits.max_frame_bytes)
-    return make_error("frame_too_large", "frame of " + std::to_string(frame.size()) +
-                                             " bytes exceeds the limit of " +
-                                             std::to_string(limits.max_frame_bytes));
+// The frame-level checks of the old two-pass decoder, run only to name a failure:
+// a frame that is not well-formed msgpack (or nests too deep) is "truncated" or
+// "malformed" whatever field the one-pass reader stopped at.
+std::optional<Error> structural_error(const std::string& frame, const DecodeLimits& limits) {
   BoundedVisitor v;
   v.max_depth = limits.max_depth;
   size_t off = 0;
@@ -231,19 +173,55 @@ Result<msgpack::object_handle> safe_unpack(const std::string& frame, const Decod
   if (ret == msgpack::PARSE_EXTRA_BYTES)
     return make_error("malformed", "trailing bytes after the message at offset " + std::to_string(off));
   if (ret != msgpack::PARSE_SUCCESS) return make_error("malformed", "not valid msgpack");
-  try {
-    const size_t n = frame.size();
-    msgpack::unpack_limit lim(n, n, n, n, n, limits.max_depth);
-    return msgpack::unpack(frame.data(), frame.size(), nullptr, nullptr, lim);
-  } catch (const std::exception& e) {
-    return make_error("malformed", std::string("msgpack: ") + e.what());
-  }
+  return std::nullopt;
 }
 
-template <class T> Message decode_body(Reader& r, const msgpack::object& body, const char* name) {
-  T value{};
-  r.read_struct(body, value, name);
-  return Message{std::move(value)};
+std::optional<Error> check_frames(const Frames& frames, const DecodeLimits& limits) {
+  if (frames.empty()) return make_error("no_frames", "message has no frames");
+  if (frames.size() > limits.max_frames)
+    return make_error("too_many_frames", std::to_string(frames.size()) + " frames exceed the limit of " +
+                                             std::to_string(limits.max_frames));
+  for (size_t i = 0; i < frames.size(); ++i)
+    if (frames[i].size() > limits.max_frame_bytes)
+      return make_error("frame_too_large", "frame " + std::to_string(i) + " of " + std::to_string(frames[i].size()) +
+                                               " bytes exceeds the limit of " +
+                                               std::to_string(limits.max_frame_bytes));
+  return std::nullopt;
+}
+
+// Reads [version, type, id, send_time_ns, and leaves the reader at the body.
+Envelope read_envelope(wire::WireReader& r) {
+  Envelope env;
+  try {
+    if (r.read_array_header() != 5) throw wire::WireFailure{"malformed", ""};
+  } catch (const wire::WireFailure&) {
+    throw wire::WireFailure{"malformed", "envelope must be an array of 5: [version, type, id, send_time_ns, body]"};
+  }
+  r.enter();
+  try {
+    uint16_t type = 0;
+    r.read_named(env.version, "envelope.version");
+    r.read_named(type, "envelope.type");
+    r.read_named(env.id, "envelope.id");
+    r.read_named(env.send_time_ns, "envelope.send_time_ns");
+    env.type = static_cast<MsgType>(type);
+  } catch (wire::WireFailure& f) {
+    f.code = "malformed";
+    throw;
+  }
+  if (env.version != kProtocolVersion)
+    throw wire::WireFailure{"bad_version", "protocol version " + std::to_string(env.version) +
+                                               " (this build speaks " + std::to_string(kProtocolVersion) + ")"};
+  if (std::string_view(msg_type_name(env.type)) == "Unknown")
+    throw wire::WireFailure{"unknown_type", "unknown message type " + std::to_string(static_cast<int>(env.type))};
+  return env;
+}
+
+// The body into `message`, reusing it when it already holds the right type.
+template <class T> void read_body(wire::WireReader& r, Message& message, const char* name) {
+  T* target = std::get_if<T>(&message);
+  if (!target) target = &message.emplace<T>();
+  r.read_struct(*target, name);
 }
 
 }  // namespace
@@ -279,95 +257,93 @@ MsgType type_of(const Message& message) {
   return kTypes[message.index()];
 }
 
-Frames encode(const Message& message, uint64_t id, int64_t send_time_ns) {
-  Frames frames(1);
-  msgpack::sbuffer buf;
-  msgpack::packer<msgpack::sbuffer> pk(buf);
-  pk.pack_array(5);
-  pk.pack_uint32(kProtocolVersion);
-  pk.pack_uint16(static_cast<uint16_t>(type_of(message)));
-  pk.pack_uint64(id);
-  pk.pack_int64(send_time_ns != 0 ? send_time_ns : wall_time_ns());
-  Writer w(pk, &frames);
-  std::visit([&](const auto& m) { w.write(m); }, message);
-  frames[0].assign(buf.data(), buf.size());
-  return frames;
-}
-
 namespace {
-Result<Envelope> read_envelope(const msgpack::object& root) {
-  if (root.type != msgpack::type::ARRAY || root.via.array.size != 5)
-    return make_error("malformed", "envelope must be an array of 5: [version, type, id, send_time_ns, body]");
-  Envelope env;
-  try {
-    Frames none;
-    Reader r(none);
-    uint16_t type = 0;
-    r.read(root.via.array.ptr[0], env.version, "envelope.version");
-    r.read(root.via.array.ptr[1], type, "envelope.type");
-    r.read(root.via.array.ptr[2], env.id, "envelope.id");
-    r.read(root.via.array.ptr[3], env.send_time_ns, "envelope.send_time_ns");
-    env.type = static_cast<MsgType>(type);
-  } catch (const DecodeFailure& f) {
-    return make_error("malformed", f.message);
-  }
-  if (env.version != kProtocolVersion)
-    return make_error("bad_version", "protocol version " + std::to_string(env.version) +
-                                         " (this build speaks " + std::to_string(kProtocolVersion) + ")");
-  if (std::string(msg_type_name(env.type)) == "Unknown")
-    return make_error("unknown_type", "unknown message type " + std::to_string(static_cast<int>(env.type)));
-  return env;
+template <class T> void encode_impl(const T& m, MsgType type, uint64_t id, int64_t send_time_ns, Frames& frames) {
+  frames.resize(1);
+  Packer pk(&frames);
+  pk.pack_array(5);
+  pk.pack_uint(kProtocolVersion);
+  pk.pack_uint(static_cast<uint16_t>(type));
+  pk.pack_uint(id);
+  pk.pack_int(send_time_ns != 0 ? send_time_ns : wall_time_ns());
+  Writer w(pk, &frames);
+  w.write(m);
+  pk.finish();
 }
 }  // namespace
 
-Result<Envelope> peek_envelope(const std::string& frame0, const DecodeLimits& limits) {
-  auto handle = safe_unpack(frame0, limits);
-  if (!handle) return handle.error();
-  return read_envelope(handle->get());
+void encode_into(const Message& message, uint64_t id, int64_t send_time_ns, Frames& frames) {
+  std::visit([&](const auto& m) { encode_impl(m, type_of(message), id, send_time_ns, frames); }, message);
+}
+void encode_into(const SchedulerOutput& step, uint64_t id, int64_t send_time_ns, Frames& frames) {
+  encode_impl(step, MsgType::kSchedulerOutput, id, send_time_ns, frames);
+}
+void encode_into(const ModelRunnerOutput& output, uint64_t id, int64_t send_time_ns, Frames& frames) {
+  encode_impl(output, MsgType::kModelRunnerOutput, id, send_time_ns, frames);
 }
 
-Result<Decoded> decode(const Frames& frames, const DecodeLimits& limits) {
-  if (frames.empty()) return make_error("no_frames", "message has no frames");
-  if (frames.size() > limits.max_frames)
-    return make_error("too_many_frames", std::to_string(frames.size()) + " frames exceed the limit of " +
-                                             std::to_string(limits.max_frames));
-  for (size_t i = 1; i < frames.size(); ++i)
-    if (frames[i].size() > limits.max_frame_bytes)
-      return make_error("frame_too_large", "frame " + std::to_string(i) + " of " +
-                                               std::to_string(frames[i].size()) + " bytes exceeds the limit");
-  auto handle = safe_unpack(frames[0], limits);
-  if (!handle) return handle.error();
-  const msgpack::object& root = handle->get();
-  auto env = read_envelope(root);
-  if (!env) return env.error();
-  const msgpack::object& body = root.via.array.ptr[4];
-  Reader r(frames);
+Frames encode(const Message& message, uint64_t id, int64_t send_time_ns) {
+  Frames frames;
+  encode_into(message, id, send_time_ns, frames);
+  return frames;
+}
+
+Result<Envelope> peek_envelope(const std::string& frame0, const DecodeLimits& limits) {
+  if (auto bad = check_frames({frame0}, limits)) return *bad;
+  if (auto bad = structural_error(frame0, limits)) return *bad;
+  Frames none;
+  wire::WireReader r(frame0.data(), frame0.size(), none, limits.max_depth);
   try {
-    switch (env->type) {
-      case MsgType::kEngineCoreRequest: return Decoded{*env, decode_body<EngineCoreRequest>(r, body, "EngineCoreRequest")};
-      case MsgType::kAbortRequests: return Decoded{*env, decode_body<AbortRequests>(r, body, "AbortRequests")};
-      case MsgType::kEngineCoreOutputs: return Decoded{*env, decode_body<EngineCoreOutputs>(r, body, "EngineCoreOutputs")};
-      case MsgType::kSchedulerOutput: return Decoded{*env, decode_body<SchedulerOutput>(r, body, "SchedulerOutput")};
-      case MsgType::kModelRunnerOutput: return Decoded{*env, decode_body<ModelRunnerOutput>(r, body, "ModelRunnerOutput")};
-      case MsgType::kHello: return Decoded{*env, decode_body<Hello>(r, body, "Hello")};
-      case MsgType::kLoadModel: return Decoded{*env, decode_body<LoadModel>(r, body, "LoadModel")};
-      case MsgType::kProfileResult: return Decoded{*env, decode_body<ProfileResult>(r, body, "ProfileResult")};
-      case MsgType::kInitKVCache: return Decoded{*env, decode_body<InitKVCache>(r, body, "InitKVCache")};
-      case MsgType::kHeartbeat: return Decoded{*env, decode_body<Heartbeat>(r, body, "Heartbeat")};
-      case MsgType::kShutdown: return Decoded{*env, decode_body<Shutdown>(r, body, "Shutdown")};
-      case MsgType::kError: return Decoded{*env, decode_body<ErrorMessage>(r, body, "Error")};
-      case MsgType::kAck: return Decoded{*env, decode_body<Ack>(r, body, "Ack")};
+    return read_envelope(r);
+  } catch (const wire::WireFailure& f) {
+    return make_error(f.code, f.message);
+  }
+}
+
+Result<Envelope> decode_into(const Frames& frames, Message& message, const DecodeLimits& limits) {
+  if (auto bad = check_frames(frames, limits)) return *bad;
+  const std::string& frame0 = frames[0];
+  wire::WireReader r(frame0.data(), frame0.size(), frames, limits.max_depth);
+  try {
+    Envelope env = read_envelope(r);
+    switch (env.type) {
+      case MsgType::kEngineCoreRequest: read_body<EngineCoreRequest>(r, message, "EngineCoreRequest"); break;
+      case MsgType::kAbortRequests: read_body<AbortRequests>(r, message, "AbortRequests"); break;
+      case MsgType::kEngineCoreOutputs: read_body<EngineCoreOutputs>(r, message, "EngineCoreOutputs"); break;
+      case MsgType::kSchedulerOutput: read_body<SchedulerOutput>(r, message, "SchedulerOutput"); break;
+      case MsgType::kModelRunnerOutput: read_body<ModelRunnerOutput>(r, message, "ModelRunnerOutput"); break;
+      case MsgType::kHello: read_body<Hello>(r, message, "Hello"); break;
+      case MsgType::kLoadModel: read_body<LoadModel>(r, message, "LoadModel"); break;
+      case MsgType::kProfileResult: read_body<ProfileResult>(r, message, "ProfileResult"); break;
+      case MsgType::kInitKVCache: read_body<InitKVCache>(r, message, "InitKVCache"); break;
+      case MsgType::kHeartbeat: read_body<Heartbeat>(r, message, "Heartbeat"); break;
+      case MsgType::kShutdown: read_body<Shutdown>(r, message, "Shutdown"); break;
+      case MsgType::kError: read_body<ErrorMessage>(r, message, "Error"); break;
+      case MsgType::kAck: read_body<Ack>(r, message, "Ack"); break;
     }
-  } catch (const DecodeFailure& f) {
+    if (r.remaining() != 0)
+      throw wire::WireFailure{"malformed", "trailing bytes after the message at offset " +
+                                               std::to_string(frame0.size() - r.remaining())};
+    return env;
+  } catch (const wire::WireFailure& f) {
+    // A frame that is not well-formed msgpack is named as such, as the two-pass
+    // decoder did; otherwise the field the reader stopped at.
+    if (auto bad = structural_error(frame0, limits)) return *bad;
     return make_error(f.code, f.message);
   } catch (const std::exception& e) {  // e.g. bad_alloc on a pathological but bounded frame
     return make_error("malformed", e.what());
   }
-  return make_error("unknown_type", "unknown message type");
+}
+
+Result<Decoded> decode(const Frames& frames, const DecodeLimits& limits) {
+  Decoded d;
+  auto env = decode_into(frames, d.message, limits);
+  if (!env) return env.error();
+  d.envelope = env.value();
+  return d;
 }
 
 }  // namespace vela::msg
-
 namespace vela {
 const char* finish_reason_name(FinishReason r) {
   switch (r) {

@@ -65,12 +65,23 @@ struct Decoded {
 
 // Encodes any message into frames. send_time_ns = 0 means "now".
 Frames encode(const Message& message, uint64_t id, int64_t send_time_ns = 0);
+// Same, into `frames` (resized to the message's frame count; frame 0 keeps its
+// capacity, so a reused Frames encodes a step without allocating). The overloads for
+// the two step messages skip building a Message (a deep copy of the step).
+void encode_into(const Message& message, uint64_t id, int64_t send_time_ns, Frames& frames);
+void encode_into(const SchedulerOutput& step, uint64_t id, int64_t send_time_ns, Frames& frames);
+void encode_into(const ModelRunnerOutput& output, uint64_t id, int64_t send_time_ns, Frames& frames);
 
 // Decodes frames produced by encode(); every failure is an Error whose code is one of
 // "no_frames", "too_many_frames", "frame_too_large", "malformed", "truncated",
 // "bad_version", "unknown_type", "bad_field", "bad_blob" and whose message names the
 // field when one is at fault.
+// One pass over the bytes: each value is checked and converted where it lies.
 Result<Decoded> decode(const Frames& frames, const DecodeLimits& limits = {});
+// Same, into `message`: when it already holds the decoded type its vectors and
+// strings are reused (no allocation for a step like the last one). On error
+// `message` holds partial contents and must not be used.
+Result<Envelope> decode_into(const Frames& frames, Message& message, const DecodeLimits& limits = {});
 
 // Reads only the envelope of frame 0 (cheap routing without decoding the body).
 Result<Envelope> peek_envelope(const std::string& frame0, const DecodeLimits& limits = {});

@@ -41,22 +41,33 @@ class NoopRunner final : public Runner {
   }
 
   Result<ModelRunnerOutput> execute(const SchedulerOutput& step) override {
+    ModelRunnerOutput out;
+    auto ran = execute_into(step, out);
+    if (!ran) return ran.error();
+    return out;
+  }
+
+  // Fills `out` in place: its id strings and token vectors keep their capacity.
+  Result<bool> execute_into(const SchedulerOutput& step, ModelRunnerOutput& out) override {
     auto start = std::chrono::steady_clock::now();
     auto updated = batch_.update(step);
     if (!updated) return updated.error();
     auto prepared = batch_.prepare(step, block_size_, inputs_);
     if (!prepared) return prepared.error();
-    ModelRunnerOutput out;
     out.step_id = step.step_id;
-    if (rank_ == 0) {
-      out.request_ids.reserve(inputs_.requests.size());
-      out.sampled_token_ids.resize(inputs_.requests.size());
-      for (const RequestState* r : inputs_.requests) out.request_ids.push_back(r->request_id);
-      for (int32_t i : inputs_.sampled_request_index) out.sampled_token_ids[size_t(i)].push_back(token_);
+    out.logprobs = {};
+    const size_t n = rank_ == 0 ? inputs_.requests.size() : 0;
+    out.request_ids.resize(n);
+    out.sampled_token_ids.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      out.request_ids[i] = inputs_.requests[i]->request_id;
+      out.sampled_token_ids[i].clear();
     }
+    if (rank_ == 0)
+      for (int32_t i : inputs_.sampled_request_index) out.sampled_token_ids[size_t(i)].push_back(token_);
     batch_.advance(inputs_);
     out.execute_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
-    return out;
+    return true;
   }
 
  private:

@@ -15,8 +15,23 @@ Error request_error(const std::string& id, const std::string& what) {
 }
 }  // namespace
 
+RequestState* PersistentBatch::lookup(const std::string& id, const std::vector<RequestState*>& hints,
+                                      size_t& cursor) {
+  if (cursor < hints.size() && hints[cursor]->request_id == id) return hints[cursor++];
+  auto it = requests_.find(id);
+  return it == requests_.end() ? nullptr : &it->second;
+}
+
 Result<bool> PersistentBatch::update(const SchedulerOutput& step) {
+  if (!step.finished_req_ids.empty()) {
+    last_order_.clear();  // the hints may point at erased requests
+    step_new_.clear();
+    step_cached_.clear();
+    for (auto& row : rows_) row.state = nullptr;
+  }
   for (const auto& id : step.finished_req_ids) requests_.erase(id);
+  step_new_.clear();
+  step_cached_.clear();
   // Preempted requests simply stop being scheduled; their state stays until they
   // resume (new blocks, computed count reset) or finish.
   for (const auto& nr : step.scheduled_new_reqs) {
@@ -31,17 +46,25 @@ Result<bool> PersistentBatch::update(const SchedulerOutput& step) {
     state.num_computed_tokens = nr.num_computed_tokens;
     state.sampling_params = nr.sampling_params;
     state.seed = nr.sampling_params.seed ? *nr.sampling_params.seed : base_seed_ ^ fnv1a(nr.request_id);
-    requests_[nr.request_id] = std::move(state);
+    state.blocks_version = next_blocks_version_++;
+    RequestState& slot = requests_[nr.request_id];
+    slot = std::move(state);
+    step_new_.push_back(&slot);
   }
   const CachedRequestData& cached = step.scheduled_cached_reqs;
+  size_t cursor = 0;
   for (size_t i = 0; i < cached.size(); ++i) {
-    auto it = requests_.find(cached.request_ids[i]);
-    if (it == requests_.end()) return request_error(cached.request_ids[i], "cached request unknown to the worker");
-    RequestState& r = it->second;
+    RequestState* found = lookup(cached.request_ids[i], last_order_, cursor);
+    if (!found) return request_error(cached.request_ids[i], "cached request unknown to the worker");
+    RequestState& r = *found;
+    step_cached_.push_back(found);
     if (i < cached.new_token_ids.size())
       r.token_ids.insert(r.token_ids.end(), cached.new_token_ids[i].begin(), cached.new_token_ids[i].end());
     bool resumed = i < cached.resumed_from_preemption.size() && cached.resumed_from_preemption[i] != 0;
-    if (resumed) r.block_ids.clear();
+    if (resumed) {
+      r.block_ids.clear();
+      r.blocks_version = next_blocks_version_++;
+    }
     if (i < cached.new_block_ids.size())
       r.block_ids.insert(r.block_ids.end(), cached.new_block_ids[i].begin(), cached.new_block_ids[i].end());
     if (i < cached.num_computed_tokens.size()) r.num_computed_tokens = cached.num_computed_tokens[i];
@@ -59,12 +82,16 @@ Result<bool> PersistentBatch::prepare(const SchedulerOutput& step, int32_t block
   out.seq_lens.clear();
   out.sampled_request_index.clear();
   out.sample_rows.clear();
-  out.max_blocks_per_seq = 1;
   out.max_seq_len = 0;
+  int32_t max_blocks_needed = 1;
+  size_t new_cursor = 0, cached_cursor = 0;
   for (const auto& [id, count] : step.num_scheduled_tokens) {
-    auto it = requests_.find(id);
-    if (it == requests_.end()) return request_error(id, "scheduled but unknown to the worker");
-    RequestState& r = it->second;
+    // Entries interleave this step's new and cached requests, each in its own order.
+    RequestState* found = nullptr;
+    if (new_cursor < step_new_.size() && step_new_[new_cursor]->request_id == id) found = step_new_[new_cursor++];
+    else found = lookup(id, step_cached_, cached_cursor);
+    if (!found) return request_error(id, "scheduled but unknown to the worker");
+    RequestState& r = *found;
     int32_t begin = r.num_computed_tokens, end = begin + count;
     if (count <= 0 || end > int32_t(r.token_ids.size()))
       return request_error(id, "scheduled " + std::to_string(count) + " tokens after " + std::to_string(begin) +
@@ -86,17 +113,40 @@ Result<bool> PersistentBatch::prepare(const SchedulerOutput& step, int32_t block
     out.num_scheduled.push_back(count);
     out.query_start_loc.push_back(int32_t(out.input_ids.size()));
     out.seq_lens.push_back(end);
-    out.max_blocks_per_seq = std::max(out.max_blocks_per_seq, blocks_needed);
+    max_blocks_needed = std::max(max_blocks_needed, blocks_needed);
     out.max_seq_len = std::max(out.max_seq_len, end);
   }
-  const size_t num_reqs = out.requests.size();
-  out.block_tables.assign(num_reqs * size_t(out.max_blocks_per_seq), 0);
-  for (size_t i = 0; i < num_reqs; ++i) {
-    const auto& blocks = out.requests[i]->block_ids;
-    size_t n = std::min(blocks.size(), size_t(out.max_blocks_per_seq));
-    std::copy_n(blocks.begin(), n, out.block_tables.begin() + ptrdiff_t(i * size_t(out.max_blocks_per_seq)));
-  }
+  fill_block_tables(out, max_blocks_needed);
+  last_order_ = out.requests;
   return true;
+}
+
+void PersistentBatch::fill_block_tables(StepInputs& out, int32_t blocks_needed) {
+  // The rows describe `out` as it was left last step; another StepInputs, or a wider
+  // stride (doubling, so it happens O(log length) times), means rewriting every row.
+  if (rows_of_ != &out || blocks_needed > out.max_blocks_per_seq) {
+    if (blocks_needed > out.max_blocks_per_seq)
+      out.max_blocks_per_seq = std::max(blocks_needed, 2 * out.max_blocks_per_seq);
+    rows_.clear();
+    rows_of_ = &out;
+  }
+  const size_t stride = size_t(out.max_blocks_per_seq);
+  const size_t num_reqs = out.requests.size();
+  out.block_tables.resize(num_reqs * stride);
+  rows_.resize(num_reqs);
+  for (size_t i = 0; i < num_reqs; ++i) {
+    const RequestState& r = *out.requests[i];
+    Row& row = rows_[i];
+    int32_t* dst = out.block_tables.data() + i * stride;
+    const size_t n = std::min(r.block_ids.size(), stride);
+    if (row.state == &r && row.version == r.blocks_version && row.written <= n) {
+      std::copy(r.block_ids.begin() + ptrdiff_t(row.written), r.block_ids.begin() + ptrdiff_t(n), dst + row.written);
+    } else {  // another request in this row (or its blocks were replaced): the whole row
+      std::copy_n(r.block_ids.begin(), n, dst);
+      std::fill(dst + n, dst + stride, 0);
+    }
+    row = Row{&r, r.blocks_version, n};
+  }
 }
 
 void PersistentBatch::advance(const StepInputs& inputs) {

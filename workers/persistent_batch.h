@@ -22,6 +22,7 @@ struct RequestState {
   int32_t num_computed_tokens = 0;  // tokens already in the KV cache
   SamplingParams sampling_params;
   uint64_t seed = 0;                // the generator's seed (sampling_params.seed or derived)
+  uint64_t blocks_version = 0;      // changes whenever block_ids is replaced (new, resumed)
   int32_t num_output_tokens() const { return int32_t(token_ids.size()) - num_prompt_tokens; }
 };
 
@@ -36,6 +37,8 @@ struct StepInputs {
   std::vector<int32_t> query_start_loc; // [num_reqs + 1]
   std::vector<int32_t> seq_lens;        // [num_reqs]
   std::vector<int32_t> block_tables;    // [num_reqs, max_blocks_per_seq], padded with 0
+  // >= the blocks any scheduled request needs; grows by doubling and is kept, so the
+  // rows persist across steps and a decode step writes only new block ids.
   int32_t max_blocks_per_seq = 0;
   int32_t max_seq_len = 0;
   // Requests sampled this step (their KV catches up with all their tokens):
@@ -53,7 +56,8 @@ class PersistentBatch {
   // Applies one step's diffs: frees finished requests, adds new ones, appends
   // tokens and blocks of cached ones. Errors name the request at fault.
   Result<bool> update(const SchedulerOutput& step);
-  // Builds the step's inputs; validates that every position has a block.
+  // Builds the step's inputs; validates that every position has a block. `out` is
+  // meant to be the same object every step (its block table rows are kept).
   Result<bool> prepare(const SchedulerOutput& step, int32_t block_size, StepInputs& out);
   // After the forward pass: the scheduled tokens are now in the KV cache.
   void advance(const StepInputs& inputs);
@@ -62,8 +66,26 @@ class PersistentBatch {
   size_t size() const { return requests_.size(); }
 
  private:
+  // The request for `id`: first the next hint (steady decoding schedules the same
+  // requests in the same order, so a short compare usually saves the hash), else the map.
+  RequestState* lookup(const std::string& id, const std::vector<RequestState*>& hints, size_t& cursor);
+  void fill_block_tables(StepInputs& out, int32_t blocks_needed);
+
   std::unordered_map<std::string, RequestState> requests_;
   uint64_t base_seed_;
+  uint64_t next_blocks_version_ = 1;
+  // Pointers into requests_ (node addresses are stable); cleared before any erase.
+  std::vector<RequestState*> last_order_;   // the last prepared step's requests, in order
+  std::vector<RequestState*> step_new_;     // this step's new requests, in order
+  std::vector<RequestState*> step_cached_;  // this step's cached requests, in order
+  // What each block-table row holds: whose blocks, which version, how many written.
+  struct Row {
+    const RequestState* state = nullptr;
+    uint64_t version = 0;
+    size_t written = 0;
+  };
+  std::vector<Row> rows_;
+  const StepInputs* rows_of_ = nullptr;     // the StepInputs the rows describe
 };
 
 }  // namespace vela

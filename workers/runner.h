@@ -22,6 +22,14 @@ class Runner {
   virtual Result<bool> init_kv_cache(const InitKVCache& request) = 0;
   // Runs one step. Every rank runs it; only rank 0's output is sent back.
   virtual Result<ModelRunnerOutput> execute(const SchedulerOutput& step) = 0;
+  // Same, into `out` (the worker reuses it across steps, so a runner that fills it in
+  // place allocates nothing once warm). The default moves execute()'s result in.
+  virtual Result<bool> execute_into(const SchedulerOutput& step, ModelRunnerOutput& out) {
+    auto result = execute(step);
+    if (!result) return result.error();
+    out = std::move(result.value());
+    return true;
+  }
 };
 
 }  // namespace vela

@@ -52,84 +52,86 @@ class WorkerLoop {
       }
       zmq::pollitem_t item{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0};
       zmq::poll(&item, 1, std::chrono::milliseconds(200));
-      while (auto frames = transport::recv_frames(socket_)) {
+      // The message and its decoded form are reused across steps (no allocation once warm).
+      while (transport::recv_frames_into(socket_, in_frames_)) {
         const int64_t recv_wall = wall_time_ns();
-        auto decoded = msg::decode(*frames);
-        if (!decoded) {
-          log_->error("{}: undecodable message from the engine: {}", name_, decoded.error().message);
-          send(ErrorMessage{options_.rank, decoded.error().code, decoded.error().message, {}}, 0);
+        auto env = msg::decode_into(in_frames_, incoming_);
+        if (!env) {
+          log_->error("{}: undecodable message from the engine: {}", name_, env.error().message);
+          send(ErrorMessage{options_.rank, env.error().code, env.error().message, {}}, 0);
           continue;
         }
-        if (trace_) record(*decoded, *frames, recv_wall);
-        if (auto code = handle(*decoded)) return *code;
+        if (trace_) record(*env, in_frames_, recv_wall);
+        if (auto code = handle(*env, incoming_)) return *code;
       }
     }
   }
 
  private:
-  void record(const msg::Decoded& d, const msg::Frames& frames, int64_t recv_wall) {
+  void record(const msg::Envelope& env, const msg::Frames& frames, int64_t recv_wall) {
     TraceRecord rec;
-    rec.type = msg::msg_type_name(d.envelope.type);
+    rec.type = msg::msg_type_name(env.type);
     rec.from = "engine" + std::to_string(options_.replica);
     rec.to = name_;
     for (const auto& f : frames) rec.bytes += f.size();
-    rec.step_id = d.envelope.id;
-    rec.send_time_ns = d.envelope.send_time_ns;
+    rec.step_id = env.id;
+    rec.send_time_ns = env.send_time_ns;
     rec.recv_time_ns = recv_wall;
     trace_->append(rec);
   }
 
   // Returns an exit code when the loop should end.
-  std::optional<int> handle(msg::Decoded& d) {
-    if (auto* step = std::get_if<SchedulerOutput>(&d.message)) {
+  std::optional<int> handle(const msg::Envelope& envelope, msg::Message& message) {
+    if (auto* step = std::get_if<SchedulerOutput>(&message)) {
       if (!runner_ || !kv_ready_) {
-        send(ErrorMessage{options_.rank, "not_ready", "step before LoadModel/InitKVCache", {}}, d.envelope.id);
+        send(ErrorMessage{options_.rank, "not_ready", "step before LoadModel/InitKVCache", {}}, envelope.id);
         return std::nullopt;
       }
-      Result<ModelRunnerOutput> out = make_error("exception", "");
+      Result<bool> ran = make_error("exception", "");
       try {
-        out = runner_->execute(*step);
+        ran = runner_->execute_into(*step, output_);
       } catch (const std::exception& e) {  // a collective whose peer died throws
-        out = make_error("exception", e.what());
+        ran = make_error("exception", e.what());
       }
-      if (!out) {
-        send(ErrorMessage{options_.rank, out.error().code,
-                          "step " + std::to_string(step->step_id) + ": " + out.error().message, {}},
+      if (!ran) {
+        send(ErrorMessage{options_.rank, ran.error().code,
+                          "step " + std::to_string(step->step_id) + ": " + ran.error().message, {}},
              step->step_id);
       } else if (options_.rank == 0) {
-        send(out.value(), step->step_id);
+        msg::encode_into(output_, step->step_id, 0, out_frames_);
+        send_frames(out_frames_, msg::MsgType::kModelRunnerOutput);
       }
       return std::nullopt;
     }
-    if (auto* load = std::get_if<LoadModel>(&d.message)) {
+    if (auto* load = std::get_if<LoadModel>(&message)) {
       if (auto err = load_model(*load)) {
-        send(ErrorMessage{options_.rank, err->code, err->message, {}}, d.envelope.id);
+        send(ErrorMessage{options_.rank, err->code, err->message, {}}, envelope.id);
       }
       return std::nullopt;
     }
-    if (auto* init = std::get_if<InitKVCache>(&d.message)) {
+    if (auto* init = std::get_if<InitKVCache>(&message)) {
       if (!runner_) {
-        send(ErrorMessage{options_.rank, "not_loaded", "InitKVCache before LoadModel", {}}, d.envelope.id);
+        send(ErrorMessage{options_.rank, "not_loaded", "InitKVCache before LoadModel", {}}, envelope.id);
         return std::nullopt;
       }
       auto ok = runner_->init_kv_cache(*init);
       if (!ok) {
-        send(ErrorMessage{options_.rank, ok.error().code, ok.error().message, {}}, d.envelope.id);
+        send(ErrorMessage{options_.rank, ok.error().code, ok.error().message, {}}, envelope.id);
       } else {
         kv_ready_ = true;
-        send(Ack{options_.rank, d.envelope.id}, d.envelope.id);
+        send(Ack{options_.rank, envelope.id}, envelope.id);
       }
       return std::nullopt;
     }
-    if (std::holds_alternative<Shutdown>(d.message)) {
+    if (std::holds_alternative<Shutdown>(message)) {
       log_->debug("{}: shutdown", name_);
       return 0;
     }
-    if (auto* hb = std::get_if<Heartbeat>(&d.message)) {
-      send(Heartbeat{options_.rank, hb->sequence}, d.envelope.id);
+    if (auto* hb = std::get_if<Heartbeat>(&message)) {
+      send(Heartbeat{options_.rank, hb->sequence}, envelope.id);
       return std::nullopt;
     }
-    log_->warn("{}: ignoring unexpected {}", name_, msg::msg_type_name(d.envelope.type));
+    log_->warn("{}: ignoring unexpected {}", name_, msg::msg_type_name(envelope.type));
     return std::nullopt;
   }
 
@@ -168,12 +170,12 @@ class WorkerLoop {
     return 2;
   }
 
-  void send(const msg::Message& m, uint64_t id) {
-    auto frames = msg::encode(m, id);
+  void send(const msg::Message& m, uint64_t id) { send_frames(msg::encode(m, id), msg::type_of(m)); }
+  void send_frames(const msg::Frames& frames, msg::MsgType type) {
     // Blocking send with the bounded queue: the engine reads continuously; if it is
     // gone the parent check ends this process.
     if (!transport::send_frames(socket_, frames, {}, false))
-      log_->error("{}: could not send {} to the engine", name_, msg::msg_type_name(msg::type_of(m)));
+      log_->error("{}: could not send {} to the engine", name_, msg::msg_type_name(type));
   }
 
   const WorkerOptions& options_;
@@ -187,6 +189,11 @@ class WorkerLoop {
   std::unique_ptr<Communicator> comm_;
   std::unique_ptr<Runner> runner_;
   bool kv_ready_ = false;
+  // Reused across steps: the received frames, their decoded message, the output.
+  msg::Frames in_frames_;
+  msg::Message incoming_;
+  ModelRunnerOutput output_;
+  msg::Frames out_frames_;
 };
 
 }  // namespace

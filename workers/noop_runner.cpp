@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
 
 #include "model/hf_config.h"
 #include "workers/memory_profile.h"
 #include "workers/persistent_batch.h"
+#include "workers/synthetic_runner.h"
 
 namespace vela {
 
@@ -13,13 +15,20 @@ namespace {
 
 class NoopRunner final : public Runner {
  public:
+  explicit NoopRunner(const NoopRunnerOptions& options) : options_(options) {}
+
   Result<ProfileResult> load(const LoadModel& request) override {
+    if (request.block_size_tokens < 1)
+      return make_error("bad_block_size", "block_size_tokens must be >= 1, got " +
+                                              std::to_string(request.block_size_tokens));
     ProfileResult profile;
     profile.rank = request.tp_rank;
-    profile.vocab_size = 32000;
+    profile.vocab_size = options_.vocab_size;
     profile.bytes_per_block = cpu_kv_bytes_per_block(1, 1, 1, request.block_size_tokens);
-    // The model's config, when there is one, gives realistic vocab/EOS/block sizes.
-    auto config = load_hf_config(request.model_path);
+    // The model's config, when there is one, gives realistic vocab/EOS/block sizes
+    // (the synthetic runner keeps its own: it never stops by EOS).
+    auto config = options_.synthetic_tokens ? Result<HFConfig>(make_error("synthetic", ""))
+                                            : load_hf_config(request.model_path);
     if (config) {
       profile.vocab_size = int32_t(config->vocab_size);
       if (!config->eos_token_ids.empty()) profile.eos_token_id = config->eos_token_ids[0];
@@ -29,7 +38,12 @@ class NoopRunner final : public Runner {
              config->eos_token_ids.end())
         ++token_;
     }
-    profile.kv_cache_bytes_available = cpu_kv_cache_bytes(request.cpu_kv_cache_bytes, request.memory_utilization, 0);
+    if (options_.bytes_per_token > 0)
+      profile.bytes_per_block = options_.bytes_per_token * static_cast<uint64_t>(request.block_size_tokens);
+    profile.kv_cache_bytes_available =
+        options_.kv_cache_bytes > 0 ? options_.kv_cache_bytes
+                                    : cpu_kv_cache_bytes(request.cpu_kv_cache_bytes, request.memory_utilization, 0);
+    vocab_size_ = profile.vocab_size;
     block_size_ = request.block_size_tokens;
     rank_ = request.tp_rank;
     return profile;
@@ -64,13 +78,19 @@ class NoopRunner final : public Runner {
       out.sampled_token_ids[i].clear();
     }
     if (rank_ == 0)
-      for (int32_t i : inputs_.sampled_request_index) out.sampled_token_ids[size_t(i)].push_back(token_);
+      for (int32_t i : inputs_.sampled_request_index) {
+        const auto& tokens = inputs_.requests[size_t(i)]->token_ids;
+        out.sampled_token_ids[size_t(i)].push_back(
+            options_.synthetic_tokens ? synthetic_next_token(tokens.back(), int64_t(tokens.size()), vocab_size_) : token_);
+      }
     batch_.advance(inputs_);
     out.execute_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
     return true;
   }
 
  private:
+  NoopRunnerOptions options_;
+  int32_t vocab_size_ = 32000;
   PersistentBatch batch_;
   StepInputs inputs_;
   int32_t block_size_ = 16;
@@ -80,6 +100,8 @@ class NoopRunner final : public Runner {
 
 }  // namespace
 
-std::unique_ptr<Runner> make_noop_runner() { return std::make_unique<NoopRunner>(); }
+std::unique_ptr<Runner> make_noop_runner(const NoopRunnerOptions& options) {
+  return std::make_unique<NoopRunner>(options);
+}
 
 }  // namespace vela

@@ -1,9 +1,8 @@
 #pragma once
-// SyntheticRunner: a Runner that computes nothing. It keeps the same persistent
-// batch a model runner keeps (tokens and computed counts per request, built only
-// from SchedulerOutput deltas) and "samples" a token that is a pure function of the
-// request's token history, so the engine's own overhead can be measured and the
-// step protocol tested across processes without a model. Every rank answers alike.
+// The synthetic runner: the no-op runner (same persistent batch as the model
+// runner, built only from SchedulerOutput deltas) whose "sampled" token is a pure
+// function of the request's token history, so tests across processes can predict
+// every token without a model. It never stops by EOS.
 #include <memory>
 
 #include "workers/runner.h"

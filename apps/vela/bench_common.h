@@ -25,6 +25,11 @@ void add_bench_serve(CLI::App& bench);  // cmd_bench_serve.cpp
 std::string model_shape_path(const std::string& shape_name);
 
 // Measures the device's ceilings, or takes them from the flags when both are > 0.
-Result<perf::Ceilings> measure_or_take_ceilings(double hbm_tbps, double gemm_tflops, std::string* device);
+// Which device's ceilings: the roofline command measures the GPU (on a CUDA build);
+// the engine's model runner is the CPU one for now, so throughput and serving
+// figures are held against the CPU's ceilings until a CUDA runner exists.
+enum class CeilingsOf { kGpu, kEngineDevice };
+Result<perf::Ceilings> measure_or_take_ceilings(double hbm_tbps, double gemm_tflops, std::string* device,
+                                                CeilingsOf of = CeilingsOf::kEngineDevice);
 
 }  // namespace vela::cli

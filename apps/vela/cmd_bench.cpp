@@ -27,32 +27,35 @@ std::string model_shape_path(const std::string& shape_name) {
   return find_project_file("perf/models/" + shape_name + "/config.json");
 }
 
-Result<perf::Ceilings> measure_or_take_ceilings(double hbm_tbps, double gemm_tflops, std::string* device) {
+Result<perf::Ceilings> measure_or_take_ceilings(double hbm_tbps, double gemm_tflops, std::string* device,
+                                                CeilingsOf of) {
   perf::Ceilings c{hbm_tbps * 1e12, gemm_tflops * 1e12};
   if (hbm_tbps > 0 && gemm_tflops > 0) {
     *device = "given ceilings";
     return c;
   }
 #ifdef VELA_HAVE_CUDA
-  auto info = cuda::device_info(0);
-  if (!info) return info.error();
-  *device = info->name;
-  auto bw = cuda::measure_copy_bandwidth(0, size_t{1} << 30, 20);
-  if (!bw) return bw.error();
-  auto flops = cuda::measure_bf16_gemm(0, 8192, 8192, 8192, 20);
-  if (!flops) return flops.error();
-  if (hbm_tbps <= 0) c.hbm_bytes_per_s = *bw;
-  if (gemm_tflops <= 0) c.gemm_flops_per_s = *flops;
-  return c;
+  if (of == CeilingsOf::kGpu) {
+    auto info = cuda::device_info(0);
+    if (!info) return info.error();
+    *device = info->name;
+    auto bw = cuda::measure_copy_bandwidth(0, size_t{1} << 30, 20);
+    if (!bw) return bw.error();
+    auto flops = cuda::measure_bf16_gemm(0, 8192, 8192, 8192, 20);
+    if (!flops) return flops.error();
+    if (hbm_tbps <= 0) c.hbm_bytes_per_s = *bw;
+    if (gemm_tflops <= 0) c.gemm_flops_per_s = *flops;
+    return c;
+  }
 #else
-  // The CPU build's engine runs on the CPU: hold it against the CPU's own ceilings.
+  (void)of;  // without CUDA everything runs on the CPU
+#endif
   auto host = perf::measure_host_ceilings();
   if (!host) return host.error();
   *device = "cpu (" + std::to_string(std::thread::hardware_concurrency()) + " threads, fp32)";
   if (hbm_tbps > 0) host->hbm_bytes_per_s = c.hbm_bytes_per_s;
   if (gemm_tflops > 0) host->gemm_flops_per_s = c.gemm_flops_per_s;
   return host;
-#endif
 }
 
 std::vector<perf::Figure> bound_figures(const perf::Workload& w, const perf::ModelShape& shape,
@@ -86,7 +89,7 @@ static void add_roofline(CLI::App& bench) {
   cmd->add_flag("--save", o->save, "Save the JSON report under --results-dir");
   cmd->callback([o]() {
     perf::Report report{"roofline", "", "", perf::utc_now_iso8601(), perf::build_commit(), "", {}};
-    auto ceilings = measure_or_take_ceilings(o->hbm_tbps, o->gemm_tflops, &report.device);
+    auto ceilings = measure_or_take_ceilings(o->hbm_tbps, o->gemm_tflops, &report.device, CeilingsOf::kGpu);
     if (!ceilings) fail(ceilings.error().message);
     report.figures.push_back({ceilings->bytes_per_param == 4 ? "memory copy bandwidth" : "HBM copy bandwidth",
                               ceilings->hbm_bytes_per_s / 1e12, "TB/s", std::nan(""), "", true});

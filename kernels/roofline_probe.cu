@@ -4,6 +4,9 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <cmath>
+#include <string>
+
 namespace vela::cuda {
 namespace {
 
@@ -26,10 +29,15 @@ struct Scratch {
   }
 };
 
+// The value fill_bf16 writes at index i (host and device agree, so the host can
+// check the GEMM's output without copying the inputs back).
+__host__ __device__ inline float fill_value(size_t i, float scale) {
+  return scale * static_cast<float>((i * 2654435761u) % 1000u) / 1000.0f;
+}
+
 __global__ void fill_bf16(__nv_bfloat16* p, size_t n, float scale) {
   size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
-  for (; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x)
-    p[i] = __float2bfloat16(scale * static_cast<float>((i * 2654435761u) % 1000) / 1000.0f);
+  for (; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x) p[i] = __float2bfloat16(fill_value(i, scale));
 }
 
 }  // namespace
@@ -62,6 +70,13 @@ Result<double> measure_copy_bandwidth(int device, size_t bytes, int iters) {
   if (auto e = cudaEventSynchronize(s.stop); e != cudaSuccess) return cuda_error("copy", e);
   float ms = 0;
   cudaEventElapsedTime(&ms, s.start, s.stop);
+  // Correct first: the destination must hold the source's bytes (b was never set
+  // except by the copies, so a copy that did nothing leaves it unwritten).
+  unsigned char probe[2] = {0, 0};
+  if (auto e = cudaMemcpy(&probe[0], s.b, 1, cudaMemcpyDeviceToHost); e != cudaSuccess) return cuda_error("copy check", e);
+  if (auto e = cudaMemcpy(&probe[1], static_cast<char*>(s.b) + bytes - 1, 1, cudaMemcpyDeviceToHost); e != cudaSuccess)
+    return cuda_error("copy check", e);
+  if (probe[0] != 1 || probe[1] != 1) return make_error("probe", "device copy produced wrong bytes");
   return 2.0 * static_cast<double>(bytes) * iters / (ms / 1e3);
 }
 
@@ -95,8 +110,27 @@ Result<double> measure_bf16_gemm(int device, int m, int n, int k, int iters) {
   auto e = cudaEventSynchronize(s.stop);
   cublasDestroy(handle);
   if (e != cudaSuccess) return cuda_error("gemm", e);
+  if (auto last = cudaGetLastError(); last != cudaSuccess) return cuda_error("gemm launch", last);
   float ms = 0;
   cudaEventElapsedTime(&ms, s.start, s.stop);
+  // Correct first: a few entries of C (column-major, bf16) against a float64 host
+  // dot product of the same bf16-rounded inputs; bf16 output rounding allows ~0.4%.
+  const int probes[][2] = {{0, 0}, {m - 1, n - 1}, {m / 3, n / 7}, {m / 2 + 1, 5}};
+  for (const auto& ij : probes) {
+    const size_t i = static_cast<size_t>(ij[0]), j = static_cast<size_t>(ij[1]);
+    __nv_bfloat16 got_bf16;
+    if (auto ce = cudaMemcpy(&got_bf16, static_cast<__nv_bfloat16*>(s.c) + i + j * m, sizeof got_bf16,
+                             cudaMemcpyDeviceToHost); ce != cudaSuccess)
+      return cuda_error("gemm check", ce);
+    double want = 0;
+    for (size_t kk = 0; kk < static_cast<size_t>(k); ++kk)
+      want += static_cast<double>(__bfloat162float(__float2bfloat16(fill_value(i + kk * m, 1.0f)))) *
+              static_cast<double>(__bfloat162float(__float2bfloat16(fill_value(kk + j * k, 0.5f))));
+    const double got = __bfloat162float(got_bf16);
+    if (!(std::fabs(got - want) <= 1e-2 * std::fabs(want) + 1e-3))
+      return make_error("probe", "cuBLAS GEMM check failed at (" + std::to_string(i) + ", " + std::to_string(j) +
+                                     "): got " + std::to_string(got) + ", expected " + std::to_string(want));
+  }
   return 2.0 * m * double(n) * k * iters / (ms / 1e3);
 }
 

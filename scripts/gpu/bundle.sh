@@ -9,3 +9,6 @@ rm -rf .gpu
 bins=()
 for t in $targets; do bins+=("build-cuda/bin/$t"); done
 bash ../shared/tools/gpu-bundle.sh .gpu "${bins[@]}"
+# Debug info is most of the size; the machine takes 64 MiB per call.
+strip .gpu/bin/*
+du -sh .gpu

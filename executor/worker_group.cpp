@@ -1,5 +1,6 @@
 #include "executor/worker_group.h"
 
+#include <poll.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -43,10 +44,18 @@ std::vector<pid_t> WorkerGroup::pids() const {
 }
 
 Result<bool> WorkerGroup::send_to(int32_t rank, const msg::Frames& frames) {
-  if (!transport::send_frames(router_, frames, identities_[size_t(rank)]))
-    return make_error("send_failed", name_ + ": could not send to worker rank " + std::to_string(rank) +
-                                         " (disconnected or its queue is full)");
-  return true;
+  if (transport::send_frames(router_, frames, identities_[size_t(rank)])) return true;
+  // A refused send usually means the worker is gone: its socket closes as it exits,
+  // a moment before the process can be reaped. Wait briefly on its pidfd so the
+  // error names the real cause (the signal or exit code), not the symptom.
+  const WorkerProcess& w = workers_[size_t(rank)];
+  if (w.pidfd() >= 0) {
+    pollfd p{w.pidfd(), POLLIN, 0};
+    ::poll(&p, 1, 500);
+  }
+  if (auto dead = check_deaths(); !dead.empty()) return make_error("worker_died", dead);
+  return make_error("send_failed", name_ + ": could not send to worker rank " + std::to_string(rank) +
+                                       " (disconnected or its queue is full)");
 }
 
 std::string WorkerGroup::check_deaths() {

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -28,7 +31,9 @@ TEST_CASE("defaults for every key") {
 }
 
 TEST_CASE("a file sets keys and --set overrides them in order") {
-  std::string path = "test_config_tmp.yaml";
+  // In the temp directory, not the working directory (a stray copy once got committed).
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("vela_test_config_" + std::to_string(::getpid()) + ".yaml")).string();
   {
     std::ofstream out(path);
     out << "model:\n  path: /m\n  load_format: dummy\nscheduler:\n  max_num_seqs: 8\n  policy: priority\n"
@@ -50,6 +55,7 @@ TEST_CASE("a file sets keys and --set overrides them in order") {
   REQUIRE(again.ok());
   CHECK(again->scheduler.max_num_seqs == 4);
   CHECK(again->parallel.devices.size() == 2);
+  std::filesystem::remove(path);
 }
 
 TEST_CASE("unknown keys and sections are errors naming them and the file") {

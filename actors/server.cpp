@@ -47,6 +47,9 @@ WorkerGroupOptions worker_options(const Config& c, const ServeOptions& o, int32_
   w.num_blocks_override = c.cache.num_gpu_blocks;
   w.startup_timeout_s = c.parallel.worker_startup_timeout_s;
   w.step_timeout_s = c.parallel.step_timeout_s;
+  w.step_channel = c.parallel.step_channel;
+  w.shm_slot_bytes = uint64_t{static_cast<uint32_t>(c.parallel.shm_slot_kib)} << 10;
+  w.step_spin_ns = static_cast<int64_t>(c.parallel.step_spin_us * 1000);
   return w;
 }
 

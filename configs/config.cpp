@@ -150,6 +150,9 @@ const std::vector<KeySpec>& specs() {
       VELA_STR(parallel, worker_host, "Bind address for worker sockets when worker_transport is tcp."),
       VELA_REAL(parallel, worker_startup_timeout_s, 0.0, 3600.0, true, "Deadline for a worker's Hello, weight load and profile."),
       VELA_REAL(parallel, step_timeout_s, 0.0, 3600.0, true, "A worker that has not answered a step within this is treated as dead."),
+      VELA_CHOICE(parallel, step_channel, "Step path to local workers: shared-memory rings with eventfd wakes (shm), or the ZeroMQ socket (socket). Control messages always use the socket.", "shm", "socket"),
+      VELA_INT(parallel, shm_slot_kib, 64, 1048576, "Size of one shared-memory slot (4 per direction); a step or output larger than this travels on the socket."),
+      VELA_REAL(parallel, step_spin_us, 0.0, 10000.0, false, "How long the engine (step in flight) and a worker (after a step) spin on the shared-memory channel before sleeping; 0 = never spin."),
       VELA_BOOL(parallel, restart_workers, "On a worker's death: restart the workers (true) or report unhealthy and exit non-zero (false)."),
 
       VELA_INT(cache, block_size, 1, 1024, "Tokens per KV-cache block."),

@@ -28,6 +28,9 @@ struct ParallelConfig {
   double worker_startup_timeout_s = 120;  // Hello + load + profile deadline
   double step_timeout_s = 30;             // a step slower than this marks the worker dead
   bool restart_workers = false;           // on worker death: restart (true) or exit non-zero
+  std::string step_channel = "shm";       // shm | socket: how steps and outputs travel
+  int32_t shm_slot_kib = 4096;            // shared-memory slot size; larger steps take the socket
+  double step_spin_us = 200;              // spin before sleeping while a step is due
 };
 
 struct CacheConfig {

@@ -124,6 +124,13 @@ Result<WorkerGroupInfo> WorkerGroup::start() {
     return make_error("bind_failed", name_ + ": cannot bind " + endpoint_ + ": " + e.what());
   }
   endpoint_ = transport::last_endpoint(router_);
+  if (options_.step_channel == "shm") {
+    auto channel = transport::StepChannel::create(n, options_.shm_slots, options_.shm_slot_bytes);
+    if (!channel) return channel.error();
+    channel_ = std::move(channel.value());
+  } else if (options_.step_channel != "socket") {
+    return make_error("bad_step_channel", "step_channel must be shm or socket, got '" + options_.step_channel + "'");
+  }
   for (int32_t r = 0; r < n; ++r) {
     WorkerSpec spec;
     spec.rank = r;
@@ -134,6 +141,11 @@ Result<WorkerGroupInfo> WorkerGroup::start() {
     spec.runner = options_.runner;
     spec.log_level = options_.log_level;
     spec.trace_path = options_.trace_path;
+    if (channel_) {
+      spec.step_channel = channel_->worker_spec(r);
+      spec.inherit_fds = channel_->worker_fds(r);
+      spec.step_spin_ns = options_.step_spin_ns;
+    }
     auto proc = spawn_worker(options_.worker_binary, spec);
     if (!proc) {
       kill_all();
@@ -238,10 +250,26 @@ Result<bool> WorkerGroup::submit_step(const SchedulerOutput& step) {
     return make_error("step_in_flight", name_ + ": step " + std::to_string(*in_flight_step_) + " still running");
   const int64_t send_wall = wall_time_ns();
   msg::encode_into(step, step.step_id, send_wall, step_frames_);
-  for (int32_t r = 0; r < static_cast<int32_t>(workers_.size()); ++r)
-    if (auto sent = send_to(r, step_frames_); !sent) return sent;
+  const int64_t deadline = now_ns() + seconds_to_ns(options_.step_timeout_s);
+  const bool on_socket = !channel_ || !channel_->down().fits(step_frames_);
+  if (channel_) {
+    // Too large for a slot: a marker keeps the ranks' order (they take this step from
+    // the socket before reading the ring again). It is published before the socket
+    // send, so a rank that receives the step has the marker to read.
+    static const msg::Frames kMarker;
+    auto written = on_socket ? channel_->down().write(kMarker, transport::StepChannel::kOnSocket, deadline)
+                             : channel_->down().write(step_frames_, transport::StepChannel::kMessage, deadline);
+    if (!written) {
+      if (auto dead = check_deaths(); !dead.empty()) return make_error("worker_died", dead);
+      return make_error(written.error().code, name_ + ": step " + std::to_string(step.step_id) + ": " +
+                                                  written.error().message);
+    }
+  }
+  if (on_socket)
+    for (int32_t r = 0; r < static_cast<int32_t>(workers_.size()); ++r)
+      if (auto sent = send_to(r, step_frames_); !sent) return sent;
   in_flight_step_ = step.step_id;
-  step_deadline_ns_ = now_ns() + seconds_to_ns(options_.step_timeout_s);
+  step_deadline_ns_ = deadline;
   return true;
 }
 
@@ -249,6 +277,44 @@ WorkerEvent WorkerGroup::poll(int timeout_ms, int wake_fd) {
   WorkerEvent ev;
   poll(timeout_ms, ev, wake_fd);
   return ev;
+}
+
+bool WorkerGroup::accept(const char* rank, WorkerEvent& ev) {
+  if (in_frames_.empty()) return false;
+  const int64_t recv_wall = wall_time_ns();
+  auto env = msg::decode_into(in_frames_, incoming_);
+  if (!env) {
+    logger("executor")->error("{}: dropping undecodable frame from worker {}: {}", name_, rank, env.error().message);
+    return false;
+  }
+  if (trace_) {
+    TraceRecord rec;
+    rec.type = msg::msg_type_name(env->type);
+    rec.from = name_ + ".worker" + rank;
+    rec.to = name_;
+    rec.bytes = total_bytes(in_frames_);
+    rec.step_id = env->id;
+    rec.send_time_ns = env->send_time_ns;
+    rec.recv_time_ns = recv_wall;
+    trace_(std::move(rec));
+  }
+  if (auto* out = std::get_if<ModelRunnerOutput>(&incoming_)) {
+    if (!in_flight_step_ || out->step_id != *in_flight_step_) {
+      logger("executor")->warn("{}: output for step {} that is not in flight", name_, out->step_id);
+      return false;
+    }
+    in_flight_step_.reset();
+    ev.kind = WorkerEvent::Kind::kStepOutput;
+    // Swap, not move: incoming_ keeps the caller's previous buffers for the next decode.
+    std::swap(ev.output, *out);
+    return true;
+  }
+  if (auto* err = std::get_if<ErrorMessage>(&incoming_)) {
+    ev.kind = WorkerEvent::Kind::kFailure;
+    ev.error = name_ + ": worker rank " + std::to_string(err->rank) + " failed: [" + err->code + "] " + err->message;
+    return true;
+  }
+  return false;
 }
 
 void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
@@ -266,43 +332,21 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
         return;
       }
     }
-    while (transport::recv_frames_into(router_, in_frames_, &in_identity_)) {
-      if (in_frames_.empty()) continue;
-      const int64_t recv_wall = wall_time_ns();
-      auto env = msg::decode_into(in_frames_, incoming_);
-      if (!env) {
-        logger("executor")->error("{}: dropping undecodable frame from {}: {}", name_, in_identity_,
-                                  env.error().message);
-        continue;
-      }
-      if (trace_) {
-        TraceRecord rec;
-        rec.type = msg::msg_type_name(env->type);
-        rec.from = name_ + ".worker" + in_identity_.substr(1);
-        rec.to = name_;
-        rec.bytes = total_bytes(in_frames_);
-        rec.step_id = env->id;
-        rec.send_time_ns = env->send_time_ns;
-        rec.recv_time_ns = recv_wall;
-        trace_(std::move(rec));
-      }
-      if (auto* out = std::get_if<ModelRunnerOutput>(&incoming_)) {
-        if (!in_flight_step_ || out->step_id != *in_flight_step_) {
-          logger("executor")->warn("{}: output for step {} that is not in flight", name_, out->step_id);
-          continue;
+    if (channel_) {  // rank 0's outputs through shared memory
+      uint32_t tag = 0;
+      while (true) {
+        auto got = channel_->up().read(0, in_frames_, &tag);
+        if (!got) {
+          ev.kind = WorkerEvent::Kind::kFailure;
+          ev.error = name_ + ": " + got.error().message;
+          return;
         }
-        in_flight_step_.reset();
-        ev.kind = WorkerEvent::Kind::kStepOutput;
-        // Swap, not move: incoming_ keeps the caller's previous buffers for the next decode.
-        std::swap(ev.output, *out);
-        return;
-      }
-      if (auto* err = std::get_if<ErrorMessage>(&incoming_)) {
-        ev.kind = WorkerEvent::Kind::kFailure;
-        ev.error = name_ + ": worker rank " + std::to_string(err->rank) + " failed: [" + err->code + "] " + err->message;
-        return;
+        if (!*got) break;
+        if (tag == transport::StepChannel::kMessage && accept("0", ev)) return;
       }
     }
+    while (transport::recv_frames_into(router_, in_frames_, &in_identity_))
+      if (accept(in_identity_.c_str() + std::min<size_t>(1, in_identity_.size()), ev)) return;
     const int64_t now = now_ns();
     if (in_flight_step_ && now >= step_deadline_ns_) {
       ev.kind = WorkerEvent::Kind::kFailure;
@@ -311,11 +355,15 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
       return;
     }
     if (now >= deadline) return;
+    // The answer to a step in flight is usually microseconds away: spin for it first.
+    if (channel_ && in_flight_step_ && channel_->up().spin(0, options_.step_spin_ns)) continue;
+    if (channel_ && !channel_->up().begin_sleep(0)) continue;
     int64_t until = deadline;
     if (in_flight_step_) until = std::min(until, step_deadline_ns_);
-    // Items: the ROUTER, the wake fd, then one pidfd per worker (rebuilt in place).
+    // Items: the ROUTER, the channel's and the caller's wake fds, one pidfd per worker.
     poll_items_.clear();
     poll_items_.push_back({static_cast<void*>(router_), 0, ZMQ_POLLIN, 0});
+    if (channel_) poll_items_.push_back({nullptr, channel_->wake_fd(), ZMQ_POLLIN, 0});
     const size_t wake_index = poll_items_.size();
     if (wake_fd >= 0) poll_items_.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
     const size_t first_pidfd = poll_items_.size();
@@ -325,6 +373,7 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
     const int64_t cap_ms = all_pidfds_ ? 1000 : 50;
     const long wait_ms = std::clamp<int64_t>((until - now) / 1000000 + 1, 0, cap_ms);
     zmq::poll(poll_items_.data(), poll_items_.size(), std::chrono::milliseconds(wait_ms));
+    if (channel_) channel_->up().end_sleep(0, channel_->wake_fd());
     if (wake_fd >= 0 && (poll_items_[wake_index].revents & ZMQ_POLLIN)) return;
     look_for_deaths = false;
     for (size_t i = first_pidfd; i < poll_items_.size(); ++i)

@@ -9,10 +9,12 @@
 #include <zmq.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "executor/step_channel.h"
 #include "executor/trace_record.h"
 #include "executor/worker_launcher.h"
 #include "messages/codec.h"
@@ -33,6 +35,14 @@ struct WorkerGroupOptions {
   int32_t num_blocks_override = 0;     // > 0: use this many KV blocks (capped by profiling)
   double startup_timeout_s = 120;
   double step_timeout_s = 30;
+  // The step path: "shm" (a StepChannel: shared-memory rings, eventfd wakes; control
+  // messages stay on the socket) or "socket" (everything over ZeroMQ).
+  std::string step_channel = "shm";
+  uint64_t shm_slot_bytes = 4u << 20;  // a step or output larger than this takes the socket
+  uint32_t shm_slots = 4;
+  // How long a waiting end spins on the channel before sleeping on its eventfd: the
+  // engine while a step is in flight, a worker after its last step.
+  int64_t step_spin_ns = 200000;
 };
 
 struct WorkerGroupInfo {
@@ -89,12 +99,15 @@ class WorkerGroup {
   // Waits for the next decoded message from any worker, watching deaths and the deadline.
   Result<Incoming> receive(int64_t deadline_ns, const char* waiting_for);
   std::string check_deaths();  // non-empty description when a worker has exited
+  // Decodes the message in in_frames_ from worker `rank`; true when it filled `ev`.
+  bool accept(const char* rank, WorkerEvent& ev);
   Result<bool> send_to(int32_t rank, const msg::Frames& frames);
 
   zmq::context_t& context_;
   WorkerGroupOptions options_;
   TraceFn trace_;
   zmq::socket_t router_;
+  std::unique_ptr<transport::StepChannel> channel_;  // null: steps on the socket
   std::string endpoint_;
   std::vector<WorkerProcess> workers_;
   std::string name_;                       // "engine<replica>"

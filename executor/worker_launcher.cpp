@@ -119,6 +119,12 @@ Result<WorkerProcess> spawn_worker(const std::string& binary, const WorkerSpec& 
     args.push_back("--trace");
     args.push_back(spec.trace_path);
   }
+  if (!spec.step_channel.empty()) {
+    args.push_back("--step-channel");
+    args.push_back(spec.step_channel);
+    args.push_back("--step-spin-ns");
+    args.push_back(std::to_string(spec.step_spin_ns));
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -133,8 +139,13 @@ Result<WorkerProcess> spawn_worker(const std::string& binary, const WorkerSpec& 
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  // dup2 of an fd onto itself clears its close-on-exec flag in the child only.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  for (int fd : spec.inherit_fds) posix_spawn_file_actions_adddup2(&actions, fd, fd);
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, binary.c_str(), nullptr, &attr, argv.data(), environ);
+  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0)
     return make_error("spawn_failed", "posix_spawn of '" + binary + "' (rank " +

@@ -21,6 +21,9 @@ struct WorkerSpec {
   std::string runner = "model";  // "model" (the CPU model runner) or "synthetic"
   std::string log_level = "info";
   std::string trace_path;        // empty: no tracing; else append records to this JSONL
+  std::string step_channel;      // StepChannel::worker_spec(rank); empty: steps on the socket
+  std::vector<int> inherit_fds;  // fds the child keeps (the step channel's memfd, eventfds)
+  int64_t step_spin_ns = 0;      // how long an idle worker spins on the channel before sleeping
 };
 
 // How a process ended, as waitpid reported it.

@@ -27,6 +27,8 @@ struct WorkerOptions {
   std::string trace_path;          // append receive records here when not empty
   std::string dist_host = "127.0.0.1";
   double collective_timeout_s = 60;
+  std::string step_channel;        // StepChannel spec (MEMFD:DOWNFD:UPFD); empty: steps on the socket
+  int64_t step_spin_ns = 0;        // spin this long for the next step before sleeping
 };
 
 // Makes the runner named by options.runner; comm outlives it.

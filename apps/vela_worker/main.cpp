@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   app.add_option("--parent-pid", opts.parent_pid, "exit when this process is gone");
   app.add_option("--log-level", log_level);
   app.add_option("--trace", opts.trace_path, "append message-trace records to this JSONL file");
+  app.add_option("--step-channel", opts.step_channel, "shared-memory step channel MEMFD:DOWNFD:UPFD (inherited fds)");
+  app.add_option("--step-spin-ns", opts.step_spin_ns, "spin this long for the next step before sleeping");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

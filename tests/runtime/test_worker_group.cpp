@@ -96,7 +96,9 @@ TEST_CASE("WorkerGroup: one worker over ipc: handshake and steps") {
 
 TEST_CASE("WorkerGroup: two tensor-parallel workers over tcp, Gloo bootstrap through the engine") {
   zmq::context_t ctx;
-  WorkerGroup group(ctx, synthetic_options(2, "tcp"));
+  auto opts = synthetic_options(2, "tcp");
+  opts.step_channel = "socket";  // every step on ZeroMQ, as across hosts
+  WorkerGroup group(ctx, opts);
   auto info = group.start();
   INFO((info.ok() ? std::string() : info.error().message));
   REQUIRE(info.ok());
@@ -104,6 +106,67 @@ TEST_CASE("WorkerGroup: two tensor-parallel workers over tcp, Gloo bootstrap thr
   CHECK(info->hellos[0].dist_init_address.rfind("tcp://127.0.0.1:", 0) == 0);
   CHECK(info->hellos[1].dist_init_address.empty());
   run_two_steps(group, info->vocab_size);
+  group.shutdown(5);
+}
+
+TEST_CASE("WorkerGroup: steps larger than a shared-memory slot take the socket, in order with the rest") {
+  // 512-byte slots: the steps for 40 long-named requests, and rank 0's answers to
+  // them, do not fit and travel on the socket (the ring carries a marker for each such
+  // step); once 39 requests have finished, request 0's steps fit. Both ranks must
+  // see every step once and in order, and every output must come back whole, which
+  // the synthetic tokens (a function of each request's whole history) show.
+  zmq::context_t ctx;
+  auto opts = synthetic_options(2);
+  opts.step_channel = "shm";
+  opts.shm_slot_bytes = 512;
+  WorkerGroup group(ctx, opts);
+  auto info = group.start();
+  INFO((info.ok() ? std::string() : info.error().message));
+  REQUIRE(info.ok());
+  const int32_t vocab = info->vocab_size;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) ids.push_back("request-with-a-long-name-" + std::to_string(i));
+  std::vector<int32_t> last(ids.size(), 2);  // prompts are {i, 1, 2}
+  std::vector<int32_t> len(ids.size(), 3);
+  for (uint64_t step_id = 1; step_id <= 8; ++step_id) {
+    SchedulerOutput s;
+    s.step_id = step_id;
+    const size_t n = step_id <= 2 ? ids.size() : 1;
+    if (step_id == 3)
+      for (size_t i = 1; i < ids.size(); ++i) s.finished_req_ids.push_back(ids[i]);
+    for (size_t i = 0; i < n; ++i) {
+      if (step_id == 1) {
+        NewRequestData nr;
+        nr.request_id = ids[i];
+        nr.prompt_token_ids = {static_cast<int32_t>(i), 1, 2};
+        nr.block_ids = {static_cast<int32_t>(i)};
+        s.scheduled_new_reqs.push_back(nr);
+        s.num_scheduled_tokens.push_back({ids[i], 3});
+        s.total_num_scheduled_tokens += 3;
+      } else {
+        auto& c = s.scheduled_cached_reqs;
+        c.request_ids.push_back(ids[i]);
+        c.resumed_from_preemption.push_back(0);
+        c.new_token_ids.push_back({last[i]});
+        c.new_block_ids.push_back({});
+        c.num_computed_tokens.push_back(len[i] - 1);
+        s.num_scheduled_tokens.push_back({ids[i], 1});
+        s.total_num_scheduled_tokens += 1;
+      }
+    }
+    REQUIRE(group.submit_step(s).ok());
+    auto ev = wait_event(group, 10s);
+    INFO("step " << step_id << ": " << ev.error);
+    REQUIRE(ev.kind == WorkerEvent::Kind::kStepOutput);
+    REQUIRE(ev.output.step_id == step_id);
+    REQUIRE(ev.output.request_ids.size() == n);
+    for (size_t i = 0; i < n; ++i) {
+      CHECK(ev.output.request_ids[i] == ids[i]);
+      REQUIRE(ev.output.sampled_token_ids[i] == std::vector<int32_t>{synthetic_next_token(last[i], len[i], vocab)});
+      last[i] = ev.output.sampled_token_ids[i][0];
+      ++len[i];
+    }
+  }
   group.shutdown(5);
 }
 

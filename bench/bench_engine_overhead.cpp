@@ -10,10 +10,15 @@
 // sockets (ROUTER -> N DEALER peers in other processes, rank 0 answers) with no
 // encoding, no scheduler and blocking receives.
 //
-// Usage: bench_engine_overhead [--runner noop|synthetic] [--requests 256]
+// BM_EngineStep runs with the steps on the ZeroMQ socket (shm:0) and on the
+// shared-memory StepChannel (shm:1, the default of `vela serve`); BM_ShmFloor is the
+// floor under the latter, as BM_ZmqFloor is under the former.
+//
+// Usage: bench_engine_overhead [--runner noop|synthetic] [--requests 256] [--spin-us N (default parallel.step_spin_us, 200)]
 //        --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //        (the peers of BM_ZmqFloor are this binary run as --echo-peer ...)
 #include <benchmark/benchmark.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +32,7 @@
 #include <zmq.hpp>
 
 #include "engine_core/scheduler.h"
+#include "executor/step_channel.h"
 #include "executor/worker_group.h"
 #include "executor/zmq_io.h"
 
@@ -38,6 +44,7 @@ namespace {
 
 std::string g_runner = "noop";
 int g_requests = 256;
+int64_t g_spin_ns = WorkerGroupOptions{}.step_spin_ns;
 constexpr int kPromptTokens = 16;
 constexpr int kMaxTokens = (1 << 16) - 2 * kPromptTokens;  // no request ends during a run
 
@@ -50,14 +57,17 @@ struct EngineHarness {
   uint64_t generation = 0;  // request ids differ between runs: "<generation>-<i>"
 };
 
-std::map<int, std::unique_ptr<EngineHarness>> g_engines;  // by worker count
+std::map<std::pair<int, int>, std::unique_ptr<EngineHarness>> g_engines;  // by (workers, channel)
+const char* const kChannels[] = {"socket", "shm"};  // the `channel` argument
 
-EngineHarness* engine_for(int workers, std::string* error) {
-  auto& slot = g_engines[workers];
+EngineHarness* engine_for(int workers, int channel, std::string* error) {
+  auto& slot = g_engines[{workers, channel}];
   if (slot) return slot.get();
   auto h = std::make_unique<EngineHarness>();
   WorkerGroupOptions o;
   o.world_size = workers;
+  o.step_channel = kChannels[channel];
+  o.step_spin_ns = g_spin_ns;
   o.runner = g_runner;
   o.log_level = "warn";
   o.num_blocks_override = 1 << 20;  // 256 requests x 4096 blocks of 16 tokens
@@ -95,8 +105,9 @@ bool run_step(WorkerGroup& group, Scheduler& scheduler, SchedulerOutput& step, W
 
 void BM_EngineStep(benchmark::State& state) {
   const int workers = static_cast<int>(state.range(0));
+  const int channel = static_cast<int>(state.range(1));
   std::string error;
-  EngineHarness* h = engine_for(workers, &error);
+  EngineHarness* h = engine_for(workers, channel, &error);
   if (!h) {
     state.SkipWithError(error.c_str());
     return;
@@ -155,8 +166,8 @@ void BM_EngineStep(benchmark::State& state) {
   }());
   (void)run_step(*h->group, scheduler, step, ev, outs, &error);
 }
-BENCHMARK(BM_EngineStep)->ArgName("workers")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond)
-    ->MinTime(1.0);
+BENCHMARK(BM_EngineStep)->ArgNames({"workers", "shm"})->ArgsProduct({{1, 2}, {0, 1}})->UseRealTime()
+    ->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 
 // ---- ZeroMQ floor -------------------------------------------------------------------
 
@@ -306,6 +317,70 @@ void BM_ZmqFloor(benchmark::State& state) {
 BENCHMARK(BM_ZmqFloor)->ArgName("workers")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond)
     ->MinTime(1.0);
 
+// The shared-memory floor: the same frame sizes through a StepChannel to forked
+// peers (rank 0 answers each), spinning as the engine does before sleeping.
+void BM_ShmFloor(benchmark::State& state) {
+  const int peers = static_cast<int>(state.range(0));
+  const auto [step_bytes, output_bytes] = step_sizes();
+  auto channel = transport::StepChannel::create(peers, 4, 1 << 20);
+  if (!channel) {
+    state.SkipWithError(channel.error().message.c_str());
+    return;
+  }
+  auto& c = **channel;
+  std::vector<pid_t> pids;
+  for (int r = 0; r < peers; ++r) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {  // the peer: read each record, rank 0 answers; an empty record ends it
+      auto mine = transport::StepChannel::attach(c.worker_spec(r), r);
+      if (!mine) ::_exit(1);
+      auto& m = **mine;
+      const transport::ShmFrames reply = {std::string(output_bytes, 'x')};
+      transport::ShmFrames got;
+      uint32_t tag = 0;
+      while (true) {
+        if (!m.down().spin(static_cast<uint32_t>(r), g_spin_ns)) {
+          if (m.down().begin_sleep(static_cast<uint32_t>(r))) {
+            pollfd p{m.wake_fd(), POLLIN, 0};
+            ::poll(&p, 1, 1000);
+          }
+          m.down().end_sleep(static_cast<uint32_t>(r), m.wake_fd());
+          continue;
+        }
+        if (!m.down().read(static_cast<uint32_t>(r), got, &tag).ok()) ::_exit(2);
+        if (got.empty() || got[0].empty()) ::_exit(0);
+        if (r == 0 && !m.up().write(reply, 0, transport::steady_now_ns() + 1'000'000'000)) ::_exit(3);
+      }
+    }
+    pids.push_back(pid);
+  }
+  const transport::ShmFrames frame = {std::string(step_bytes, 's')};
+  transport::ShmFrames answer;
+  uint32_t tag = 0;
+  auto round_trip = [&]() -> bool {
+    if (!c.down().write(frame, 0, transport::steady_now_ns() + 1'000'000'000)) return false;
+    while (true) {
+      if (c.up().spin(0, g_spin_ns)) return c.up().read(0, answer, &tag).ok();
+      if (c.up().begin_sleep(0)) {
+        pollfd p{c.wake_fd(), POLLIN, 0};
+        ::poll(&p, 1, 1000);
+      }
+      c.up().end_sleep(0, c.wake_fd());
+    }
+  };
+  for (auto _ : state)
+    if (!round_trip()) {
+      state.SkipWithError("shared-memory round trip failed");
+      break;
+    }
+  (void)c.down().write({std::string()}, 0, transport::steady_now_ns() + 1'000'000'000);
+  for (pid_t p : pids) ::waitpid(p, nullptr, 0);
+  state.counters["step_bytes"] = static_cast<double>(step_bytes);
+  state.counters["output_bytes"] = static_cast<double>(output_bytes);
+}
+BENCHMARK(BM_ShmFloor)->ArgName("workers")->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond)
+    ->MinTime(1.0);
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -315,13 +390,15 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--runner")) g_runner = argv[i + 1];
     else if (!std::strcmp(argv[i], "--requests")) g_requests = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--spin-us")) g_spin_ns = static_cast<int64_t>(std::atof(argv[i + 1]) * 1000);
     else {
-      std::fprintf(stderr, "unknown argument %s (use --runner noop|synthetic, --requests N)\n", argv[i]);
+      std::fprintf(stderr, "unknown argument %s (use --runner noop|synthetic, --requests N, --spin-us US)\n", argv[i]);
       return 2;
     }
   }
   benchmark::AddCustomContext("runner", g_runner);
   benchmark::AddCustomContext("requests", std::to_string(g_requests));
+  benchmark::AddCustomContext("spin_us", std::to_string(g_spin_ns / 1000));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   for (auto& [n, h] : g_engines) h->group->shutdown(5);

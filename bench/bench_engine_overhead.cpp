@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 #include <zmq.hpp>
 
@@ -57,21 +58,34 @@ struct EngineHarness {
   uint64_t generation = 0;  // request ids differ between runs: "<generation>-<i>"
 };
 
-std::map<std::pair<int, int>, std::unique_ptr<EngineHarness>> g_engines;  // by (workers, channel)
+std::map<std::tuple<int, int, int>, std::unique_ptr<EngineHarness>> g_engines;  // by (workers, channel, trace)
 const char* const kChannels[] = {"socket", "shm"};  // the `channel` argument
+// With trace:1 the engine's records go to this sink (as they go to TraceActor in
+// `vela serve`) and the workers append theirs to a JSONL file, as they do there.
+std::vector<TraceRecord> g_trace_sink;
+size_t g_trace_records = 0;
+const std::string g_trace_path = "/tmp/vela-bench-trace-" + std::to_string(::getpid()) + ".jsonl";
 
-EngineHarness* engine_for(int workers, int channel, std::string* error) {
-  auto& slot = g_engines[{workers, channel}];
+EngineHarness* engine_for(int workers, int channel, int trace, std::string* error) {
+  auto& slot = g_engines[{workers, channel, trace}];
   if (slot) return slot.get();
   auto h = std::make_unique<EngineHarness>();
   WorkerGroupOptions o;
+  if (trace) o.trace_path = g_trace_path;
   o.world_size = workers;
   o.step_channel = kChannels[channel];
   o.step_spin_ns = g_spin_ns;
   o.runner = g_runner;
   o.log_level = "warn";
   o.num_blocks_override = 1 << 20;  // 256 requests x 4096 blocks of 16 tokens
-  h->group = std::make_unique<WorkerGroup>(h->context, o);
+  TraceFn sink;
+  if (trace)
+    sink = [](TraceRecord r) {
+      if (g_trace_sink.size() == 4096) g_trace_sink.clear();
+      g_trace_sink.push_back(std::move(r));
+      ++g_trace_records;
+    };
+  h->group = std::make_unique<WorkerGroup>(h->context, o, std::move(sink));
   auto info = h->group->start();
   if (!info) {
     *error = "workers did not start: " + info.error().message;
@@ -106,8 +120,9 @@ bool run_step(WorkerGroup& group, Scheduler& scheduler, SchedulerOutput& step, W
 void BM_EngineStep(benchmark::State& state) {
   const int workers = static_cast<int>(state.range(0));
   const int channel = static_cast<int>(state.range(1));
+  const int trace = static_cast<int>(state.range(2));
   std::string error;
-  EngineHarness* h = engine_for(workers, channel, &error);
+  EngineHarness* h = engine_for(workers, channel, trace, &error);
   if (!h) {
     state.SkipWithError(error.c_str());
     return;
@@ -142,6 +157,7 @@ void BM_EngineStep(benchmark::State& state) {
   const size_t step_bytes = msg::encode(step, step.step_id)[0].size();
   const size_t output_bytes = msg::encode(ev.output, ev.output.step_id)[0].size();
   int64_t runner_ns = 0;
+  const size_t traced_before = g_trace_records;
   for (auto _ : state) {
     if (!run_step(*h->group, scheduler, step, ev, outs, &error)) {
       state.SkipWithError(error.c_str());
@@ -156,6 +172,9 @@ void BM_EngineStep(benchmark::State& state) {
   state.counters["running"] = static_cast<double>(scheduler.num_running());
   state.counters["step_bytes"] = static_cast<double>(step_bytes);
   state.counters["output_bytes"] = static_cast<double>(output_bytes);
+  if (trace)
+    state.counters["engine_trace_records"] = benchmark::Counter(static_cast<double>(g_trace_records - traced_before),
+                                                                benchmark::Counter::kAvgIterations);
   state.counters["runner_us"] = benchmark::Counter(static_cast<double>(runner_ns) * 1e-3,
                                                    benchmark::Counter::kAvgIterations);
   // Free the workers' state: the aborted ids travel in one more step.
@@ -166,8 +185,10 @@ void BM_EngineStep(benchmark::State& state) {
   }());
   (void)run_step(*h->group, scheduler, step, ev, outs, &error);
 }
-BENCHMARK(BM_EngineStep)->ArgNames({"workers", "shm"})->ArgsProduct({{1, 2}, {0, 1}})->UseRealTime()
-    ->Unit(benchmark::kMicrosecond)->MinTime(1.0);
+// trace:1 (shm only) is what `trace.enabled: true` costs; trace:0 is the hot path with
+// tracing off, which must not differ measurably from a build without tracing.
+BENCHMARK(BM_EngineStep)->ArgNames({"workers", "shm", "trace"})->ArgsProduct({{1, 2}, {0, 1}, {0}})
+    ->Args({1, 1, 1})->Args({2, 1, 1})->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 
 // ---- ZeroMQ floor -------------------------------------------------------------------
 
@@ -402,5 +423,6 @@ int main(int argc, char** argv) {
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   for (auto& [n, h] : g_engines) h->group->shutdown(5);
+  std::remove(g_trace_path.c_str());
   return 0;
 }

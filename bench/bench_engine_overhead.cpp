@@ -18,7 +18,6 @@
 //        --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //        (the peers of BM_ZmqFloor are this binary run as --echo-peer ...)
 #include <benchmark/benchmark.h>
-#include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -360,14 +359,9 @@ void BM_ShmFloor(benchmark::State& state) {
       transport::ShmFrames got;
       uint32_t tag = 0;
       while (true) {
-        if (!m.down().spin(static_cast<uint32_t>(r), g_spin_ns)) {
-          if (m.down().begin_sleep(static_cast<uint32_t>(r))) {
-            pollfd p{m.wake_fd(), POLLIN, 0};
-            ::poll(&p, 1, 1000);
-          }
-          m.down().end_sleep(static_cast<uint32_t>(r), m.wake_fd());
-          continue;
-        }
+        if (!m.down().wait_readable(static_cast<uint32_t>(r), m.wake_fd(), g_spin_ns,
+                                    transport::steady_now_ns() + 60'000'000'000))
+          ::_exit(4);  // the bench is gone
         if (!m.down().read(static_cast<uint32_t>(r), got, &tag).ok()) ::_exit(2);
         if (got.empty() || got[0].empty()) ::_exit(0);
         if (r == 0 && !m.up().write(reply, 0, transport::steady_now_ns() + 1'000'000'000)) ::_exit(3);
@@ -380,14 +374,8 @@ void BM_ShmFloor(benchmark::State& state) {
   uint32_t tag = 0;
   auto round_trip = [&]() -> bool {
     if (!c.down().write(frame, 0, transport::steady_now_ns() + 1'000'000'000)) return false;
-    while (true) {
-      if (c.up().spin(0, g_spin_ns)) return c.up().read(0, answer, &tag).ok();
-      if (c.up().begin_sleep(0)) {
-        pollfd p{c.wake_fd(), POLLIN, 0};
-        ::poll(&p, 1, 1000);
-      }
-      c.up().end_sleep(0, c.wake_fd());
-    }
+    return c.up().wait_readable(0, c.wake_fd(), g_spin_ns, transport::steady_now_ns() + 10'000'000'000) &&
+           c.up().read(0, answer, &tag).ok();
   };
   for (auto _ : state)
     if (!round_trip()) {

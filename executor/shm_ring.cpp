@@ -1,8 +1,10 @@
 #include "executor/shm_ring.h"
 
+#include <poll.h>
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -243,6 +245,18 @@ void ShmRing::end_sleep(uint32_t reader, int wake_fd) {
   if (wake_fd >= 0) {
     uint64_t counter = 0;
     (void)!::read(wake_fd, &counter, sizeof(counter));  // non-blocking: drains a pending wake
+  }
+}
+
+bool ShmRing::wait_readable(uint32_t reader, int wake_fd, int64_t spin_ns, int64_t deadline_ns) {
+  while (true) {
+    if (spin(reader, spin_ns)) return true;
+    const int64_t left_ms = (deadline_ns - steady_now_ns()) / 1000000;
+    if (left_ms <= 0) return readable(reader);
+    if (!begin_sleep(reader)) continue;
+    pollfd p{wake_fd, POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 100)));
+    end_sleep(reader, wake_fd);
   }
 }
 

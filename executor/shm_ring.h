@@ -66,6 +66,10 @@ class ShmRing {
   // arrived meanwhile (do not block). Call end_sleep() after waking either way.
   bool begin_sleep(uint32_t reader);
   void end_sleep(uint32_t reader, int wake_fd);
+  // spin, then begin_sleep / poll(wake_fd) / end_sleep until a record is readable or
+  // deadline_ns (steady clock) passes; for a reader with no other fd to watch (a
+  // worker or the engine watches its sockets and pidfds beside it instead).
+  bool wait_readable(uint32_t reader, int wake_fd, int64_t spin_ns, int64_t deadline_ns);
 
  private:
   struct Header;

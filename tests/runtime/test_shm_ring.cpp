@@ -4,7 +4,6 @@
 // of being overwritten, and malformed rings or records are refused with a reason.
 #include <catch2/catch.hpp>
 
-#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,19 +33,6 @@ ShmFrames record(int i) {
   return frames;
 }
 
-// Blocks (spinning up to spin_ns first) until reader r can read, or 10 s pass.
-bool wait_readable(ShmRing& ring, uint32_t r, int wake_fd, int64_t spin_ns) {
-  const int64_t deadline = steady_now_ns() + 10'000'000'000;
-  while (steady_now_ns() < deadline) {
-    if (ring.spin(r, spin_ns)) return true;
-    if (!ring.begin_sleep(r)) continue;
-    pollfd p{wake_fd, POLLIN, 0};
-    ::poll(&p, 1, 100);
-    ring.end_sleep(r, wake_fd);
-  }
-  return false;
-}
-
 // A forked "worker": attaches to the channel, checks every record; rank 0 answers
 // each with its index on the up ring. Exit code 0 = all records were as written.
 [[noreturn]] void worker(const std::string& spec, int32_t rank, int64_t spin_ns) {
@@ -55,7 +41,8 @@ bool wait_readable(ShmRing& ring, uint32_t r, int wake_fd, int64_t spin_ns) {
   auto& c = **channel;
   ShmFrames got;
   for (int i = 0; i < kRecords; ++i) {
-    if (!wait_readable(c.down(), static_cast<uint32_t>(rank), c.wake_fd(), spin_ns)) ::_exit(11);
+    if (!c.down().wait_readable(static_cast<uint32_t>(rank), c.wake_fd(), spin_ns, steady_now_ns() + 10'000'000'000))
+      ::_exit(11);
     uint32_t tag = 99;
     auto ok = c.down().read(static_cast<uint32_t>(rank), got, &tag);
     if (!ok || !*ok) ::_exit(12);
@@ -85,7 +72,7 @@ TEST_CASE("StepChannel: 2000 records of 0-9 kB to two worker processes, answers 
   int answered = 0;
   auto take_answers = [&](bool block) {
     while (true) {
-      if (block && !wait_readable(c.up(), 0, c.wake_fd(), 0)) return;
+      if (block && !c.up().wait_readable(0, c.wake_fd(), 0, steady_now_ns() + 10'000'000'000)) return;
       uint32_t tag = 0;
       auto ok = c.up().read(0, answer, &tag);
       REQUIRE(ok.ok());

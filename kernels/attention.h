@@ -1,0 +1,41 @@
+#pragma once
+// Paged attention over a flat batch of sequences (prefill chunks and decodes mixed).
+// Sequence s owns query rows [query_start_loc[s], query_start_loc[s+1]) and has
+// seq_lens[s] tokens in the cache after this step (its new ones included, already
+// written by reshape_and_cache); query i of a chunk of q_len attends keys
+// [0, seq_len - q_len + i] (bottom-right causal). Token j of sequence s lives in
+// block block_tables[s * block_table_stride + j / block_size], row j % block_size.
+// GQA: query head h reads kv head h / (num_q_heads / num_kv_heads).
+#include <cstddef>
+
+#include "kernels/common.h"
+
+namespace vela::kernels {
+
+struct PagedAttentionParams {
+  const bf16* q = nullptr;  // [T, nq, hd] token-major head view
+  int64_t q_token_stride = 0;
+  const bf16* k_cache = nullptr;  // [num_blocks, block_size, nk, hd]
+  const bf16* v_cache = nullptr;
+  const int32_t* block_tables = nullptr;  // [num_seqs, block_table_stride]
+  int32_t block_table_stride = 0;
+  const int32_t* query_start_loc = nullptr;  // [num_seqs + 1]
+  const int32_t* seq_lens = nullptr;         // [num_seqs]
+  bf16* out = nullptr;  // [T, nq, hd] token-major head view
+  int64_t out_token_stride = 0;
+  int32_t num_seqs = 0, num_tokens = 0;
+  int32_t num_q_heads = 0, num_kv_heads = 0, head_dim = 0, block_size = 0;
+  int32_t max_query_len = 0;  // largest q_len in the batch (host-known)
+  int32_t max_seq_len = 0;    // largest seq_len in the batch (host-known)
+  float scale = 1.0f;
+  // Scratch for split-KV partial results; at least paged_attention_workspace_bytes(...).
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+};
+
+// Scratch the launcher may need for a batch of up to max_tokens query rows.
+size_t paged_attention_workspace_bytes(int64_t max_tokens, int32_t num_q_heads, int32_t head_dim);
+
+cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream);
+
+}  // namespace vela::kernels

@@ -1,0 +1,34 @@
+#pragma once
+// GEMMs through cuBLASLt: out[M, N] = x[M, K] · w[N, K]^T (+ bias[N]), bf16 inputs,
+// fp32 accumulation, bf16 or fp32 output (fp32 for logits). One handle and one
+// workspace per device; the algorithm for each (M, N, K, out type, bias) shape is
+// chosen once (heuristic, optionally timed) and cached, so a step does no search.
+#include <cstddef>
+#include <memory>
+
+#include "common/result.h"
+#include "kernels/common.h"
+
+namespace vela::kernels {
+
+struct GemmArgs {
+  const bf16* x = nullptr;  // [m, k], row stride x_row_stride (>= k)
+  int64_t x_row_stride = 0;
+  const bf16* w = nullptr;  // [n, k] contiguous (torch nn.Linear layout)
+  const bf16* bias = nullptr;  // [n] or nullptr
+  void* out = nullptr;      // [m, n], row stride out_row_stride (>= n)
+  int64_t out_row_stride = 0;
+  bool out_f32 = false;     // fp32 output instead of bf16
+  int64_t m = 0, n = 0, k = 0;
+};
+
+class Gemm {
+ public:
+  // device: the CUDA device this handle serves (the caller has made it current).
+  static Result<std::unique_ptr<Gemm>> create(size_t workspace_bytes = size_t(32) << 20);
+  virtual ~Gemm() = default;
+  // Enqueues on stream; errors name the shape and cuBLASLt's status.
+  virtual Result<bool> run(const GemmArgs& args, cudaStream_t stream) = 0;
+};
+
+}  // namespace vela::kernels

@@ -25,7 +25,7 @@ class CpuRuntime final : public DeviceRuntime {
   DeviceContext ctx_ = DeviceContext::cpu();
 };
 
-Error no_cuda(Device device) {
+[[maybe_unused]] Error no_cuda(Device device) {
   return make_error("no_cuda", device_name(device) + ": this build has no CUDA backend (configure with cmake --preset cuda)");
 }
 

@@ -515,10 +515,8 @@ def main():
         return chunk[:, :-1], chunk[:, 1:]
 
     val_offsets = torch.linspace(0, len(val_ids) - T - 2, args.eval_batches * B).long().view(args.eval_batches, B)
-    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=(device == "cuda"))
-
     def loss_of(x, y):
-        with autocast:
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=(device == "cuda")):
             logits = model(input_ids=x, use_cache=False).logits
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.reshape(-1))
 
@@ -533,7 +531,7 @@ def main():
     reserve_s = 45.0  # saving, golden (CPU, fp32), packing
     model.train()
     t_train = time.time()
-    running, last_val, step_times = None, float("nan"), []
+    running, last_val = None, float("nan")
     log(f"training: {total_steps} steps x {B} x {T} tokens = {total_steps * B * T / 1e6:.0f}M tokens "
         f"({total_steps * B * T / len(train_ids):.1f} epochs), lr {args.lr} -> {args.min_lr} cosine, warmup {args.warmup}")
     step = 0
@@ -578,7 +576,6 @@ def main():
     model.generation_config = GenerationConfig(bos_token_id=eot, eos_token_id=eot, pad_token_id=eot)
     model.save_pretrained(str(model_dir))
     model.generation_config.save_pretrained(str(model_dir))
-    del model, opt, train_t, val_t
     saved = sorted(p.name for p in model_dir.iterdir())
     log(f"saved {model_dir}: {saved}; model.safetensors {(model_dir / 'model.safetensors').stat().st_size / 2**20:.1f} MiB")
     try:

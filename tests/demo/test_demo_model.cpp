@@ -79,7 +79,7 @@ Loaded load_model() {
   auto config = load_hf_config(demo_dir());
   REQUIRE(config.ok());
   l.config = config.value();
-  auto model = create_model(l.config, ParallelInfo{}, nullptr);
+  auto model = create_model(l.config, ParallelInfo{}, nullptr, DeviceContext::cpu());
   REQUIRE(model.ok());
   l.model = std::move(model.value());
   auto weights = open_safetensors_weights(demo_dir());

@@ -16,6 +16,9 @@
 #include "workers/memory_profile.h"
 #include "workers/persistent_batch.h"
 #include "workers/sampler.h"
+#ifdef VELA_HAVE_CUDA
+#include "workers/cuda_sampler.h"
+#endif
 
 namespace vela {
 
@@ -58,7 +61,9 @@ class ModelRunner final : public Runner {
   StepInputs inputs_;
   DeviceInputs device_inputs_;
   Sampler sampler_;
-  Tensor host_logits_;  // GPU: the sampled rows' logits, copied back for the sampler
+#ifdef VELA_HAVE_CUDA
+  std::unique_ptr<CudaSampler> gpu_sampler_;  // GPU: sampling where the logits are
+#endif
   std::vector<SampleRow> sample_rows_;
   std::vector<int32_t> sampled_tokens_;
 };
@@ -140,9 +145,11 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
   auto inputs = device_inputs_.init(ctx_, max_tokens, max_seqs, max_blocks);
   if (!inputs) return inputs.error();
   inputs_.max_blocks_per_seq = max_blocks;  // the fixed row stride of the block tables
-  auto staging = host_staging_tensor(int64_t(max_seqs) * s.vocab_size, DType::kF32, ctx_);
-  if (!staging) return staging.error();
-  host_logits_ = std::move(staging.value());
+#ifdef VELA_HAVE_CUDA
+  auto sampler = CudaSampler::create(max_seqs, int32_t(s.vocab_size), reinterpret_cast<cudaStream_t>(ctx_.stream));
+  if (!sampler) return sampler.error();
+  gpu_sampler_ = std::move(sampler.value());
+#endif
   auto profiled = profile_forward(std::min(max_tokens, max_model_len_));
   if (!profiled) return profiled.error();
   auto after = runtime_->memory();
@@ -226,16 +233,15 @@ Result<bool> ModelRunner::sample(ModelRunnerOutput& out, const Tensor& logits) {
   }
   StepLogprobs* lp = num_top >= 0 ? &out.logprobs : nullptr;
   if (lp != nullptr) lp->num_top = num_top;
-  Tensor host = logits;
-  if (ctx_.is_cuda()) {  // the rows' logits to pinned memory, then the host sampler
-    const int64_t rows = logits.size(0), vocab = logits.size(1);
-    host = host_logits_.narrow(0, 0, rows * vocab).view({rows, vocab});
-    auto copied = copy_async(host.raw_data(), logits.raw_data(), size_t(rows * vocab) * sizeof(float), ctx_);
-    if (!copied) return copied.error();
-    auto synced = runtime_->synchronize();
-    if (!synced) return synced.error();
+#ifdef VELA_HAVE_CUDA
+  if (ctx_.is_cuda()) {  // only token ids (and the logprobs asked for) come back
+    auto sampled = gpu_sampler_->sample(logits, sample_rows_, num_top, sampled_tokens_, lp);
+    if (!sampled) return sampled.error();
+  } else
+#endif
+  {
+    sampler_.sample(logits, sample_rows_, num_top, sampled_tokens_, lp);
   }
-  sampler_.sample(host, sample_rows_, num_top, sampled_tokens_, lp);
   for (size_t j = 0; j < inputs_.sampled_request_index.size(); ++j)
     out.sampled_token_ids[size_t(inputs_.sampled_request_index[j])].push_back(sampled_tokens_[j]);
   if (lp != nullptr) {

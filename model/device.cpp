@@ -148,6 +148,20 @@ Result<bool> copy_async(void* dst, const void* src, size_t nbytes, const DeviceC
 #endif
 }
 
+Result<bool> copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+                             size_t rows, const DeviceContext& ctx) {
+  if (!ctx.is_cuda()) {
+    for (size_t r = 0; r < rows; ++r)
+      std::memcpy(static_cast<char*>(dst) + r * dst_pitch, static_cast<const char*>(src) + r * src_pitch, row_bytes);
+    return true;
+  }
+#ifdef VELA_HAVE_CUDA
+  return cuda::copy_rows_async(dst, dst_pitch, src, src_pitch, row_bytes, rows, ctx.stream);
+#else
+  return no_cuda(ctx.device);
+#endif
+}
+
 Result<Tensor> to_host_f32(const Tensor& t, const DeviceContext& ctx) {
   Tensor host = t;
   if (t.device().type != DeviceType::kCPU) {

@@ -69,6 +69,11 @@ Result<Tensor> host_staging_tensor(int64_t num_elements, DType dtype, const Devi
 // Both sides must be device memory or host_staging_tensor memory.
 Result<bool> copy_async(void* dst, const void* src, size_t nbytes, const DeviceContext& ctx);
 
+// Enqueues a copy of `rows` rows of row_bytes each between buffers whose rows lie
+// dst_pitch / src_pitch bytes apart (CPU: memcpy per row).
+Result<bool> copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+                             size_t rows, const DeviceContext& ctx);
+
 // A contiguous fp32 host copy of t (any device, F32/BF16/F16); for tests and checks.
 Result<Tensor> to_host_f32(const Tensor& t, const DeviceContext& ctx);
 

@@ -25,8 +25,9 @@ Layout layout(int64_t T, int64_t S, int64_t stride) {
 }  // namespace
 
 Result<bool> DeviceInputs::init(const DeviceContext& ctx, int32_t max_tokens, int32_t max_seqs,
-                                int32_t max_blocks_per_seq) {
+                                int32_t max_blocks_per_seq, int32_t block_size) {
   ctx_ = ctx;
+  block_size_ = block_size;
   max_tokens_ = max_tokens;
   max_seqs_ = max_seqs;
   stride_ = max_blocks_per_seq;
@@ -76,9 +77,16 @@ Result<ForwardBatch> DeviceInputs::upload(const StepInputs& in) {
   std::memcpy(h + l.query_start_loc, in.query_start_loc.data(), size_t(S + 1) * sizeof(int32_t));
   std::memcpy(h + l.seq_lens, in.seq_lens.data(), size_t(S) * sizeof(int32_t));
   std::memcpy(h + l.sample_rows, in.sample_rows.data(), size_t(R) * sizeof(int32_t));
-  std::memcpy(h + l.block_tables, in.block_tables.data(), size_t(S * stride_) * sizeof(int32_t));
-  const int64_t used = l.block_tables + S * stride_;
-  auto copied = copy_async(device_.raw_data(), h, size_t(used) * sizeof(int32_t), ctx_);
+  // Row r holds the blocks of sequence r; entries past its seq_len are never read,
+  // so only the columns up to the longest sequence's blocks travel.
+  const int64_t used_blocks = std::min<int64_t>(stride_, (in.max_seq_len + block_size_ - 1) / block_size_);
+  const size_t row_bytes = size_t(used_blocks) * sizeof(int32_t);
+  for (int64_t r = 0; r < S; ++r)
+    std::memcpy(h + l.block_tables + r * stride_, in.block_tables.data() + r * stride_, row_bytes);
+  auto copied = copy_async(device_.raw_data(), h, size_t(l.block_tables) * sizeof(int32_t), ctx_);
+  if (!copied) return copied.error();
+  copied = copy_rows_async(device_.data<int32_t>() + l.block_tables, size_t(stride_) * sizeof(int32_t),
+                           h + l.block_tables, size_t(stride_) * sizeof(int32_t), row_bytes, size_t(S), ctx_);
   if (!copied) return copied.error();
   auto at = [&](int64_t offset, int64_t n) { return device_.narrow(0, offset, n); };
   b.slot_mapping = Tensor::from_blob(device_.data<int32_t>() + l.slot_mapping, {T}, DType::kI64, ctx_.device);

@@ -142,7 +142,7 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
   const int32_t max_blocks = (max_model_len_ + block_size_ - 1) / block_size_;
   auto reserved = model_->reserve(max_tokens, max_seqs);
   if (!reserved) return reserved.error();
-  auto inputs = device_inputs_.init(ctx_, max_tokens, max_seqs, max_blocks);
+  auto inputs = device_inputs_.init(ctx_, max_tokens, max_seqs, max_blocks, block_size_);
   if (!inputs) return inputs.error();
   inputs_.max_blocks_per_seq = max_blocks;  // the fixed row stride of the block tables
 #ifdef VELA_HAVE_CUDA

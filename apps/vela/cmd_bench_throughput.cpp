@@ -58,8 +58,11 @@ void run(const ThroughputOpts& o) {
   apply_logging(config->logging);
   auto resolved = resolve_model_paths(*config);
   if (!resolved) fail(resolved.error().message);
+  const auto create_start = std::chrono::steady_clock::now();
   auto engine = LLMEngine::create(*resolved, o.runner);
   if (!engine) fail(engine.error().message);
+  // Weights loaded, activations reserved, one profiling forward, KV cache allocated.
+  const double startup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - create_start).count();
   LLMEngine& e = **engine;
   if (workload->requests.front().prompt_token_ids.size() > 0 && o.scale.max_token_id > e.profile().vocab_size)
     fail("prompt ids go up to " + std::to_string(o.scale.max_token_id) + " but the vocabulary has " +
@@ -146,6 +149,7 @@ void run(const ThroughputOpts& o) {
   report.figures.push_back({"preemptions", static_cast<double>(stats.num_preemptions), "", nan, "", false});
   report.figures.push_back({"engine steps", static_cast<double>(stats.num_steps), "", nan, "", false});
   report.figures.push_back({"KV blocks", static_cast<double>(e.num_blocks()), "", nan, "", true});
+  report.figures.push_back({"engine startup", startup_s, "s", nan, "", false});
   std::cout << perf::format_table(report);
   if (output_tokens != d.output_tokens) fail("produced " + std::to_string(output_tokens) + " output tokens, expected " +
                                              std::to_string(d.output_tokens));

@@ -141,6 +141,14 @@ Result<bool> copy_async(void* dst, const void* src, size_t nbytes, CUstream_st* 
   return true;
 }
 
+Result<bool> copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+                             size_t rows, CUstream_st* stream) {
+  if (rows == 0 || row_bytes == 0) return true;
+  cudaError_t err = cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows, cudaMemcpyDefault, stream);
+  if (err != cudaSuccess) return cuda_error("copy of " + std::to_string(rows) + " rows", err);
+  return true;
+}
+
 Result<void*> allocate_pinned(size_t nbytes) {
   void* p = nullptr;
   cudaError_t err = cudaMallocHost(&p, nbytes == 0 ? 64 : nbytes);

@@ -24,6 +24,9 @@ Result<bool> copy(void* dst, const void* src, size_t nbytes, CUstream_st* stream
 // Enqueues a copy on stream without waiting.
 Result<bool> copy_async(void* dst, const void* src, size_t nbytes, CUstream_st* stream);
 
+Result<bool> copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+                             size_t rows, CUstream_st* stream);
+
 // Pinned host memory (for the step's inputs and outputs).
 Result<void*> allocate_pinned(size_t nbytes);
 void release_pinned(void* p);

@@ -70,7 +70,10 @@ __global__ void rms_norm_kernel(RmsNormParams p) {
   const bf16* x = p.x + t * p.x_token_stride + h * p.dim;
   bf16* out = p.out + t * p.out_token_stride + h * p.dim;
   float ss = partial_sum_sq<kVec8>(x, p.dim, tid, nthreads);
-  ss = kWarpRow ? warp_sum(ss) : block_sum(ss);
+  if constexpr (kWarpRow)
+    ss = warp_sum(ss);
+  else
+    ss = block_sum(ss);
   const float inv = rsqrtf(ss / float(p.dim) + p.eps);
   scale_row<kVec8>(x, p.weight, inv, p.dim, tid, nthreads, out);
 }

@@ -46,7 +46,9 @@ cudaError_t launch_prefill(const PagedAttentionParams& p, const Plan& plan, cuda
 
 __device__ __forceinline__ uint4 ldg_nc_v4(const void* ptr) {
   uint4 r;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+  // Not volatile: a pure read of memory no one writes during the kernel, so the
+  // compiler may hoist and batch these loads.
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
                : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
                : "l"(ptr));
   return r;

@@ -16,19 +16,20 @@
 namespace vela::kernels::attn {
 namespace {
 
-template <int HD>
+template <int HD, int G>
 struct DecodeCfg {
   static constexpr int kThreadsPerKey = HD / 8;  // 16 bytes each
   static constexpr int kKeysPerWarp = 32 / kThreadsPerKey;
   static constexpr int kWarps = kThreads / 32;
-  static constexpr int kUnroll = 4;  // K and V loads in flight per thread
+  // K and V loads in flight per thread; small groups have registers to spare for more.
+  static constexpr int kUnroll = G <= 2 ? 8 : 4;
   static constexpr int kKeysPerIter = kUnroll * kWarps * kKeysPerWarp;
   static constexpr int kStreams = kWarps * kKeysPerWarp;  // independent softmax streams per CTA
 };
 
 template <int HD, int G>
 __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionParams p, const Plan plan) {
-  using C = DecodeCfg<HD>;
+  using C = DecodeCfg<HD, G>;
   constexpr int U = C::kUnroll;
   __shared__ float s_m[C::kStreams][G];
   __shared__ float s_l[C::kStreams][G];
@@ -74,20 +75,36 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionPa
   const int64_t slot_stride = int64_t(p.num_kv_heads) * HD;  // elements per cache row
   const int64_t head_off = int64_t(kh) * HD + gl * 8;
 
+  // Key u of an iteration is base + key_off[u]; its block id is fetched one iteration
+  // ahead so the table read is off the K/V loads' critical path.
+  int key_off[U];
+  int32_t blk[U];
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    key_off[u] = (u * C::kWarps + warp) * C::kKeysPerWarp + grp;
+    const int key = k_begin + key_off[u];
+    blk[u] = key < k_end ? table[key >> plan.block_shift] : 0;
+  }
+
   for (int base = k_begin; base < k_end; base += C::kKeysPerIter) {
     uint4 kr[U], vr[U];
     bool valid[U];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const int key = base + (u * C::kWarps + warp) * C::kKeysPerWarp + grp;
+      const int key = base + key_off[u];
       valid[u] = key < k_end;
       kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
       if (valid[u]) {
-        const int64_t slot = int64_t(table[key >> plan.block_shift]) * p.block_size + (key & bs_mask);
+        const int64_t slot = int64_t(blk[u]) * p.block_size + (key & bs_mask);
         const int64_t off = slot * slot_stride + head_off;
         kr[u] = ldg_nc_v4(p.k_cache + off);
         vr[u] = ldg_nc_v4(p.v_cache + off);
       }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int key = base + C::kKeysPerIter + key_off[u];
+      blk[u] = key < k_end ? table[key >> plan.block_shift] : 0;
     }
     float sc[U][G];
 #pragma unroll

@@ -13,7 +13,7 @@
 // flushed from L2 between launches: cases whose K/V fit in L2 (50 MB; e.g. batch 1
 // at context 512 or 4k) read partly from L2 and can exceed HBM rates.
 //
-// Run: bench_attention_gpu --benchmark_min_time=0.5s
+// Run: bench_attention_gpu --benchmark_min_time=0.5
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the CUDA preset's executables here and packs them into .gpu/ for the GPU
-# machine, with the reference models and goldens the GPU tests read (gzipped; the
-# machine takes 64 MiB per call).
+# machine, with the reference models and goldens the GPU tests read, compressed
+# (the machine takes 64 MiB per call, the working tree included).
 #   scripts/gpu/bundle.sh [TARGETS...]   (default: vela, vela-worker, every GPU test and benchmark)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,4 +28,8 @@ if [ ! -f "$cache" ]; then
   tar czf "$cache" -C "$stage" . && rm -rf "$stage"
 fi
 cp "$cache" .gpu/reference.tar.gz
+# The libraries (OpenBLAS, ICU data) are most of it: xz brings bin + lib from ~115
+# to ~21 MB. On the machine: tar xJf .gpu/bundle.tar.xz -C .gpu
+tar -cf - -C .gpu bin lib COMMIT | xz -T2 -6 > .gpu/bundle.tar.xz
+rm -rf .gpu/bin .gpu/lib
 du -sh .gpu

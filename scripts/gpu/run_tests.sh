@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: every GPU test and benchmark of the bundle, one log folder,
 # a short table last. Builds nothing (scripts/gpu/bundle.sh builds here).
+#   tar xJf .gpu/bundle.tar.xz -C .gpu
 #   export LD_LIBRARY_PATH=$PWD/.gpu/lib:/usr/local/cuda/lib64; bash scripts/gpu/run_tests.sh $OUT [STAGES...]
 # Stages (default all): tests compare bench throughput. $OUT gets summary.txt and
 # logs.tar.gz (every log and JSON), so the 8-file limit of the way back holds.

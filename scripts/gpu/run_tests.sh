@@ -33,14 +33,14 @@ if has tests; then
   note "== GPU tests (each kernel vs the CPU backend; the reference models end to end)"
   for t in .gpu/bin/test_*_gpu; do
     [ -x "$t" ] || continue
-    run "$(basename "$t")" 900 "$t" --durations yes
+    run "$(basename "$t")" ${TEST_TIMEOUT:-300} "$t" --durations yes
     grep -h "largest\|WARN" "$logs/$(basename "$t").log" | head -8 | sed 's/^/    /' | tee -a "$summary"
   done
 fi
 
 if has compare; then
   note "== Vela (in-process and vela serve on cuda:0) vs HF transformers bf16 on this GPU and the fp32 goldens"
-  run compare_hf 900 python3 scripts/gpu/compare_hf.py "$ref" .gpu/bin/vela "$logs/compare_hf.jsonl"
+  run compare_hf 300 python3 scripts/gpu/compare_hf.py "$ref" .gpu/bin/vela "$logs/compare_hf.jsonl"
   grep -v "^ " "$logs/compare_hf.log" | head -10 | sed 's/^/    /' | tee -a "$summary"
 fi
 
@@ -57,8 +57,8 @@ fi
 
 if has throughput; then
   note "== vela bench throughput on cuda:0 (dummy weights of the real shapes, bound from ceilings measured in the same run)"
-  for w in S1 W1 P1 W2; do
-    run "throughput-$w" 600 .gpu/bin/vela bench throughput --workload "$w" --device cuda:0 --no-progress --save --results-dir "$logs"
+  for w in ${WORKLOADS:-S1 W1 P1 W2}; do
+    run "throughput-$w" ${THROUGHPUT_TIMEOUT:-300} .gpu/bin/vela bench throughput --workload "$w" --device cuda:0 --no-progress --save --results-dir "$logs"
     grep -E "tok/s|wall|startup|hit" "$logs/throughput-$w.log" | head -8 | sed 's/^/    /' | tee -a "$summary"
   done
 fi

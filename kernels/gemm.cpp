@@ -97,6 +97,10 @@ class CublasLtGemm final : public Gemm {
     if (args.m < 0 || args.n <= 0 || args.k <= 0 || args.x_row_stride < args.k || args.out_row_stride < args.n ||
         args.x == nullptr || args.w == nullptr || args.out == nullptr)
       return make_error("bad_gemm", "invalid GEMM arguments: " + shape_text(key));
+    // cuBLASLt has no algorithm for a bf16 bias with fp32 output; only the LM head
+    // writes fp32, and it has no bias.
+    if (args.out_f32 && args.bias != nullptr)
+      return make_error("bad_gemm", "a bias with fp32 output is not supported: " + shape_text(key));
     auto it = plans_.find(key);
     if (it == plans_.end()) {
       auto plan = make_plan(key);

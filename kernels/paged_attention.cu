@@ -125,7 +125,11 @@ size_t paged_attention_workspace_bytes(int64_t max_tokens, int32_t num_q_heads, 
 
 cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream) {
   attn::Plan plan;
-  if (auto e = attn::make_plan(p, plan); e != cudaSuccess) return e;
+  if (auto e = attn::make_plan(p, plan); e != cudaSuccess) {
+    // Shapes outside the tuned kernels (e.g. head_dim 8..32 of small models).
+    if (paged_attention_generic_supports(p)) return paged_attention_generic(p, stream);
+    return e;
+  }
   if (p.num_seqs == 0 || p.num_tokens == 0) return cudaSuccess;
   switch (p.head_dim) {
     case 64: return attn::run_group<64>(p, plan, stream);

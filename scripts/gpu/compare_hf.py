@@ -49,6 +49,24 @@ def hf_greedy(model_dir, cases, n):
     return outs
 
 
+def hf_teacher_forced_error(model_dir, cases):
+    """Largest |HF bf16 logit - golden fp32 logit| over every step's top-8: how far a
+    bf16 implementation of the same weights lands from the fp32 goldens."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16, attn_implementation="eager").cuda()
+    worst = 0.0
+    with torch.no_grad():
+        for c in cases:
+            ids = c["prompt"] + c["generated"][:-1]
+            logits = model(torch.tensor([ids], device="cuda")).logits[0].float()
+            for i, s in enumerate(c["steps"]):
+                row = logits[len(c["prompt"]) - 1 + i]
+                for tid, tl in zip(s["top_ids"], s["top_logits"]):
+                    worst = max(worst, abs(float(row[tid]) - tl))
+    return worst
+
+
 def main():
     ref, vela, out_path = sys.argv[1], sys.argv[2], sys.argv[3]
     failures = 0
@@ -62,13 +80,13 @@ def main():
                 common += ["--prompt-ids", ",".join(map(str, c["prompt"]))]
             t0 = time.time()
             local = vela_generate(vela, ["--model", model_dir, "--device", "cuda:0",
-                                         "--set", "cache.gpu_memory_utilization=0.05", *common])
+                                         "--set", "cache.gpu_memory_utilization=0.2", *common])
             local_s = time.time() - t0
             # Through vela serve on the GPU.
             sock = f"ipc:///tmp/vela-gpu-{name}.sock"
             cfg = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
             cfg.write(f"model:\n  path: {model_dir}\nfrontend:\n  endpoint: {sock}\nparallel:\n  devices: [cuda:0]\n"
-                      f"cache:\n  gpu_memory_utilization: 0.05\nlogging:\n  level: warn\n")
+                      f"cache:\n  gpu_memory_utilization: 0.2\nlogging:\n  level: warn\n")
             cfg.close()
             server = subprocess.Popen([vela, "serve", "--config", cfg.name], stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True)
@@ -91,7 +109,8 @@ def main():
                     server.kill()
                     log = server.communicate()[0]
             hf = hf_greedy(model_dir, cases, n)
-            rec = {"model": name, "cases": len(cases), "local_wall_s": round(local_s, 2)}
+            rec = {"model": name, "cases": len(cases), "local_wall_s": round(local_s, 2),
+                   "hf_bf16_max_logit_error": round(hf_teacher_forced_error(model_dir, cases), 5)}
             mism = []
             for i, c in enumerate(cases):
                 k = reliable(c)
@@ -117,7 +136,8 @@ def main():
                 rec["serve_log"] = log[-3000:]
             failures += sum(1 for m in mism if m["who"].startswith("vela")) + (remote is None)
             out.write(json.dumps(rec) + "\n")
-            print(f"{name}: {rec['compared_tokens']} tokens compared over {len(cases)} cases, "
+            print(f"{name}: HF bf16 teacher-forced max |logit - golden| {rec['hf_bf16_max_logit_error']}; "
+                  f"{rec['compared_tokens']} tokens compared over {len(cases)} cases, "
                   f"{len(mism)} mismatches, serve {'ok' if remote else 'FAILED'}", flush=True)
             for m in mism[:6]:
                 print("   ", m, flush=True)

@@ -24,7 +24,7 @@ run() {  # run NAME TIMEOUT CMD...: logs to $logs/NAME.log, one summary line
   local t0=$(date +%s.%N)
   timeout "$limit" "$@" > "$logs/$name.log" 2>&1
   local rc=$? t1=$(date +%s.%N)
-  note "$(printf '%-34s %-6s %6.1f s' "$name" "$([ $rc -eq 0 ] && echo ok || echo "rc=$rc")" "$(echo "$t1 - $t0" | bc)")"
+  note "$(printf "%-34s %-6s %6.1f s" "$name" "$([ $rc -eq 0 ] && echo ok || echo "rc=$rc")" "$(awk "BEGIN{print $t1 - $t0}")")"
   [ $rc -eq 0 ] || tail -n 25 "$logs/$name.log" | sed 's/^/    | /' | tee -a "$summary"
   return $rc
 }

@@ -139,7 +139,7 @@ TEST_CASE("CUDA: the in-process engine reproduces HF greedy tokens", "[gpu][gold
       {"preemption in a pool of 24 blocks", 48, 24, false, 2},
   };
   // A few GiB of the card: the KV pool of a tiny model stays a sane number of blocks.
-  const testing::EngineTarget target{"cuda:0", 0.03, kMinMargin};
+  const testing::EngineTarget target{"cuda:0", 0.2, kMinMargin};
   for (const char* model : {"qwen3-tiny", "llama3-tiny", "qwen2-tiny"})
     for (const auto& s : scenarios) {
       DYNAMIC_SECTION(model << ": " << s.name) { testing::run_scenario(model, s, target); }

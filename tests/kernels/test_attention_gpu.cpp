@@ -296,7 +296,18 @@ TEST_CASE("paged attention pure prefill, with and without prefix hits", "[attent
   check_attention({16, 8, 128, 16}, {128}, {32768}, seed++);  // long prefix
 }
 
-TEST_CASE("paged attention rejects what it does not support", "[attention]") {
+TEST_CASE("paged attention: shapes outside the tuned kernels take the generic kernel", "[attention]") {
+  // The reference models' head dims (8, 16) and others the tuned kernels refuse,
+  // decode, prefill with prefix hits and mixed batches alike.
+  uint64_t seed = 500;
+  for (auto sh : {Shape{4, 2, 8, 16}, Shape{4, 2, 16, 16}, Shape{2, 1, 32, 32}, Shape{8, 8, 96, 16},
+                  Shape{18, 2, 64, 16} /* GQA 9:1 */, Shape{4, 2, 64, 12} /* block 12 */}) {
+    check_attention(sh, decode_q(6), {1, 17, 97, 1000, 300, 5}, seed++);
+    check_attention(sh, {1, 7, 33, 1, 150}, {1, 40, 33, 600, 700}, seed++);
+  }
+}
+
+TEST_CASE("paged attention rejects what no kernel supports", "[attention]") {
   vela::kernels::PagedAttentionParams p;
   p.num_seqs = 1;
   p.num_tokens = 1;
@@ -304,12 +315,11 @@ TEST_CASE("paged attention rejects what it does not support", "[attention]") {
   p.num_kv_heads = 8;
   p.block_size = 16;
   p.max_query_len = 1;
-  p.head_dim = 96;
+  p.head_dim = 512;  // over the generic kernel's 256
+  REQUIRE(vela::kernels::paged_attention(p, nullptr) == cudaErrorInvalidValue);
+  p.head_dim = 96;   // generic, but no buffers
   REQUIRE(vela::kernels::paged_attention(p, nullptr) == cudaErrorInvalidValue);
   p.head_dim = 128;
-  p.num_q_heads = 72;  // GQA 9:1
-  REQUIRE(vela::kernels::paged_attention(p, nullptr) == cudaErrorInvalidValue);
-  p.num_q_heads = 8;
-  p.block_size = 12;
+  p.num_q_heads = 12;  // not a multiple of the kv heads
   REQUIRE(vela::kernels::paged_attention(p, nullptr) == cudaErrorInvalidValue);
 }

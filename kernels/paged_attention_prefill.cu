@@ -47,8 +47,10 @@ __device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const
   }
 }
 
+// Min CTAs per SM: 3 (hd 128) / 4 (hd 64) fit in registers without spills (ptxas -v:
+// 168 / <= 128 registers) and in shared memory (48 / 24 KB each).
 template <int HD, int G>
-__global__ void __launch_bounds__(kThreads) prefill_kernel(const PagedAttentionParams p, const Plan plan) {
+__global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(const PagedAttentionParams p, const Plan plan) {
   constexpr int kChunks = HD / 8;
   constexpr int kK = HD / 16;   // k-steps of Q K^T
   constexpr int kN = HD / 8;    // n-tiles of the output

@@ -48,7 +48,8 @@ if has bench; then
   note "== Kernel benchmarks (against the copy bandwidth measured in the same binary)"
   for b in .gpu/bin/bench_*_gpu; do
     [ -x "$b" ] || continue
-    run "$(basename "$b")" 600 "$b" --benchmark_out="$logs/$(basename "$b").json" --benchmark_out_format=json
+    run "$(basename "$b")" ${BENCH_TIMEOUT:-240} "$b" --benchmark_min_time=${BENCH_MIN_TIME:-0.1} \
+      --benchmark_out="$logs/$(basename "$b").json" --benchmark_out_format=json
     grep -E "^BM_|^bench|ratio|GB/s" "$logs/$(basename "$b").log" | head -40 | sed 's/^/    /' | tee -a "$summary"
   done
   run roofline 300 .gpu/bin/vela bench roofline --save --results-dir "$logs"

@@ -1,15 +1,20 @@
 // The CUDA backend end to end on the reference models (bf16 weights as stored, bf16
 // activations, fp32 residual and logits) against HF transformers' fp32 goldens:
-//  - teacher-forced logits of every golden case within 5e-2;
+//  - teacher-forced logits of every golden case within 0.15, and the argmax right
+//    wherever the golden top-1/top-2 margin is >= 0.1;
 //  - the in-process engine on cuda:0 (real scheduler, paged KV on the GPU) gives the
 //    golden greedy tokens under whole prompts, chunked prefill mixed with decodes,
 //    prefix-cache hits and preemption.
-// Tolerance: the goldens are fp32 math on the same bf16 weights; the GPU rounds
-// every activation to bf16 (relative 2^-9) between ops. Over these 2-layer models
-// that is a relative error of a few 1e-3 on the final hidden state; with logits up
-// to |9| that is ~3e-2 at most, hence 5e-2. Greedy tokens are compared before the
-// first golden step whose top-1/top-2 margin is < 0.1 (= 2 x 5e-2: two logits that
-// close may swap in bf16 without a bug).
+// Tolerance: the goldens are fp32 math on the same bf16 weights; a bf16 engine
+// rounds every activation to bf16 (relative 2^-9) between ops, and on these tiny
+// random models (hidden 32..64, logits up to |9|) that moves logits by up to ~0.1.
+// Measured on an H200 (2026-12-01, scripts/gpu/compare_hf.py, same goldens): HF
+// transformers itself in bf16 lands 0.105 (qwen3), 0.152 (llama3), 0.227 (qwen2)
+// from the fp32 goldens; Vela's CUDA path 0.065, 0.124, 0.106. The bound, 0.15, is
+// that bf16 floor: a real bug (a wrong head, mask, rotation or norm) moves logits by
+// O(1). Greedy tokens are compared before the first golden step whose top-1/top-2
+// margin is < 0.1; the teacher-forced argmax is checked at every step with a margin
+// of at least 0.1 (all of them matched in that run).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -27,7 +32,7 @@ using namespace vela;
 namespace {
 
 constexpr int32_t kBlockSize = 16;
-constexpr float kLogitTolerance = 5e-2f;
+constexpr float kLogitTolerance = 0.15f;
 constexpr float kMinMargin = 0.1f;
 
 Tensor upload(const DeviceContext& ctx, void* data, std::initializer_list<int64_t> shape, DType dtype) {

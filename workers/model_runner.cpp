@@ -156,11 +156,11 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
   if (!after) return after.error();
   profile.kv_cache_bytes_available = gpu_kv_cache_bytes(after->total_bytes, after->free_bytes, request.memory_utilization);
   log_->info("rank {}: {} of {}: weights {}, activations {} (reserved for {} tokens / {} sequences), "
-             "in use after profiling {}, KV cache may take {} ({}% of the card), {} per block",
+             "in use after profiling {}, KV cache may take {} ({}% of the card), {:.2f} MiB per block",
              request.tp_rank, runtime_->description(), gib(after->total_bytes), gib(model_->weight_bytes()),
              gib(*reserved), max_tokens, max_seqs, gib(after->total_bytes - after->free_bytes),
              gib(profile.kv_cache_bytes_available), int(request.memory_utilization * 100),
-             gib(profile.bytes_per_block));
+             double(profile.bytes_per_block) / double(1 << 20));
   if (profile.kv_cache_bytes_available < profile.bytes_per_block * 2)
     return make_error("no_kv_memory", request.model_path + " on " + runtime_->description() + ": weights " +
                                           gib(model_->weight_bytes()) + " + activations " + gib(*reserved) +

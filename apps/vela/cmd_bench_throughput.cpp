@@ -114,7 +114,9 @@ void run(const ThroughputOpts& o) {
   perf::Ceilings ceilings{};
   std::string ceiling_device;
   bool have_bound = false;
-  if (auto c = measure_or_take_ceilings(o.hbm_tbps, o.gemm_tflops, &ceiling_device); c) {
+  // The ceilings of the device the engine ran on (a GPU run is held against the GPU).
+  const CeilingsOf of = device.rfind("cuda", 0) == 0 ? CeilingsOf::kGpu : CeilingsOf::kEngineDevice;
+  if (auto c = measure_or_take_ceilings(o.hbm_tbps, o.gemm_tflops, &ceiling_device, of); c) {
     ceilings = *c;
     have_bound = true;
   } else {

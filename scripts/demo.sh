@@ -15,8 +15,10 @@ if [ ! -f models/demo/config.json ] && [ ! -f "${VELA_HOME:-/nonexistent}/models
   echo
 fi
 
+prompt=$'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n'
 echo "== 1. In-process: vela generate (engine core + one CPU worker in this process), greedy"
-$bin/vela generate --prompt "def fibonacci(n):" --max-tokens 48
+printf '%s' "$prompt"
+$bin/vela generate --prompt "$prompt" --max-tokens 48
 
 echo
 echo "== 2. Multi-process: vela serve (CAF actors + a vela-worker process over ZeroMQ), message tracing on"
@@ -30,7 +32,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 echo "-- one request through the server, streamed"
-$bin/vela generate --server "$endpoint" --prompt "def fibonacci(n):" --max-tokens 48
+printf '%s' "$prompt"
+$bin/vela generate --server "$endpoint" --prompt "$prompt" --max-tokens 48
 echo "-- 8 concurrent requests over one client connection (--json), sampled at temperature 0.8"
 $bin/vela generate --server "$endpoint" --prompt "class Stack:" -n 8 --max-tokens 16 --temperature 0.8 --json \
   | cut -c1-160

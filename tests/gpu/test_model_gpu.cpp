@@ -18,6 +18,9 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
+
+#include "common/paths.h"
 
 #include "model/device.h"
 #include "model/hf_config.h"
@@ -158,4 +161,80 @@ TEST_CASE("CUDA: bad device and dtype are refused by name", "[gpu]") {
   auto f16 = DeviceRuntime::open(Device{DeviceType::kCUDA, 0}, "float16");
   REQUIRE_FALSE(f16.ok());
   CHECK(f16.error().message.find("model.dtype") != std::string::npos);
+}
+
+namespace {
+
+// Requests of a standard workload's shape through the in-process engine on cuda:0
+// with dummy weights of a real model's shape and a KV pool small enough to force
+// preemption. Every request must finish with exactly its tokens, and every sampled
+// token's logprob (asked for, top 1) must be finite: a NaN or Inf anywhere in the
+// forward pass reaches the logits and so the logprobs.
+void run_dummy_shape(const std::string& shape, int32_t num_requests, int32_t prompt_len, int32_t output_len,
+                     int32_t num_blocks) {
+  Config config;
+  config.model.path = find_project_file("perf/models/" + shape);
+  REQUIRE(!config.model.path.empty());
+  config.model.load_format = "dummy";
+  config.model.max_model_len = 4096;
+  config.cache.num_gpu_blocks = num_blocks;
+  config.parallel.devices = {"cuda:0"};
+  auto resolved = resolve_model_paths(config);
+  REQUIRE(resolved.ok());
+  auto engine = LLMEngine::create(*resolved);
+  if (!engine) FAIL(engine.error().message);
+  LLMEngine& e = **engine;
+  for (int32_t i = 0; i < num_requests; ++i) {
+    EngineCoreRequest r;
+    r.request_id = shape + "-" + std::to_string(i);
+    for (int32_t t = 0; t < prompt_len + i % 7; ++t) r.prompt_token_ids.push_back((i * 7919 + t * 104729) % 10000);
+    r.sampling_params.temperature = i % 2 == 0 ? 0.0f : 0.8f;
+    r.sampling_params.seed = uint64_t(i);
+    r.sampling_params.max_tokens = output_len;
+    r.sampling_params.ignore_eos = true;
+    r.sampling_params.logprobs = 1;
+    REQUIRE_FALSE(e.add_request(r).has_value());
+  }
+  std::map<std::string, int32_t> produced;
+  size_t finished = 0, non_finite = 0, logprobs_seen = 0;
+  for (int steps = 0; e.has_unfinished_requests(); ++steps) {
+    REQUIRE(steps < 20000);
+    auto outs = e.step();
+    if (!outs) FAIL(outs.error().message);
+    for (const auto& o : (*outs)->outputs) {
+      produced[o.request_id] += int32_t(o.new_token_ids.size());
+      for (const auto& lp : o.logprobs) {
+        ++logprobs_seen;
+        if (!std::isfinite(lp.logprob)) ++non_finite;
+        for (float v : lp.top_logprobs) if (!std::isfinite(v)) ++non_finite;
+      }
+      if (o.finish_reason != FinishReason::kNone) {
+        ++finished;
+        CHECK(o.finish_reason == FinishReason::kLength);
+      }
+    }
+  }
+  const auto stats = e.scheduler().stats();
+  WARN(shape << ": " << num_requests << " requests x " << output_len << " tokens in a pool of " << num_blocks
+             << " blocks: " << stats.num_preemptions << " preemptions, " << logprobs_seen << " logprobs, "
+             << non_finite << " not finite");
+  CHECK(finished == size_t(num_requests));
+  for (const auto& [id, n] : produced) CHECK(n == output_len);
+  CHECK(logprobs_seen == size_t(num_requests) * size_t(output_len));
+  CHECK(non_finite == 0);
+  CHECK(stats.num_preemptions > 0);
+  CHECK(stats.num_free_blocks == stats.num_usable_blocks);
+}
+
+}  // namespace
+
+TEST_CASE("CUDA: Qwen3-0.6B shape, dummy weights: finite logits, forced preemption", "[gpu][shapes]") {
+  // W1-like: 64 requests of ~300 + 200 tokens; 24 blocks per request would be needed,
+  // the pool holds a quarter of that.
+  run_dummy_shape("qwen3-0.6b", 64, 300, 200, 400);
+}
+
+TEST_CASE("CUDA: Llama-3.1-8B shape, dummy weights: finite logits, forced preemption", "[gpu][shapes]") {
+  // W2-like: 32 requests of 1024 + 64 tokens in a pool of a quarter of what they need.
+  run_dummy_shape("llama-3.1-8b", 32, 1024, 64, 600);
 }

@@ -53,7 +53,7 @@ constexpr int kMaxTokens = (1 << 16) - 2 * kPromptTokens;  // no request ends du
 struct EngineHarness {
   zmq::context_t context;
   std::unique_ptr<WorkerGroup> group;
-  WorkerGroupInfo info;
+  int32_t num_blocks = 0;
   uint64_t generation = 0;  // request ids differ between runs: "<generation>-<i>"
 };
 
@@ -76,7 +76,6 @@ EngineHarness* engine_for(int workers, int channel, int trace, std::string* erro
   o.step_spin_ns = g_spin_ns;
   o.runner = g_runner;
   o.log_level = "warn";
-  o.num_blocks_override = 1 << 20;  // 256 requests x 4096 blocks of 16 tokens
   TraceFn sink;
   if (trace)
     sink = [](TraceRecord r) {
@@ -85,12 +84,15 @@ EngineHarness* engine_for(int workers, int channel, int trace, std::string* erro
       ++g_trace_records;
     };
   h->group = std::make_unique<WorkerGroup>(h->context, o, std::move(sink));
-  auto info = h->group->start();
-  if (!info) {
-    *error = "workers did not start: " + info.error().message;
+  // The engine's startup (EngineCore::create), with a pool of 2^20 blocks: 256
+  // requests x 4096 blocks of 16 tokens.
+  h->num_blocks = 1 << 20;
+  auto facts = h->group->start(LoadModel{});
+  auto init = facts ? h->group->init_kv_cache(InitKVCache{h->num_blocks, 16}) : Status(facts.error());
+  if (!init) {
+    *error = "workers did not start: " + init.error().message;
     return nullptr;
   }
-  h->info = info.value();
   slot = std::move(h);
   return slot.get();
 }
@@ -130,8 +132,8 @@ void BM_EngineStep(benchmark::State& state) {
   limits.max_num_seqs = g_requests;
   limits.max_num_batched_tokens = 8192;
   limits.max_model_len = 1 << 16;
-  limits.num_blocks = h->info.num_blocks;
-  limits.block_size_tokens = h->info.block_size_tokens;
+  limits.num_blocks = h->num_blocks;
+  limits.block_size_tokens = 16;
   Scheduler scheduler(limits);
   const uint64_t gen = ++h->generation;
   for (int i = 0; i < g_requests; ++i) {

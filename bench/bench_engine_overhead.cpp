@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -31,9 +32,11 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "engine_core/engine_core.h"
 #include "engine_core/scheduler.h"
 #include "executor/step_channel.h"
 #include "executor/worker_group.h"
+#include "executor/worker_group_executor.h"
 #include "executor/zmq_io.h"
 
 extern char** environ;
@@ -190,6 +193,71 @@ void BM_EngineStep(benchmark::State& state) {
 // tracing off, which must not differ measurably from a build without tracing.
 BENCHMARK(BM_EngineStep)->ArgNames({"workers", "shm", "trace"})->ArgsProduct({{1, 2}, {0, 1}, {0}})
     ->Args({1, 1, 1})->Args({2, 1, 1})->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(1.0);
+
+// ---- the whole step path, and overlap (async scheduling) ------------------------------
+
+// One step period through EngineCore + WorkerGroupExecutor (the path `vela serve`
+// runs, less the actor mailbox): collect the oldest step's output and apply it, spend
+// engine_us of engine-side work (what the frontend, detokenizing and streaming take
+// per step in a server), then schedule and submit. The runner spends runner_us per
+// step (noop@US: it sleeps, as the host does while a GPU computes). Without async
+// scheduling the period is about runner + engine + the step path; with it, steps
+// N+1 and N overlap and the period is about max(runner, engine + the step path).
+void BM_EngineCoreStep(benchmark::State& state) {
+  const bool async = state.range(0) != 0;
+  const int64_t runner_us = state.range(1);
+  const int64_t engine_us = state.range(2);
+  WorkerGroupOptions o;
+  o.world_size = 1;
+  o.step_spin_ns = g_spin_ns;
+  o.runner = runner_us > 0 ? "noop@" + std::to_string(runner_us) : g_runner;
+  o.log_level = "warn";
+  WorkerGroupExecutor executor(o);
+  EngineCoreOptions options;
+  options.limits.max_num_seqs = g_requests;
+  options.limits.max_num_batched_tokens = 8192;
+  options.limits.max_model_len = 1 << 16;
+  options.limits.async_scheduling = async;
+  options.num_blocks_override = 1 << 20;
+  auto created = EngineCore::create(options, executor);
+  if (!created) {
+    state.SkipWithError(("startup failed: " + created.error().message).c_str());
+    return;
+  }
+  EngineCore& core = **created;
+  for (int i = 0; i < g_requests; ++i) {
+    EngineCoreRequest r;
+    r.request_id = "1-" + std::to_string(i);
+    for (int j = 0; j < kPromptTokens; ++j) r.prompt_token_ids.push_back((i * 31 + j) % 32000);
+    r.sampling_params.max_tokens = kMaxTokens;
+    r.sampling_params.ignore_eos = true;
+    if (auto rejected = core.add_request(std::move(r))) {
+      state.SkipWithError(("request rejected: " + rejected->error).c_str());
+      return;
+    }
+  }
+  EngineCoreOutputs outs;
+  auto one_period = [&]() -> bool {
+    if (auto s = core.submit_steps(); !s) return state.SkipWithError(s.error().message.c_str()), false;
+    auto got = core.collect(outs, -1);
+    if (!got) return state.SkipWithError(got.error().message.c_str()), false;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(engine_us);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    return true;
+  };
+  for (int i = 0; i < 20; ++i)
+    if (!one_period()) return;
+  int64_t tokens = 0;
+  for (auto _ : state) {
+    if (!one_period()) return;
+    for (const auto& out : outs.outputs) tokens += static_cast<int64_t>(out.new_token_ids.size());
+  }
+  state.counters["tokens_per_step"] = benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kAvgIterations);
+  executor.shutdown(5);
+}
+BENCHMARK(BM_EngineCoreStep)->ArgNames({"async", "runner_us", "engine_us"})
+    ->ArgsProduct({{0, 1}, {0, 2000}, {0, 1000}})->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 
 // ---- ZeroMQ floor -------------------------------------------------------------------
 

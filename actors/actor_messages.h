@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine_core/engine_core.h"
-#include "executor/trace_record.h"
+#include "transport/trace_record.h"
 #include "executor/worker_group.h"
 #include "messages/engine_core_output.h"
 #include "messages/engine_core_request.h"

@@ -9,7 +9,7 @@
 #include "actors/client_bridge.h"
 #include "actors/engine_actors.h"
 #include "common/logging.h"
-#include "executor/trace_summary.h"
+#include "transport/trace_summary.h"
 #include "llm/engine_setup.h"
 #include "tokenizer/tokenizer.h"
 

@@ -34,10 +34,10 @@
 
 #include "engine_core/engine_core.h"
 #include "engine_core/scheduler.h"
-#include "executor/step_channel.h"
+#include "transport/step_channel.h"
 #include "executor/worker_group.h"
 #include "executor/worker_group_executor.h"
-#include "executor/zmq_io.h"
+#include "transport/zmq_io.h"
 
 extern char** environ;
 

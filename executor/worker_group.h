@@ -18,8 +18,8 @@
 
 #include "common/result.h"
 #include "engine_core/executor.h"
-#include "executor/step_channel.h"
-#include "executor/trace_record.h"
+#include "transport/step_channel.h"
+#include "transport/trace_record.h"
 #include "executor/worker_launcher.h"
 #include "messages/codec.h"
 

@@ -9,9 +9,9 @@
 
 #include "common/clock.h"
 #include "common/logging.h"
-#include "executor/step_channel.h"
-#include "executor/trace_record.h"
-#include "executor/zmq_io.h"
+#include "transport/step_channel.h"
+#include "transport/trace_record.h"
+#include "transport/zmq_io.h"
 #include "messages/codec.h"
 #include "messages/step_placeholders.h"
 #include "model/communicator.h"

@@ -53,6 +53,17 @@ constexpr int kMaxTokens = (1 << 16) - 2 * kPromptTokens;  // no request ends du
 
 // ---- engine step ------------------------------------------------------------------
 
+// Request i of a run: a 16-token prompt, never ending during the run. Ids are short,
+// like the frontend's: "<generation>-<i>".
+EngineCoreRequest decode_request(const std::string& generation, int i) {
+  EngineCoreRequest r;
+  r.request_id = generation + "-" + std::to_string(i);
+  for (int j = 0; j < kPromptTokens; ++j) r.prompt_token_ids.push_back((i * 31 + j) % 32000);
+  r.sampling_params.max_tokens = kMaxTokens;
+  r.sampling_params.ignore_eos = true;
+  return r;
+}
+
 struct EngineHarness {
   zmq::context_t context;
   std::unique_ptr<WorkerGroup> group;
@@ -140,12 +151,7 @@ void BM_EngineStep(benchmark::State& state) {
   Scheduler scheduler(limits);
   const uint64_t gen = ++h->generation;
   for (int i = 0; i < g_requests; ++i) {
-    EngineCoreRequest r;
-    r.request_id = std::to_string(gen) + "-" + std::to_string(i);  // short, like the frontend's
-    for (int j = 0; j < kPromptTokens; ++j) r.prompt_token_ids.push_back((i * 31 + j) % 32000);
-    r.sampling_params.max_tokens = kMaxTokens;
-    r.sampling_params.ignore_eos = true;
-    if (auto rejected = scheduler.add_request(std::move(r))) {
+    if (auto rejected = scheduler.add_request(decode_request(std::to_string(gen), i))) {
       state.SkipWithError(("request rejected: " + rejected->error).c_str());
       return;
     }
@@ -226,12 +232,7 @@ void BM_EngineCoreStep(benchmark::State& state) {
   }
   EngineCore& core = **created;
   for (int i = 0; i < g_requests; ++i) {
-    EngineCoreRequest r;
-    r.request_id = "1-" + std::to_string(i);
-    for (int j = 0; j < kPromptTokens; ++j) r.prompt_token_ids.push_back((i * 31 + j) % 32000);
-    r.sampling_params.max_tokens = kMaxTokens;
-    r.sampling_params.ignore_eos = true;
-    if (auto rejected = core.add_request(std::move(r))) {
+    if (auto rejected = core.add_request(decode_request("1", i))) {
       state.SkipWithError(("request rejected: " + rejected->error).c_str());
       return;
     }

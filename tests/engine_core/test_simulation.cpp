@@ -290,7 +290,8 @@ TEST_CASE("simulation: no prefix caching; free blocks never idle while requests 
   CHECK(r.stats.prefix_cache_hit_tokens == 0);
 }
 
-TEST_CASE("simulation: chunked prefill off, lookahead slots, small blocks", "[engine_core][simulation]") {
+// Whole prompts only (chunked prefill off), lookahead slots, blocks of 8 tokens.
+SimConfig no_chunking_config(uint32_t seed) {
   SimConfig cfg;
   cfg.limits = sim_limits();
   cfg.limits.enable_chunked_prefill = false;
@@ -299,7 +300,12 @@ TEST_CASE("simulation: chunked prefill off, lookahead slots, small blocks", "[en
   cfg.limits.num_blocks = 601;
   cfg.limits.num_lookahead_tokens = 3;
   cfg.num_requests = 1000;
-  cfg.seed = 4;
+  cfg.seed = seed;
+  return cfg;
+}
+
+TEST_CASE("simulation: chunked prefill off, lookahead slots, small blocks", "[engine_core][simulation]") {
+  const SimConfig cfg = no_chunking_config(4);
   const SimResult r = run_simulation(cfg);
   report("no-chunking", r);
   CHECK(r.stats.num_rejected > 0);
@@ -325,14 +331,8 @@ TEST_CASE("simulation, async scheduling: every configuration above with a step i
     cfg.seed = 13;
   }
   SECTION("chunked prefill off, lookahead, small blocks") {
-    cfg.limits = sim_limits();
-    cfg.limits.enable_chunked_prefill = false;
-    cfg.limits.max_num_batched_tokens = 1200;
-    cfg.limits.block_size_tokens = 8;
-    cfg.limits.num_blocks = 601;
-    cfg.limits.num_lookahead_tokens = 3;
-    cfg.num_requests = 1000;
-    cfg.seed = 14;
+    cfg = no_chunking_config(14);
+    cfg.async = true;
   }
   const SimResult r = run_simulation(cfg);
   report("async", r);

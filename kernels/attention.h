@@ -36,6 +36,13 @@ struct PagedAttentionParams {
 // Scratch the launcher may need for a batch of up to max_tokens query rows.
 size_t paged_attention_workspace_bytes(int64_t max_tokens, int32_t num_q_heads, int32_t head_dim);
 
+// The tuned kernels (head_dim 64/128, GQA 1..8, power-of-two blocks, aligned rows)
+// when they apply, otherwise the generic one.
 cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream);
+
+// The generic kernel alone (any head_dim <= 256, any GQA ratio and block size):
+// small and test models, and a second opinion in tests.
+bool paged_attention_generic_supports(const PagedAttentionParams& p);
+cudaError_t paged_attention_generic(const PagedAttentionParams& p, cudaStream_t stream);
 
 }  // namespace vela::kernels

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "common/logging.h"
 #include "common/paths.h"
 #include "model/hf_config.h"
 
@@ -11,11 +12,20 @@ namespace fs = std::filesystem;
 
 Result<Config> resolve_model_paths(Config config) {
   if (config.model.path.empty()) {
-    config.model.path = find_project_file("configs/demo-model");
-    if (config.model.path.empty())
-      return make_error("bad_config", "model.path is empty and the demo model (configs/demo-model) was not found");
-    if (config.model.load_format == "auto") config.model.load_format = "dummy";
-    if (config.model.tokenizer.empty()) config.model.tokenizer = find_project_file("third_party/tokenizers/qwen3");
+    if (auto trained = find_project_file(kDemoModelDir + std::string("/config.json")); !trained.empty()) {
+      // The trained demo model: weights and tokenizer in the one HF directory.
+      config.model.path = fs::path(trained).parent_path().string();
+    } else {
+      config.model.path = find_project_file("configs/demo-model");
+      if (config.model.path.empty())
+        return make_error("bad_config", std::string("model.path is empty and neither the demo model (") + kDemoModelDir +
+                                            ") nor its random-weight stand-in (configs/demo-model) was found");
+      logger("engine")->warn("{} not found: using configs/demo-model with random weights, so the text is "
+                             "meaningless (scripts/train_demo/README.md makes the real demo model)",
+                             kDemoModelDir);
+      if (config.model.load_format == "auto") config.model.load_format = "dummy";
+      if (config.model.tokenizer.empty()) config.model.tokenizer = find_project_file("third_party/tokenizers/qwen3");
+    }
   }
   std::error_code ec;
   if (!fs::is_directory(config.model.path, ec))

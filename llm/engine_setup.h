@@ -1,7 +1,7 @@
 #pragma once
 // From a Config to what the engine's parts need: the resolved model (the embedded
-// demo when none is named), max_model_len, the LoadModel every worker receives and
-// the scheduler's limits (EngineCoreOptions). The in-process
+// demo, models/demo, when none is named), max_model_len, the LoadModel every worker
+// receives and the scheduler's limits (EngineCoreOptions). The in-process
 // engine and the multi-process server both build themselves from these.
 #include <cstdint>
 #include <string>
@@ -15,9 +15,13 @@
 
 namespace vela {
 
-// Fills in the embedded default: with no model.path, the demo model
-// (configs/demo-model, dummy weights) and the fetched Qwen3 tokenizer.
-// Errors when a named path does not exist.
+// The trained demo model (scripts/train_demo), relative to the project root.
+inline constexpr const char* kDemoModelDir = "models/demo";
+
+// Fills in the embedded default: with no model.path, the demo model models/demo
+// (weights and tokenizer in one HF directory) when it exists; otherwise, with a
+// warning, its stand-in configs/demo-model (random weights from the dummy loader)
+// with the fetched Qwen3 tokenizer. Errors when a named path does not exist.
 Result<Config> resolve_model_paths(Config config);
 
 // The tokenizer directory (model.tokenizer, else model.path when it holds tokenizer.json); "" if none.

@@ -12,6 +12,7 @@ Result<std::unique_ptr<LLMEngine>> LLMEngine::create(const Config& config, const
   if (runner != "model") return make_error("bad_runner", "unknown runner '" + runner + "' (model | noop)");
   ModelRunnerOptions options;
   options.cpu_kv_cache_bytes = cpu_kv_cache_bytes(config);
+  if (!config.parallel.devices.empty()) options.device = config.parallel.devices[0];
   return create(config, make_model_runner(nullptr, options));
 }
 

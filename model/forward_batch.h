@@ -19,7 +19,8 @@ struct ForwardBatch {
   Tensor seq_lens;         // [num_seqs] i32: tokens in the KV cache after this step
   int32_t num_tokens = 0;
   int32_t num_seqs = 0;
-  int32_t max_seq_len = 0; // largest seq_lens entry (sizes scratch space)
+  int32_t max_seq_len = 0;   // largest seq_lens entry (sizes scratch space)
+  int32_t max_query_len = 0; // largest query length (1: a pure decode step)
 };
 
 // One layer's paged KV cache: [num_blocks, block_size, num_kv_heads, head_dim] each.

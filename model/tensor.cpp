@@ -4,6 +4,10 @@
 #include <cstring>
 #include <new>
 
+#ifdef VELA_HAVE_CUDA
+#include "model/cuda/cuda_device.h"
+#endif
+
 namespace vela {
 
 namespace {
@@ -11,7 +15,13 @@ void free_aligned(void* p) { std::free(p); }
 }  // namespace
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
-  assert(device.type == DeviceType::kCPU && "CUDA storage comes with the CUDA backend");
+  if (device.type == DeviceType::kCUDA) {
+#ifdef VELA_HAVE_CUDA
+    return std::make_shared<Storage>(cuda::allocate(nbytes, device.index), nbytes, device, &cuda::release);
+#else
+    throw std::bad_alloc();  // unreachable: DeviceRuntime::open refuses CUDA devices in this build
+#endif
+  }
   size_t rounded = (nbytes + 63) / 64 * 64;  // 64-byte alignment for SIMD and BLAS
   void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
   if (p == nullptr) throw std::bad_alloc();
@@ -41,6 +51,13 @@ Tensor Tensor::zeros(const int64_t* shape, int ndim, DType dtype, Device device)
 
 Tensor Tensor::zeros(std::initializer_list<int64_t> shape, DType dtype, Device device) {
   return zeros(shape.begin(), int(shape.size()), dtype, device);
+}
+
+Tensor Tensor::wrap(std::shared_ptr<Storage> storage, std::initializer_list<int64_t> shape, DType dtype) {
+  Tensor t = from_blob(storage->data(), shape, dtype, storage->device());
+  assert(t.nbytes() <= storage->nbytes());
+  t.storage_ = std::move(storage);
+  return t;
 }
 
 Tensor Tensor::from_blob(void* data, std::initializer_list<int64_t> shape, DType dtype, Device device) {

@@ -37,7 +37,9 @@ class Storage {
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
 
-  static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);  // zero-filled
+  // Zero-filled. Throws std::bad_alloc (on CUDA its what() names the device and
+  // the free memory) when the device is out of memory.
+  static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
   static std::shared_ptr<Storage> borrow(void* data, size_t nbytes, Device device);
 
  private:
@@ -56,6 +58,8 @@ class Tensor {
   // A fresh zero-filled contiguous tensor.
   static Tensor zeros(std::initializer_list<int64_t> shape, DType dtype, Device device = Device::cpu());
   static Tensor zeros(const int64_t* shape, int ndim, DType dtype, Device device = Device::cpu());
+  // A contiguous 1-D tensor over a storage (which it keeps alive).
+  static Tensor wrap(std::shared_ptr<Storage> storage, std::initializer_list<int64_t> shape, DType dtype);
   // A contiguous view of memory the caller keeps alive.
   static Tensor from_blob(void* data, std::initializer_list<int64_t> shape, DType dtype,
                           Device device = Device::cpu());

@@ -1,10 +1,14 @@
 #include "model/weights.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
 #include "model/safetensors.h"
+#ifdef VELA_HAVE_CUDA
+#include "kernels/elementwise.h"
+#endif
 
 namespace vela {
 
@@ -25,40 +29,70 @@ std::vector<int64_t> sliced_shape(const std::vector<int64_t>& full, const Slice&
   return out;
 }
 
-// Calls fill(dst, src_flat_index, count) for each contiguous run of the slice,
-// or zero-fills runs past the tensor's end. Views the tensor as [outer, dim, inner].
-template <class Fill>
-void for_each_run(const std::vector<int64_t>& full, const Slice& slice, float* dst, Fill fill) {
+// The slice as [outer, length, inner] of the tensor viewed as [outer, dim_size, inner].
+struct SliceGeometry {
+  int64_t outer = 1, dim_size = 0, start = 0, length = 0, inner = 1;
+};
+
+SliceGeometry geometry(const std::vector<int64_t>& full, const Slice& slice) {
+  SliceGeometry g;
   if (slice.dim < 0) {
     int64_t n = 1;
     for (int64_t d : full) n *= d;
-    fill(dst, 0, n);
-    return;
+    g.dim_size = g.length = n;
+    return g;
   }
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < slice.dim; ++d) outer *= full[size_t(d)];
-  for (size_t d = size_t(slice.dim) + 1; d < full.size(); ++d) inner *= full[d];
-  int64_t dim_size = full[size_t(slice.dim)];
-  for (int64_t o = 0; o < outer; ++o) {
-    for (int64_t i = 0; i < slice.length; ++i) {
-      int64_t src_row = slice.start + i;
-      float* out = dst + (o * slice.length + i) * inner;
-      if (src_row >= dim_size) {
-        std::memset(out, 0, size_t(inner) * sizeof(float));
+  for (int d = 0; d < slice.dim; ++d) g.outer *= full[size_t(d)];
+  for (size_t d = size_t(slice.dim) + 1; d < full.size(); ++d) g.inner *= full[d];
+  g.dim_size = full[size_t(slice.dim)];
+  g.start = slice.start;
+  g.length = slice.length;
+  return g;
+}
+
+// Calls fill(dst, src_flat_index, count) for each contiguous run of the slice,
+// or zero-fills runs past the tensor's end.
+template <class T, class Fill>
+void for_each_run(const std::vector<int64_t>& full, const Slice& slice, T* dst, Fill fill) {
+  const SliceGeometry g = geometry(full, slice);
+  for (int64_t o = 0; o < g.outer; ++o) {
+    for (int64_t i = 0; i < g.length; ++i) {
+      int64_t src_row = g.start + i;
+      T* out = dst + (o * g.length + i) * g.inner;
+      if (src_row >= g.dim_size) {
+        std::memset(out, 0, size_t(g.inner) * sizeof(T));
       } else {
-        fill(out, (o * dim_size + src_row) * inner, inner);
+        fill(out, (o * g.dim_size + src_row) * g.inner, g.inner);
       }
     }
   }
 }
 
-Tensor make_f32(const std::vector<int64_t>& shape) {
-  return Tensor::zeros(shape.data(), int(shape.size()), DType::kF32);
+// count elements of src (F32/BF16/F16) as bf16, without an fp32 copy when stored bf16.
+void convert_to_bf16(const void* src, DType from, size_t count, uint16_t* dst) {
+  if (from == DType::kBF16) {
+    std::memcpy(dst, src, count * sizeof(uint16_t));
+    return;
+  }
+  float buf[1024];
+  for (size_t done = 0; done < count; done += 1024) {
+    const size_t n = std::min<size_t>(1024, count - done);
+    convert_to_f32(static_cast<const char*>(src) + done * dtype_size(from), from, n, buf);
+    for (size_t i = 0; i < n; ++i) dst[done + i] = f32_to_bf16(buf[i]);
+  }
+}
+
+// Host tensors are built in the target dtype (F32 or BF16) and, for a device
+// target, copied there once.
+Result<Tensor> place(Tensor host, const DeviceContext& target) {
+  if (!target.is_cuda()) return host;
+  return to_device(host, host.dtype(), target);
 }
 
 class SafetensorsWeights final : public WeightSource {
  public:
-  explicit SafetensorsWeights(std::unique_ptr<SafetensorsCheckpoint> ckpt) : ckpt_(std::move(ckpt)) {}
+  SafetensorsWeights(std::unique_ptr<SafetensorsCheckpoint> ckpt, const DeviceContext& target)
+      : WeightSource(target), ckpt_(std::move(ckpt)) {}
 
   bool contains(const std::string& name) const override { return ckpt_->find(name).entry != nullptr; }
 
@@ -77,12 +111,19 @@ class SafetensorsWeights final : public WeightSource {
     if (!dtype || (*dtype != DType::kF32 && *dtype != DType::kBF16 && *dtype != DType::kF16))
       return make_error("bad_dtype", file + ": tensor '" + name + "' has dtype " + e.dtype_name +
                                          " (supported: BF16, F16, F32)");
-    Tensor out = make_f32(sliced_shape(full_shape, slice));
-    size_t elem = dtype_size(*dtype);
-    for_each_run(full_shape, slice, out.data<float>(), [&](float* dst, int64_t src_index, int64_t count) {
-      convert_to_f32(e.data + size_t(src_index) * elem, *dtype, size_t(count), dst);
-    });
-    return out;
+    const std::vector<int64_t> shape = sliced_shape(full_shape, slice);
+    const size_t elem = dtype_size(*dtype);
+    Tensor out = Tensor::zeros(shape.data(), int(shape.size()), target().dtype);
+    if (target().dtype == DType::kBF16) {
+      for_each_run(full_shape, slice, out.data<uint16_t>(), [&](uint16_t* dst, int64_t src_index, int64_t count) {
+        convert_to_bf16(e.data + size_t(src_index) * elem, *dtype, size_t(count), dst);
+      });
+    } else {
+      for_each_run(full_shape, slice, out.data<float>(), [&](float* dst, int64_t src_index, int64_t count) {
+        convert_to_f32(e.data + size_t(src_index) * elem, *dtype, size_t(count), dst);
+      });
+    }
+    return place(std::move(out), target());
   }
 
  private:
@@ -104,26 +145,48 @@ uint64_t fnv1a(const std::string& s) {
 
 class DummyWeights final : public WeightSource {
  public:
-  DummyWeights(uint64_t seed, double init_std) : seed_(seed), half_width_(float(init_std * std::sqrt(3.0))) {}
+  DummyWeights(uint64_t seed, double init_std, const DeviceContext& target)
+      : WeightSource(target), seed_(seed), half_width_(float(init_std * std::sqrt(3.0))) {}
 
   bool contains(const std::string&) const override { return true; }
 
   Result<Tensor> load(const std::string& name, const std::vector<int64_t>& full_shape,
                       const Slice& slice) override {
-    Tensor out = make_f32(sliced_shape(full_shape, slice));
-    bool is_norm = name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
-    uint64_t key = splitmix64(seed_ ^ fnv1a(name));
-    for_each_run(full_shape, slice, out.data<float>(), [&](float* dst, int64_t src_index, int64_t count) {
-      for (int64_t i = 0; i < count; ++i) {
-        if (is_norm) {
-          dst[i] = 1.0f;
-          continue;
-        }
-        uint64_t r = splitmix64(key + uint64_t(src_index + i));
-        float u = float(r >> 40) * (1.0f / 16777216.0f);  // [0, 1)
-        dst[i] = (2.0f * u - 1.0f) * half_width_;
-      }
-    });
+    const std::vector<int64_t> shape = sliced_shape(full_shape, slice);
+    const bool is_norm = name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
+    const uint64_t key = splitmix64(seed_ ^ fnv1a(name));
+    auto value = [&](int64_t src_index) {
+      if (is_norm) return 1.0f;
+      uint64_t r = splitmix64(key + uint64_t(src_index));
+      float u = float(r >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+      return (2.0f * u - 1.0f) * half_width_;
+    };
+#ifdef VELA_HAVE_CUDA
+    if (target().is_cuda()) {  // generated where it lives: an 8B model in well under a second
+      Tensor out = Tensor::zeros(shape.data(), int(shape.size()), target().dtype, target().device);
+      const SliceGeometry g = geometry(full_shape, slice);
+      kernels::DummyFillParams p;
+      p.out = static_cast<kernels::bf16*>(out.raw_data());
+      p.key = key;
+      p.half_width = half_width_;
+      p.is_norm = is_norm;
+      p.outer = g.outer, p.dim_size = g.dim_size, p.start = g.start, p.length = g.length, p.inner = g.inner;
+      cudaError_t err = kernels::dummy_fill(p, reinterpret_cast<cudaStream_t>(target().stream));
+      if (err != cudaSuccess)
+        return make_error("cuda_error", "dummy weights for '" + name + "': " + cudaGetErrorString(err));
+      return out;
+    }
+#endif
+    Tensor out = Tensor::zeros(shape.data(), int(shape.size()), target().dtype);
+    if (target().dtype == DType::kBF16) {
+      for_each_run(full_shape, slice, out.data<uint16_t>(), [&](uint16_t* dst, int64_t src_index, int64_t count) {
+        for (int64_t i = 0; i < count; ++i) dst[i] = f32_to_bf16(value(src_index + i));
+      });
+    } else {
+      for_each_run(full_shape, slice, out.data<float>(), [&](float* dst, int64_t src_index, int64_t count) {
+        for (int64_t i = 0; i < count; ++i) dst[i] = value(src_index + i);
+      });
+    }
     return out;
   }
 
@@ -134,14 +197,15 @@ class DummyWeights final : public WeightSource {
 
 }  // namespace
 
-Result<std::unique_ptr<WeightSource>> open_safetensors_weights(const std::string& model_dir) {
+Result<std::unique_ptr<WeightSource>> open_safetensors_weights(const std::string& model_dir,
+                                                               const DeviceContext& target) {
   auto ckpt = SafetensorsCheckpoint::open(model_dir);
   if (!ckpt) return ckpt.error();
-  return std::unique_ptr<WeightSource>(new SafetensorsWeights(std::move(ckpt.value())));
+  return std::unique_ptr<WeightSource>(new SafetensorsWeights(std::move(ckpt.value()), target));
 }
 
-std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed, double init_std) {
-  return std::make_unique<DummyWeights>(seed, init_std);
+std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed, double init_std, const DeviceContext& target) {
+  return std::make_unique<DummyWeights>(seed, init_std, target);
 }
 
 }  // namespace vela

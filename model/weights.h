@@ -2,13 +2,16 @@
 // Where weights come from: a safetensors checkpoint or seeded random numbers of
 // the right shapes ("dummy"). Either way a layer asks for one tensor by its HF
 // name and full shape, plus the slice its tensor-parallel rank keeps, and gets
-// that slice back as a contiguous fp32 CPU tensor.
+// that slice back as a contiguous tensor in the target's dtype on the target's
+// device (fp32 on the CPU; bf16 on CUDA, read as stored with no fp32 detour, and
+// dummy weights generated on the device).
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/result.h"
+#include "model/device.h"
 #include "model/tensor.h"
 
 namespace vela {
@@ -30,14 +33,24 @@ class WeightSource {
   virtual Result<Tensor> load(const std::string& name, const std::vector<int64_t>& full_shape,
                               const Slice& slice) = 0;
   virtual bool contains(const std::string& name) const = 0;
+  // Where load() puts tensors (its device, dtype and stream).
+  const DeviceContext& target() const { return target_; }
+
+ protected:
+  explicit WeightSource(const DeviceContext& target) : target_(target) {}
+
+ private:
+  DeviceContext target_;
 };
 
 // Opens model_dir's safetensors (single file or sharded through the index).
-Result<std::unique_ptr<WeightSource>> open_safetensors_weights(const std::string& model_dir);
+Result<std::unique_ptr<WeightSource>> open_safetensors_weights(const std::string& model_dir,
+                                                               const DeviceContext& target = DeviceContext::cpu());
 
 // Seeded random weights: uniform with the config's initializer_range as standard
 // deviation; RMSNorm weights ("*norm.weight") are one. Each element is a pure
 // function of (seed, name, index), so shards of every rank agree with TP=1.
-std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed, double init_std);
+std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed, double init_std,
+                                                 const DeviceContext& target = DeviceContext::cpu());
 
 }  // namespace vela

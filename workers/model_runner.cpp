@@ -2,73 +2,112 @@
 
 #include <algorithm>
 #include <chrono>
+#include <new>
 
+#include "common/logging.h"
 #include "model/communicator.h"
+#include "model/device.h"
 #include "model/forward_batch.h"
 #include "model/hf_config.h"
 #include "model/models/causal_lm.h"
 #include "model/models/registry.h"
 #include "model/weights.h"
+#include "workers/device_inputs.h"
 #include "workers/memory_profile.h"
 #include "workers/persistent_batch.h"
 #include "workers/sampler.h"
+#ifdef VELA_HAVE_CUDA
+#include "workers/cuda_sampler.h"
+#endif
 
 namespace vela {
 
 namespace {
 
+std::string gib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / double(1ull << 30));
+  return buf;
+}
+
 class ModelRunner final : public Runner {
  public:
   ModelRunner(Communicator* comm, const ModelRunnerOptions& options)
-      : comm_(comm != nullptr ? comm : &single_rank_), options_(options) {}
+      : comm_(comm != nullptr ? comm : &single_rank_), options_(options), log_(logger("worker")) {}
 
   Result<ProfileResult> load(const LoadModel& request) override;
   Result<bool> init_kv_cache(const InitKVCache& request) override;
   Result<ModelRunnerOutput> execute(const SchedulerOutput& step) override;
 
  private:
-  ForwardBatch make_forward_batch();
-  void sample(ModelRunnerOutput& out, const Tensor& logits);
+  Result<ProfileResult> load_on_device(const LoadModel& request);
+  Result<bool> profile_forward(int32_t num_tokens);
+  Result<bool> sample(ModelRunnerOutput& out, const Tensor& logits);
 
   SingleRankCommunicator single_rank_;
   Communicator* comm_;
   ModelRunnerOptions options_;
+  std::shared_ptr<spdlog::logger> log_;
+  // Declared before everything that holds device memory, so it is destroyed last.
+  std::unique_ptr<DeviceRuntime> runtime_;
+  DeviceContext ctx_;
   HFConfig config_;
   std::unique_ptr<CausalLM> model_;
   std::vector<LayerKVCache> kv_;
   int32_t block_size_ = 16;
   int32_t num_blocks_ = 0;
+  int32_t max_model_len_ = 0;
   PersistentBatch batch_;
   StepInputs inputs_;
+  DeviceInputs device_inputs_;
   Sampler sampler_;
+#ifdef VELA_HAVE_CUDA
+  std::unique_ptr<CudaSampler> gpu_sampler_;  // GPU: sampling where the logits are
+#endif
   std::vector<SampleRow> sample_rows_;
   std::vector<int32_t> sampled_tokens_;
 };
 
 Result<ProfileResult> ModelRunner::load(const LoadModel& request) {
+  try {
+    return load_on_device(request);
+  } catch (const std::bad_alloc& e) {  // device out of memory while loading: an answer, not a crash
+    return make_error("out_of_memory", request.model_path + " on " + options_.device + ": " + e.what());
+  }
+}
+
+Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
   if (request.tensor_parallel_size != comm_->world_size() || request.tp_rank != comm_->rank())
     return make_error("bad_parallel", "LoadModel asks for rank " + std::to_string(request.tp_rank) + " of " +
                                           std::to_string(request.tensor_parallel_size) + " but the communicator is rank " +
                                           std::to_string(comm_->rank()) + " of " + std::to_string(comm_->world_size()));
-  if (request.dtype != "auto" && request.dtype != "float32" && request.dtype != "bfloat16" && request.dtype != "float16")
-    return make_error("bad_dtype", "dtype '" + request.dtype + "' (supported: auto, float32, bfloat16, float16)");
   if (request.block_size_tokens <= 0)
     return make_error("bad_config", "block_size_tokens must be positive, got " + std::to_string(request.block_size_tokens));
+  auto device = parse_device(options_.device);
+  if (!device) return device.error();
+  auto runtime = DeviceRuntime::open(*device, request.dtype);
+  if (!runtime) return runtime.error();
+  runtime_ = std::move(runtime.value());
+  ctx_ = runtime_->context();
   auto config = load_hf_config(request.model_path);
   if (!config) return config.error();
   config_ = config.value();
-  auto model = create_model(config_, ParallelInfo{request.tp_rank, request.tensor_parallel_size}, comm_);
+  auto model = create_model(config_, ParallelInfo{request.tp_rank, request.tensor_parallel_size}, comm_, ctx_);
   if (!model) return model.error();
   model_ = std::move(model.value());
   if (request.max_model_len > model_->shape().max_positions)
     return make_error("bad_config", "max_model_len " + std::to_string(request.max_model_len) +
                                         " exceeds the model's max_position_embeddings " +
                                         std::to_string(model_->shape().max_positions));
+  max_model_len_ = request.max_model_len > 0 ? request.max_model_len : int32_t(model_->shape().max_positions);
+  auto before = runtime_->memory();
+  if (!before) return before.error();
+  const auto load_start = std::chrono::steady_clock::now();
   std::unique_ptr<WeightSource> weights;
   if (request.load_format == "dummy") {
-    weights = make_dummy_weights(request.seed, config_.initializer_range);
+    weights = make_dummy_weights(request.seed, config_.initializer_range, ctx_);
   } else if (request.load_format == "auto" || request.load_format == "safetensors") {
-    auto opened = open_safetensors_weights(request.model_path);
+    auto opened = open_safetensors_weights(request.model_path, ctx_);
     if (!opened) return opened.error();
     weights = std::move(opened.value());
   } else {
@@ -76,18 +115,91 @@ Result<ProfileResult> ModelRunner::load(const LoadModel& request) {
   }
   auto loaded = model_->load_weights(*weights);
   if (!loaded) return loaded.error();
+  auto synced = runtime_->synchronize();
+  if (!synced) return synced.error();
+  const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   batch_.set_base_seed(request.seed);
   block_size_ = request.block_size_tokens;
-
   const ModelShape& s = model_->shape();
+  log_->info("rank {}: {} weights ({}) loaded on {} in {:.2f} s", request.tp_rank, request.model_path,
+             gib(model_->weight_bytes()), runtime_->description(), load_s);
+
   ProfileResult profile;
   profile.rank = request.tp_rank;
-  profile.bytes_per_block = cpu_kv_bytes_per_block(s.num_layers, s.num_kv_heads, s.head_dim, block_size_);
-  profile.kv_cache_bytes_available =
-      cpu_kv_cache_bytes(options_.cpu_kv_cache_bytes ? options_.cpu_kv_cache_bytes : request.cpu_kv_cache_bytes, request.memory_utilization, model_->weight_bytes());
+  profile.bytes_per_block = kv_bytes_per_block(s.num_layers, s.num_kv_heads, s.head_dim, block_size_, dtype_size(ctx_.dtype));
   profile.vocab_size = int32_t(s.vocab_size);
   profile.eos_token_id = config_.eos_token_ids.empty() ? -1 : config_.eos_token_ids[0];
+  if (!ctx_.is_cuda()) {
+    profile.kv_cache_bytes_available = cpu_kv_cache_bytes(
+        options_.cpu_kv_cache_bytes ? options_.cpu_kv_cache_bytes : request.cpu_kv_cache_bytes,
+        request.memory_utilization, model_->weight_bytes());
+    return profile;
+  }
+  // GPU: every activation buffer is reserved once for the engine's limits, then one
+  // forward at the largest step shows the kernels run and what is left for KV.
+  const int32_t max_tokens = std::max(request.max_num_batched_tokens, 1);
+  const int32_t max_seqs = std::max(request.max_num_seqs, 1);
+  const int32_t max_blocks = (max_model_len_ + block_size_ - 1) / block_size_;
+  auto reserved = model_->reserve(max_tokens, max_seqs);
+  if (!reserved) return reserved.error();
+  auto inputs = device_inputs_.init(ctx_, max_tokens, max_seqs, max_blocks, block_size_);
+  if (!inputs) return inputs.error();
+  inputs_.max_blocks_per_seq = max_blocks;  // the fixed row stride of the block tables
+#ifdef VELA_HAVE_CUDA
+  auto sampler = CudaSampler::create(max_seqs, int32_t(s.vocab_size), reinterpret_cast<cudaStream_t>(ctx_.stream));
+  if (!sampler) return sampler.error();
+  gpu_sampler_ = std::move(sampler.value());
+#endif
+  auto profiled = profile_forward(std::min(max_tokens, max_model_len_));
+  if (!profiled) return profiled.error();
+  auto after = runtime_->memory();
+  if (!after) return after.error();
+  profile.kv_cache_bytes_available = gpu_kv_cache_bytes(after->total_bytes, after->free_bytes, request.memory_utilization);
+  log_->info("rank {}: {} of {}: weights {}, activations {} (reserved for {} tokens / {} sequences), "
+             "in use after profiling {}, KV cache may take {} ({}% of the card), {} per block",
+             request.tp_rank, runtime_->description(), gib(after->total_bytes), gib(model_->weight_bytes()),
+             gib(*reserved), max_tokens, max_seqs, gib(after->total_bytes - after->free_bytes),
+             gib(profile.kv_cache_bytes_available), int(request.memory_utilization * 100),
+             gib(profile.bytes_per_block));
+  if (profile.kv_cache_bytes_available < profile.bytes_per_block * 2)
+    return make_error("no_kv_memory", request.model_path + " on " + runtime_->description() + ": weights " +
+                                          gib(model_->weight_bytes()) + " + activations " + gib(*reserved) +
+                                          " leave " + gib(profile.kv_cache_bytes_available) + " of " +
+                                          gib(uint64_t(request.memory_utilization * double(after->total_bytes))) +
+                                          " (cache.gpu_memory_utilization) for the KV cache; lower "
+                                          "scheduler.max_num_batched_tokens or raise the utilization");
   return profile;
+}
+
+// One forward of num_tokens prompt tokens through a throwaway KV cache: every
+// kernel and GEMM shape of a prefill step runs once before serving.
+Result<bool> ModelRunner::profile_forward(int32_t num_tokens) {
+  const ModelShape& s = model_->shape();
+  const int32_t blocks = (num_tokens + block_size_ - 1) / block_size_ + 1;
+  std::vector<LayerKVCache> kv;
+  for (int64_t l = 0; l < s.num_layers; ++l)
+    kv.push_back({Tensor::zeros({blocks, block_size_, s.num_kv_heads, s.head_dim}, ctx_.dtype, ctx_.device),
+                  Tensor::zeros({blocks, block_size_, s.num_kv_heads, s.head_dim}, ctx_.dtype, ctx_.device)});
+  StepInputs in;
+  in.max_blocks_per_seq = inputs_.max_blocks_per_seq;
+  in.requests.assign(1, nullptr);
+  in.num_scheduled = {num_tokens};
+  in.query_start_loc = {0, num_tokens};
+  in.seq_lens = {num_tokens};
+  in.max_seq_len = num_tokens;
+  in.block_tables.assign(size_t(in.max_blocks_per_seq), 0);
+  for (int32_t t = 0; t < num_tokens; ++t) {
+    in.input_ids.push_back(t % int32_t(s.vocab_size));
+    in.positions.push_back(t);
+    in.slot_mapping.push_back(int64_t(block_size_) + t);  // blocks 1.. (0 stays the null block)
+  }
+  for (int32_t b = 0; b + 1 < blocks && b < in.max_blocks_per_seq; ++b) in.block_tables[size_t(b)] = b + 1;
+  in.sample_rows = {num_tokens - 1};
+  auto batch = device_inputs_.upload(in);
+  if (!batch) return batch.error();
+  Tensor hidden = model_->forward(*batch, kv);
+  model_->compute_logits(hidden, device_inputs_.sample_rows());
+  return runtime_->synchronize();
 }
 
 Result<bool> ModelRunner::init_kv_cache(const InitKVCache& request) {
@@ -98,29 +210,18 @@ Result<bool> ModelRunner::init_kv_cache(const InitKVCache& request) {
   num_blocks_ = request.num_blocks;
   const ModelShape& s = model_->shape();
   kv_.clear();
-  for (int64_t l = 0; l < s.num_layers; ++l)
-    kv_.push_back({Tensor::zeros({num_blocks_, block_size_, s.num_kv_heads, s.head_dim}, DType::kF32),
-                   Tensor::zeros({num_blocks_, block_size_, s.num_kv_heads, s.head_dim}, DType::kF32)});
+  try {
+    for (int64_t l = 0; l < s.num_layers; ++l)
+      kv_.push_back({Tensor::zeros({num_blocks_, block_size_, s.num_kv_heads, s.head_dim}, ctx_.dtype, ctx_.device),
+                     Tensor::zeros({num_blocks_, block_size_, s.num_kv_heads, s.head_dim}, ctx_.dtype, ctx_.device)});
+  } catch (const std::bad_alloc& e) {
+    kv_.clear();
+    return make_error("out_of_memory", "KV cache of " + std::to_string(num_blocks_) + " blocks: " + e.what());
+  }
   return true;
 }
 
-ForwardBatch ModelRunner::make_forward_batch() {
-  // Host vectors viewed in place: the CPU backend reads them directly.
-  const int64_t T = inputs_.num_tokens(), S = int64_t(inputs_.requests.size());
-  ForwardBatch b;
-  b.input_ids = Tensor::from_blob(inputs_.input_ids.data(), {T}, DType::kI32);
-  b.positions = Tensor::from_blob(inputs_.positions.data(), {T}, DType::kI32);
-  b.slot_mapping = Tensor::from_blob(inputs_.slot_mapping.data(), {T}, DType::kI64);
-  b.block_tables = Tensor::from_blob(inputs_.block_tables.data(), {S, inputs_.max_blocks_per_seq}, DType::kI32);
-  b.query_start_loc = Tensor::from_blob(inputs_.query_start_loc.data(), {S + 1}, DType::kI32);
-  b.seq_lens = Tensor::from_blob(inputs_.seq_lens.data(), {S}, DType::kI32);
-  b.num_tokens = int32_t(T);
-  b.num_seqs = int32_t(S);
-  b.max_seq_len = inputs_.max_seq_len;
-  return b;
-}
-
-void ModelRunner::sample(ModelRunnerOutput& out, const Tensor& logits) {
+Result<bool> ModelRunner::sample(ModelRunnerOutput& out, const Tensor& logits) {
   sample_rows_.clear();
   int32_t num_top = -1;
   for (int32_t i : inputs_.sampled_request_index) {
@@ -132,7 +233,15 @@ void ModelRunner::sample(ModelRunnerOutput& out, const Tensor& logits) {
   }
   StepLogprobs* lp = num_top >= 0 ? &out.logprobs : nullptr;
   if (lp != nullptr) lp->num_top = num_top;
-  sampler_.sample(logits, sample_rows_, num_top, sampled_tokens_, lp);
+#ifdef VELA_HAVE_CUDA
+  if (ctx_.is_cuda()) {  // only token ids (and the logprobs asked for) come back
+    auto sampled = gpu_sampler_->sample(logits, sample_rows_, num_top, sampled_tokens_, lp);
+    if (!sampled) return sampled.error();
+  } else
+#endif
+  {
+    sampler_.sample(logits, sample_rows_, num_top, sampled_tokens_, lp);
+  }
   for (size_t j = 0; j < inputs_.sampled_request_index.size(); ++j)
     out.sampled_token_ids[size_t(inputs_.sampled_request_index[j])].push_back(sampled_tokens_[j]);
   if (lp != nullptr) {
@@ -143,6 +252,7 @@ void ModelRunner::sample(ModelRunnerOutput& out, const Tensor& logits) {
       row += int32_t(tokens.size());
     }
   }
+  return true;
 }
 
 Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
@@ -168,14 +278,21 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
   for (const RequestState* r : inputs_.requests) out.request_ids.push_back(r->request_id);
   out.sampled_token_ids.resize(inputs_.requests.size());
   if (inputs_.num_tokens() > 0) {
-    ForwardBatch batch = make_forward_batch();
-    Tensor hidden = model_->forward(batch, kv_);
+    auto batch = device_inputs_.upload(inputs_);
+    if (!batch) return batch.error();
+    Tensor hidden = model_->forward(*batch, kv_);
     if (!inputs_.sample_rows.empty()) {
       // Every rank takes part (the logits are all-gathered); rank 0 samples.
-      Tensor rows = Tensor::from_blob(inputs_.sample_rows.data(), {int64_t(inputs_.sample_rows.size())}, DType::kI32);
-      Tensor logits = model_->compute_logits(hidden, rows);
-      if (comm_->rank() == 0) sample(out, logits);
+      Tensor logits = model_->compute_logits(hidden, device_inputs_.sample_rows());
+      if (comm_->rank() == 0) {
+        auto sampled = sample(out, logits);
+        if (!sampled) return sampled.error();
+      }
     }
+    // The next step reuses the staging buffer and must see this step's KV: wait
+    // (a no-op on the CPU; on the GPU it also surfaces a kernel's fault here).
+    auto synced = runtime_->synchronize();
+    if (!synced) return synced.error();
   }
   batch_.advance(inputs_);
   out.execute_time_ns =

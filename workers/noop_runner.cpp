@@ -25,7 +25,7 @@ class NoopRunner final : public Runner {
     ProfileResult profile;
     profile.rank = request.tp_rank;
     profile.vocab_size = options_.vocab_size;
-    profile.bytes_per_block = cpu_kv_bytes_per_block(1, 1, 1, request.block_size_tokens);
+    profile.bytes_per_block = kv_bytes_per_block(1, 1, 1, request.block_size_tokens, sizeof(float));
     // The model's config, when there is one, gives realistic vocab/EOS/block sizes
     // (the synthetic runner keeps its own: it never stops by EOS).
     auto config = options_.synthetic_tokens ? Result<HFConfig>(make_error("synthetic", ""))
@@ -33,8 +33,8 @@ class NoopRunner final : public Runner {
     if (config) {
       profile.vocab_size = int32_t(config->vocab_size);
       if (!config->eos_token_ids.empty()) profile.eos_token_id = config->eos_token_ids[0];
-      profile.bytes_per_block = cpu_kv_bytes_per_block(config->num_hidden_layers, config->num_key_value_heads,
-                                                       config->head_dim, request.block_size_tokens);
+      profile.bytes_per_block = kv_bytes_per_block(config->num_hidden_layers, config->num_key_value_heads,
+                                                   config->head_dim, request.block_size_tokens, sizeof(float));
       while (std::find(config->eos_token_ids.begin(), config->eos_token_ids.end(), token_) !=
              config->eos_token_ids.end())
         ++token_;

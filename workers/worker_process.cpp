@@ -1,3 +1,4 @@
+#include "model/device.h"
 #include "workers/worker_process.h"
 
 #include <signal.h>
@@ -39,6 +40,12 @@ class WorkerLoop {
     hello.rank = options_.rank;
     hello.pid = static_cast<int32_t>(::getpid());
     hello.device = options_.device;
+    if (auto device = parse_device(options_.device); device) {
+      if (auto memory = query_device_memory(*device); memory) {
+        hello.total_memory_bytes = memory->total_bytes;
+        hello.free_memory_bytes = memory->free_bytes;
+      }
+    }
     if (options_.world_size > 1 && options_.rank == 0) {
       auto server = ZmqStoreServer::start(context_, options_.dist_host);
       if (!server) return fail_startup(server.error());

@@ -23,7 +23,7 @@ namespace {
 
 struct ThroughputOpts {
   std::string workload = "W1";
-  std::string config_file, model, runner = "model", results_dir = "bench/results";
+  std::string config_file, model, runner = "model", results_dir = "bench/results", device;
   std::vector<std::string> overrides;
   perf::WorkloadScale scale;
   double hbm_tbps = 0, gemm_tflops = 0;
@@ -54,11 +54,15 @@ void run(const ThroughputOpts& o) {
   // Default model: random weights of the workload's real shape.
   config->model.path = !o.model.empty() ? o.model : find_project_file("perf/models/" + workload->model_shape);
   if (o.model.empty()) config->model.load_format = "dummy";
+  if (!o.device.empty()) config->parallel.devices = {o.device};
   apply_logging(config->logging);
   auto resolved = resolve_model_paths(*config);
   if (!resolved) fail(resolved.error().message);
+  const auto create_start = std::chrono::steady_clock::now();
   auto engine = LLMEngine::create(*resolved, o.runner);
   if (!engine) fail(engine.error().message);
+  // Weights loaded, activations reserved, one profiling forward, KV cache allocated.
+  const double startup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - create_start).count();
   LLMEngine& e = **engine;
   if (workload->requests.front().prompt_token_ids.size() > 0 && o.scale.max_token_id > e.profile().vocab_size)
     fail("prompt ids go up to " + std::to_string(o.scale.max_token_id) + " but the vocabulary has " +
@@ -103,7 +107,9 @@ void run(const ThroughputOpts& o) {
 
   perf::Report report{"throughput", o.workload, "cpu", perf::utc_now_iso8601(), perf::build_commit(),
                       dump_config(*resolved), {}};
-  report.device = "cpu (" + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores), runner " + o.runner;
+  const std::string device = resolved->parallel.devices.empty() ? "cpu" : resolved->parallel.devices[0];
+  report.device = device == "cpu" ? "cpu (" + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores), runner " + o.runner
+                                  : device + " (bf16), runner " + o.runner;
   // The bound needs ceilings: measured on a GPU build, or given.
   perf::Ceilings ceilings{};
   std::string ceiling_device;
@@ -143,6 +149,7 @@ void run(const ThroughputOpts& o) {
   report.figures.push_back({"preemptions", static_cast<double>(stats.num_preemptions), "", nan, "", false});
   report.figures.push_back({"engine steps", static_cast<double>(stats.num_steps), "", nan, "", false});
   report.figures.push_back({"KV blocks", static_cast<double>(e.num_blocks()), "", nan, "", true});
+  report.figures.push_back({"engine startup", startup_s, "s", nan, "", false});
   std::cout << perf::format_table(report);
   if (output_tokens != d.output_tokens) fail("produced " + std::to_string(output_tokens) + " output tokens, expected " +
                                              std::to_string(d.output_tokens));
@@ -162,6 +169,7 @@ void add_throughput(CLI::App& bench) {
   cmd->add_option("--config", o->config_file, "YAML engine config");
   cmd->add_option("--set", o->overrides, "override a config key: section.key=value");
   cmd->add_option("--model", o->model, "model directory (default: dummy weights of the workload's shape)");
+  cmd->add_option("--device", o->device, "cpu | cuda:N (default: parallel.devices, else cpu)");
   cmd->add_option("--runner", o->runner, "model | noop (noop: the engine's own overhead)")->check(CLI::IsMember({"model", "noop"}));
   cmd->add_option("--num-requests", o->scale.num_requests, "run this many requests instead (CPU runs)")->check(CLI::PositiveNumber);
   cmd->add_option("--length-factor", o->scale.length_factor, "scale input and output lengths (CPU runs)")->check(CLI::Range(1e-4, 1.0));

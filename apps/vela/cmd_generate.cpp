@@ -46,6 +46,7 @@ int run_local(const GenerateOpts& o) {
   if (!o.model.empty()) config->model.path = o.model;
   if (!o.tokenizer.empty()) config->model.tokenizer = o.tokenizer;
   if (!o.load_format.empty()) config->model.load_format = o.load_format;
+  if (!o.device.empty()) config->parallel.devices = {o.device};
   apply_logging(config->logging);
   auto resolved = resolve_model_paths(*config);
   if (!resolved) fail(resolved.error().message);
@@ -157,6 +158,7 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "HF model directory (default: the embedded demo model)");
   cmd->add_option("--tokenizer", o->tokenizer, "directory with tokenizer.json (default: the model's)");
   cmd->add_option("--load-format", o->load_format, "auto | safetensors | dummy");
+  cmd->add_option("--device", o->device, "in-process: cpu | cuda:N (default: parallel.devices, else cpu)");
   cmd->add_option("--config", o->config_file, "YAML engine config");
   cmd->add_option("--set", o->overrides, "override a config key: section.key=value");
   cmd->add_option("--prompt", o->prompts, "prompt text (repeatable: one request each, batched together)");

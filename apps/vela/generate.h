@@ -16,7 +16,7 @@ struct GenerateOpts {
   std::string server;                      // empty: in-process
   std::string config_file;                 // in-process engine config
   std::vector<std::string> overrides;
-  std::string model, tokenizer, load_format;
+  std::string model, tokenizer, load_format, device;
   std::vector<std::string> prompts;        // one request each
   std::vector<std::string> prompt_ids;     // comma-separated ids, one request each
   int32_t copies = 1;                      // -n: each prompt this many times

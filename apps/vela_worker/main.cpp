@@ -34,10 +34,14 @@ int main(int argc, char** argv) {
   vela::parse_log_level(log_level, &level);
   vela::set_log_levels(level, {});
 
-  vela::RunnerFactory factory = [](const std::string& kind, vela::Communicator* comm)
+  vela::RunnerFactory factory = [&opts](const std::string& kind, vela::Communicator* comm)
       -> vela::Result<std::unique_ptr<vela::Runner>> {
     if (kind == "synthetic") return vela::make_synthetic_runner();
-    if (kind == "model") return vela::make_model_runner(comm);
+    if (kind == "model") {
+      vela::ModelRunnerOptions options;
+      options.device = opts.device;
+      return vela::make_model_runner(comm, options);
+    }
     if (kind == "noop") return vela::make_noop_runner();
     if (kind.rfind("noop@", 0) == 0) {
       vela::NoopRunnerOptions options;

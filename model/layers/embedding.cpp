@@ -21,19 +21,20 @@ Result<VocabParallelEmbedding> VocabParallelEmbedding::load(WeightSource& src, c
   return e;
 }
 
-void VocabParallelEmbedding::forward(const Tensor& ids, Tensor& out, Communicator* comm) const {
-  ops::embedding(ids, weight_, vocab_start_, out);
+void VocabParallelEmbedding::forward(const DeviceContext& ctx, const Tensor& ids, Tensor& out,
+                                     Communicator* comm) const {
+  ops::embedding(ctx, ids, weight_, vocab_start_, out);
   if (tp_size_ > 1) comm->all_reduce_sum(out.data<float>(), size_t(out.numel()));
 }
 
-void VocabParallelEmbedding::logits(const Tensor& hidden, Tensor& logits, Tensor& shard_scratch,
+void VocabParallelEmbedding::logits(const DeviceContext& ctx, const Tensor& hidden, Tensor& logits, Tensor& shard_scratch,
                                     Tensor& gather_scratch, Communicator* comm) const {
   if (tp_size_ == 1) {
-    ops::linear(hidden, weight_, nullptr, logits);
+    ops::linear(ctx, hidden, weight_, nullptr, logits);
     return;
   }
   int64_t rows = hidden.size(0), per_rank = weight_.size(0);
-  ops::linear(hidden, weight_, nullptr, shard_scratch);
+  ops::linear(ctx, hidden, weight_, nullptr, shard_scratch);
   // gathered [tp, S, V_r] -> logits [S, vocab], dropping the padded tail.
   comm->all_gather(shard_scratch.data<float>(), size_t(rows * per_rank), gather_scratch.data<float>());
   for (int r = 0; r < tp_size_; ++r) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/device.h"
 #include "model/tensor.h"
 #include "model/weights.h"
 
@@ -21,10 +22,10 @@ class VocabParallelEmbedding {
   static Result<VocabParallelEmbedding> load(WeightSource& src, const std::string& name, int64_t vocab_size,
                                              int64_t hidden_size, int tp_rank, int tp_size);
   // out [T, H] for ids [T] i32.
-  void forward(const Tensor& ids, Tensor& out, Communicator* comm) const;
+  void forward(const DeviceContext& ctx, const Tensor& ids, Tensor& out, Communicator* comm) const;
   // logits [S, vocab] for hidden [S, H]; shard_scratch holds [S, V_r] and
   // gather_scratch [tp, S, V_r] (both ignored when tp == 1).
-  void logits(const Tensor& hidden, Tensor& logits, Tensor& shard_scratch, Tensor& gather_scratch,
+  void logits(const DeviceContext& ctx, const Tensor& hidden, Tensor& logits, Tensor& shard_scratch, Tensor& gather_scratch,
               Communicator* comm) const;
 
   int64_t rows_per_rank() const { return weight_.size(0); }

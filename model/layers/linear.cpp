@@ -8,17 +8,20 @@
 namespace vela {
 
 namespace {
-// Copies part tensors (each [rows_i, cols] or [rows_i]) one after another.
-Tensor concat_rows(const std::vector<Tensor>& parts) {
+// Copies part tensors (each [rows_i, cols] or [rows_i], on one device) one after another.
+Result<Tensor> concat_rows(const std::vector<Tensor>& parts, const DeviceContext& ctx) {
   if (parts.size() == 1) return parts[0];
   int64_t rows = 0;
   for (const auto& p : parts) rows += p.size(0);
-  Tensor out = parts[0].ndim() == 2 ? Tensor::zeros({rows, parts[0].size(1)}, DType::kF32)
-                                    : Tensor::zeros({rows}, DType::kF32);
-  char* dst = static_cast<char*>(out.raw_data());
+  const Tensor& first = parts[0];
+  Tensor out = first.ndim() == 2 ? Tensor::zeros({rows, first.size(1)}, first.dtype(), first.device())
+                                 : Tensor::zeros({rows}, first.dtype(), first.device());
+  int64_t row = 0;
   for (const auto& p : parts) {
-    std::memcpy(dst, p.raw_data(), p.nbytes());
-    dst += p.nbytes();
+    Tensor dst = out.narrow(0, row, p.size(0));
+    auto copied = copy_tensor(p, dst, ctx);
+    if (!copied) return copied.error();
+    row += p.size(0);
   }
   return out;
 }
@@ -38,8 +41,14 @@ Result<Linear> Linear::load_column(WeightSource& src, const std::vector<Part>& p
     }
   }
   Linear layer;
-  layer.weight_ = concat_rows(weights);
-  if (has_bias) layer.bias_ = concat_rows(biases);
+  auto weight = concat_rows(weights, src.target());
+  if (!weight) return weight.error();
+  layer.weight_ = std::move(weight.value());
+  if (has_bias) {
+    auto bias = concat_rows(biases, src.target());
+    if (!bias) return bias.error();
+    layer.bias_ = std::move(bias.value());
+  }
   return layer;
 }
 
@@ -58,17 +67,16 @@ Result<Linear> Linear::load_row(WeightSource& src, const std::string& name, int6
   return layer;
 }
 
-void Linear::forward(const Tensor& x, Tensor& out, Communicator* comm) const {
-  if (!row_parallel_) {
-    ops::linear(x, weight_, bias_.defined() ? &bias_ : nullptr, out);
+void Linear::forward(const DeviceContext& ctx, const Tensor& x, Tensor& out, Communicator* comm) const {
+  const bool reduce = row_parallel_ && comm != nullptr && comm->world_size() > 1;
+  if (!reduce) {  // the bias rides in the GEMM's epilogue
+    ops::linear(ctx, x, weight_, bias_.defined() ? &bias_ : nullptr, out);
     return;
   }
-  ops::linear(x, weight_, nullptr, out);
-  if (comm != nullptr && comm->world_size() > 1) {
-    // out is a contiguous [T, out] workspace view, so one collective covers it.
-    comm->all_reduce_sum(out.data<float>(), size_t(out.numel()));
-  }
-  if (bias_.defined()) {
+  ops::linear(ctx, x, weight_, nullptr, out);
+  // out is a contiguous [T, out] workspace view, so one collective covers it.
+  comm->all_reduce_sum(out.data<float>(), size_t(out.numel()));
+  if (bias_.defined()) {  // once, after the partial sums are reduced
     const float* b = bias_.data<float>();
     for (int64_t r = 0; r < out.size(0); ++r) {
       float* row = out.data<float>() + r * out.stride(0);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/device.h"
 #include "model/tensor.h"
 #include "model/weights.h"
 
@@ -35,7 +36,7 @@ class Linear {
 
   // out [T, out] = x [T, in] · W^T (+ b). A row-parallel layer all-reduces its
   // partial sums first and adds the bias once, after the reduction.
-  void forward(const Tensor& x, Tensor& out, Communicator* comm) const;
+  void forward(const DeviceContext& ctx, const Tensor& x, Tensor& out, Communicator* comm) const;
 
   int64_t out_features() const { return weight_.size(0); }
   size_t nbytes() const { return weight_.nbytes() + (bias_.defined() ? bias_.nbytes() : 0); }

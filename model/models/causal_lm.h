@@ -27,11 +27,17 @@ class CausalLM {
   virtual Result<bool> load_weights(WeightSource& weights) = 0;
   virtual const ModelShape& shape() const = 0;
   virtual size_t weight_bytes() const = 0;
+  // Allocates the activations for steps of up to max_tokens tokens and max_logit_rows
+  // sampled rows, once: a step within those limits allocates nothing and every
+  // buffer keeps its address (CUDA graphs rely on it). Returns the bytes taken.
+  // Without it the CPU path grows its buffers on demand.
+  virtual Result<size_t> reserve(int64_t max_tokens, int64_t max_logit_rows) = 0;
   // Runs every layer over the batch, writing K/V into kv (one entry per layer).
-  // Returns the final-normed hidden states [num_tokens, hidden]; the view stays
-  // valid until the next forward().
+  // Returns the final-normed hidden states [num_tokens, hidden] (compute dtype);
+  // the view stays valid until the next forward().
   virtual Tensor forward(const ForwardBatch& batch, std::vector<LayerKVCache>& kv) = 0;
-  // logits [rows, vocab] for hidden[rows[i]] (rows [S] i32); valid until the next call.
+  // logits [rows, vocab] fp32 for hidden[rows[i]] (rows [S] i32, on the model's
+  // device); valid until the next call.
   virtual Tensor compute_logits(const Tensor& hidden, const Tensor& rows) = 0;
 };
 

@@ -1,7 +1,9 @@
 #include "model/models/decoder_model.h"
 
 #include <cmath>
-#include <cstring>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
 
 #include "model/communicator.h"
 #include "model/layers/rotary.h"
@@ -10,7 +12,7 @@
 namespace vela {
 
 Result<std::unique_ptr<DecoderModel>> DecoderModel::create(const HFConfig& config, const ParallelInfo& parallel,
-                                                           Communicator* comm) {
+                                                           Communicator* comm, const DeviceContext& ctx) {
   const int tp = parallel.tp_size;
   auto unsupported = [&](const std::string& what) {
     return make_error("unsupported", config.source + ": tensor parallel size " + std::to_string(tp) + ": " + what);
@@ -24,7 +26,9 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::create(const HFConfig& confi
   if (nk >= tp ? nk % tp != 0 : tp % nk != 0)
     return unsupported("and num_key_value_heads must divide one another");
 
-  auto model = std::unique_ptr<DecoderModel>(new DecoderModel(config, parallel, comm));
+  if (ctx.is_cuda() && tp > 1)
+    return unsupported("on CUDA: tensor parallelism needs the NCCL communicator, which is not built yet");
+  auto model = std::unique_ptr<DecoderModel>(new DecoderModel(config, parallel, comm, ctx));
   model->num_q_heads_ = config.num_attention_heads / tp;
   // With fewer KV heads than ranks each KV head is replicated on tp / nk ranks.
   int64_t nk_rank = nk >= tp ? nk / tp : 1;
@@ -95,7 +99,9 @@ Result<bool> DecoderModel::load_weights(WeightSource& src) {
   auto final_norm = norm("model.norm.weight", H);
   if (!final_norm) return final_norm.error();
   final_norm_ = std::move(final_norm.value());
-  rope_table_ = make_rope_table(c.rope, hd, shape_.max_positions);
+  auto rope = to_device(make_rope_table(c.rope, hd, shape_.max_positions), DType::kF32, ctx_);
+  if (!rope) return rope.error();
+  rope_table_ = std::move(rope.value());
   return true;
 }
 
@@ -109,18 +115,62 @@ size_t DecoderModel::weight_bytes() const {
   return n;
 }
 
+Result<size_t> DecoderModel::reserve(int64_t max_tokens, int64_t max_logit_rows) {
+  try {
+    reserve_tokens(max_tokens);
+    reserve_logit_rows(max_logit_rows);
+  } catch (const std::bad_alloc& e) {
+    return make_error("out_of_memory", config_.source + ": activations for " + std::to_string(max_tokens) +
+                                           " tokens: " + e.what());
+  }
+  ws_.fixed = true;
+  size_t bytes = 0;
+  for (const Tensor* t : {&ws_.hidden, &ws_.residual, &ws_.qkv, &ws_.attn, &ws_.gate_up, &ws_.act, &ws_.attn_scratch,
+                          &ws_.selected, &ws_.logits, &ws_.logits_shard, &ws_.logits_gather})
+    if (t->defined()) bytes += t->nbytes();
+  return bytes;
+}
+
+namespace {
+[[noreturn]] void beyond_reserve(const char* what, int64_t need, int64_t have) {
+  std::fprintf(stderr, "vela: a step needs %lld %s but the model reserved %lld\n", (long long)need, what,
+               (long long)have);
+  std::abort();
+}
+}  // namespace
+
 void DecoderModel::reserve_tokens(int64_t num_tokens) {
   if (num_tokens <= ws_.token_capacity) return;
+  if (ws_.fixed) beyond_reserve("tokens", num_tokens, ws_.token_capacity);
   int64_t cap = std::max<int64_t>(num_tokens, 2 * ws_.token_capacity);
   const int64_t H = config_.hidden_size, hd = config_.head_dim;
   const int64_t qkv_width = (num_q_heads_ + 2 * shape_.num_kv_heads) * hd;
-  ws_.hidden = Tensor::zeros({cap, H}, DType::kF32);
-  ws_.residual = Tensor::zeros({cap, H}, DType::kF32);
-  ws_.qkv = Tensor::zeros({cap, qkv_width}, DType::kF32);
-  ws_.attn = Tensor::zeros({cap, num_q_heads_ * hd}, DType::kF32);
-  ws_.gate_up = Tensor::zeros({cap, 2 * intermediate_}, DType::kF32);
-  ws_.act = Tensor::zeros({cap, intermediate_}, DType::kF32);
+  const DType dt = ctx_.dtype;
+  const Device dev = ctx_.device;
+  ws_.hidden = Tensor::zeros({cap, H}, dt, dev);
+  ws_.residual = Tensor::zeros({cap, H}, DType::kF32, dev);
+  ws_.qkv = Tensor::zeros({cap, qkv_width}, dt, dev);
+  ws_.attn = Tensor::zeros({cap, num_q_heads_ * hd}, dt, dev);
+  ws_.gate_up = Tensor::zeros({cap, 2 * intermediate_}, dt, dev);
+  ws_.act = Tensor::zeros({cap, intermediate_}, dt, dev);
+  const size_t scratch = ops::attention_workspace_bytes(ctx_, cap, num_q_heads_, hd);
+  ws_.attn_scratch = scratch > 0 ? Tensor::zeros({int64_t((scratch + 3) / 4)}, DType::kF32, dev) : Tensor();
   ws_.token_capacity = cap;
+}
+
+void DecoderModel::reserve_logit_rows(int64_t rows) {
+  if (rows <= ws_.logit_capacity) return;
+  if (ws_.fixed) beyond_reserve("logit rows", rows, ws_.logit_capacity);
+  const VocabParallelEmbedding& head = lm_head_ ? *lm_head_ : *embed_;
+  const int64_t cap = std::max<int64_t>(rows, 2 * ws_.logit_capacity);
+  const Device dev = ctx_.device;
+  ws_.selected = Tensor::zeros({cap, config_.hidden_size}, ctx_.dtype, dev);
+  ws_.logits = Tensor::zeros({cap, config_.vocab_size}, DType::kF32, dev);
+  if (parallel_.tp_size > 1) {
+    ws_.logits_shard = Tensor::zeros({cap, head.rows_per_rank()}, DType::kF32, dev);
+    ws_.logits_gather = Tensor::zeros({parallel_.tp_size * cap * head.rows_per_rank()}, DType::kF32, dev);
+  }
+  ws_.logit_capacity = cap;
 }
 
 void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens) {
@@ -128,21 +178,21 @@ void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, Laye
   const float eps = float(config_.rms_norm_eps);
   Tensor x = ws_.hidden.narrow(0, 0, num_tokens);
   Tensor qkv = ws_.qkv.narrow(0, 0, num_tokens);
-  layer.qkv.forward(x, qkv, comm_);
+  layer.qkv.forward(ctx_, x, qkv, comm_);
   // q/k/v are row-strided views into the fused [T, (nq + 2 nk) hd] output.
   Tensor q = qkv.narrow(1, 0, nq * hd).unflatten_last(nq, hd);
   Tensor k = qkv.narrow(1, nq * hd, nk * hd).unflatten_last(nk, hd);
   Tensor v = qkv.narrow(1, (nq + nk) * hd, nk * hd).unflatten_last(nk, hd);
   if (config_.qk_norm) {
-    ops::rms_norm(q, layer.q_norm, eps, q);
-    ops::rms_norm(k, layer.k_norm, eps, k);
+    ops::rms_norm(ctx_, q, layer.q_norm, eps, q);
+    ops::rms_norm(ctx_, k, layer.k_norm, eps, k);
   }
-  ops::rope(batch.positions, q, k, rope_table_, config_.rope.interleaved);
-  ops::reshape_and_cache(k, v, kv, batch);
+  ops::rope(ctx_, batch.positions, q, k, rope_table_, config_.rope.interleaved);
+  ops::reshape_and_cache(ctx_, k, v, kv, batch);
   Tensor attn = ws_.attn.narrow(0, 0, num_tokens);
   Tensor attn_heads = attn.unflatten_last(nq, hd);
-  ops::paged_attention(q, kv, batch, 1.0f / std::sqrt(float(hd)), attn_heads);
-  layer.o.forward(attn, x, comm_);
+  ops::paged_attention(ctx_, q, kv, batch, 1.0f / std::sqrt(float(hd)), attn_heads, ws_.attn_scratch);
+  layer.o.forward(ctx_, attn, x, comm_);
 }
 
 Tensor DecoderModel::forward(const ForwardBatch& batch, std::vector<LayerKVCache>& kv) {
@@ -153,43 +203,29 @@ Tensor DecoderModel::forward(const ForwardBatch& batch, std::vector<LayerKVCache
   Tensor residual = ws_.residual.narrow(0, 0, T);
   Tensor gate_up = ws_.gate_up.narrow(0, 0, T);
   Tensor act = ws_.act.narrow(0, 0, T);
-  embed_->forward(batch.input_ids, x, comm_);
+  embed_->forward(ctx_, batch.input_ids, x, comm_);
   for (size_t l = 0; l < layers_.size(); ++l) {
     Layer& layer = layers_[l];
-    if (l == 0) {
-      std::memcpy(residual.raw_data(), x.raw_data(), x.nbytes());
-      ops::rms_norm(x, layer.input_norm, eps, x);
-    } else {
-      ops::add_rms_norm(x, residual, layer.input_norm, eps);
-    }
+    ops::add_rms_norm(ctx_, x, residual, layer.input_norm, eps, l == 0 ? ops::Residual::kStart : ops::Residual::kAdd);
     attention_block(layer, batch, kv[l], T);
-    ops::add_rms_norm(x, residual, layer.post_attention_norm, eps);
-    layer.gate_up.forward(x, gate_up, comm_);
-    ops::silu_and_mul(gate_up, act);
-    layer.down.forward(act, x, comm_);
+    ops::add_rms_norm(ctx_, x, residual, layer.post_attention_norm, eps);
+    layer.gate_up.forward(ctx_, x, gate_up, comm_);
+    ops::silu_and_mul(ctx_, gate_up, act);
+    layer.down.forward(ctx_, act, x, comm_);
   }
-  ops::add_rms_norm(x, residual, final_norm_, eps);
+  ops::add_rms_norm(ctx_, x, residual, final_norm_, eps);
   return x;
 }
 
 Tensor DecoderModel::compute_logits(const Tensor& hidden, const Tensor& rows) {
   const int64_t S = rows.size(0);
   const VocabParallelEmbedding& head = lm_head_ ? *lm_head_ : *embed_;
-  if (S > ws_.logit_capacity) {
-    int64_t cap = std::max<int64_t>(S, 2 * ws_.logit_capacity);
-    ws_.selected = Tensor::zeros({cap, config_.hidden_size}, DType::kF32);
-    ws_.logits = Tensor::zeros({cap, config_.vocab_size}, DType::kF32);
-    if (parallel_.tp_size > 1) {
-      ws_.logits_shard = Tensor::zeros({cap, head.rows_per_rank()}, DType::kF32);
-      ws_.logits_gather = Tensor::zeros({parallel_.tp_size * cap * head.rows_per_rank()}, DType::kF32);
-    }
-    ws_.logit_capacity = cap;
-  }
+  reserve_logit_rows(S);
   Tensor selected = ws_.selected.narrow(0, 0, S);
   Tensor logits = ws_.logits.narrow(0, 0, S);
   Tensor shard = parallel_.tp_size > 1 ? ws_.logits_shard.narrow(0, 0, S) : Tensor();
-  ops::gather_rows(hidden, rows, selected);
-  head.logits(selected, logits, shard, ws_.logits_gather, comm_);
+  ops::gather_rows(ctx_, hidden, rows, selected);
+  head.logits(ctx_, selected, logits, shard, ws_.logits_gather, comm_);
   return logits;
 }
 

@@ -22,10 +22,11 @@ class Communicator;
 class DecoderModel final : public CausalLM {
  public:
   static Result<std::unique_ptr<DecoderModel>> create(const HFConfig& config, const ParallelInfo& parallel,
-                                                      Communicator* comm);
+                                                      Communicator* comm, const DeviceContext& ctx);
   Result<bool> load_weights(WeightSource& weights) override;
   const ModelShape& shape() const override { return shape_; }
   size_t weight_bytes() const override;
+  Result<size_t> reserve(int64_t max_tokens, int64_t max_logit_rows) override;
   Tensor forward(const ForwardBatch& batch, std::vector<LayerKVCache>& kv) override;
   Tensor compute_logits(const Tensor& hidden, const Tensor& rows) override;
 
@@ -38,22 +39,26 @@ class DecoderModel final : public CausalLM {
     Linear gate_up;                          // [2 I_r, H]
     Linear down;                             // [H, I_r]
   };
-  // Scratch reused across steps; grows when a step has more tokens than before.
+  // Scratch reused across steps (compute dtype; residual and logits fp32); grows
+  // when a step needs more than it holds, unless reserve() fixed it.
   struct Workspace {
     int64_t token_capacity = 0;
-    Tensor hidden, residual, qkv, attn, gate_up, act;
+    Tensor hidden, residual, qkv, attn, gate_up, act, attn_scratch;
     int64_t logit_capacity = 0;
     Tensor selected, logits, logits_shard, logits_gather;
+    bool fixed = false;  // reserve() was called: never reallocate
   };
 
-  DecoderModel(const HFConfig& config, const ParallelInfo& parallel, Communicator* comm)
-      : config_(config), parallel_(parallel), comm_(comm) {}
+  DecoderModel(const HFConfig& config, const ParallelInfo& parallel, Communicator* comm, const DeviceContext& ctx)
+      : config_(config), parallel_(parallel), comm_(comm), ctx_(ctx) {}
   void reserve_tokens(int64_t num_tokens);
+  void reserve_logit_rows(int64_t rows);
   void attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens);
 
   HFConfig config_;
   ParallelInfo parallel_;
   Communicator* comm_;
+  DeviceContext ctx_;
   ModelShape shape_;
   int64_t num_q_heads_ = 0;     // per rank
   int64_t kv_head_start_ = 0;   // first kv head this rank keeps

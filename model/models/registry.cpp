@@ -28,11 +28,11 @@ std::string supported_architectures() {
 }
 
 Result<std::unique_ptr<CausalLM>> create_model(const HFConfig& config, const ParallelInfo& parallel,
-                                               Communicator* comm) {
+                                               Communicator* comm, const DeviceContext& ctx) {
   if (find_architecture(config.architecture) == nullptr)
     return make_error("unsupported", config.source + ": unsupported architecture '" + config.architecture +
                                          "' (supported: " + supported_architectures() + ")");
-  auto model = DecoderModel::create(config, parallel, comm);
+  auto model = DecoderModel::create(config, parallel, comm, ctx);
   if (!model) return model.error();
   return std::unique_ptr<CausalLM>(std::move(model.value()));
 }

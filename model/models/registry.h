@@ -12,6 +12,7 @@ namespace vela {
 class CausalLM;
 class Communicator;
 struct HFConfig;
+struct DeviceContext;
 
 struct ArchitectureInfo {
   const char* name;             // "Qwen3ForCausalLM"
@@ -29,8 +30,9 @@ struct ParallelInfo {
   int tp_size = 1;
 };
 
-// Builds the model for config.architecture (weights not loaded yet).
+// Builds the model for config.architecture (weights not loaded yet); it computes
+// on ctx's device (which must outlive it).
 Result<std::unique_ptr<CausalLM>> create_model(const HFConfig& config, const ParallelInfo& parallel,
-                                               Communicator* comm);
+                                               Communicator* comm, const DeviceContext& ctx);
 
 }  // namespace vela

@@ -2,55 +2,95 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "model/ops/cpu/cpu_ops.h"
+#ifdef VELA_HAVE_CUDA
+#include "model/ops/cuda/cuda_ops.h"
+#define VELA_DISPATCH_CUDA(call) \
+  if (ctx.is_cuda()) return cuda::call
+#else
+#define VELA_DISPATCH_CUDA(call) \
+  if (ctx.is_cuda()) return no_backend(#call)
+#endif
 
 namespace vela::ops {
 
 namespace {
-// Only the CPU backend is built so far; a tensor elsewhere is a programming error.
+[[maybe_unused]] void no_backend(const char* op) {
+  std::fprintf(stderr, "vela: op %s: CUDA tensors in a build without the CUDA backend\n", op);
+  std::abort();
+}
+// The CPU backend reads host memory; a device tensor here is a programming error.
 void require_cpu(const Tensor& t, const char* op) {
   if (t.device().type != DeviceType::kCPU) {
-    std::fprintf(stderr, "vela: op %s: tensor on a device without a backend in this build\n", op);
+    std::fprintf(stderr, "vela: op %s: a %s tensor given to the CPU backend\n", op, device_name(t.device()).c_str());
     std::abort();
   }
 }
 }  // namespace
 
-void embedding(const Tensor& ids, const Tensor& table, int64_t vocab_start, Tensor& out) {
+void embedding(const DeviceContext& ctx, const Tensor& ids, const Tensor& table, int64_t vocab_start, Tensor& out) {
+  VELA_DISPATCH_CUDA(embedding(ctx, ids, table, vocab_start, out));
   require_cpu(table, "embedding");
   cpu::embedding(ids, table, vocab_start, out);
 }
-void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
+void linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
+  VELA_DISPATCH_CUDA(linear(ctx, x, w, bias, out));
   require_cpu(w, "linear");
   cpu::linear(x, w, bias, out);
 }
-void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) {
+void rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, float eps, Tensor& out) {
+  VELA_DISPATCH_CUDA(rms_norm(ctx, x, w, eps, out));
   require_cpu(x, "rms_norm");
   cpu::rms_norm(x, w, eps, out);
 }
-void add_rms_norm(Tensor& x, Tensor& residual, const Tensor& w, float eps) {
+void add_rms_norm(const DeviceContext& ctx, Tensor& x, Tensor& residual, const Tensor& w, float eps, Residual mode) {
+  VELA_DISPATCH_CUDA(add_rms_norm(ctx, x, residual, w, eps, mode == Residual::kStart));
   require_cpu(x, "add_rms_norm");
+  if (mode == Residual::kStart) {
+    for (int64_t t = 0; t < x.size(0); ++t)
+      std::memcpy(residual.data<float>() + t * residual.stride(0), x.data<float>() + t * x.stride(0),
+                  size_t(x.size(1)) * sizeof(float));
+    cpu::rms_norm(x, w, eps, x);
+    return;
+  }
   cpu::add_rms_norm(x, residual, w, eps);
 }
-void rope(const Tensor& positions, Tensor& q, Tensor& k, const Tensor& cos_sin, bool interleaved) {
+void rope(const DeviceContext& ctx, const Tensor& positions, Tensor& q, Tensor& k, const Tensor& cos_sin,
+          bool interleaved) {
+  VELA_DISPATCH_CUDA(rope(ctx, positions, q, k, cos_sin, interleaved));
   require_cpu(q, "rope");
   cpu::rope(positions, q, k, cos_sin, interleaved);
 }
-void silu_and_mul(const Tensor& gate_up, Tensor& out) {
+void silu_and_mul(const DeviceContext& ctx, const Tensor& gate_up, Tensor& out) {
+  VELA_DISPATCH_CUDA(silu_and_mul(ctx, gate_up, out));
   require_cpu(gate_up, "silu_and_mul");
   cpu::silu_and_mul(gate_up, out);
 }
-void reshape_and_cache(const Tensor& k, const Tensor& v, LayerKVCache& cache, const ForwardBatch& batch) {
+void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& v, LayerKVCache& cache,
+                       const ForwardBatch& batch) {
+  VELA_DISPATCH_CUDA(reshape_and_cache(ctx, k, v, cache, batch));
   require_cpu(cache.k, "reshape_and_cache");
   cpu::reshape_and_cache(k, v, cache, batch);
 }
-void paged_attention(const Tensor& q, const LayerKVCache& cache, const ForwardBatch& batch, float scale,
-                     Tensor& out) {
+void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCache& cache, const ForwardBatch& batch,
+                     float scale, Tensor& out, Tensor& workspace) {
+  VELA_DISPATCH_CUDA(paged_attention(ctx, q, cache, batch, scale, out, workspace));
   require_cpu(q, "paged_attention");
+  (void)workspace;  // the CPU kernel needs none
   cpu::paged_attention(q, cache, batch, scale, out);
 }
-void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out) {
+size_t attention_workspace_bytes(const DeviceContext& ctx, int64_t max_tokens, int64_t num_q_heads, int64_t head_dim) {
+#ifdef VELA_HAVE_CUDA
+  if (ctx.is_cuda()) return cuda::attention_workspace_bytes(max_tokens, num_q_heads, head_dim);
+#else
+  (void)ctx, (void)max_tokens, (void)num_q_heads, (void)head_dim;
+#endif
+  return 0;
+}
+void gather_rows(const DeviceContext& ctx, const Tensor& x, const Tensor& rows, Tensor& out) {
+  VELA_DISPATCH_CUDA(gather_rows(ctx, x, rows, out));
   require_cpu(x, "gather_rows");
   cpu::gather_rows(x, rows, out);
 }

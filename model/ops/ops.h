@@ -1,11 +1,14 @@
 #pragma once
-// The ops the models are written against. Each dispatches on its tensors' device:
-// the CPU backend (ops/cpu/) computes in fp32; the CUDA backend plugs in here.
+// The ops the models are written against. Each dispatches on the DeviceContext:
+// the CPU backend (ops/cpu/) computes in fp32; the CUDA backend (ops/cuda/, kernels/)
+// keeps weights and activations in bf16 with fp32 math, the residual stream in fp32,
+// and enqueues everything on ctx.stream (no host synchronisation inside an op).
 // Shapes: T tokens, H hidden, D last dim, nq/nk query/kv heads, hd head_dim.
 // Tensors may be row-strided views (e.g. q/k/v inside one fused qkv buffer) but
 // their last dimension is always contiguous.
 #include <cstdint>
 
+#include "model/device.h"
 #include "model/forward_batch.h"
 #include "model/tensor.h"
 
@@ -14,34 +17,43 @@ namespace vela::ops {
 // out[t] = table[ids[t] - vocab_start] if that row exists, else zeros (a
 // vocab-parallel shard holds rows [vocab_start, vocab_start + R)).
 // ids [T] i32, table [R, H], out [T, H].
-void embedding(const Tensor& ids, const Tensor& table, int64_t vocab_start, Tensor& out);
+void embedding(const DeviceContext& ctx, const Tensor& ids, const Tensor& table, int64_t vocab_start, Tensor& out);
 
-// out[M, N] = x[M, K] · w[N, K]^T (+ bias[N]).
-void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out);
+// out[M, N] = x[M, K] · w[N, K]^T (+ bias[N]). On CUDA out may be F32 (logits) or
+// the compute dtype.
+void linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out);
 
 // out = x * rsqrt(mean(x^2) + eps) * w over the last dim. x, out [..., D]; may alias.
-void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out);
+void rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, float eps, Tensor& out);
 
-// Fused residual: residual += x; x = rms_norm(residual) * w. x, residual [T, D].
-void add_rms_norm(Tensor& x, Tensor& residual, const Tensor& w, float eps);
+// Fused residual + RMSNorm. x [T, D]; residual [T, D] (fp32 on every backend).
+//   kStart: residual = x;  x = rms_norm(x) * w      (the first layer)
+//   kAdd:   residual += x; x = rms_norm(residual) * w
+enum class Residual { kStart, kAdd };
+void add_rms_norm(const DeviceContext& ctx, Tensor& x, Tensor& residual, const Tensor& w, float eps,
+                  Residual mode = Residual::kAdd);
 
 // Rotates q [T, nq, hd] and k [T, nk, hd] in place by positions [T] i32.
 // cos_sin [max_positions, hd]: cos(p * f_i) in [:hd/2], sin in [hd/2:].
 // interleaved: pairs (2i, 2i+1); otherwise neox halves (i, i + hd/2).
-void rope(const Tensor& positions, Tensor& q, Tensor& k, const Tensor& cos_sin, bool interleaved);
+void rope(const DeviceContext& ctx, const Tensor& positions, Tensor& q, Tensor& k, const Tensor& cos_sin, bool interleaved);
 
 // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]. gate_up [T, 2I].
-void silu_and_mul(const Tensor& gate_up, Tensor& out);
+void silu_and_mul(const DeviceContext& ctx, const Tensor& gate_up, Tensor& out);
 
 // Writes k, v [T, nk, hd] into the paged cache rows named by batch.slot_mapping.
-void reshape_and_cache(const Tensor& k, const Tensor& v, LayerKVCache& cache, const ForwardBatch& batch);
+void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& v, LayerKVCache& cache, const ForwardBatch& batch);
 
 // out [T, nq, hd] = causal softmax(q k^T * scale) v over each sequence's paged
 // keys (cached and new). q [T, nq, hd]; nq a multiple of the cache's nk (GQA).
-void paged_attention(const Tensor& q, const LayerKVCache& cache, const ForwardBatch& batch, float scale,
-                     Tensor& out);
+// workspace: scratch the CUDA kernels may use (sized by attention_workspace_bytes).
+void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCache& cache, const ForwardBatch& batch,
+                     float scale, Tensor& out, Tensor& workspace);
+
+// Bytes of attention scratch for batches of up to max_tokens rows (0 on the CPU).
+size_t attention_workspace_bytes(const DeviceContext& ctx, int64_t max_tokens, int64_t num_q_heads, int64_t head_dim);
 
 // out[i] = x[rows[i]]. x [T, D], rows [S] i32, out [S, D].
-void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out);
+void gather_rows(const DeviceContext& ctx, const Tensor& x, const Tensor& rows, Tensor& out);
 
 }  // namespace vela::ops

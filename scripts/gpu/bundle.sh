@@ -1,14 +1,35 @@
 #!/usr/bin/env bash
-# Builds the CUDA preset's executables here and packs them into .gpu/ for the GPU machine.
+# Builds the CUDA preset's executables here and packs them into .gpu/ for the GPU
+# machine, with the reference models and goldens the GPU tests read, compressed
+# (the machine takes 64 MiB per call, the working tree included).
+#   scripts/gpu/bundle.sh [TARGETS...]   (default: vela, vela-worker, every GPU test and benchmark)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cmake --preset cuda >/dev/null
-targets=${*:-vela}
-cmake --build build-cuda --target $targets
+gpu_targets=$(cd build-cuda && ninja -t targets all 2>/dev/null | sed -n 's/^\(\(test\|bench\)_[a-z_]*_gpu\): .*/\1/p' | sort -u | tr '\n' ' ')
+targets=${*:-vela vela-worker $gpu_targets}
+flock /tmp/vela-build.lock cmake --build build-cuda -j 2 --target $targets
 rm -rf .gpu
 bins=()
 for t in $targets; do bins+=("build-cuda/bin/$t"); done
-bash ../shared/tools/gpu-bundle.sh .gpu "${bins[@]}"
-# Debug info is most of the size; the machine takes 64 MiB per call.
+bash ../shared/tools/gpu-bundle.sh .gpu "${bins[@]}" >/dev/null
+# Debug info is most of the size.
 strip .gpu/bin/*
+git rev-parse --short HEAD > .gpu/COMMIT
+ref=../shared/reference
+cache=build-cuda/reference.tar.gz
+if [ ! -f "$cache" ]; then
+  stage=$(mktemp -d); mkdir -p "$stage/models" "$stage/golden"
+  for m in qwen3-tiny llama3-tiny qwen2-tiny; do
+    mkdir -p "$stage/models/$m"
+    cp "$ref/models/$m"/{config.json,generation_config.json,model.safetensors} "$stage/models/$m/"
+  done
+  cp "$ref"/golden/{qwen3-tiny,llama3-tiny,qwen2-tiny}.json "$stage/golden/"
+  tar czf "$cache" -C "$stage" . && rm -rf "$stage"
+fi
+cp "$cache" .gpu/reference.tar.gz
+# The libraries (OpenBLAS, ICU data) are most of it: xz brings bin + lib from ~115
+# to ~21 MB. On the machine: tar xJf .gpu/bundle.tar.xz -C .gpu
+tar -cf - -C .gpu bin lib COMMIT | xz -T2 -6 > .gpu/bundle.tar.xz
+rm -rf .gpu/bin .gpu/lib
 du -sh .gpu

@@ -15,7 +15,7 @@ namespace {
 std::vector<float> dummy_logits(uint64_t seed) {
   auto config = load_hf_config(testing::model_dir("llama3-tiny"));
   REQUIRE(config.ok());
-  auto model = create_model(config.value(), ParallelInfo{}, nullptr);
+  auto model = create_model(config.value(), ParallelInfo{}, nullptr, DeviceContext::cpu());
   REQUIRE(model.ok());
   auto weights = make_dummy_weights(seed, config->initializer_range);
   REQUIRE(model.value()->load_weights(*weights).ok());

@@ -27,7 +27,7 @@ Loaded load_reference(const std::string& name, int64_t num_blocks) {
   auto config = load_hf_config(testing::model_dir(name));
   REQUIRE(config.ok());
   l.config = config.value();
-  auto model = create_model(l.config, ParallelInfo{}, nullptr);
+  auto model = create_model(l.config, ParallelInfo{}, nullptr, DeviceContext::cpu());
   REQUIRE(model.ok());
   l.model = std::move(model.value());
   auto weights = open_safetensors_weights(testing::model_dir(name));

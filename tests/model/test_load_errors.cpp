@@ -37,7 +37,7 @@ std::string copy_model(const TempDir& dir, const std::string& model = "qwen2-tin
 Error load_error(const std::string& dir) {
   auto config = load_hf_config(dir);
   if (!config) return config.error();
-  auto model = create_model(config.value(), ParallelInfo{}, nullptr);
+  auto model = create_model(config.value(), ParallelInfo{}, nullptr, DeviceContext::cpu());
   if (!model) return model.error();
   auto weights = open_safetensors_weights(dir);
   if (!weights) return weights.error();

@@ -24,7 +24,7 @@ namespace {
 // All-token logits [T, vocab] of one sequence through rank `rank` of `tp`.
 std::vector<float> sequence_logits(const HFConfig& config, WeightSource& weights, int rank, int tp,
                                    Communicator* comm, const std::vector<int32_t>& ids) {
-  auto model = create_model(config, ParallelInfo{rank, tp}, comm);
+  auto model = create_model(config, ParallelInfo{rank, tp}, comm, DeviceContext::cpu());
   REQUIRE(model.ok());
   auto loaded = model.value()->load_weights(weights);
   if (!loaded) FAIL(loaded.error().message);

@@ -1,0 +1,239 @@
+// Paged attention on the GPU: decode bandwidth and prefill throughput, against a
+// device-to-device copy measured in the same binary as the ceiling.
+//
+// Counters:
+//   GB/s     decode: bytes the attention must touch (K and V rows of every visible
+//            key, q and out) over the kernel time; copy: 2 x bytes copied (read + write)
+//   vs_copy  GB/s over the copy's GB/s (BM_CopyCeiling runs first; measured lazily
+//            otherwise)
+//   TFLOP/s  prefill: 4 * hd * nq * sum over queries of visible keys (QK^T and PV, 2
+//            FLOP per multiply-add, causal work only; = 4 q_len seq_len hd nq / 2
+//            for q_len == seq_len, up to the diagonal's +1)
+// Times are CUDA events around kInner back-to-back launches. The KV cache is not
+// flushed from L2 between launches: cases whose K/V fit in L2 (50 MB; e.g. batch 1
+// at context 512 or 4k) read partly from L2 and can exceed HBM rates.
+//
+// Run: bench_attention_gpu --benchmark_min_time=0.5
+#include <benchmark/benchmark.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernels/attention.h"
+
+namespace {
+
+using vela::kernels::bf16;
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(e));
+    std::abort();
+  }
+}
+
+constexpr int kInner = 10;  // launches per timed region
+
+struct Events {
+  cudaEvent_t start{}, stop{};
+  Events() {
+    check(cudaEventCreate(&start), "cudaEventCreate");
+    check(cudaEventCreate(&stop), "cudaEventCreate");
+  }
+  ~Events() {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  }
+  template <class F>
+  double seconds(F launch) {  // per launch
+    check(cudaEventRecord(start), "record");
+    for (int i = 0; i < kInner; ++i) launch();
+    check(cudaEventRecord(stop), "record");
+    check(cudaEventSynchronize(stop), "sync");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, start, stop), "elapsed");
+    return double(ms) * 1e-3 / kInner;
+  }
+};
+
+constexpr size_t kCopyBytes = size_t(1) << 30;
+
+double copy_seconds(void* dst, const void* src) {
+  Events ev;
+  return ev.seconds([&] { check(cudaMemcpyAsync(dst, src, kCopyBytes, cudaMemcpyDeviceToDevice), "copy"); });
+}
+
+double g_copy_gbps = 0.0;
+
+double copy_gbps() {
+  if (g_copy_gbps > 0) return g_copy_gbps;
+  void *a = nullptr, *b = nullptr;
+  check(cudaMalloc(&a, kCopyBytes), "malloc");
+  check(cudaMalloc(&b, kCopyBytes), "malloc");
+  copy_seconds(b, a);  // warm up
+  double best = 1e30;
+  for (int i = 0; i < 5; ++i) best = std::min(best, copy_seconds(b, a));
+  cudaFree(a);
+  cudaFree(b);
+  g_copy_gbps = 2.0 * double(kCopyBytes) / best / 1e9;
+  return g_copy_gbps;
+}
+
+void BM_CopyCeiling(benchmark::State& state) {
+  void *a = nullptr, *b = nullptr;
+  check(cudaMalloc(&a, kCopyBytes), "malloc");
+  check(cudaMalloc(&b, kCopyBytes), "malloc");
+  copy_seconds(b, a);
+  double total = 0;
+  for (auto _ : state) {
+    double s = copy_seconds(b, a);
+    state.SetIterationTime(s);
+    total += s;
+  }
+  cudaFree(a);
+  cudaFree(b);
+  double gbps = 2.0 * double(kCopyBytes) * double(state.iterations()) / total / 1e9;
+  g_copy_gbps = std::max(g_copy_gbps, gbps);
+  state.counters["GB/s"] = gbps;
+}
+BENCHMARK(BM_CopyCeiling)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+struct Shape {
+  int32_t nq, nk, hd;
+};
+constexpr Shape kShapes[] = {{32, 8, 128} /* Llama-3-8B */, {16, 8, 128} /* Qwen3-0.6B */};
+
+// A batch on the device: q_lens[s] new tokens of sequence s with seq_lens[s] in the
+// cache; blocks handed out in shuffled order as a long-running server's would be.
+struct DeviceBatch {
+  std::vector<void*> allocs;
+  vela::kernels::PagedAttentionParams p;
+
+  DeviceBatch(const Shape& sh, const std::vector<int32_t>& q_lens, const std::vector<int32_t>& seq_lens,
+              int32_t block_size) {
+    const int32_t n = int32_t(q_lens.size());
+    std::vector<int32_t> qsl(size_t(n) + 1, 0);
+    int32_t max_blocks = 0, total_blocks = 0, max_q = 0, max_seq = 0;
+    for (int32_t s = 0; s < n; ++s) {
+      qsl[s + 1] = qsl[s] + q_lens[s];
+      const int32_t blocks = (seq_lens[s] + block_size - 1) / block_size;
+      max_blocks = std::max(max_blocks, blocks);
+      total_blocks += blocks;
+      max_q = std::max(max_q, q_lens[s]);
+      max_seq = std::max(max_seq, seq_lens[s]);
+    }
+    std::vector<int32_t> ids(static_cast<size_t>(total_blocks));
+    std::iota(ids.begin(), ids.end(), 0);
+    std::shuffle(ids.begin(), ids.end(), std::mt19937{42});
+    std::vector<int32_t> table(size_t(n) * max_blocks, 0);
+    size_t next = 0;
+    for (int32_t s = 0; s < n; ++s)
+      for (int32_t b = 0; b < (seq_lens[s] + block_size - 1) / block_size; ++b)
+        table[size_t(s) * max_blocks + b] = ids[next++];
+    const int32_t T = qsl[n];
+    const size_t cache_bytes = size_t(total_blocks) * block_size * sh.nk * sh.hd * sizeof(bf16);
+    auto k = alloc(cache_bytes), v = alloc(cache_bytes);
+    check(cudaMemset(k, 0x3c, cache_bytes), "memset");  // bf16 0x3c3c ~ 0.0115
+    check(cudaMemset(v, 0x3c, cache_bytes), "memset");
+    const size_t q_bytes = size_t(T) * sh.nq * sh.hd * sizeof(bf16);
+    auto q = alloc(q_bytes), out = alloc(q_bytes);
+    check(cudaMemset(q, 0x3c, q_bytes), "memset");
+    p.q = static_cast<bf16*>(q);
+    p.q_token_stride = int64_t(sh.nq) * sh.hd;
+    p.k_cache = static_cast<bf16*>(k);
+    p.v_cache = static_cast<bf16*>(v);
+    p.block_tables = upload(table);
+    p.block_table_stride = max_blocks;
+    p.query_start_loc = upload(qsl);
+    p.seq_lens = upload(seq_lens);
+    p.out = static_cast<bf16*>(out);
+    p.out_token_stride = int64_t(sh.nq) * sh.hd;
+    p.num_seqs = n;
+    p.num_tokens = T;
+    p.num_q_heads = sh.nq;
+    p.num_kv_heads = sh.nk;
+    p.head_dim = sh.hd;
+    p.block_size = block_size;
+    p.max_query_len = max_q;
+    p.max_seq_len = max_seq;
+    p.scale = 1.0f / std::sqrt(float(sh.hd));
+    p.workspace_bytes = vela::kernels::paged_attention_workspace_bytes(T, sh.nq, sh.hd);
+    p.workspace = alloc(p.workspace_bytes);
+  }
+  ~DeviceBatch() {
+    for (void* a : allocs) cudaFree(a);
+  }
+  void* alloc(size_t bytes) {
+    void* ptr = nullptr;
+    check(cudaMalloc(&ptr, std::max<size_t>(bytes, 16)), "cudaMalloc");
+    allocs.push_back(ptr);
+    return ptr;
+  }
+  const int32_t* upload(const std::vector<int32_t>& h) {
+    void* d = alloc(h.size() * sizeof(int32_t));
+    check(cudaMemcpy(d, h.data(), h.size() * sizeof(int32_t), cudaMemcpyHostToDevice), "upload");
+    return static_cast<const int32_t*>(d);
+  }
+  void launch() const { check(vela::kernels::paged_attention(p, nullptr), "paged_attention"); }
+};
+
+// Args: batch, context, shape index.
+void BM_Decode(benchmark::State& state) {
+  const int32_t batch = int32_t(state.range(0)), ctx = int32_t(state.range(1));
+  const Shape sh = kShapes[state.range(2)];
+  const double ceiling = copy_gbps();
+  DeviceBatch b(sh, std::vector<int32_t>(size_t(batch), 1), std::vector<int32_t>(size_t(batch), ctx), 16);
+  Events ev;
+  ev.seconds([&] { b.launch(); });  // warm up
+  double total = 0;
+  for (auto _ : state) {
+    double s = ev.seconds([&] { b.launch(); });
+    state.SetIterationTime(s);
+    total += s;
+  }
+  const double kv_bytes = 2.0 * double(batch) * ctx * sh.nk * sh.hd * sizeof(bf16);
+  const double qo_bytes = 2.0 * double(batch) * sh.nq * sh.hd * sizeof(bf16);
+  const double gbps = (kv_bytes + qo_bytes) * double(state.iterations()) / total / 1e9;
+  state.counters["GB/s"] = gbps;
+  state.counters["vs_copy"] = gbps / ceiling;
+  state.SetLabel(sh.nq == 32 ? "llama8b" : "qwen3-0.6b");
+}
+BENCHMARK(BM_Decode)
+    ->ArgNames({"batch", "ctx", "shape"})
+    ->ArgsProduct({{1, 64, 256}, {512, 4096, 32768}, {0, 1}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+// Args: sequences, chunk length (whole prompts, q_len == seq_len), Llama-8B shape.
+void BM_Prefill(benchmark::State& state) {
+  const int32_t n = int32_t(state.range(0)), q = int32_t(state.range(1));
+  const Shape sh = kShapes[0];
+  DeviceBatch b(sh, std::vector<int32_t>(size_t(n), q), std::vector<int32_t>(size_t(n), q), 16);
+  Events ev;
+  ev.seconds([&] { b.launch(); });
+  double total = 0;
+  for (auto _ : state) {
+    double s = ev.seconds([&] { b.launch(); });
+    state.SetIterationTime(s);
+    total += s;
+  }
+  const double pairs = double(n) * double(q) * double(q + 1) / 2.0;  // (query, visible key) pairs
+  const double flops = 4.0 * sh.hd * sh.nq * pairs;
+  state.counters["TFLOP/s"] = flops * double(state.iterations()) / total / 1e12;
+}
+BENCHMARK(BM_Prefill)
+    ->ArgNames({"seqs", "q_len"})
+    ->Args({1, 2048})
+    ->Args({8, 1024})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

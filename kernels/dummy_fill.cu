@@ -1,0 +1,75 @@
+// Seeded dummy weights on the device, element for element model/weights.cpp's
+// DummyWeights (then rounded to bf16). Grid-stride over the output; the vector
+// path makes 8 consecutive outputs (one source run, as inner % 8 == 0) per step.
+#include <algorithm>
+
+#include "kernels/elementwise.h"
+#include "kernels/vec.cuh"
+
+namespace vela::kernels {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kMaxBlocks = 1 << 16;
+
+// Must stay identical to splitmix64 in model/weights.cpp.
+__device__ inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// DummyWeights' value at flat source index s. The explicit _rn intrinsics keep
+// nvcc from contracting into an FMA, so the fp32 result is the CPU's bit for bit.
+__device__ inline float dummy_value(const DummyFillParams& p, int64_t s) {
+  if (p.is_norm) return 1.0f;
+  const uint64_t r = splitmix64(p.key + uint64_t(s));
+  const float u = __fmul_rn(float(r >> 40), 1.0f / 16777216.0f);  // [0, 1), exact
+  return __fmul_rn(__fsub_rn(__fmul_rn(2.0f, u), 1.0f), p.half_width);
+}
+
+// Flat source index of output element e, or -1 for a row past dim_size (zero).
+__device__ inline int64_t source_index(const DummyFillParams& p, int64_t e) {
+  const int64_t j = e % p.inner, rest = e / p.inner;
+  const int64_t i = rest % p.length, o = rest / p.length;
+  const int64_t src_row = p.start + i;
+  if (src_row >= p.dim_size) return -1;
+  return (o * p.dim_size + src_row) * p.inner + j;
+}
+
+template <bool kVec8>
+__global__ void dummy_fill_kernel(DummyFillParams p, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  if constexpr (kVec8) {
+    for (int64_t u = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; u * kVec < n; u += stride) {
+      const int64_t s = source_index(p, u * kVec);  // the 8 share a row: inner % 8 == 0
+      float f[kVec];
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) f[e] = s < 0 ? 0.0f : dummy_value(p, s + e);
+      store8(p.out + u * kVec, f);
+    }
+  } else {
+    for (int64_t e = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+      const int64_t s = source_index(p, e);
+      p.out[e] = __float2bfloat16(s < 0 ? 0.0f : dummy_value(p, s));
+    }
+  }
+}
+
+}  // namespace
+
+cudaError_t dummy_fill(const DummyFillParams& p, cudaStream_t stream) {
+  const int64_t n = p.outer * p.length * p.inner;
+  if (n == 0) return cudaSuccess;
+  const bool vec = vec8_ok({p.out}, {p.inner});
+  const int64_t units = vec ? n / kVec : n;
+  const int64_t blocks = std::min<int64_t>((units + kThreads - 1) / kThreads, kMaxBlocks);
+  if (vec)
+    dummy_fill_kernel<true><<<unsigned(blocks), kThreads, 0, stream>>>(p, n);
+  else
+    dummy_fill_kernel<false><<<unsigned(blocks), kThreads, 0, stream>>>(p, n);
+  return cudaGetLastError();
+}
+
+}  // namespace vela::kernels

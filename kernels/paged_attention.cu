@@ -1,0 +1,141 @@
+// Paged attention: the host plan (validation, decode vs prefill, split-KV sizing) and
+// the one place where runtime sizes become template parameters.
+//
+// The plan reads Params only (no device memory, no allocation, no sync), so the
+// launches it makes are the same every time for the same Params and a CUDA graph can
+// capture them. Note for graphs replayed across steps: num_splits follows
+// max_seq_len and num_seqs, so capture with the bucket's upper bounds (the kernels
+// are correct for any max_seq_len >= the real longest sequence, and for less too:
+// the last split takes every remaining key).
+#include <algorithm>
+#include <atomic>
+#include <climits>
+
+#include "kernels/paged_attention_impl.cuh"
+
+namespace vela::kernels {
+namespace attn {
+namespace {
+
+inline constexpr int32_t kMaxSplits = 256;
+inline constexpr int32_t kMaxGroup = 8;  // GQA ratios 1..8 are compiled
+
+int sm_count() {
+  static std::atomic<int> cached[16] = {};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 132;
+  if (dev >= 0 && dev < 16) {
+    int v = cached[dev].load(std::memory_order_relaxed);
+    if (v > 0) return v;
+  }
+  int n = 0;
+  if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) n = 132;
+  if (dev >= 0 && dev < 16) cached[dev].store(n, std::memory_order_relaxed);
+  return n;
+}
+
+bool is_pow2(int32_t x) { return x > 0 && (x & (x - 1)) == 0; }
+
+// Checks what the kernels assume; fills the plan.
+cudaError_t make_plan(const PagedAttentionParams& p, Plan& plan) {
+  if (p.num_seqs < 0 || p.num_tokens < 0) return cudaErrorInvalidValue;
+  if (p.head_dim != 64 && p.head_dim != 128) return cudaErrorInvalidValue;
+  if (p.num_kv_heads <= 0 || p.num_q_heads % p.num_kv_heads != 0) return cudaErrorInvalidValue;
+  const int32_t group = p.num_q_heads / p.num_kv_heads;
+  if (group < 1 || group > kMaxGroup) return cudaErrorInvalidValue;
+  if (!is_pow2(p.block_size)) return cudaErrorInvalidValue;
+  if (p.num_seqs > 65535 || p.num_kv_heads > 65535) return cudaErrorInvalidValue;  // grid y/z limits
+  // 16-byte loads of q/k/v/out rows.
+  if (p.q_token_stride % 8 != 0 || p.out_token_stride % 2 != 0) return cudaErrorInvalidValue;
+  if ((reinterpret_cast<uintptr_t>(p.q) | reinterpret_cast<uintptr_t>(p.k_cache) |
+       reinterpret_cast<uintptr_t>(p.v_cache)) % 16 != 0 ||
+      reinterpret_cast<uintptr_t>(p.out) % 4 != 0)
+    return cudaErrorInvalidValue;
+  if (p.num_seqs == 0 || p.num_tokens == 0) return cudaSuccess;
+  if (p.max_query_len < 1) return cudaErrorInvalidValue;
+  if (!p.q || !p.k_cache || !p.v_cache || !p.out || !p.block_tables || !p.query_start_loc || !p.seq_lens)
+    return cudaErrorInvalidValue;
+
+  plan = Plan{};
+  plan.block_shift = __builtin_ctz(uint32_t(p.block_size));
+  plan.decode = p.max_query_len == 1;
+  plan.num_splits = 1;
+  plan.split_len = INT_MAX;
+  if (!plan.decode) return cudaSuccess;
+
+  // Split-KV when (sequence, kv head) CTAs alone would leave SMs idle: aim at about
+  // four CTAs per SM, splits of at least kMinKeysPerSplit keys, and never more
+  // partial rows than the workspace holds.
+  const int64_t sms = sm_count();
+  const int64_t ctas = int64_t(p.num_seqs) * p.num_kv_heads;
+  if (ctas >= 2 * sms || p.max_seq_len < 2 * kMinKeysPerSplit) return cudaSuccess;
+  int64_t splits = (4 * sms + ctas - 1) / ctas;
+  splits = std::min<int64_t>(splits, p.max_seq_len / kMinKeysPerSplit);
+  splits = std::min<int64_t>(splits, kMaxSplits);
+  splits = std::min<int64_t>(splits, kMaxPartialRows / p.num_tokens);
+  if (p.workspace == nullptr) splits = 1;
+  while (splits > 1 && partial_bytes(splits * p.num_tokens, p.num_q_heads, p.head_dim) > p.workspace_bytes) --splits;
+  if (splits <= 1) return cudaSuccess;
+  int64_t split_len = (p.max_seq_len + splits - 1) / splits;
+  split_len = (split_len + 63) / 64 * 64;
+  plan.split_len = int32_t(split_len);
+  plan.num_splits = int32_t((p.max_seq_len + split_len - 1) / split_len);
+  if (plan.num_splits <= 1) {
+    plan.num_splits = 1;
+    plan.split_len = INT_MAX;
+    return cudaSuccess;
+  }
+  const int64_t rows = int64_t(plan.num_splits) * p.num_tokens;
+  const size_t acc_bytes = (size_t(rows) * p.num_q_heads * p.head_dim * sizeof(float) + 255) / 256 * 256;
+  plan.partial_acc = static_cast<float*>(p.workspace);
+  plan.partial_lse = reinterpret_cast<float*>(static_cast<char*>(p.workspace) + acc_bytes);
+  return cudaSuccess;
+}
+
+template <int HD, int G>
+cudaError_t run(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+  if (!plan.decode) return launch_prefill<HD, G>(p, plan, stream);
+  if (auto e = launch_decode<HD, G>(p, plan, stream); e != cudaSuccess) return e;
+  if (plan.num_splits > 1) return launch_combine<HD>(p, plan, stream);
+  return cudaSuccess;
+}
+
+template <int HD>
+cudaError_t run_group(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+  switch (p.num_q_heads / p.num_kv_heads) {
+    case 1: return run<HD, 1>(p, plan, stream);
+    case 2: return run<HD, 2>(p, plan, stream);
+    case 3: return run<HD, 3>(p, plan, stream);
+    case 4: return run<HD, 4>(p, plan, stream);
+    case 5: return run<HD, 5>(p, plan, stream);
+    case 6: return run<HD, 6>(p, plan, stream);
+    case 7: return run<HD, 7>(p, plan, stream);
+    case 8: return run<HD, 8>(p, plan, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace
+}  // namespace attn
+
+size_t paged_attention_workspace_bytes(int64_t max_tokens, int32_t num_q_heads, int32_t head_dim) {
+  const int64_t rows = std::min<int64_t>(attn::kMaxPartialRows, std::max<int64_t>(1, max_tokens) * attn::kMaxSplits);
+  return attn::partial_bytes(rows, num_q_heads, head_dim);
+}
+
+cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream) {
+  attn::Plan plan;
+  if (auto e = attn::make_plan(p, plan); e != cudaSuccess) {
+    // Shapes outside the tuned kernels (e.g. head_dim 8..32 of small models).
+    if (paged_attention_generic_supports(p)) return paged_attention_generic(p, stream);
+    return e;
+  }
+  if (p.num_seqs == 0 || p.num_tokens == 0) return cudaSuccess;
+  switch (p.head_dim) {
+    case 64: return attn::run_group<64>(p, plan, stream);
+    case 128: return attn::run_group<128>(p, plan, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace vela::kernels

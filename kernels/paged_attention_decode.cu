@@ -1,0 +1,249 @@
+// Decode attention (every sequence has one query row) over the paged KV cache, and
+// the combine pass of split-KV.
+//
+// decode_kernel<HD, G>: grid (num_splits, num_kv_heads, num_seqs), 128 threads. One
+// CTA owns one (sequence, kv head, key split) and all G = nq/nk query heads of that
+// kv head, so each K/V row is read from HBM once per group. A key row (HD bf16) is
+// read by HD/8 threads, 16 bytes each; a warp covers 32/(HD/8) keys per load and
+// each thread keeps kUnroll K and V loads in flight. Every thread group (the threads
+// of one key slot) runs its own online softmax over the keys it saw; the CTA merges
+// the groups through shared memory at the end and either writes the output (one
+// split) or a normalised partial + log2-sum-exp to the workspace.
+#include <cuda_runtime.h>
+
+#include "kernels/paged_attention_impl.cuh"
+
+namespace vela::kernels::attn {
+namespace {
+
+template <int HD, int G>
+struct DecodeCfg {
+  static constexpr int kThreadsPerKey = HD / 8;  // 16 bytes each
+  static constexpr int kKeysPerWarp = 32 / kThreadsPerKey;
+  static constexpr int kWarps = kThreads / 32;
+  // K and V loads in flight per thread; small groups have registers to spare for more.
+  static constexpr int kUnroll = G <= 2 ? 8 : 4;
+  static constexpr int kKeysPerIter = kUnroll * kWarps * kKeysPerWarp;
+  static constexpr int kStreams = kWarps * kKeysPerWarp;  // independent softmax streams per CTA
+};
+
+template <int HD, int G>
+__global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionParams p, const Plan plan) {
+  using C = DecodeCfg<HD, G>;
+  constexpr int U = C::kUnroll;
+  __shared__ float s_m[C::kStreams][G];
+  __shared__ float s_l[C::kStreams][G];
+  __shared__ __align__(16) float s_acc[C::kStreams][G][HD];
+
+  const int split = blockIdx.x, kh = blockIdx.y, s = blockIdx.z;
+  const int row = p.query_start_loc[s];
+  if (p.query_start_loc[s + 1] - row != 1) return;  // an empty (padding) sequence
+  const int seq_len = p.seq_lens[s];
+  const int k_begin = split * plan.split_len;
+  // The last split takes every remaining key, so a max_seq_len that undercounts
+  // loses nothing; one split takes them all.
+  const int k_end = (split == int(gridDim.x) - 1 || seq_len - k_begin <= plan.split_len) ? seq_len
+                                                                                          : k_begin + plan.split_len;
+  if (split > 0 && k_begin >= seq_len) return;  // nothing here; the combine pass skips it
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int grp = lane / C::kThreadsPerKey, gl = lane % C::kThreadsPerKey;
+  const int stream = warp * C::kKeysPerWarp + grp;
+
+  // q of the G heads, this thread's 8 dims, pre-scaled so scores are in log2 units.
+  const float qscale = p.scale * kLog2e;
+  float q[G][8];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    const bf16* qp = p.q + int64_t(row) * p.q_token_stride + int64_t(kh * G + g) * HD + gl * 8;
+    unpack8(*reinterpret_cast<const uint4*>(qp), q[g]);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) q[g][i] *= qscale;
+  }
+
+  float m[G], l[G], acc[G][8];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    m[g] = -INFINITY;
+    l[g] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc[g][i] = 0.0f;
+  }
+
+  const int32_t* table = p.block_tables + int64_t(s) * p.block_table_stride;
+  const int bs_mask = p.block_size - 1;
+  const int64_t slot_stride = int64_t(p.num_kv_heads) * HD;  // elements per cache row
+  const int64_t head_off = int64_t(kh) * HD + gl * 8;
+
+  // Key u of an iteration is base + key_off[u]; its block id is fetched one iteration
+  // ahead so the table read is off the K/V loads' critical path.
+  int key_off[U];
+  int32_t blk[U];
+#pragma unroll
+  for (int u = 0; u < U; ++u) {
+    key_off[u] = (u * C::kWarps + warp) * C::kKeysPerWarp + grp;
+    const int key = k_begin + key_off[u];
+    blk[u] = key < k_end ? table[key >> plan.block_shift] : 0;
+  }
+
+  for (int base = k_begin; base < k_end; base += C::kKeysPerIter) {
+    uint4 kr[U], vr[U];
+    bool valid[U];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int key = base + key_off[u];
+      valid[u] = key < k_end;
+      kr[u] = vr[u] = make_uint4(0, 0, 0, 0);
+      if (valid[u]) {
+        const int64_t slot = int64_t(blk[u]) * p.block_size + (key & bs_mask);
+        const int64_t off = slot * slot_stride + head_off;
+        kr[u] = ldg_nc_v4(p.k_cache + off);
+        vr[u] = ldg_nc_v4(p.v_cache + off);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int key = base + C::kKeysPerIter + key_off[u];
+      blk[u] = key < k_end ? table[key >> plan.block_shift] : 0;
+    }
+    float sc[U][G];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float kf[8];
+      unpack8(kr[u], kf);
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        float d = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) d = fmaf(q[g][i], kf[i], d);
+        sc[u][g] = d;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+#pragma unroll
+        for (int o = C::kThreadsPerKey / 2; o > 0; o /= 2) sc[u][g] += __shfl_xor_sync(0xffffffffu, sc[u][g], o);
+        if (!valid[u]) sc[u][g] = -INFINITY;
+      }
+    float vf[U][8];
+#pragma unroll
+    for (int u = 0; u < U; ++u) unpack8(vr[u], vf[u]);
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      float mx = sc[0][g];
+#pragma unroll
+      for (int u = 1; u < U; ++u) mx = fmaxf(mx, sc[u][g]);
+      const float m_new = fmaxf(m[g], mx);
+      const float b = safe_base(m_new);
+      const float alpha = exp2f(m[g] - b);
+      float pr[U], psum = 0.0f;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        pr[u] = exp2f(sc[u][g] - b);
+        psum += pr[u];
+      }
+      l[g] = l[g] * alpha + psum;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        float a = acc[g][i] * alpha;
+#pragma unroll
+        for (int u = 0; u < U; ++u) a = fmaf(pr[u], vf[u][i], a);
+        acc[g][i] = a;
+      }
+      m[g] = m_new;
+    }
+  }
+
+  // Merge the CTA's streams.
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    if (gl == 0) {
+      s_m[stream][g] = m[g];
+      s_l[stream][g] = l[g];
+    }
+    float4* dst = reinterpret_cast<float4*>(&s_acc[stream][g][gl * 8]);
+    dst[0] = make_float4(acc[g][0], acc[g][1], acc[g][2], acc[g][3]);
+    dst[1] = make_float4(acc[g][4], acc[g][5], acc[g][6], acc[g][7]);
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * HD; idx += kThreads) {
+    const int g = idx / HD, d = idx % HD;
+    float mmax = -INFINITY;
+#pragma unroll
+    for (int st = 0; st < C::kStreams; ++st) mmax = fmaxf(mmax, s_m[st][g]);
+    const float b = safe_base(mmax);
+    float lsum = 0.0f, a = 0.0f;
+#pragma unroll
+    for (int st = 0; st < C::kStreams; ++st) {
+      const float w = exp2f(s_m[st][g] - b);
+      lsum = fmaf(s_l[st][g], w, lsum);
+      a = fmaf(s_acc[st][g][d], w, a);
+    }
+    const int h = kh * G + g;
+    const float o = lsum > 0.0f ? a / lsum : 0.0f;
+    if (gridDim.x == 1) {
+      p.out[int64_t(row) * p.out_token_stride + int64_t(h) * HD + d] = __float2bfloat16(o);
+    } else {
+      const int64_t prow = int64_t(split) * p.num_tokens + row;
+      plan.partial_acc[(prow * p.num_q_heads + h) * HD + d] = o;
+      if (d == 0) plan.partial_lse[prow * p.num_q_heads + h] = lsum > 0.0f ? mmax + log2f(lsum) : -INFINITY;
+    }
+  }
+}
+
+// grid (num_q_heads, num_seqs), HD threads: merges a sequence's split partials.
+template <int HD>
+__global__ void __launch_bounds__(HD) combine_kernel(const PagedAttentionParams p, const Plan plan) {
+  const int h = blockIdx.x, s = blockIdx.y, d = threadIdx.x;
+  const int row = p.query_start_loc[s];
+  if (p.query_start_loc[s + 1] - row != 1) return;
+  const int seq_len = p.seq_lens[s];
+  int n = (seq_len + plan.split_len - 1) / plan.split_len;
+  n = max(1, min(n, plan.num_splits));
+  float mmax = -INFINITY;
+  for (int i = 0; i < n; ++i)
+    mmax = fmaxf(mmax, plan.partial_lse[(int64_t(i) * p.num_tokens + row) * p.num_q_heads + h]);
+  const float b = safe_base(mmax);
+  float wsum = 0.0f, a = 0.0f;
+  for (int i = 0; i < n; ++i) {
+    const int64_t prow = (int64_t(i) * p.num_tokens + row) * p.num_q_heads + h;
+    const float w = exp2f(plan.partial_lse[prow] - b);
+    wsum += w;
+    a = fmaf(w, plan.partial_acc[prow * HD + d], a);
+  }
+  p.out[int64_t(row) * p.out_token_stride + int64_t(h) * HD + d] = __float2bfloat16(wsum > 0.0f ? a / wsum : 0.0f);
+}
+
+}  // namespace
+
+template <int HD, int G>
+cudaError_t launch_decode(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+  dim3 grid(unsigned(plan.num_splits), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
+  decode_kernel<HD, G><<<grid, kThreads, 0, stream>>>(p, plan);
+  return cudaGetLastError();
+}
+
+template <int HD>
+cudaError_t launch_combine(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+  dim3 grid(unsigned(p.num_q_heads), unsigned(p.num_seqs));
+  combine_kernel<HD><<<grid, HD, 0, stream>>>(p, plan);
+  return cudaGetLastError();
+}
+
+#define VELA_DECODE_INSTANTIATE(HD)                                                                        \
+  template cudaError_t launch_decode<HD, 1>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 2>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 3>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 4>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 5>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 6>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 7>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 8>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_combine<HD>(const PagedAttentionParams&, const Plan&, cudaStream_t);
+VELA_DECODE_INSTANTIATE(64)
+VELA_DECODE_INSTANTIATE(128)
+#undef VELA_DECODE_INSTANTIATE
+
+}  // namespace vela::kernels::attn

@@ -1,0 +1,109 @@
+#pragma once
+// Internals of paged attention shared by its .cu files: the launch plan (decided on
+// the host from Params alone, so a captured graph replays the same launches), the
+// per-kernel argument structs, and the small PTX wrappers (16-byte loads, cp.async,
+// ldmatrix, mma.sync m16n8k16 bf16 -> fp32).
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "kernels/attention.h"
+
+namespace vela::kernels::attn {
+
+inline constexpr int kThreads = 128;  // 4 warps in every attention kernel
+inline constexpr float kLog2e = 1.4426950408889634f;
+
+// Split-KV partials: per (split, token row, q head) one normalised fp32 accumulator
+// row of head_dim and one log2-sum-exp. Rows are split * num_tokens + token.
+inline constexpr int64_t kMaxPartialRows = 2048;  // splits * num_tokens never exceeds this
+inline constexpr int32_t kMinKeysPerSplit = 256;  // a split shorter than this costs more than it saves
+
+struct Plan {
+  bool decode = false;        // max_query_len == 1: GQA decode kernel, else the prefill kernel
+  int32_t num_splits = 1;     // decode only; > 1 means partials in the workspace + combine pass
+  int32_t split_len = 0;      // keys per split (decode), a multiple of 64
+  int32_t block_shift = 0;    // log2(block_size)
+  float* partial_acc = nullptr;  // [num_splits * num_tokens, nq, hd]
+  float* partial_lse = nullptr;  // [num_splits * num_tokens, nq]
+};
+
+// Bytes of the partials for `rows` partial rows (acc region padded to 256 bytes).
+inline size_t partial_bytes(int64_t rows, int32_t nq, int32_t hd) {
+  size_t acc = size_t(rows) * size_t(nq) * size_t(hd) * sizeof(float);
+  acc = (acc + 255) / 256 * 256;
+  return acc + size_t(rows) * size_t(nq) * sizeof(float);
+}
+
+template <int HD, int G>
+cudaError_t launch_decode(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+template <int HD>
+cudaError_t launch_combine(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+template <int HD, int G>
+cudaError_t launch_prefill(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+
+// ---- device helpers ------------------------------------------------------------
+
+__device__ __forceinline__ uint4 ldg_nc_v4(const void* ptr) {
+  uint4 r;
+  // Not volatile: a pure read of memory no one writes during the kernel, so the
+  // compiler may hoist and batch these loads.
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
+               : "l"(ptr));
+  return r;
+}
+
+// 16-byte async copy global -> shared; src_bytes == 0 writes zeros (ptr still valid).
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+  uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  int bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {
+  uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem) {
+  uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+
+// d += a (16x16 row-major bf16) * b (16x8 col-major bf16), fp32 accumulators.
+__device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+
+// Eight bf16 in a uint4 -> eight floats.
+__device__ __forceinline__ void unpack8(const uint4& v, float (&f)[8]) {
+  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    f[2 * i] = __uint_as_float(w[i] << 16);
+    f[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+  }
+}
+
+// exp2 of (x - base) where base is a running max that may still be -inf (nothing seen).
+__device__ __forceinline__ float safe_base(float m) { return m == -INFINITY ? 0.0f : m; }
+
+}  // namespace vela::kernels::attn

@@ -1,0 +1,48 @@
+// Writes each token's k and v heads into its paged-cache slot: a block per token
+// copies the token's [nk, hd] k and v (contiguous inside the token) to the slot's
+// row of [num_blocks * block_size, nk, hd]; a negative slot skips the token.
+#include "kernels/elementwise.h"
+#include "kernels/vec.cuh"
+
+namespace vela::kernels {
+namespace {
+
+constexpr int kMaxThreads = 256;
+
+template <bool kVec8>
+__global__ void reshape_and_cache_kernel(ReshapeAndCacheParams p) {
+  const int64_t t = blockIdx.x, slot = p.slot_mapping[t];
+  if (slot < 0) return;
+  const int64_t width = p.num_kv_heads * p.head_dim;
+  const bf16* k = p.k + t * p.k_token_stride;
+  const bf16* v = p.v + t * p.v_token_stride;
+  bf16* kc = p.k_cache + slot * width;
+  bf16* vc = p.v_cache + slot * width;
+  if constexpr (kVec8) {
+    for (int64_t i = int64_t(threadIdx.x) * kVec; i < width; i += int64_t(blockDim.x) * kVec) {
+      copy8(kc + i, k + i);
+      copy8(vc + i, v + i);
+    }
+  } else {
+    for (int64_t i = threadIdx.x; i < width; i += blockDim.x) {
+      kc[i] = k[i];
+      vc[i] = v[i];
+    }
+  }
+}
+
+}  // namespace
+
+cudaError_t reshape_and_cache(const ReshapeAndCacheParams& p, cudaStream_t stream) {
+  const int64_t width = p.num_kv_heads * p.head_dim;
+  if (p.num_tokens == 0 || width == 0) return cudaSuccess;
+  const bool vec = vec8_ok({p.k, p.v, p.k_cache, p.v_cache}, {width, p.k_token_stride, p.v_token_stride});
+  const int threads = threads_for(vec ? width / kVec : width, kMaxThreads);
+  if (vec)
+    reshape_and_cache_kernel<true><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+  else
+    reshape_and_cache_kernel<false><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace vela::kernels

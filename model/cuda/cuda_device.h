@@ -1,0 +1,34 @@
+#pragma once
+// The CUDA side of model/device.h: the runtime (stream + cuBLASLt), device memory
+// and copies. Compiled only with the CUDA backend; nothing outside model/ includes it.
+#include <cstddef>
+#include <memory>
+
+#include "common/result.h"
+#include "model/device.h"
+
+namespace vela::cuda {
+
+Result<std::unique_ptr<DeviceRuntime>> open_runtime(int device_index);
+Result<DeviceMemory> memory_info(int device_index);
+
+// Zero-filled device memory on device_index; throws DeviceOutOfMemory (a
+// std::bad_alloc whose what() names the device, the request and what is free).
+void* allocate(size_t nbytes, int device_index);
+void release(void* p);
+
+// Copies nbytes (any direction) on stream and waits for it: weights, one-off
+// tensors. The per-step input path uses pinned buffers and async copies instead.
+Result<bool> copy(void* dst, const void* src, size_t nbytes, CUstream_st* stream);
+
+// Enqueues a copy on stream without waiting.
+Result<bool> copy_async(void* dst, const void* src, size_t nbytes, CUstream_st* stream);
+
+Result<bool> copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+                             size_t rows, CUstream_st* stream);
+
+// Pinned host memory (for the step's inputs and outputs).
+Result<void*> allocate_pinned(size_t nbytes);
+void release_pinned(void* p);
+
+}  // namespace vela::cuda

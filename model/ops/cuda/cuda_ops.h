@@ -1,0 +1,26 @@
+#pragma once
+// CUDA implementations of ops/ops.h: translate Tensors into the kernels' Params
+// and launch on ctx.stream. bf16 activations and weights, fp32 residual and logits.
+#include <cstddef>
+
+#include "model/device.h"
+#include "model/forward_batch.h"
+#include "model/tensor.h"
+
+namespace vela::ops::cuda {
+
+void embedding(const DeviceContext& ctx, const Tensor& ids, const Tensor& table, int64_t vocab_start, Tensor& out);
+void linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out);
+void rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, float eps, Tensor& out);
+void add_rms_norm(const DeviceContext& ctx, Tensor& x, Tensor& residual, const Tensor& w, float eps, bool first_layer);
+void rope(const DeviceContext& ctx, const Tensor& positions, Tensor& q, Tensor& k, const Tensor& cos_sin,
+          bool interleaved);
+void silu_and_mul(const DeviceContext& ctx, const Tensor& gate_up, Tensor& out);
+void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& v, LayerKVCache& cache,
+                       const ForwardBatch& batch);
+void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCache& cache, const ForwardBatch& batch,
+                     float scale, Tensor& out, Tensor& workspace);
+size_t attention_workspace_bytes(int64_t max_tokens, int64_t num_q_heads, int64_t head_dim);
+void gather_rows(const DeviceContext& ctx, const Tensor& x, const Tensor& rows, Tensor& out);
+
+}  // namespace vela::ops::cuda

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# On the GPU machine: every GPU test and benchmark of the bundle, one log folder,
+# a short table last. Builds nothing (scripts/gpu/bundle.sh builds here).
+#   tar xJf .gpu/bundle.tar.xz -C .gpu
+#   export LD_LIBRARY_PATH=$PWD/.gpu/lib:/usr/local/cuda/lib64; bash scripts/gpu/run_tests.sh $OUT [STAGES...]
+# Stages (default all): tests compare bench throughput. $OUT gets summary.txt and
+# logs.tar.gz (every log and JSON), so the 8-file limit of the way back holds.
+set -uo pipefail
+out=${1:?usage: run_tests.sh OUT_DIR [STAGES...]}; shift
+stages=${*:-tests compare bench throughput}
+logs=/tmp/vela-gpu-logs; rm -rf "$logs"; mkdir -p "$logs" "$out"
+summary="$out/summary.txt"; : > "$summary"
+export NCCL_NVLS_ENABLE=0
+note() { echo "$*" | tee -a "$summary"; }
+has() { [[ " $stages " == *" $1 "* ]]; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$logs/gpu.csv" 2>&1
+note "GPU: $(cat "$logs/gpu.csv")  commit: $(cat .gpu/COMMIT 2>/dev/null)"
+ref=/tmp/vela-reference; rm -rf "$ref"; mkdir -p "$ref"
+tar xzf .gpu/reference.tar.gz -C "$ref" && export VELA_REFERENCE_DIR="$ref"
+
+run() {  # run NAME TIMEOUT CMD...: logs to $logs/NAME.log, one summary line
+  local name=$1 limit=$2; shift 2
+  local t0=$(date +%s.%N)
+  timeout "$limit" "$@" > "$logs/$name.log" 2>&1
+  local rc=$? t1=$(date +%s.%N)
+  note "$(printf "%-34s %-6s %6.1f s" "$name" "$([ $rc -eq 0 ] && echo ok || echo "rc=$rc")" "$(awk "BEGIN{print $t1 - $t0}")")"
+  [ $rc -eq 0 ] || tail -n 25 "$logs/$name.log" | sed 's/^/    | /' | tee -a "$summary"
+  return $rc
+}
+
+if has tests; then
+  note "== GPU tests (each kernel vs the CPU backend; the reference models end to end)"
+  for t in .gpu/bin/test_*_gpu; do
+    [ -x "$t" ] || continue
+    run "$(basename "$t")" ${TEST_TIMEOUT:-300} "$t" --durations yes
+    grep -h "largest\|WARN" "$logs/$(basename "$t").log" | head -8 | sed 's/^/    /' | tee -a "$summary"
+  done
+fi
+
+if has compare; then
+  note "== Vela (in-process and vela serve on cuda:0) vs HF transformers bf16 on this GPU and the fp32 goldens"
+  run compare_hf 300 python3 scripts/gpu/compare_hf.py "$ref" .gpu/bin/vela "$logs/compare_hf.jsonl"
+  grep -v "^ " "$logs/compare_hf.log" | head -10 | sed 's/^/    /' | tee -a "$summary"
+fi
+
+if has bench; then
+  note "== Kernel benchmarks (against the copy bandwidth measured in the same binary)"
+  for b in .gpu/bin/bench_*_gpu; do
+    [ -x "$b" ] || continue
+    run "$(basename "$b")" ${BENCH_TIMEOUT:-240} "$b" --benchmark_min_time=${BENCH_MIN_TIME:-0.1} \
+      --benchmark_out="$logs/$(basename "$b").json" --benchmark_out_format=json
+    grep -E "^BM_|^bench|ratio|GB/s" "$logs/$(basename "$b").log" | head -40 | sed 's/^/    /' | tee -a "$summary"
+  done
+  run roofline 300 .gpu/bin/vela bench roofline --save --results-dir "$logs"
+  tail -n 12 "$logs/roofline.log" | sed 's/^/    /' | tee -a "$summary"
+fi
+
+if has throughput; then
+  note "== vela bench throughput on cuda:0 (dummy weights of the real shapes, bound from ceilings measured in the same run)"
+  for w in ${WORKLOADS:-S1 W1 P1 W2}; do
+    run "throughput-$w" ${THROUGHPUT_TIMEOUT:-300} .gpu/bin/vela bench throughput --workload "$w" --device cuda:0 --no-progress --save --results-dir "$logs"
+    grep -E "tok/s|wall|startup|hit" "$logs/throughput-$w.log" | head -8 | sed 's/^/    /' | tee -a "$summary"
+  done
+fi
+
+tar czf "$out/logs.tar.gz" -C "$logs" .
+note "logs: logs.tar.gz"

@@ -1,0 +1,161 @@
+// The CUDA backend end to end on the reference models (bf16 weights as stored, bf16
+// activations, fp32 residual and logits) against HF transformers' fp32 goldens:
+//  - teacher-forced logits of every golden case within 0.15, and the argmax right
+//    wherever the golden top-1/top-2 margin is >= 0.1;
+//  - the in-process engine on cuda:0 (real scheduler, paged KV on the GPU) gives the
+//    golden greedy tokens under whole prompts, chunked prefill mixed with decodes,
+//    prefix-cache hits and preemption.
+// Tolerance: the goldens are fp32 math on the same bf16 weights; a bf16 engine
+// rounds every activation to bf16 (relative 2^-9) between ops, and on these tiny
+// random models (hidden 32..64, logits up to |9|) that moves logits by up to ~0.1.
+// Measured on an H200 (2026-12-01, scripts/gpu/compare_hf.py, same goldens): HF
+// transformers itself in bf16 lands 0.105 (qwen3), 0.152 (llama3), 0.227 (qwen2)
+// from the fp32 goldens; Vela's CUDA path 0.065, 0.124, 0.106. The bound, 0.15, is
+// that bf16 floor: a real bug (a wrong head, mask, rotation or norm) moves logits by
+// O(1). Greedy tokens are compared before the first golden step whose top-1/top-2
+// margin is < 0.1; the teacher-forced argmax is checked at every step with a margin
+// of at least 0.1 (all of them matched in that run).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "model/device.h"
+#include "model/hf_config.h"
+#include "model/models/causal_lm.h"
+#include "model/models/registry.h"
+#include "model/weights.h"
+#include "tests/llm/engine_scenarios.h"
+#include "tests/model/golden.h"
+
+using namespace vela;
+
+namespace {
+
+constexpr int32_t kBlockSize = 16;
+constexpr float kLogitTolerance = 0.15f;
+constexpr float kMinMargin = 0.1f;
+
+Tensor upload(const DeviceContext& ctx, void* data, std::initializer_list<int64_t> shape, DType dtype) {
+  auto t = to_device(Tensor::from_blob(data, shape, dtype), dtype, ctx);
+  REQUIRE(t.ok());
+  return t.value();
+}
+
+void check_teacher_forced(const std::string& name) {
+  auto runtime = DeviceRuntime::open(Device{DeviceType::kCUDA, 0}, "auto");
+  if (!runtime) FAIL(runtime.error().message);
+  const DeviceContext& ctx = (*runtime)->context();
+  REQUIRE(ctx.dtype == DType::kBF16);
+  auto config = load_hf_config(testing::model_dir(name));
+  REQUIRE(config.ok());
+  auto model = create_model(*config, ParallelInfo{}, nullptr, ctx);
+  if (!model) FAIL(model.error().message);
+  auto weights = open_safetensors_weights(testing::model_dir(name), ctx);
+  REQUIRE(weights.ok());
+  auto loaded = (*model)->load_weights(**weights);
+  if (!loaded) FAIL(loaded.error().message);
+  const ModelShape& s = (*model)->shape();
+  const int64_t num_blocks = 64;
+  std::vector<LayerKVCache> kv;
+  for (int64_t i = 0; i < s.num_layers; ++i)
+    kv.push_back({Tensor::zeros({num_blocks, kBlockSize, s.num_kv_heads, s.head_dim}, ctx.dtype, ctx.device),
+                  Tensor::zeros({num_blocks, kBlockSize, s.num_kv_heads, s.head_dim}, ctx.dtype, ctx.device)});
+  auto cases = testing::load_golden(name);
+  REQUIRE(!cases.empty());
+  float worst = 0.0f;
+  size_t argmax_checked = 0;
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const auto& gc = cases[ci];
+    std::vector<int32_t> ids = gc.prompt;
+    ids.insert(ids.end(), gc.generated.begin(), gc.generated.end() - 1);
+    const int32_t T = int32_t(ids.size());
+    const int64_t blocks_needed = (T + kBlockSize - 1) / kBlockSize;
+    REQUIRE(blocks_needed <= num_blocks);
+    std::vector<int32_t> table(static_cast<size_t>(blocks_needed));  // from the end: not the identity
+    for (int64_t b = 0; b < blocks_needed; ++b) table[size_t(b)] = int32_t(num_blocks - 1 - b);
+    std::vector<int32_t> positions(static_cast<size_t>(T));
+    std::vector<int64_t> slots(static_cast<size_t>(T));
+    for (int32_t t = 0; t < T; ++t) {
+      positions[size_t(t)] = t;
+      slots[size_t(t)] = int64_t(table[size_t(t / kBlockSize)]) * kBlockSize + t % kBlockSize;
+    }
+    std::vector<int32_t> qsl{0, T}, seq_lens{T};
+    ForwardBatch batch;
+    batch.input_ids = upload(ctx, ids.data(), {T}, DType::kI32);
+    batch.positions = upload(ctx, positions.data(), {T}, DType::kI32);
+    batch.slot_mapping = upload(ctx, slots.data(), {T}, DType::kI64);
+    batch.block_tables = upload(ctx, table.data(), {1, blocks_needed}, DType::kI32);
+    batch.query_start_loc = upload(ctx, qsl.data(), {2}, DType::kI32);
+    batch.seq_lens = upload(ctx, seq_lens.data(), {1}, DType::kI32);
+    batch.num_tokens = T;
+    batch.num_seqs = 1;
+    batch.max_seq_len = T;
+    batch.max_query_len = T;
+    Tensor hidden = (*model)->forward(batch, kv);
+    std::vector<int32_t> rows;
+    for (size_t i = 0; i < gc.steps.size(); ++i) rows.push_back(int32_t(gc.prompt.size() - 1 + i));
+    Tensor rows_dev = upload(ctx, rows.data(), {int64_t(rows.size())}, DType::kI32);
+    auto logits = to_host_f32((*model)->compute_logits(hidden, rows_dev), ctx);
+    if (!logits) FAIL(logits.error().message);
+    auto synced = (*runtime)->synchronize();
+    if (!synced) FAIL(synced.error().message);
+    REQUIRE(logits->size(1) == config->vocab_size);
+    for (size_t i = 0; i < gc.steps.size(); ++i) {
+      const auto& st = gc.steps[i];
+      const float* row = logits->data<float>() + int64_t(i) * logits->stride(0);
+      INFO(name << " case " << ci << " step " << i);
+      for (size_t j = 0; j < st.top_ids.size(); ++j) {
+        float diff = std::fabs(row[st.top_ids[j]] - st.top_logits[j]);
+        worst = std::max(worst, diff);
+        CHECK(diff <= kLogitTolerance);
+      }
+      CHECK(std::fabs(row[st.token] - st.logit) <= kLogitTolerance);
+      if (st.margin >= kMinMargin) {
+        int64_t best = 0;
+        for (int64_t v = 1; v < logits->size(1); ++v)
+          if (row[v] > row[best]) best = v;
+        CHECK(best == st.token);
+        ++argmax_checked;
+      }
+    }
+  }
+  CHECK(argmax_checked > 0);
+  WARN(name << " on " << (*runtime)->description() << ": largest |logit - HF fp32| over the top-8 of every step: "
+            << worst << " (bound " << kLogitTolerance << "), " << argmax_checked << " argmaxes checked");
+}
+
+}  // namespace
+
+TEST_CASE("CUDA: qwen3-tiny teacher-forced logits match HF transformers", "[gpu][golden]") {
+  check_teacher_forced("qwen3-tiny");
+}
+TEST_CASE("CUDA: llama3-tiny teacher-forced logits match HF transformers", "[gpu][golden]") {
+  check_teacher_forced("llama3-tiny");
+}
+TEST_CASE("CUDA: qwen2-tiny teacher-forced logits match HF transformers", "[gpu][golden]") {
+  check_teacher_forced("qwen2-tiny");
+}
+
+TEST_CASE("CUDA: the in-process engine reproduces HF greedy tokens", "[gpu][golden]") {
+  const testing::Scenario scenarios[] = {
+      {"whole prompts", 2048, 0, true, 1},
+      {"chunked prefill (budget 7) mixed with decodes", 7, 0, true, 1},
+      {"prefix-cache hits (every case twice)", 64, 0, true, 2},
+      {"preemption in a pool of 24 blocks", 48, 24, false, 2},
+  };
+  // A few GiB of the card: the KV pool of a tiny model stays a sane number of blocks.
+  const testing::EngineTarget target{"cuda:0", 0.2, kMinMargin};
+  for (const char* model : {"qwen3-tiny", "llama3-tiny", "qwen2-tiny"})
+    for (const auto& s : scenarios) {
+      DYNAMIC_SECTION(model << ": " << s.name) { testing::run_scenario(model, s, target); }
+    }
+}
+
+TEST_CASE("CUDA: bad device and dtype are refused by name", "[gpu]") {
+  auto missing = DeviceRuntime::open(Device{DeviceType::kCUDA, 99}, "auto");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().message.find("cuda:99") != std::string::npos);
+  auto f16 = DeviceRuntime::open(Device{DeviceType::kCUDA, 0}, "float16");
+  REQUIRE_FALSE(f16.ok());
+  CHECK(f16.error().message.find("model.dtype") != std::string::npos);
+}

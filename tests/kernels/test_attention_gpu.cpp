@@ -1,0 +1,325 @@
+// Paged attention (kernels/attention.h) against the CPU fp32 reference
+// (vela::ops::cpu::paged_attention) on the same bf16 values upcast to fp32.
+//
+// Every case uses fresh seeded data: q inside a fused qkv row (token stride larger
+// than nq*hd), a KV cache whose blocks are handed out in shuffled order, a block
+// table with a stride larger than needed (unused entries -1, so a stray read
+// faults), an output with a padded token stride poisoned with 0xFF (bf16 NaN) and a
+// workspace poisoned the same way, so unwritten or partly written outputs fail.
+//
+// Tolerance: |gpu - ref| <= 6e-3 + 1e-2 * |ref| per element. Inputs are exact in
+// both. v is in [-1, 1] and each output is a convex combination of v rows, so
+// |ref| <= 1. Error sources: (1) the output's rounding to bf16, <= 2^-8 * |out|
+// (8 significant bits, round to nearest); (2) the prefill kernel rounds P to bf16
+// before P V: each weight is off by <= 2^-8 relative, which moves the output by
+// <= 2^-8 * sum_j p_j |v_j| / l <= 2^-8 (l itself is summed from fp32 P, so the
+// weights do not renormalise that error away, but it stays within that bound);
+// (3) fp32 summation order and exp2 vs exp, ~1e-6. Worst case ~3.9e-3 + 3.9e-3 |ref|;
+// the tolerance leaves a factor ~1.5 over that and is ~30x below the error of
+// dropping a single key of a 32-key softmax.
+#include <catch2/catch.hpp>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernels/attention.h"
+#include "model/dtype.h"
+#include "model/forward_batch.h"
+#include "model/ops/cpu/cpu_ops.h"
+#include "model/tensor.h"
+
+namespace {
+
+using vela::DType;
+using vela::Tensor;
+
+#define CUDA_REQUIRE(expr)                                        \
+  do {                                                            \
+    cudaError_t e_ = (expr);                                      \
+    INFO(#expr << " -> " << cudaGetErrorString(e_));              \
+    REQUIRE(e_ == cudaSuccess);                                   \
+  } while (0)
+
+template <class T>
+struct DeviceBuffer {
+  T* ptr = nullptr;
+  size_t count = 0;
+  explicit DeviceBuffer(size_t n) : count(n) {
+    if (n > 0) CUDA_REQUIRE(cudaMalloc(reinterpret_cast<void**>(&ptr), n * sizeof(T)));
+  }
+  ~DeviceBuffer() { cudaFree(ptr); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  void upload(const std::vector<T>& h) { CUDA_REQUIRE(cudaMemcpy(ptr, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice)); }
+};
+
+struct Shape {
+  int32_t nq, nk, hd, block_size;
+};
+
+struct Options {
+  float q_range = 3.0f;             // q uniform in [-q_range, q_range] (larger: peakier softmax)
+  int32_t max_query_len_pad = 0;    // passed max_query_len exceeds the real one by this (graph buckets)
+  int32_t max_seq_len_pad = 0;      // likewise max_seq_len
+  bool workspace = true;            // false: no workspace (forces a single split)
+};
+
+uint16_t random_bf16(std::mt19937_64& rng, float range) {
+  std::uniform_real_distribution<float> u(-range, range);
+  return vela::f32_to_bf16(u(rng));
+}
+
+// Runs one batch (sequence s: q_lens[s] new tokens, seq_lens[s] tokens in the cache)
+// on the GPU and on the CPU reference and compares every output element.
+void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const std::vector<int32_t>& seq_lens,
+                     uint64_t seed, const Options& opt = {}) {
+  const int32_t num_seqs = int32_t(q_lens.size());
+  REQUIRE(seq_lens.size() == q_lens.size());
+  const int32_t nq = sh.nq, nk = sh.nk, hd = sh.hd, bs = sh.block_size;
+  std::mt19937_64 rng(seed);
+
+  std::vector<int32_t> qsl(size_t(num_seqs) + 1, 0);
+  int32_t max_q = 0, max_seq = 0, max_blocks = 0, total_blocks = 0;
+  for (int32_t s = 0; s < num_seqs; ++s) {
+    REQUIRE(seq_lens[s] >= q_lens[s]);
+    qsl[s + 1] = qsl[s] + q_lens[s];
+    max_q = std::max(max_q, q_lens[s]);
+    max_seq = std::max(max_seq, seq_lens[s]);
+    int32_t blocks = (seq_lens[s] + bs - 1) / bs;
+    max_blocks = std::max(max_blocks, blocks);
+    total_blocks += blocks;
+  }
+  const int32_t T = qsl[num_seqs];
+  total_blocks += 7;  // some blocks no one owns
+  const int32_t table_stride = max_blocks + 3;
+
+  // Block tables: shuffled block ids, unused entries -1.
+  std::vector<int32_t> ids(static_cast<size_t>(total_blocks));
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  std::vector<int32_t> table(size_t(num_seqs) * table_stride, -1);
+  size_t next = 0;
+  for (int32_t s = 0; s < num_seqs; ++s)
+    for (int32_t b = 0; b < (seq_lens[s] + bs - 1) / bs; ++b) table[size_t(s) * table_stride + b] = ids[next++];
+
+  // KV cache [blocks, bs, nk, hd] and q inside a fused qkv row [T, nq + 2 nk, hd].
+  const size_t cache_elems = size_t(total_blocks) * bs * nk * hd;
+  std::vector<uint16_t> k_h(cache_elems), v_h(cache_elems);
+  for (auto& x : k_h) x = random_bf16(rng, 1.0f);
+  for (auto& x : v_h) x = random_bf16(rng, 1.0f);
+  const int64_t q_stride = int64_t(nq + 2 * nk) * hd;
+  std::vector<uint16_t> qkv_h(size_t(T) * q_stride);
+  for (auto& x : qkv_h) x = random_bf16(rng, opt.q_range);
+  const int64_t out_stride = int64_t(nq) * hd + 64;
+
+  DeviceBuffer<uint16_t> k_d(cache_elems), v_d(cache_elems), qkv_d(qkv_h.size()), out_d(size_t(T) * out_stride);
+  DeviceBuffer<int32_t> table_d(table.size()), qsl_d(qsl.size()), seq_d(seq_lens.size());
+  k_d.upload(k_h);
+  v_d.upload(v_h);
+  qkv_d.upload(qkv_h);
+  table_d.upload(table);
+  qsl_d.upload(qsl);
+  seq_d.upload(seq_lens);
+  CUDA_REQUIRE(cudaMemset(out_d.ptr, 0xFF, out_d.count * sizeof(uint16_t)));
+  const size_t ws_bytes = opt.workspace ? vela::kernels::paged_attention_workspace_bytes(T, nq, hd) : 0;
+  DeviceBuffer<char> ws_d(ws_bytes);
+  if (ws_bytes > 0) CUDA_REQUIRE(cudaMemset(ws_d.ptr, 0xFF, ws_bytes));
+
+  vela::kernels::PagedAttentionParams p;
+  p.q = reinterpret_cast<const vela::kernels::bf16*>(qkv_d.ptr);
+  p.q_token_stride = q_stride;
+  p.k_cache = reinterpret_cast<const vela::kernels::bf16*>(k_d.ptr);
+  p.v_cache = reinterpret_cast<const vela::kernels::bf16*>(v_d.ptr);
+  p.block_tables = table_d.ptr;
+  p.block_table_stride = table_stride;
+  p.query_start_loc = qsl_d.ptr;
+  p.seq_lens = seq_d.ptr;
+  p.out = reinterpret_cast<vela::kernels::bf16*>(out_d.ptr);
+  p.out_token_stride = out_stride;
+  p.num_seqs = num_seqs;
+  p.num_tokens = T;
+  p.num_q_heads = nq;
+  p.num_kv_heads = nk;
+  p.head_dim = hd;
+  p.block_size = bs;
+  p.max_query_len = max_q + opt.max_query_len_pad;
+  p.max_seq_len = max_seq + opt.max_seq_len_pad;
+  p.scale = 1.0f / std::sqrt(float(hd));
+  p.workspace = ws_bytes > 0 ? ws_d.ptr : nullptr;
+  p.workspace_bytes = ws_bytes;
+  CUDA_REQUIRE(vela::kernels::paged_attention(p, nullptr));
+  CUDA_REQUIRE(cudaDeviceSynchronize());
+  std::vector<uint16_t> out_h(out_d.count);
+  CUDA_REQUIRE(cudaMemcpy(out_h.data(), out_d.ptr, out_h.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost));
+
+  // CPU reference on the same values in fp32.
+  Tensor q_ref = Tensor::zeros({T, nq, hd}, DType::kF32);
+  for (int32_t t = 0; t < T; ++t)
+    for (int64_t e = 0; e < int64_t(nq) * hd; ++e)
+      q_ref.data<float>()[int64_t(t) * nq * hd + e] = vela::bf16_to_f32(qkv_h[size_t(t * q_stride + e)]);
+  vela::LayerKVCache cache;
+  cache.k = Tensor::zeros({total_blocks, bs, nk, hd}, DType::kF32);
+  cache.v = Tensor::zeros({total_blocks, bs, nk, hd}, DType::kF32);
+  for (size_t i = 0; i < cache_elems; ++i) {
+    cache.k.data<float>()[i] = vela::bf16_to_f32(k_h[i]);
+    cache.v.data<float>()[i] = vela::bf16_to_f32(v_h[i]);
+  }
+  vela::ForwardBatch batch;
+  batch.block_tables = Tensor::zeros({num_seqs, table_stride}, DType::kI32);
+  std::memcpy(batch.block_tables.data<int32_t>(), table.data(), table.size() * sizeof(int32_t));
+  batch.query_start_loc = Tensor::zeros({num_seqs + 1}, DType::kI32);
+  std::memcpy(batch.query_start_loc.data<int32_t>(), qsl.data(), qsl.size() * sizeof(int32_t));
+  batch.seq_lens = Tensor::zeros({num_seqs}, DType::kI32);
+  std::memcpy(batch.seq_lens.data<int32_t>(), seq_lens.data(), seq_lens.size() * sizeof(int32_t));
+  batch.num_tokens = T;
+  batch.num_seqs = num_seqs;
+  batch.max_seq_len = max_seq;
+  Tensor out_ref = Tensor::zeros({T, nq, hd}, DType::kF32);
+  vela::ops::cpu::paged_attention(q_ref, cache, batch, p.scale, out_ref);
+
+  constexpr double kAtol = 6e-3, kRtol = 1e-2;
+  int64_t bad = 0, pad_bad = 0;
+  double max_err = 0.0;
+  for (int32_t t = 0; t < T; ++t) {
+    for (int64_t e = 0; e < int64_t(nq) * hd; ++e) {
+      const double ref = out_ref.data<float>()[int64_t(t) * nq * hd + e];
+      const double got = vela::bf16_to_f32(out_h[size_t(t * out_stride + e)]);
+      const double err = std::fabs(got - ref);
+      if (!(err <= kAtol + kRtol * std::fabs(ref))) {  // NaN (unwritten) fails too
+        if (bad < 8)
+          UNSCOPED_INFO("token " << t << " head " << e / hd << " dim " << e % hd << ": gpu " << got << " ref " << ref);
+        ++bad;
+      }
+      if (err > max_err || std::isnan(err)) max_err = std::isnan(err) ? INFINITY : std::max(max_err, err);
+    }
+    for (int64_t e = int64_t(nq) * hd; e < out_stride; ++e) pad_bad += out_h[size_t(t * out_stride + e)] != 0xFFFF;
+  }
+  std::printf("attention nq %d nk %d hd %d block %d: %d seqs, %d tokens, max q_len %d, max seq_len %d: max |err| %.2e%s\n",
+              nq, nk, hd, bs, num_seqs, T, max_q, max_seq, max_err, bad > 0 ? "  FAIL" : "");
+  INFO("nq " << nq << " nk " << nk << " hd " << hd << " block " << bs << " seqs " << num_seqs << " tokens " << T
+             << " max_q " << max_q << " max_seq " << max_seq << " seed " << seed << " max_err " << max_err);
+  CHECK(pad_bad == 0);  // nothing written between rows
+  REQUIRE(bad == 0);
+}
+
+std::vector<int32_t> decode_q(size_t n) { return std::vector<int32_t>(n, 1); }
+
+constexpr Shape kLlama8B{32, 8, 128, 16};
+
+}  // namespace
+
+TEST_CASE("paged attention decode: head dims, GQA ratios, block sizes, odd contexts", "[attention][decode]") {
+  uint64_t seed = 1;
+  for (int32_t hd : {64, 128})
+    for (auto [nq, nk] : {std::pair{4, 4}, std::pair{8, 2}, std::pair{16, 2}, std::pair{6, 2}})
+      for (int32_t bs : {16, 32}) {
+        // 7 sequences, one of each length class plus two random.
+        std::mt19937 rng{uint32_t(seed)};
+        std::vector<int32_t> lens = {1, 17, 97, 1000, 4096, int32_t(rng() % 3000 + 1), int32_t(rng() % 64 + 1)};
+        check_attention({nq, nk, hd, bs}, decode_q(lens.size()), lens, seed++);
+      }
+  check_attention({8, 1, 128, 8}, decode_q(5), {1, 8, 9, 555, 2049}, 99);  // block 8
+  check_attention({8, 1, 64, 8}, decode_q(5), {7, 16, 300, 1024, 3333}, 98);
+}
+
+TEST_CASE("paged attention decode: batch sweep at the Llama-8B shape (split-KV and not)", "[attention][decode]") {
+  uint64_t seed = 100;
+  for (int32_t ctx : {1, 17, 97, 1000, 4096, 32768}) check_attention(kLlama8B, decode_q(1), {ctx}, seed++);
+  check_attention(kLlama8B, decode_q(7), {32768, 4096, 1, 32767, 97, 1000, 20000}, seed++);
+  for (size_t batch : {size_t(64), size_t(256)}) {
+    std::mt19937 rng{uint32_t(seed)};
+    std::vector<int32_t> lens(batch);
+    for (auto& x : lens) x = int32_t(rng() % (batch == 64 ? 4096 : 1024) + 1);
+    lens[0] = 4096;
+    lens[1] = 1;
+    check_attention(kLlama8B, decode_q(batch), lens, seed++);
+  }
+  // Qwen3-0.6B shape, batch 64 at 4k.
+  check_attention({16, 8, 128, 16}, decode_q(64), std::vector<int32_t>(64, 4096), seed++);
+}
+
+TEST_CASE("paged attention decode: workspace and graph-bucket edge cases", "[attention][decode]") {
+  Options no_ws;
+  no_ws.workspace = false;  // single split even where split-KV would be chosen
+  check_attention(kLlama8B, decode_q(2), {4096, 333}, 200, no_ws);
+  Options padded;
+  padded.max_seq_len_pad = 5000;  // splits sized for longer sequences than exist
+  check_attention(kLlama8B, decode_q(3), {4096, 1, 2500}, 201, padded);
+  Options peaky;
+  peaky.q_range = 30.0f;  // scores spanning tens of units: max tracking matters
+  check_attention({8, 2, 128, 16}, decode_q(3), {5000, 64, 700}, 202, peaky);
+  check_attention({8, 2, 64, 32}, {1, 2, 3}, {5000, 64, 700}, 203, peaky);  // same through the prefill kernel
+}
+
+TEST_CASE("paged attention mixed prefill + decode batches", "[attention][prefill]") {
+  uint64_t seed = 300;
+  for (int32_t hd : {64, 128})
+    for (auto [nq, nk] : {std::pair{4, 4}, std::pair{8, 2}, std::pair{16, 2}})
+      for (int32_t bs : {16, 32}) {
+        std::mt19937 rng{uint32_t(seed)};
+        std::vector<std::pair<int32_t, int32_t>> seqs;  // (q_len, seq_len)
+        for (int i = 0; i < 3; ++i) {  // prefill chunks, the first without a prefix
+          int32_t q = int32_t(rng() % 300 + 1);
+          seqs.emplace_back(q, q + (i == 0 ? 0 : int32_t(rng() % 500)));
+        }
+        for (int i = 0; i < 20; ++i) seqs.emplace_back(1, int32_t(rng() % 2000 + 1));
+        std::shuffle(seqs.begin(), seqs.end(), rng);  // prefill chunks anywhere in the batch
+        std::vector<int32_t> q_lens, seq_lens;
+        for (auto [q, len] : seqs) {
+          q_lens.push_back(q);
+          seq_lens.push_back(len);
+        }
+        check_attention({nq, nk, hd, bs}, q_lens, seq_lens, seed++);
+      }
+}
+
+TEST_CASE("paged attention pure prefill, with and without prefix hits", "[attention][prefill]") {
+  uint64_t seed = 400;
+  for (int32_t hd : {64, 128})
+    for (int32_t q : {1, 2, 17, 64, 65, 97, 300, 1000}) {
+      check_attention({8, 2, hd, 16}, {q}, {q}, seed++);           // whole prompt
+      check_attention({8, 1, hd, 32}, {q}, {q + 777}, seed++);     // prefix hit
+      check_attention({4, 4, hd, 16}, {q, 5}, {q + 16, 5}, seed++);  // GQA 1:1, two sequences
+    }
+  check_attention(kLlama8B, {2048}, {2048}, seed++);
+  check_attention(kLlama8B, {2048}, {2048 + 1500}, seed++);
+  check_attention({8, 2, 128, 32}, {1024, 1024, 1}, {1024, 3000, 40}, seed++);
+  Options padded;
+  padded.max_query_len_pad = 200;  // grid sized for a longer chunk than any: extra tiles exit
+  check_attention({8, 1, 128, 16}, {100, 37}, {100, 50}, seed++, padded);
+  check_attention({16, 8, 128, 16}, {128}, {32768}, seed++);  // long prefix
+}
+
+TEST_CASE("paged attention: shapes outside the tuned kernels take the generic kernel", "[attention]") {
+  // The reference models' head dims (8, 16) and others the tuned kernels refuse,
+  // decode, prefill with prefix hits and mixed batches alike.
+  uint64_t seed = 500;
+  for (auto sh : {Shape{4, 2, 8, 16}, Shape{4, 2, 16, 16}, Shape{2, 1, 32, 32}, Shape{8, 8, 96, 16},
+                  Shape{18, 2, 64, 16} /* GQA 9:1 */, Shape{4, 2, 64, 12} /* block 12 */}) {
+    check_attention(sh, decode_q(6), {1, 17, 97, 1000, 300, 5}, seed++);
+    check_attention(sh, {1, 7, 33, 1, 150}, {1, 40, 33, 600, 700}, seed++);
+  }
+}
+
+TEST_CASE("paged attention rejects what no kernel supports", "[attention]") {
+  vela::kernels::PagedAttentionParams p;
+  p.num_seqs = 1;
+  p.num_tokens = 1;
+  p.num_q_heads = 8;
+  p.num_kv_heads = 8;
+  p.block_size = 16;
+  p.max_query_len = 1;
+  p.head_dim = 512;  // over the generic kernel's 256
+  REQUIRE(vela::kernels::paged_attention(p, nullptr) == cudaErrorInvalidValue);
+  p.head_dim = 96;   // generic, but no buffers
+  REQUIRE(vela::kernels::paged_attention(p, nullptr) == cudaErrorInvalidValue);
+  p.head_dim = 128;
+  p.num_q_heads = 12;  // not a multiple of the kv heads
+  REQUIRE(vela::kernels::paged_attention(p, nullptr) == cudaErrorInvalidValue);
+}

@@ -1,0 +1,248 @@
+// kernels::Gemm (cuBLASLt) against an fp64 host reference over the same bf16 values.
+//
+// Tolerance, per checked entry (ref computed in fp64 from the bf16 inputs):
+//   |got - ref| <= 1e-4 * (sum_k |x_k w_k| + |bias|)  +  (bf16 out ? 2^-8 |ref| : 0)
+// - fp32 accumulation of K products: the worst-case bound is K·2^-24·sum|x w|
+//   (2.4e-4 at K = 4096), the expected error is ~sqrt(K)·2^-24 (4e-6); tensor-core
+//   accumulation is fp32 with some truncation inside an MMA, so 1e-4 leaves 25x room
+//   over the expected error while any layout bug (a wrong stride, transpose, missing
+//   k-slab or bias) moves entries by O(|ref|) ~ sqrt(sum x²w²), i.e. >> 1e-4·sum|x w|.
+// - bf16 output: round-to-nearest costs at most 2^-9 relative; we allow 2^-8.
+// Outputs are poisoned with NaN (0xFF bytes) first, so an unwritten entry fails, and
+// strided outputs check that the padding columns stay poisoned.
+#include <catch2/catch.hpp>
+#include <cuda_runtime_api.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "kernels/gemm.h"
+
+using vela::kernels::bf16;
+using vela::kernels::Gemm;
+using vela::kernels::GemmArgs;
+
+namespace {
+
+#define CUDA_OK(expr)                                                                          \
+  do {                                                                                         \
+    cudaError_t e_ = (expr);                                                                   \
+    if (e_ != cudaSuccess) FAIL(#expr << ": " << cudaGetErrorString(e_));                      \
+  } while (0)
+
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  float uniform(float lo, float hi) { return lo + (hi - lo) * float(next() >> 40) * (1.0f / 16777216.0f); }
+};
+
+uint16_t to_bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7FFFu + ((u >> 16) & 1u);  // round to nearest even (inputs are finite)
+  return uint16_t(u >> 16);
+}
+float from_bf16_bits(uint16_t b) {
+  uint32_t u = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+template <class T>
+struct DeviceBuffer {
+  T* ptr = nullptr;
+  explicit DeviceBuffer(size_t count) {
+    if (cudaMalloc(reinterpret_cast<void**>(&ptr), count * sizeof(T)) != cudaSuccess) ptr = nullptr;
+  }
+  ~DeviceBuffer() { if (ptr) cudaFree(ptr); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+};
+
+struct Shape {
+  int64_t m, n, k;
+  int64_t x_pad;    // x row stride = k + x_pad
+  int64_t out_pad;  // out row stride = n + out_pad
+  bool out_f32;
+  int64_t x_offset = 0;  // elements before x's first row (a view not 256-byte aligned)
+};
+
+void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed) {
+  INFO("m=" << s.m << " x_offset=" << s.x_offset << " n=" << s.n << " k=" << s.k << " x_pad=" << s.x_pad << " out_pad=" << s.out_pad
+            << " out_f32=" << s.out_f32 << " bias=" << with_bias);
+  const int64_t ldx = s.k + s.x_pad, ldo = s.n + s.out_pad;
+  Rng rng{seed};
+  std::vector<uint16_t> x(size_t(s.m * ldx)), w(size_t(s.n * s.k)), bias(size_t(s.n));
+  for (auto& v : x) v = to_bf16_bits(rng.uniform(-1.0f, 1.0f));
+  for (auto& v : w) v = to_bf16_bits(rng.uniform(-1.0f, 1.0f));
+  for (auto& v : bias) v = to_bf16_bits(rng.uniform(-2.0f, 2.0f));
+
+  const size_t out_elem = s.out_f32 ? 4 : 2;
+  DeviceBuffer<uint16_t> dx(x.size() + size_t(s.x_offset)), dw(w.size()), db(bias.size());
+  DeviceBuffer<char> dout(size_t(s.m * ldo) * out_elem);
+  REQUIRE((dx.ptr && dw.ptr && db.ptr && dout.ptr));
+  CUDA_OK(cudaMemcpy(dx.ptr + s.x_offset, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(dw.ptr, w.data(), w.size() * 2, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(db.ptr, bias.data(), bias.size() * 2, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemset(dout.ptr, 0xFF, size_t(s.m * ldo) * out_elem));  // NaN poison
+
+  GemmArgs args;
+  args.x = reinterpret_cast<const bf16*>(dx.ptr + s.x_offset);
+  args.x_row_stride = ldx;
+  args.w = reinterpret_cast<const bf16*>(dw.ptr);
+  args.bias = with_bias ? reinterpret_cast<const bf16*>(db.ptr) : nullptr;
+  args.out = dout.ptr;
+  args.out_row_stride = ldo;
+  args.out_f32 = s.out_f32;
+  args.m = s.m;
+  args.n = s.n;
+  args.k = s.k;
+  auto r = gemm.run(args, nullptr);
+  if (!r.ok()) FAIL(r.error().message);
+  CUDA_OK(cudaDeviceSynchronize());
+
+  std::vector<char> out(size_t(s.m * ldo) * out_elem);
+  CUDA_OK(cudaMemcpy(out.data(), dout.ptr, out.size(), cudaMemcpyDeviceToHost));
+  auto got_at = [&](int64_t i, int64_t j) -> float {
+    const size_t idx = size_t(i * ldo + j);
+    if (s.out_f32) { float f; std::memcpy(&f, out.data() + idx * 4, 4); return f; }
+    uint16_t b; std::memcpy(&b, out.data() + idx * 2, 2); return from_bf16_bits(b);
+  };
+
+  // Entries to check: everything for small outputs, else a random sample + the corners.
+  std::vector<std::pair<int64_t, int64_t>> entries;
+  if (s.m * s.n <= 32768) {
+    for (int64_t i = 0; i < s.m; ++i)
+      for (int64_t j = 0; j < s.n; ++j) entries.emplace_back(i, j);
+  } else {
+    entries = {{0, 0}, {0, s.n - 1}, {s.m - 1, 0}, {s.m - 1, s.n - 1}};
+    for (int t = 0; t < 12000; ++t) entries.emplace_back(int64_t(rng.next() % uint64_t(s.m)), int64_t(rng.next() % uint64_t(s.n)));
+  }
+  int64_t bad = 0;
+  double worst = 0.0;
+  for (auto [i, j] : entries) {
+    double ref = 0.0, mag = 0.0;
+    const uint16_t* xr = x.data() + i * ldx;
+    const uint16_t* wr = w.data() + j * s.k;
+    for (int64_t q = 0; q < s.k; ++q) {
+      const double p = double(from_bf16_bits(xr[q])) * double(from_bf16_bits(wr[q]));
+      ref += p;
+      mag += std::fabs(p);
+    }
+    if (with_bias) {
+      ref += from_bf16_bits(bias[size_t(j)]);
+      mag += std::fabs(from_bf16_bits(bias[size_t(j)]));
+    }
+    const double got = got_at(i, j);
+    const double tol = 1e-4 * mag + (s.out_f32 ? 0.0 : std::ldexp(std::fabs(ref), -8));
+    const double err = std::fabs(got - ref);
+    if (!(err <= tol)) {  // also catches NaN (poison left in place)
+      if (bad < 5) UNSCOPED_INFO("out[" << i << "," << j << "] = " << got << ", want " << ref << " (tol " << tol << ")");
+      ++bad;
+    }
+    if (err / (tol > 0 ? tol : 1.0) > worst) worst = err / tol;
+  }
+  // Padding columns (n .. ldo) must keep the poison.
+  int64_t clobbered = 0;
+  for (int64_t i = 0; i < s.m && s.out_pad > 0; i += std::max<int64_t>(1, s.m / 16))
+    for (int64_t j = s.n; j < ldo; ++j)
+      if (!std::isnan(got_at(i, j))) ++clobbered;
+  INFO("worst err/tol = " << worst << " over " << entries.size() << " entries");
+  CHECK(clobbered == 0);
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("cuBLASLt GEMM matches an fp64 reference of the same bf16 values", "[gemm]") {
+  auto gemm = Gemm::create();
+  if (!gemm.ok()) FAIL(gemm.error().message);
+  const int64_t ms[] = {1, 7, 128, 2048};
+  struct NK { int64_t n, k, x_pad, out_pad; bool out_f32; };
+  const NK nks[] = {
+      {4096, 4096, 0, 0, false},
+      {6144, 4096, 1024, 8, false},  // x is a strided view (e.g. inside a wider row); out has padding
+      {14336, 4096, 0, 0, false},
+      {1024, 3072, 0, 0, false},
+      {151936, 1024, 0, 0, true},  // lm_head: fp32 logits
+  };
+  uint64_t seed = 1;
+  for (int64_t m : ms)
+    for (const NK& nk : nks)
+      for (bool bias : {false, true})
+        if (!(bias && nk.out_f32))  // refused by design (next test case)
+          check_gemm(**gemm, {m, nk.n, nk.k, nk.x_pad, nk.out_pad, nk.out_f32}, bias, seed++);
+}
+
+TEST_CASE("cuBLASLt GEMM: odd shapes and a misaligned x view", "[gemm]") {
+  auto gemm = Gemm::create();
+  if (!gemm.ok()) FAIL(gemm.error().message);
+  // k = 72 with an x row stride of 200 + an x offset of 8 elements (16 bytes).
+  check_gemm(**gemm, {3, 17, 72, 128, 3, false, 8}, true, 99);
+  check_gemm(**gemm, {64, 256, 512, 64, 0, false, 24}, false, 98);
+  check_gemm(**gemm, {97, 129, 200, 8, 0, true}, false, 100);
+  // A second run of a cached shape must give the same answer (plan reuse).
+  check_gemm(**gemm, {97, 129, 200, 8, 0, true}, false, 101);
+}
+
+TEST_CASE("cuBLASLt GEMM rejects bad arguments with the shape in the message", "[gemm]") {
+  auto gemm = Gemm::create();
+  if (!gemm.ok()) FAIL(gemm.error().message);
+  GemmArgs args;
+  args.m = 4; args.n = 8; args.k = 16; args.x_row_stride = 8; args.out_row_stride = 8;
+  auto r = (*gemm)->run(args, nullptr);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("k=16") != std::string::npos);
+  // A bias with fp32 output (cuBLASLt has no algorithm for it) is refused, not run.
+  DeviceBuffer<uint16_t> x(64), w(128), b(8);
+  DeviceBuffer<float> out(32);
+  args.x_row_stride = 16; args.out_row_stride = 8;
+  args.x = reinterpret_cast<const bf16*>(x.ptr); args.w = reinterpret_cast<const bf16*>(w.ptr);
+  args.bias = reinterpret_cast<const bf16*>(b.ptr); args.out = out.ptr; args.out_f32 = true;
+  auto refused = (*gemm)->run(args, nullptr);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("bias") != std::string::npos);
+}
+
+TEST_CASE("GEMM bench", "[.bench]") {
+  auto gemm = Gemm::create();
+  if (!gemm.ok()) FAIL(gemm.error().message);
+  struct B { int64_t m, n, k; };
+  for (B b : {B{1, 4096, 4096}, B{256, 4096, 4096}, B{8192, 4096, 4096}, B{8192, 14336, 4096}, B{256, 151936, 4096}}) {
+    DeviceBuffer<uint16_t> x(size_t(b.m * b.k)), w(size_t(b.n * b.k)), out(size_t(b.m * b.n));
+    REQUIRE((x.ptr && w.ptr && out.ptr));
+    CUDA_OK(cudaMemset(x.ptr, 0x3c, size_t(b.m * b.k) * 2));
+    CUDA_OK(cudaMemset(w.ptr, 0x3c, size_t(b.n * b.k) * 2));
+    GemmArgs a;
+    a.x = reinterpret_cast<const bf16*>(x.ptr); a.x_row_stride = b.k;
+    a.w = reinterpret_cast<const bf16*>(w.ptr);
+    a.out = out.ptr; a.out_row_stride = b.n;
+    a.m = b.m; a.n = b.n; a.k = b.k;
+    for (int i = 0; i < 3; ++i) REQUIRE((*gemm)->run(a, nullptr).ok());
+    cudaEvent_t t0, t1;
+    cudaEventCreate(&t0); cudaEventCreate(&t1);
+    const int iters = 20;
+    cudaEventRecord(t0);
+    for (int i = 0; i < iters; ++i) (void)(*gemm)->run(a, nullptr);
+    cudaEventRecord(t1);
+    CUDA_OK(cudaEventSynchronize(t1));
+    float ms = 0;
+    cudaEventElapsedTime(&ms, t0, t1);
+    const double s = ms * 1e-3 / iters;
+    const double flops = 2.0 * double(b.m) * double(b.n) * double(b.k);
+    const double bytes = 2.0 * double(b.m * b.k + b.n * b.k + b.m * b.n);
+    std::printf("gemm m=%-5ld n=%-6ld k=%-5ld  %8.1f us  %7.1f TFLOP/s  %7.1f GB/s\n", long(b.m), long(b.n), long(b.k),
+                s * 1e6, flops / s * 1e-12, bytes / s * 1e-9);
+    cudaEventDestroy(t0); cudaEventDestroy(t1);
+  }
+}

@@ -1,0 +1,100 @@
+#pragma once
+// Golden-token scenarios for the in-process engine (real scheduler + model runner):
+// every golden case of a model in flight at once, under whole prompts, chunked
+// prefill mixed with decodes, prefix-cache hits and preemption. The CPU tests and
+// the GPU tests run the same scenarios on their device.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "llm/engine_setup.h"
+#include "llm/llm_engine.h"
+#include "tests/model/golden.h"
+
+namespace vela::testing {
+
+struct Scenario {
+  const char* name;
+  int32_t max_num_batched_tokens;
+  int32_t num_blocks;        // 0 = from the KV budget
+  bool prefix_caching;
+  int copies;                // each golden case submitted this many times
+};
+
+// Where the engine runs and how close its logits are to the fp32 reference.
+struct EngineTarget {
+  std::string device = "cpu";
+  double gpu_memory_utilization = 0.9;
+  // Greedy tokens must match before the first golden step whose top-1/top-2 margin
+  // is under this: the engine's logit error, doubled, can swap two closer logits.
+  float min_margin = 1e-2f;
+  // config.scheduler.async_scheduling: two steps in flight, the runner filling the
+  // placeholders of the step before. Off here so each test names the mode it covers.
+  bool async_scheduling = false;
+};
+
+inline void run_scenario(const std::string& model, const Scenario& s, const EngineTarget& target) {
+  Config config;
+  config.model.path = model_dir(model);
+  config.cache.cpu_kv_cache_gib = 0.0625;
+  config.cache.num_gpu_blocks = s.num_blocks;
+  config.cache.enable_prefix_caching = s.prefix_caching;
+  config.cache.gpu_memory_utilization = target.gpu_memory_utilization;
+  config.scheduler.max_num_batched_tokens = s.max_num_batched_tokens;
+  config.scheduler.max_num_seqs = 16;
+  config.scheduler.async_scheduling = target.async_scheduling;
+  if (target.device != "cpu") config.parallel.devices = {target.device};
+  auto resolved = resolve_model_paths(config);
+  REQUIRE(resolved.ok());
+  auto engine = LLMEngine::create(*resolved);
+  if (!engine) FAIL(engine.error().message);
+  LLMEngine& e = **engine;
+
+  auto cases = load_golden(model);
+  std::map<std::string, std::vector<int32_t>> tokens;
+  std::map<std::string, size_t> case_of;
+  for (int copy = 0; copy < s.copies; ++copy) {
+    for (size_t i = 0; i < cases.size(); ++i) {
+      EngineCoreRequest r;
+      r.request_id = model + "-" + std::to_string(i) + "-" + std::to_string(copy);
+      r.prompt_token_ids = cases[i].prompt;
+      r.sampling_params.temperature = 0.0f;
+      r.sampling_params.max_tokens = static_cast<int32_t>(cases[i].generated.size());
+      r.sampling_params.ignore_eos = true;
+      case_of[r.request_id] = i;
+      REQUIRE_FALSE(e.add_request(r).has_value());
+    }
+  }
+  std::map<std::string, FinishReason> finished;
+  for (int steps = 0; e.has_unfinished_requests(); ++steps) {
+    REQUIRE(steps < 5000);
+    auto outs = e.step();
+    if (!outs) FAIL(outs.error().message);
+    for (const auto& o : (*outs)->outputs) {
+      auto& t = tokens[o.request_id];
+      t.insert(t.end(), o.new_token_ids.begin(), o.new_token_ids.end());
+      if (o.finish_reason != FinishReason::kNone) finished[o.request_id] = o.finish_reason;
+    }
+  }
+  REQUIRE(finished.size() == case_of.size());
+  size_t compared = 0;
+  for (const auto& [id, i] : case_of) {
+    INFO(s.name << " " << id);
+    CHECK(finished[id] == FinishReason::kLength);
+    const auto& want = cases[i].generated;
+    const size_t n = cases[i].num_reliable_tokens(target.min_margin);
+    compared += n;
+    REQUIRE(tokens[id].size() == want.size());
+    CHECK(std::vector<int32_t>(tokens[id].begin(), tokens[id].begin() + n) ==
+          std::vector<int32_t>(want.begin(), want.begin() + n));
+  }
+  CHECK(compared > 0);
+  auto stats = e.scheduler().stats();
+  if (s.prefix_caching && s.copies > 1) CHECK(stats.prefix_cache_hit_tokens > 0);
+  if (s.num_blocks > 0) CHECK(stats.num_preemptions > 0);
+  CHECK(stats.num_free_blocks == stats.num_usable_blocks);  // everything came back
+}
+
+}  // namespace vela::testing

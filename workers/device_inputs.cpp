@@ -1,0 +1,102 @@
+#include "workers/device_inputs.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace vela {
+
+namespace {
+// Fixed layout in int32 words: slot_mapping (i64) first so it stays 8-byte aligned.
+struct Layout {
+  int64_t slot_mapping, input_ids, positions, query_start_loc, seq_lens, sample_rows, block_tables, total;
+};
+Layout layout(int64_t T, int64_t S, int64_t stride) {
+  Layout l;
+  l.slot_mapping = 0;
+  l.input_ids = 2 * T;
+  l.positions = l.input_ids + T;
+  l.query_start_loc = l.positions + T;
+  l.seq_lens = l.query_start_loc + S + 1;
+  l.sample_rows = l.seq_lens + S;
+  l.block_tables = l.sample_rows + S;
+  l.total = l.block_tables + S * stride;
+  return l;
+}
+}  // namespace
+
+Result<bool> DeviceInputs::init(const DeviceContext& ctx, int32_t max_tokens, int32_t max_seqs,
+                                int32_t max_blocks_per_seq, int32_t block_size) {
+  ctx_ = ctx;
+  block_size_ = block_size;
+  max_tokens_ = max_tokens;
+  max_seqs_ = max_seqs;
+  stride_ = max_blocks_per_seq;
+  if (!ctx.is_cuda()) return true;
+  const Layout l = layout(max_tokens, max_seqs, max_blocks_per_seq);
+  auto staging = host_staging_tensor(l.total, DType::kI32, ctx);
+  if (!staging) return staging.error();
+  staging_ = std::move(staging.value());
+  try {
+    device_ = Tensor::zeros({l.total}, DType::kI32, ctx.device);
+  } catch (const std::bad_alloc& e) {
+    return make_error("out_of_memory", std::string("step inputs: ") + e.what());
+  }
+  return true;
+}
+
+Result<ForwardBatch> DeviceInputs::upload(const StepInputs& in) {
+  const int64_t T = in.num_tokens(), S = int64_t(in.requests.size()), R = int64_t(in.sample_rows.size());
+  ForwardBatch b;
+  b.num_tokens = int32_t(T);
+  b.num_seqs = int32_t(S);
+  b.max_seq_len = in.max_seq_len;
+  b.max_query_len = in.num_scheduled.empty() ? 0 : *std::max_element(in.num_scheduled.begin(), in.num_scheduled.end());
+  if (!ctx_.is_cuda()) {  // the CPU backend reads the host vectors in place
+    auto view = [](const auto& v, DType dt, std::initializer_list<int64_t> shape) {
+      return Tensor::from_blob(const_cast<void*>(static_cast<const void*>(v.data())), shape, dt);
+    };
+    b.input_ids = view(in.input_ids, DType::kI32, {T});
+    b.positions = view(in.positions, DType::kI32, {T});
+    b.slot_mapping = view(in.slot_mapping, DType::kI64, {T});
+    b.block_tables = view(in.block_tables, DType::kI32, {S, in.max_blocks_per_seq});
+    b.query_start_loc = view(in.query_start_loc, DType::kI32, {S + 1});
+    b.seq_lens = view(in.seq_lens, DType::kI32, {S});
+    sample_rows_ = view(in.sample_rows, DType::kI32, {R});
+    return b;
+  }
+  if (T > max_tokens_ || S > max_seqs_ || in.max_blocks_per_seq != stride_)
+    return make_error("bad_step", "a step of " + std::to_string(T) + " tokens, " + std::to_string(S) +
+                                      " sequences and block-table stride " + std::to_string(in.max_blocks_per_seq) +
+                                      " exceeds the reserved " + std::to_string(max_tokens_) + " / " +
+                                      std::to_string(max_seqs_) + " / " + std::to_string(stride_));
+  const Layout l = layout(max_tokens_, max_seqs_, stride_);
+  int32_t* h = staging_.data<int32_t>();
+  std::memcpy(h + l.slot_mapping, in.slot_mapping.data(), size_t(T) * sizeof(int64_t));
+  std::memcpy(h + l.input_ids, in.input_ids.data(), size_t(T) * sizeof(int32_t));
+  std::memcpy(h + l.positions, in.positions.data(), size_t(T) * sizeof(int32_t));
+  std::memcpy(h + l.query_start_loc, in.query_start_loc.data(), size_t(S + 1) * sizeof(int32_t));
+  std::memcpy(h + l.seq_lens, in.seq_lens.data(), size_t(S) * sizeof(int32_t));
+  std::memcpy(h + l.sample_rows, in.sample_rows.data(), size_t(R) * sizeof(int32_t));
+  // Row r holds the blocks of sequence r; entries past its seq_len are never read,
+  // so only the columns up to the longest sequence's blocks travel.
+  const int64_t used_blocks = std::min<int64_t>(stride_, (in.max_seq_len + block_size_ - 1) / block_size_);
+  const size_t row_bytes = size_t(used_blocks) * sizeof(int32_t);
+  for (int64_t r = 0; r < S; ++r)
+    std::memcpy(h + l.block_tables + r * stride_, in.block_tables.data() + r * stride_, row_bytes);
+  auto copied = copy_async(device_.raw_data(), h, size_t(l.block_tables) * sizeof(int32_t), ctx_);
+  if (!copied) return copied.error();
+  copied = copy_rows_async(device_.data<int32_t>() + l.block_tables, size_t(stride_) * sizeof(int32_t),
+                           h + l.block_tables, size_t(stride_) * sizeof(int32_t), row_bytes, size_t(S), ctx_);
+  if (!copied) return copied.error();
+  auto at = [&](int64_t offset, int64_t n) { return device_.narrow(0, offset, n); };
+  b.slot_mapping = Tensor::from_blob(device_.data<int32_t>() + l.slot_mapping, {T}, DType::kI64, ctx_.device);
+  b.input_ids = at(l.input_ids, T);
+  b.positions = at(l.positions, T);
+  b.query_start_loc = at(l.query_start_loc, S + 1);
+  b.seq_lens = at(l.seq_lens, S);
+  b.block_tables = at(l.block_tables, S * stride_).view({S, stride_});
+  sample_rows_ = at(l.sample_rows, R);
+  return b;
+}
+
+}  // namespace vela

@@ -5,11 +5,13 @@
 #include <caf/all.hpp>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "executor/trace_record.h"
+#include "engine_core/engine_core.h"
+#include "transport/trace_record.h"
 #include "executor/worker_group.h"
 #include "messages/engine_core_output.h"
 #include "messages/engine_core_request.h"
@@ -24,25 +26,27 @@ namespace vela::actors {
 
 struct AddRequestMsg { EngineCoreRequest request; int64_t sent_ns = 0; };
 struct AbortMsg { std::vector<std::string> request_ids; int64_t sent_ns = 0; };
-struct StepMsg { SchedulerOutput step; int64_t sent_ns = 0; };
-struct StepResultMsg { ModelRunnerOutput output; int64_t sent_ns = 0; };
-struct WorkersReadyMsg { WorkerGroupInfo info; };
-struct WorkersFailedMsg { std::string error; };
+// The replica's executor has an output or a failure to collect (sent from its thread).
+struct ExecutorEventMsg { uint64_t generation = 0; };
+// EngineCore::create finished on the starter thread (the result travels boxed: CAF
+// messages are copyable).
+struct CoreStartedMsg {
+  uint64_t generation = 0;
+  std::shared_ptr<Result<std::unique_ptr<EngineCore>>> result;
+};
 struct StopMsg { double grace_s = 5; };
-struct RestartMsg {};
 struct OutputsMsg { EngineCoreOutputs outputs; int64_t sent_ns = 0; };
-// An engine replica became usable (healthy, with its limits) or unusable.
-struct EngineStateMsg { int32_t engine_index = 0; bool healthy = false; WorkerGroupInfo info; std::string error; };
+// An engine replica became usable (healthy, with what admission needs) or unusable.
+struct EngineStateMsg { int32_t engine_index = 0; bool healthy = false; EngineFacts facts; std::string error; };
 struct ClientFramesMsg { std::string identity; std::vector<std::string> frames; int64_t recv_ns = 0; };
 struct ClientGoneMsg { std::string identity; };
 struct BridgeMsg { ClientBridge* bridge = nullptr; };
 struct DrainMsg {};
 
 using trace_actor = caf::typed_actor<caf::reacts_to<TraceRecord>>;
-using executor_actor = caf::typed_actor<caf::reacts_to<StepMsg>, caf::reacts_to<StopMsg>, caf::reacts_to<RestartMsg>>;
 using engine_core_actor =
-    caf::typed_actor<caf::reacts_to<AddRequestMsg>, caf::reacts_to<AbortMsg>, caf::reacts_to<StepResultMsg>,
-                     caf::reacts_to<WorkersReadyMsg>, caf::reacts_to<WorkersFailedMsg>, caf::reacts_to<StopMsg>>;
+    caf::typed_actor<caf::reacts_to<AddRequestMsg>, caf::reacts_to<AbortMsg>, caf::reacts_to<ExecutorEventMsg>,
+                     caf::reacts_to<CoreStartedMsg>, caf::reacts_to<StopMsg>>;
 struct EnginesMsg { std::vector<engine_core_actor> engines; };
 using frontend_actor =
     caf::typed_actor<caf::reacts_to<ClientFramesMsg>, caf::reacts_to<ClientGoneMsg>, caf::reacts_to<OutputsMsg>,
@@ -69,12 +73,9 @@ struct ServerStatus {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::TraceRecord)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::AddRequestMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::AbortMsg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::StepMsg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::StepResultMsg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::WorkersReadyMsg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::WorkersFailedMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::ExecutorEventMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::CoreStartedMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::StopMsg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::RestartMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::OutputsMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::EngineStateMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::ClientFramesMsg)

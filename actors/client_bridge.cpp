@@ -5,7 +5,7 @@
 
 #include "common/clock.h"
 #include "common/logging.h"
-#include "executor/zmq_io.h"
+#include "transport/zmq_io.h"
 
 namespace vela {
 

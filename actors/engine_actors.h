@@ -14,7 +14,7 @@ namespace vela::actors {
 
 struct EngineCoreSettings {
   int32_t engine_index = 0;
-  SchedulerLimits limits;            // num_blocks is filled when the workers are ready
+  EngineCoreOptions core;            // limits, LoadModel, pool override
   bool restart_workers = false;
   WorkerGroupOptions workers;
   std::string trace_path;            // empty: tracing off
@@ -26,7 +26,6 @@ engine_core_actor spawn_engine_core(caf::actor_system& system, EngineCoreSetting
 struct FrontendSettings {
   int64_t max_message_bytes = 16 << 20;
   int32_t max_pending_requests = 4096;
-  int32_t max_model_len = 4096;
   size_t num_engines = 1;
 };
 

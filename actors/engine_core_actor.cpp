@@ -1,12 +1,16 @@
-// EngineCoreActor: owns the Scheduler (and through it the KV-cache manager) of one
-// replica and runs the step loop: schedule -> ExecutorActor -> update_from_output ->
-// outputs to the frontend -> schedule again, one step in flight at a time.
+// EngineCoreActor: the event-driven driver of one replica's EngineCore (the
+// Scheduler and KV-cache manager, and the WorkerGroupExecutor that owns the
+// replica's workers). Every event (a request, an abort, an output or failure
+// announced by the executor's thread) ends in pump(): collect and apply the outputs
+// that are in, then schedule and submit while there is room in flight. The path out
+// (submit) and the path back (collect) both go through the EngineCore.
+#include <thread>
 #include <unordered_set>
 
 #include "actors/engine_actors.h"
-#include "actors/executor_actor.h"
 #include "common/clock.h"
 #include "common/logging.h"
+#include "executor/worker_group_executor.h"
 
 namespace vela::actors {
 namespace {
@@ -14,14 +18,28 @@ namespace {
 struct EngineCoreState {
   EngineCoreSettings settings;
   frontend_actor frontend;
-  executor_actor executor;
   std::optional<trace_actor> tracer;
   ServerStatus* status = nullptr;
-  std::unique_ptr<Scheduler> scheduler;     // null until the workers are ready
-  bool step_in_flight = false;
-  SchedulerOutput current;                  // the step in flight
+  std::unique_ptr<WorkerGroupExecutor> executor;
+  std::unique_ptr<EngineCore> core;         // null until started, and after a failure; borrows executor
+  std::thread starter;                      // runs EngineCore::create (it waits on the workers)
+  uint64_t generation = 0;                  // of the executor: events of an older one are stale
   std::unordered_set<std::string> live;     // ids accepted and not yet finished
+  EngineCoreOutputs outs;                   // reused for each collected step
   std::string name;
+
+  // The core borrows the executor; the starter may still be waiting on it.
+  void release() {
+    core.reset();
+    if (starter.joinable()) {
+      if (executor) executor->shutdown(0);
+      starter.join();
+    }
+  }
+  ~EngineCoreState() {
+    release();
+    executor.reset();
+  }
 };
 
 using Self = engine_core_actor::stateful_pointer<EngineCoreState>;
@@ -41,41 +59,83 @@ void trace(Self self, const char* type, const char* from, const char* to, uint64
   self->send(*st.tracer, std::move(r));
 }
 
-void send_outputs(Self self, EngineCoreOutputs outs) {
+void send_outputs(Self self, EngineCoreOutputs& outs) {
   if (outs.outputs.empty()) return;
   outs.engine_index = self->state.settings.engine_index;
   for (const auto& o : outs.outputs)
     if (o.finish_reason != FinishReason::kNone) self->state.live.erase(o.request_id);
   self->send(self->state.frontend, OutputsMsg{std::move(outs), wall_time_ns()});
+  outs.outputs.clear();
 }
 
-void maybe_step(Self self) {
+void send_outputs(Self self, std::vector<EngineCoreOutput> outputs) {
+  EngineCoreOutputs outs;
+  outs.outputs = std::move(outputs);
+  send_outputs(self, outs);
+}
+
+// Spawns a fresh executor (and with it the workers) and runs the startup on the
+// starter thread; CoreStartedMsg brings the EngineCore back.
+void begin_start(Self self) {
   auto& st = self->state;
-  if (st.step_in_flight || !st.scheduler) return;
-  if (!st.scheduler->has_unfinished_requests() && !st.scheduler->has_finished_requests_to_report()) return;
-  st.scheduler->schedule(st.current);
-  if (st.current.total_num_scheduled_tokens == 0 && st.current.finished_req_ids.empty() &&
-      st.current.preempted_req_ids.empty())
-    return;  // nothing fits now; the next finish or abort frees room
-  st.step_in_flight = true;
-  self->send(st.executor, StepMsg{st.current, wall_time_ns()});
+  const uint64_t generation = ++st.generation;
+  auto options = st.settings.workers;
+  options.replica = st.settings.engine_index;
+  options.trace_path = st.settings.trace_path;
+  TraceFn trace_fn;
+  if (st.tracer) trace_fn = [t = *st.tracer](TraceRecord r) { caf::anon_send(t, std::move(r)); };
+  st.executor = std::make_unique<WorkerGroupExecutor>(std::move(options), std::move(trace_fn));
+  auto handle = caf::actor_cast<engine_core_actor>(self);
+  st.executor->set_notify([handle, generation] { caf::anon_send(handle, ExecutorEventMsg{generation}); });
+  st.starter = std::thread([handle, generation, core_options = st.settings.core, executor = st.executor.get()] {
+    auto result = std::make_shared<Result<std::unique_ptr<EngineCore>>>(EngineCore::create(core_options, *executor));
+    caf::anon_send(handle, CoreStartedMsg{generation, std::move(result)});
+  });
 }
 
-// Every live request ends with an error; the scheduler is dropped with its KV state.
+// Every live request ends with an error; the core is dropped with its KV state.
 void fail_all(Self self, const std::string& error) {
   auto& st = self->state;
-  EngineCoreOutputs outs;
+  std::vector<EngineCoreOutput> outs;
   for (const auto& id : st.live) {
     EngineCoreOutput o;
     o.request_id = id;
     o.finish_reason = FinishReason::kError;
     o.error = error;
-    outs.outputs.push_back(std::move(o));
+    outs.push_back(std::move(o));
   }
   st.live.clear();
   send_outputs(self, std::move(outs));
-  st.scheduler.reset();
-  st.step_in_flight = false;
+}
+
+void on_failure(Self self, const std::string& error, int exit_code) {
+  auto& st = self->state;
+  const bool was_running = st.core != nullptr;
+  logger("engine_core")->error("{}: {}", st.name, error);
+  fail_all(self, error);
+  st.release();
+  st.executor.reset();  // the workers are gone already; joins the executor's thread
+  self->send(st.frontend, EngineStateMsg{st.settings.engine_index, false, {}, error});
+  if (was_running && st.settings.restart_workers) {
+    st.status->engines_ready.fetch_sub(1);
+    logger("engine_core")->warn("{}: restarting its workers", st.name);
+    begin_start(self);
+  } else {
+    st.status->fail(exit_code, st.name + " is unhealthy: " + error);
+  }
+}
+
+// Applies every output that is in, then fills the steps in flight.
+void pump(Self self) {
+  auto& st = self->state;
+  if (!st.core) return;
+  while (true) {
+    auto got = st.core->collect(st.outs, 0);
+    if (!got) return on_failure(self, got.error().message, 3);
+    if (!*got) break;
+    send_outputs(self, st.outs);
+  }
+  if (auto submitted = st.core->submit_steps(); !submitted) on_failure(self, submitted.error().message, 3);
 }
 
 engine_core_actor::behavior_type engine_core_fn(Self self, EngineCoreSettings settings, frontend_actor frontend,
@@ -86,80 +146,54 @@ engine_core_actor::behavior_type engine_core_fn(Self self, EngineCoreSettings se
   st.tracer = std::move(tracer);
   st.status = status;
   st.name = "engine" + std::to_string(st.settings.engine_index);
-  auto options = st.settings.workers;
-  options.replica = st.settings.engine_index;
-  options.trace_path = st.settings.trace_path;
-  st.executor = spawn_executor(self->system(), caf::actor_cast<engine_core_actor>(self), options, st.tracer);
+  begin_start(self);
   return {
       [=](AddRequestMsg& m) {
         auto& st = self->state;
         if (st.tracer) trace(self, "AddRequest", "frontend", st.name.c_str(), 0, m.request.request_id, m.sent_ns);
-        if (!st.scheduler) {
-          EngineCoreOutputs outs;
-          outs.outputs.push_back({m.request.request_id, {}, FinishReason::kError, {}, {}, 0,
-                                  st.name + " is not running (its workers failed)"});
-          send_outputs(self, std::move(outs));
+        if (!st.core) {
+          send_outputs(self, {{m.request.request_id, {}, FinishReason::kError, {}, {}, 0,
+                               st.name + " is not running (its workers failed)"}});
           return;
         }
         const std::string id = m.request.request_id;
-        if (auto rejected = st.scheduler->add_request(std::move(m.request))) {
-          EngineCoreOutputs outs;
-          outs.outputs.push_back(std::move(*rejected));
-          send_outputs(self, std::move(outs));
+        if (auto rejected = st.core->add_request(std::move(m.request))) {
+          send_outputs(self, {std::move(*rejected)});
           return;
         }
         st.live.insert(id);
-        maybe_step(self);
+        pump(self);
       },
       [=](AbortMsg& m) {
         auto& st = self->state;
         if (st.tracer) trace(self, "Abort", "frontend", st.name.c_str(), 0, m.request_ids.empty() ? "" : m.request_ids[0], m.sent_ns);
-        if (!st.scheduler) return;
-        EngineCoreOutputs outs;
-        outs.outputs = st.scheduler->abort_requests(m.request_ids);
-        send_outputs(self, std::move(outs));
-        maybe_step(self);  // the finished ids must reach the workers
+        if (!st.core) return;
+        send_outputs(self, st.core->abort_requests(m.request_ids));
+        pump(self);  // the finished ids must reach the workers
       },
-      [=](StepResultMsg& m) {
-        auto& st = self->state;
-        if (st.tracer) trace(self, "ModelRunnerOutput", "executor", st.name.c_str(), m.output.step_id, "", m.sent_ns);
-        if (!st.scheduler || !st.step_in_flight || m.output.step_id != st.current.step_id) return;
-        st.step_in_flight = false;
-        auto outs = st.scheduler->update_from_output(st.current, m.output);
-        send_outputs(self, std::move(outs));
-        maybe_step(self);
+      [=](ExecutorEventMsg& m) {
+        if (m.generation == self->state.generation) pump(self);
       },
-      [=](WorkersReadyMsg& m) {
+      [=](CoreStartedMsg& m) {
         auto& st = self->state;
-        auto limits = st.settings.limits;
-        limits.num_blocks = m.info.num_blocks;
-        limits.block_size_tokens = m.info.block_size_tokens;
-        try {
-          st.scheduler = std::make_unique<Scheduler>(limits);
-        } catch (const std::exception& e) {
-          st.status->fail(2, st.name + ": " + e.what());
-          return;
+        if (m.generation != st.generation) return;
+        if (st.starter.joinable()) st.starter.join();
+        if (!*m.result) {
+          // Refused limits are a configuration error (exit 2); anything else, the workers' (3).
+          const Error& e = m.result->error();
+          return on_failure(self, e.message, e.code == "bad_limits" ? 2 : 3);
         }
-        st.step_in_flight = false;
-        self->send(st.frontend, EngineStateMsg{st.settings.engine_index, true, m.info, {}});
+        st.core = std::move(m.result->value());
+        self->send(st.frontend, EngineStateMsg{st.settings.engine_index, true, st.core->facts(), {}});
         st.status->engines_ready.fetch_add(1);
-      },
-      [=](WorkersFailedMsg& m) {
-        auto& st = self->state;
-        const bool was_running = st.scheduler != nullptr;
-        logger("engine_core")->error("{}: {}", st.name, m.error);
-        fail_all(self, m.error);
-        self->send(st.frontend, EngineStateMsg{st.settings.engine_index, false, {}, m.error});
-        if (was_running && st.settings.restart_workers) {
-          st.status->engines_ready.fetch_sub(1);
-          logger("engine_core")->warn("{}: restarting its workers", st.name);
-          self->send(st.executor, RestartMsg{});
-        } else {
-          st.status->fail(3, st.name + " is unhealthy: " + m.error);
-        }
+        pump(self);
       },
       [=](StopMsg& m) {
-        self->send(self->state.executor, m);
+        auto& st = self->state;
+        st.release();
+        // Blocks this (detached) actor's own thread for at most grace_s.
+        if (st.executor) st.executor->shutdown(m.grace_s);
+        st.executor.reset();
         self->quit();
       },
   };

@@ -30,7 +30,7 @@ struct LiveRequest {
 struct EngineSlot {
   engine_core_actor handle;
   bool healthy = false;
-  WorkerGroupInfo info;
+  EngineFacts facts;
   int64_t load = 0;               // live requests on it
 };
 
@@ -119,7 +119,7 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
   for (int32_t i = 0; i < static_cast<int32_t>(st.engines.size()); ++i)
     if (st.engines[i].healthy && (engine < 0 || st.engines[i].load < st.engines[engine].load)) engine = i;
   if (engine < 0) return fail("unavailable", "", "no engine replica is healthy");
-  const auto& info = st.engines[engine].info;
+  const EngineFacts& facts = st.engines[engine].facts;
   std::vector<int32_t> ids;
   if (g.messages) {
     if (!st.tokenizer) return fail("invalid_value", "messages", "this server has no tokenizer: send prompt_token_ids");
@@ -138,10 +138,12 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
     ids = std::move(*g.prompt_token_ids);
     g.prompt_token_ids = std::vector<int32_t>{};  // keep "was given as ids" for validation messages
   }
-  ValidationLimits limits{st.settings.max_model_len, info.vocab_size, info.num_blocks, info.block_size_tokens};
+  ValidationLimits limits{facts.vocab_size, facts.admission};
   if (st.tokenizer) limits.vocab_size = std::max(limits.vocab_size, 1);
-  if (auto e = validate_request(ids, g.prompt_token_ids.has_value(), g.params, limits))
-    return reply_error(self, identity, client::ProtocolError{"invalid_value", e->field, e->message, g.request_id});
+  if (auto valid = validate_request(ids, g.prompt_token_ids.has_value(), g.params, limits); !valid) {
+    const Error& e = valid.error();
+    return reply_error(self, identity, client::ProtocolError{e.code, e.field, e.message, g.request_id});
+  }
 
   const std::string engine_id = std::to_string(st.next_id++);
   LiveRequest r{identity, g.request_id, engine, g.stream, ids, TextOutput(st.tokenizer.get(), g.params.stop)};
@@ -155,7 +157,7 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
   req.sampling_params = std::move(g.params);
   req.arrival_time = static_cast<double>(recv_ns) * 1e-9;
   req.priority = g.priority;
-  req.eos_token_id = info.eos_token_id;
+  req.eos_token_id = facts.eos_token_id;
   if (st.tracer) trace(self, "generate", "client", "frontend", bytes, engine_id, recv_ns);
   self->send(st.engines[engine].handle, AddRequestMsg{std::move(req), wall_time_ns()});
 }
@@ -270,7 +272,7 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
       [=](EngineStateMsg& m) {
         auto& slot = self->state.engines.at(m.engine_index);
         slot.healthy = m.healthy;
-        if (m.healthy) slot.info = m.info;
+        if (m.healthy) slot.facts = m.facts;
       },
       [=](EnginesMsg& m) {
         for (auto& h : m.engines) self->state.engines.push_back(EngineSlot{h, false, {}, 0});

@@ -9,7 +9,7 @@
 #include "actors/client_bridge.h"
 #include "actors/engine_actors.h"
 #include "common/logging.h"
-#include "executor/trace_summary.h"
+#include "transport/trace_summary.h"
 #include "llm/engine_setup.h"
 #include "tokenizer/tokenizer.h"
 
@@ -30,7 +30,7 @@ std::shared_ptr<const Tokenizer> load_tokenizer(const Config& config) {
   return std::shared_ptr<const Tokenizer>(std::move(tok.value()));
 }
 
-WorkerGroupOptions worker_options(const Config& c, const ServeOptions& o, int32_t replica, int32_t max_model_len) {
+WorkerGroupOptions worker_options(const Config& c, const ServeOptions& o, int32_t replica) {
   WorkerGroupOptions w;
   w.replica = replica;
   w.world_size = c.parallel.tensor_parallel_size;
@@ -43,8 +43,6 @@ WorkerGroupOptions worker_options(const Config& c, const ServeOptions& o, int32_
   w.host = c.parallel.worker_host;
   w.runner = o.runner;
   w.log_level = c.logging.level;
-  w.load = make_load_model(c, max_model_len);
-  w.num_blocks_override = c.cache.num_gpu_blocks;
   w.startup_timeout_s = c.parallel.worker_startup_timeout_s;
   w.step_timeout_s = c.parallel.step_timeout_s;
   w.step_channel = c.parallel.step_channel;
@@ -98,16 +96,15 @@ int run_server(const Config& config, const ServeOptions& options) {
     FrontendSettings fs_settings;
     fs_settings.max_message_bytes = config.frontend.max_message_bytes;
     fs_settings.max_pending_requests = config.frontend.max_pending_requests;
-    fs_settings.max_model_len = max_model_len;
     fs_settings.num_engines = static_cast<size_t>(dp);
     auto frontend = spawn_frontend(system, fs_settings, tokenizer, tracer, &status);
     std::vector<engine_core_actor> engines;
     for (int32_t r = 0; r < dp; ++r) {
       EngineCoreSettings es;
       es.engine_index = r;
-      es.limits = make_scheduler_limits(config, max_model_len, /*num_blocks: after the handshake*/ 0);
+      es.core = make_engine_core_options(config, max_model_len);
       es.restart_workers = config.parallel.restart_workers;
-      es.workers = worker_options(config, options, r, max_model_len);
+      es.workers = worker_options(config, options, r);
       es.trace_path = trace_jsonl;
       engines.push_back(spawn_engine_core(system, es, frontend, tracer, &status));
     }

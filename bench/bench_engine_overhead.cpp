@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -31,10 +32,12 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "engine_core/engine_core.h"
 #include "engine_core/scheduler.h"
-#include "executor/step_channel.h"
+#include "transport/step_channel.h"
 #include "executor/worker_group.h"
-#include "executor/zmq_io.h"
+#include "executor/worker_group_executor.h"
+#include "transport/zmq_io.h"
 
 extern char** environ;
 
@@ -50,10 +53,21 @@ constexpr int kMaxTokens = (1 << 16) - 2 * kPromptTokens;  // no request ends du
 
 // ---- engine step ------------------------------------------------------------------
 
+// Request i of a run: a 16-token prompt, never ending during the run. Ids are short,
+// like the frontend's: "<generation>-<i>".
+EngineCoreRequest decode_request(const std::string& generation, int i) {
+  EngineCoreRequest r;
+  r.request_id = generation + "-" + std::to_string(i);
+  for (int j = 0; j < kPromptTokens; ++j) r.prompt_token_ids.push_back((i * 31 + j) % 32000);
+  r.sampling_params.max_tokens = kMaxTokens;
+  r.sampling_params.ignore_eos = true;
+  return r;
+}
+
 struct EngineHarness {
   zmq::context_t context;
   std::unique_ptr<WorkerGroup> group;
-  WorkerGroupInfo info;
+  int32_t num_blocks = 0;
   uint64_t generation = 0;  // request ids differ between runs: "<generation>-<i>"
 };
 
@@ -76,7 +90,6 @@ EngineHarness* engine_for(int workers, int channel, int trace, std::string* erro
   o.step_spin_ns = g_spin_ns;
   o.runner = g_runner;
   o.log_level = "warn";
-  o.num_blocks_override = 1 << 20;  // 256 requests x 4096 blocks of 16 tokens
   TraceFn sink;
   if (trace)
     sink = [](TraceRecord r) {
@@ -85,12 +98,15 @@ EngineHarness* engine_for(int workers, int channel, int trace, std::string* erro
       ++g_trace_records;
     };
   h->group = std::make_unique<WorkerGroup>(h->context, o, std::move(sink));
-  auto info = h->group->start();
-  if (!info) {
-    *error = "workers did not start: " + info.error().message;
+  // The engine's startup (EngineCore::create), with a pool of 2^20 blocks: 256
+  // requests x 4096 blocks of 16 tokens.
+  h->num_blocks = 1 << 20;
+  auto facts = h->group->start(LoadModel{});
+  auto init = facts ? h->group->init_kv_cache(InitKVCache{h->num_blocks, 16}) : Status(facts.error());
+  if (!init) {
+    *error = "workers did not start: " + init.error().message;
     return nullptr;
   }
-  h->info = info.value();
   slot = std::move(h);
   return slot.get();
 }
@@ -130,17 +146,12 @@ void BM_EngineStep(benchmark::State& state) {
   limits.max_num_seqs = g_requests;
   limits.max_num_batched_tokens = 8192;
   limits.max_model_len = 1 << 16;
-  limits.num_blocks = h->info.num_blocks;
-  limits.block_size_tokens = h->info.block_size_tokens;
+  limits.num_blocks = h->num_blocks;
+  limits.block_size_tokens = 16;
   Scheduler scheduler(limits);
   const uint64_t gen = ++h->generation;
   for (int i = 0; i < g_requests; ++i) {
-    EngineCoreRequest r;
-    r.request_id = std::to_string(gen) + "-" + std::to_string(i);  // short, like the frontend's
-    for (int j = 0; j < kPromptTokens; ++j) r.prompt_token_ids.push_back((i * 31 + j) % 32000);
-    r.sampling_params.max_tokens = kMaxTokens;
-    r.sampling_params.ignore_eos = true;
-    if (auto rejected = scheduler.add_request(std::move(r))) {
+    if (auto rejected = scheduler.add_request(decode_request(std::to_string(gen), i))) {
       state.SkipWithError(("request rejected: " + rejected->error).c_str());
       return;
     }
@@ -188,6 +199,66 @@ void BM_EngineStep(benchmark::State& state) {
 // tracing off, which must not differ measurably from a build without tracing.
 BENCHMARK(BM_EngineStep)->ArgNames({"workers", "shm", "trace"})->ArgsProduct({{1, 2}, {0, 1}, {0}})
     ->Args({1, 1, 1})->Args({2, 1, 1})->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(1.0);
+
+// ---- the whole step path, and overlap (async scheduling) ------------------------------
+
+// One step period through EngineCore + WorkerGroupExecutor (the path `vela serve`
+// runs, less the actor mailbox): collect the oldest step's output and apply it, spend
+// engine_us of engine-side work (what the frontend, detokenizing and streaming take
+// per step in a server), then schedule and submit. The runner spends runner_us per
+// step (noop@US: it sleeps, as the host does while a GPU computes). Without async
+// scheduling the period is about runner + engine + the step path; with it, steps
+// N+1 and N overlap and the period is about max(runner, engine + the step path).
+void BM_EngineCoreStep(benchmark::State& state) {
+  const bool async = state.range(0) != 0;
+  const int64_t runner_us = state.range(1);
+  const int64_t engine_us = state.range(2);
+  WorkerGroupOptions o;
+  o.world_size = 1;
+  o.step_spin_ns = g_spin_ns;
+  o.runner = runner_us > 0 ? "noop@" + std::to_string(runner_us) : g_runner;
+  o.log_level = "warn";
+  WorkerGroupExecutor executor(o);
+  EngineCoreOptions options;
+  options.limits.max_num_seqs = g_requests;
+  options.limits.max_num_batched_tokens = 8192;
+  options.limits.max_model_len = 1 << 16;
+  options.limits.async_scheduling = async;
+  options.num_blocks_override = 1 << 20;
+  auto created = EngineCore::create(options, executor);
+  if (!created) {
+    state.SkipWithError(("startup failed: " + created.error().message).c_str());
+    return;
+  }
+  EngineCore& core = **created;
+  for (int i = 0; i < g_requests; ++i) {
+    if (auto rejected = core.add_request(decode_request("1", i))) {
+      state.SkipWithError(("request rejected: " + rejected->error).c_str());
+      return;
+    }
+  }
+  EngineCoreOutputs outs;
+  auto one_period = [&]() -> bool {
+    if (auto s = core.submit_steps(); !s) return state.SkipWithError(s.error().message.c_str()), false;
+    auto got = core.collect(outs, -1);
+    if (!got) return state.SkipWithError(got.error().message.c_str()), false;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(engine_us);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    return true;
+  };
+  for (int i = 0; i < 20; ++i)
+    if (!one_period()) return;
+  int64_t tokens = 0;
+  for (auto _ : state) {
+    if (!one_period()) return;
+    for (const auto& out : outs.outputs) tokens += static_cast<int64_t>(out.new_token_ids.size());
+  }
+  state.counters["tokens_per_step"] = benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kAvgIterations);
+  executor.shutdown(5);
+}
+BENCHMARK(BM_EngineCoreStep)->ArgNames({"async", "runner_us", "engine_us"})
+    ->ArgsProduct({{0, 1}, {0, 2000}, {0, 1000}})->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(1.0);
 
 // ---- ZeroMQ floor -------------------------------------------------------------------
 

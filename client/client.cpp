@@ -4,7 +4,7 @@
 
 #include <cerrno>
 
-#include "executor/zmq_io.h"
+#include "transport/zmq_io.h"
 
 namespace vela::client {
 

@@ -166,6 +166,7 @@ const std::vector<KeySpec>& specs() {
       VELA_CHOICE(scheduler, policy, "Order of waiting requests: arrival, or priority (lower first) then arrival.", "fcfs", "priority"),
       VELA_BOOL(scheduler, enable_chunked_prefill, "Split prompts larger than the remaining budget over several steps."),
       VELA_INT(scheduler, long_prefill_token_threshold, 0, kI32, "Most prompt tokens one request may take per step. 0: 4% of max_model_len."),
+      VELA_BOOL(scheduler, async_scheduling, "Schedule step N+1 while the workers run step N (two steps in flight; the engine's own time per step hides behind the workers')."),
 
       VELA_STR(frontend, endpoint, "ZeroMQ endpoint the client ROUTER binds (ipc:// or tcp://)."),
       VELA_INT(frontend, max_message_bytes, 1024, int64_t{1} << 30, "Client frames larger than this are refused."),

@@ -47,6 +47,7 @@ struct SchedulerConfig {
   std::string policy = "fcfs";            // fcfs | priority
   bool enable_chunked_prefill = true;
   int32_t long_prefill_token_threshold = 0;  // 0 = auto (4% of max_model_len, vLLM's rule)
+  bool async_scheduling = true;           // schedule step N+1 while the workers run step N
 };
 
 struct FrontendConfig {

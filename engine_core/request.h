@@ -7,7 +7,7 @@
 // Token accounting: token_ids() = prompt then outputs; num_computed_tokens() of them
 // have KV in the cache (it is advanced when a step is scheduled, vLLM v1 style, so
 // during a step it counts the tokens being computed). A request is sampled in a step
-// iff afterwards num_computed_tokens() == num_tokens().
+// iff afterwards num_computed_tokens() == num_tokens_with_pending().
 #include <cstdint>
 #include <span>
 #include <string>
@@ -81,6 +81,12 @@ class Request {
   int32_t num_blocks_sent = 0;         // block ids the workers have been sent
   int32_t num_preemptions = 0;
   int32_t stop_token_id = -1;          // the stop_token_ids entry that finished it, or -1
+  // Steps (oldest first) that sample this request and whose output has not been
+  // applied: each adds one pending token after token_ids(). At most two (one step in
+  // flight while the next is scheduled).
+  uint64_t pending_sample_steps[2] = {0, 0};
+  int32_t num_pending_tokens = 0;
+  int32_t num_tokens_with_pending() const { return num_tokens() + num_pending_tokens; }
 
  private:
   std::string request_id_;

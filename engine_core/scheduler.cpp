@@ -3,7 +3,7 @@
 #include "engine_core/scheduler.h"
 
 #include <algorithm>
-#include <stdexcept>
+#include <cassert>
 #include <utility>
 
 namespace vela {
@@ -11,22 +11,23 @@ namespace vela {
 namespace {
 
 KVCacheConfig kv_config_of(const SchedulerLimits& limits) {
-  const std::string error = validate_scheduler_limits(limits);
-  if (!error.empty()) throw std::invalid_argument(error);
+  assert(validate_scheduler_limits(limits).ok());
   return KVCacheConfig{limits.num_blocks, limits.block_size_tokens, limits.enable_prefix_caching,
                        limits.hash_seed};
 }
 
-std::string field(const char* name, int64_t value, const char* rule) {
-  return std::string("scheduler limits: ") + name + " = " + std::to_string(value) + " " + rule;
+Error field(const char* name, int64_t value, const char* rule) {
+  return field_error("bad_limits", name,
+                     std::string("scheduler limits: ") + name + " = " + std::to_string(value) + " " + rule);
 }
 
 }  // namespace
 
-std::string validate_scheduler_limits(const SchedulerLimits& limits) {
+Status validate_scheduler_limits(const SchedulerLimits& limits) {
   SchedulingPolicy policy;
   if (!parse_scheduling_policy(limits.policy, &policy))
-    return "scheduler limits: policy = '" + limits.policy + "' (expected fcfs or priority)";
+    return field_error("bad_limits", "policy",
+                       "scheduler limits: policy = '" + limits.policy + "' (expected fcfs or priority)");
   if (limits.max_num_seqs < 1) return field("max_num_seqs", limits.max_num_seqs, "must be >= 1");
   if (limits.max_num_batched_tokens < 1)
     return field("max_num_batched_tokens", limits.max_num_batched_tokens, "must be >= 1");
@@ -39,7 +40,17 @@ std::string validate_scheduler_limits(const SchedulerLimits& limits) {
     return field("num_blocks", limits.num_blocks, "must be >= 2 (block 0 is the null block)");
   if (limits.num_lookahead_tokens < 0)
     return field("num_lookahead_tokens", limits.num_lookahead_tokens, "must be >= 0");
-  return {};
+  return ok_status();
+}
+
+AdmissionLimits admission_limits_of(const SchedulerLimits& l) {
+  return AdmissionLimits{l.max_model_len, l.max_num_batched_tokens, l.enable_chunked_prefill,
+                         l.block_size_tokens, l.num_blocks - 1, l.num_lookahead_tokens};
+}
+
+Result<std::unique_ptr<Scheduler>> Scheduler::create(const SchedulerLimits& limits) {
+  VELA_TRY(validate_scheduler_limits(limits));
+  return std::make_unique<Scheduler>(limits);
 }
 
 Scheduler::Scheduler(const SchedulerLimits& limits) : limits_(limits), kv_(kv_config_of(limits)) {
@@ -71,14 +82,12 @@ int32_t Scheduler::claim_slot() {
     return slot;
   }
   requests_.emplace_back();
-  last_scheduled_step_.push_back(0);
   return static_cast<int32_t>(requests_.size()) - 1;
 }
 
 void Scheduler::release_slot(int32_t slot) {
   slot_by_id_.erase(request_at(slot).request_id());
   requests_[static_cast<size_t>(slot)].reset();
-  last_scheduled_step_[static_cast<size_t>(slot)] = 0;
   free_slots_.push_back(slot);
 }
 
@@ -88,23 +97,10 @@ std::string Scheduler::rejection_reason(const EngineCoreRequest& request) const 
   const std::string who = "request '" + request.request_id + "': ";
   if (slot_by_id_.count(request.request_id)) return who + "a live request already has this id";
   if (num_prompt_tokens == 0) return who + "empty prompt";
-  if (num_prompt_tokens >= limits_.max_model_len)
-    return who + "prompt of " + std::to_string(num_prompt_tokens) + " tokens leaves no room for output in max_model_len " +
-           std::to_string(limits_.max_model_len);
   if (params.max_tokens < 1) return who + "max_tokens = " + std::to_string(params.max_tokens) + " (must be >= 1)";
   if (params.min_tokens < 0) return who + "min_tokens = " + std::to_string(params.min_tokens) + " (must be >= 0)";
-  if (!limits_.enable_chunked_prefill && num_prompt_tokens > limits_.max_num_batched_tokens)
-    return who + "prompt of " + std::to_string(num_prompt_tokens) +
-           " tokens exceeds max_num_batched_tokens " + std::to_string(limits_.max_num_batched_tokens) +
-           " and chunked prefill is off";
-  // The most KV it can ever hold: every token but the last sampled one, plus lookahead.
-  const int64_t max_total_tokens =
-      std::min<int64_t>(num_prompt_tokens + params.max_tokens, limits_.max_model_len);
-  const int64_t max_kv_tokens = max_total_tokens - 1 + limits_.num_lookahead_tokens;
-  const int64_t blocks_needed = (max_kv_tokens + limits_.block_size_tokens - 1) / limits_.block_size_tokens;
-  if (blocks_needed > kv_.num_usable_blocks())
-    return who + "needs up to " + std::to_string(blocks_needed) + " KV blocks (" + std::to_string(max_kv_tokens) +
-           " tokens) but the whole pool has " + std::to_string(kv_.num_usable_blocks());
+  if (auto fits = check_admission(num_prompt_tokens, params.max_tokens, admission_limits_of(limits_)); !fits)
+    return who + fits.error().message;
   return {};
 }
 
@@ -126,7 +122,15 @@ std::optional<EngineCoreOutput> Scheduler::add_request(EngineCoreRequest request
   return std::nullopt;
 }
 
+void Scheduler::drop_pending(Request& request) {
+  // Its in-flight samples will be ignored when they arrive (a preempted request
+  // recomputes them; a finished one never needed them).
+  num_pending_tokens_ -= request.num_pending_tokens;
+  request.num_pending_tokens = 0;
+}
+
 void Scheduler::retire(Request& request, RequestStatus status) {
+  drop_pending(request);
   request.set_status(status);
   kv_.free(request, request.num_computed_tokens());
   if (request.sent_to_workers) finished_to_report_.push_back(request.request_id());
@@ -179,7 +183,7 @@ std::string Scheduler::check_integrity() const {
     if (seen[static_cast<size_t>(slot)]++) return "request '" + r.request_id() + "' is in two places";
     if (r.status() != RequestStatus::kRunning)
       return "request '" + r.request_id() + "' is in the running list with status " + request_status_name(r.status());
-    if (r.num_computed_tokens() > r.num_tokens())
+    if (r.num_computed_tokens() > r.num_tokens_with_pending())
       return "request '" + r.request_id() + "' computed more tokens than it has";
   }
   if (running_.size() > static_cast<size_t>(limits_.max_num_seqs)) return "more running requests than max_num_seqs";

@@ -16,6 +16,15 @@
 //     cannot crowd out the decodes behind it) get whatever budget is left.
 // update_from_output() appends sampled tokens, applies stop rules, frees finished
 // requests and reports them; their ids travel in the next SchedulerOutput.
+//
+// Async scheduling (limits.async_scheduling): schedule() may run while the previous
+// step is still on the workers. A request sampled in that step has a pending token:
+// its position is known, its id is not. The next step schedules its decode anyway;
+// the SchedulerOutput carries kPlaceholderToken in its new_token_ids, and each worker
+// fills in the token it sampled for that request in its previous step
+// (messages/step_placeholders.h). When the pending token arrives it is applied; if
+// it finishes the request, the slot scheduled behind it is discarded (its row in the
+// next output is ignored, its blocks were freed with the request).
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -25,6 +34,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/result.h"
+#include "engine_core/admission.h"
 #include "engine_core/kv_cache_manager.h"
 #include "engine_core/request.h"
 #include "engine_core/request_queue.h"
@@ -48,14 +59,19 @@ struct SchedulerLimits {           // filled from Config by the caller
   int32_t num_blocks = 0;          // KV blocks in the pool (block 0 is the null block)
   int32_t num_lookahead_tokens = 0;  // extra slots per request (speculative decoding)
   uint64_t hash_seed = 0;            // prefix-cache hash seed (secret when tenants may attack)
+  bool async_scheduling = false;     // schedule() may run with one step in flight (see above)
 };
 
-// Empty when the limits are usable, else what is wrong (names the field and value).
-std::string validate_scheduler_limits(const SchedulerLimits& limits);
+// Ok when the limits are usable, else an Error naming the field and value.
+Status validate_scheduler_limits(const SchedulerLimits& limits);
+// What admission needs from the limits (check_admission).
+AdmissionLimits admission_limits_of(const SchedulerLimits& limits);
 
 class Scheduler {
  public:
-  // Throws std::invalid_argument with validate_scheduler_limits()'s message.
+  // Refuses invalid limits (validate_scheduler_limits).
+  static Result<std::unique_ptr<Scheduler>> create(const SchedulerLimits& limits);
+  // Precondition: validate_scheduler_limits(limits) is ok (asserted).
   explicit Scheduler(const SchedulerLimits& limits);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
@@ -78,6 +94,8 @@ class Scheduler {
                           EngineCoreOutputs& out);
 
   bool has_unfinished_requests() const { return !running_.empty() || !waiting_->empty(); }
+  // Tokens sampled in steps whose output has not been applied yet (async scheduling).
+  int32_t num_pending_tokens() const { return num_pending_tokens_; }
   // Finished ids not yet sent to workers (they go out with the next schedule()).
   bool has_finished_requests_to_report() const { return !finished_to_report_.empty(); }
   size_t num_waiting() const { return waiting_->size(); }
@@ -108,6 +126,10 @@ class Scheduler {
   void release_slot(int32_t slot);
 
   std::string rejection_reason(const EngineCoreRequest& request) const;
+  // Async scheduling: a request whose pending tokens will end it by length needs no
+  // further slot.
+  bool ends_with_pending(const Request& request) const;
+  void drop_pending(Request& request);
   int32_t cap_prefill(const Request& request, int32_t num_new_tokens, bool* capped) const;
   void schedule_running(int32_t* budget, bool* preempted_any);
   void schedule_waiting(int32_t* budget);
@@ -134,7 +156,6 @@ class Scheduler {
   std::unordered_map<std::string, int32_t, IdHash, std::equal_to<>> slot_by_id_;
   std::unique_ptr<RequestQueue> waiting_;
   std::vector<int32_t> running_;                    // slots in admission order
-  std::vector<uint64_t> last_scheduled_step_;       // [slot] step id that last scheduled it
 
   // Current step (reused across steps).
   std::vector<Scheduled> scheduled_;
@@ -142,6 +163,7 @@ class Scheduler {
   std::vector<std::string> finished_to_report_;     // ids for the next SchedulerOutput
   uint64_t next_step_id_ = 1;
   uint64_t next_arrival_seq_ = 0;
+  int32_t num_pending_tokens_ = 0;                  // sum of the requests' pending samples
 
   SchedulerStats counters_;                         // cumulative fields only
 };

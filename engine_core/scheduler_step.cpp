@@ -1,8 +1,10 @@
 // Scheduler: one step. schedule() plans it; update_from_output() applies its result.
 #include <algorithm>
+#include <cassert>
 
 #include "engine_core/scheduler.h"
 #include "engine_core/stop_checker.h"
+#include "messages/step_placeholders.h"
 
 namespace vela {
 
@@ -29,6 +31,12 @@ void append_block_ids(std::vector<int32_t>& out, std::span<const BlockId> blocks
 }
 
 }  // namespace
+
+bool Scheduler::ends_with_pending(const Request& request) const {
+  if (request.num_pending_tokens == 0) return false;
+  return request.num_output_tokens() + request.num_pending_tokens >= request.sampling_params().max_tokens ||
+         request.num_tokens_with_pending() >= limits_.max_model_len;
+}
 
 int32_t Scheduler::cap_prefill(const Request& request, int32_t num_new_tokens, bool* capped) const {
   (void)request;
@@ -62,8 +70,10 @@ void Scheduler::schedule_running(int32_t* budget, bool* preempted_any) {
   while (i < running_.size() && *budget > 0) {
     const int32_t slot = running_[i];
     Request& request = request_at(slot);
-    int32_t num_new = request.num_tokens() - request.num_computed_tokens();
-    if (num_new <= 0) {  // its sampled token has not come back
+    // Async: a pending token's position is known, so its decode can be scheduled.
+    const int32_t num_known = limits_.async_scheduling ? request.num_tokens_with_pending() : request.num_tokens();
+    int32_t num_new = num_known - request.num_computed_tokens();
+    if (num_new <= 0 || ends_with_pending(request)) {  // its sampled token has not come back
       ++i;
       continue;
     }
@@ -109,6 +119,7 @@ size_t Scheduler::preempt_one(int32_t* budget) {
   // num_computed_tokens has not been advanced for this step, so blocks registered
   // for this step's (now cancelled) tokens lose their hashes here.
   kv_.free(victim, victim.num_computed_tokens());
+  drop_pending(victim);
   victim.set_status(RequestStatus::kPreempted);
   victim.set_num_computed_tokens(0);
   victim.resume_pending = true;
@@ -165,7 +176,8 @@ void Scheduler::top_up_capped(int32_t* budget) {
     if (*budget <= 0) break;
     if (!s.capped) continue;
     Request& request = request_at(s.slot);
-    int32_t extra = std::min(request.num_tokens() - request.num_computed_tokens() - s.num_tokens, *budget);
+    int32_t extra =
+        std::min(request.num_tokens_with_pending() - request.num_computed_tokens() - s.num_tokens, *budget);
     if (extra <= 0) continue;
     if (!kv_.allocate_slots(request, s.num_tokens + extra, {}, lookahead)) {
       extra = std::min(extra, kv_.max_allocatable_tokens(request, {}, lookahead) - s.num_tokens);
@@ -210,11 +222,17 @@ void Scheduler::build_output(SchedulerOutput& out) {
       column(cached.request_ids, k) = request.request_id();
       column(cached.resumed_from_preemption, k) = resumed ? 1 : 0;
       const auto outputs = request.output_token_ids();
-      column(cached.new_token_ids, k).assign(outputs.begin() + request.num_outputs_sent, outputs.end());
+      std::vector<int32_t>& new_tokens = column(cached.new_token_ids, k);
+      const int32_t num_outputs = request.num_output_tokens();
+      new_tokens.assign(outputs.begin() + std::min(request.num_outputs_sent, num_outputs), outputs.end());
+      // Pending tokens the workers have not been told of: each fills in its own.
+      const int32_t num_with_pending = num_outputs + request.num_pending_tokens;
+      for (int32_t j = std::max(request.num_outputs_sent, num_outputs); j < num_with_pending; ++j)
+        new_tokens.push_back(kPlaceholderToken);
       append_block_ids(column(cached.new_block_ids, k), blocks.subspan(resumed ? 0 : request.num_blocks_sent));
       column(cached.num_computed_tokens, k) = request.num_computed_tokens();
       request.resume_pending = false;
-      request.num_outputs_sent = request.num_output_tokens();
+      request.num_outputs_sent = num_with_pending;
     }
     request.num_blocks_sent = static_cast<int32_t>(blocks.size());
     auto& entry = next_element(out.num_scheduled_tokens, num_entries);
@@ -222,7 +240,11 @@ void Scheduler::build_output(SchedulerOutput& out) {
     entry.second = s.num_tokens;
     out.total_num_scheduled_tokens += s.num_tokens;
     request.set_num_computed_tokens(request.num_computed_tokens() + s.num_tokens);
-    last_scheduled_step_[static_cast<size_t>(s.slot)] = out.step_id;
+    if (request.num_computed_tokens() == request.num_tokens_with_pending()) {  // sampled in this step
+      assert(request.num_pending_tokens < 2);
+      request.pending_sample_steps[request.num_pending_tokens++] = out.step_id;
+      ++num_pending_tokens_;
+    }
   }
   out.scheduled_new_reqs.resize(num_new_reqs);
   cached.request_ids.resize(num_cached_reqs);
@@ -267,11 +289,15 @@ void Scheduler::update_from_output(const SchedulerOutput& scheduled, const Model
     const std::vector<int32_t>& sampled = output.sampled_token_ids[row];
     if (sampled.empty()) continue;  // a partial prefill chunk
     const int32_t slot = locate_row(output, row);
-    // Ignore rows for requests aborted since, or not sampled in this step.
-    if (slot < 0 || last_scheduled_step_[static_cast<size_t>(slot)] != scheduled.step_id) continue;
+    // Ignore rows for requests finished, aborted or preempted since, or not sampled in this step.
+    if (slot < 0) continue;
     Request& request = request_at(slot);
-    if (request.status() != RequestStatus::kRunning || request.num_computed_tokens() != request.num_tokens())
+    if (request.status() != RequestStatus::kRunning || request.num_pending_tokens == 0 ||
+        request.pending_sample_steps[0] != scheduled.step_id)
       continue;
+    request.pending_sample_steps[0] = request.pending_sample_steps[1];
+    --request.num_pending_tokens;
+    --num_pending_tokens_;
 
     EngineCoreOutput& o = next_element(out.outputs, num_outputs);
     o.request_id = request.request_id();

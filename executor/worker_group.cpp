@@ -8,7 +8,7 @@
 
 #include "common/clock.h"
 #include "common/logging.h"
-#include "executor/zmq_io.h"
+#include "transport/zmq_io.h"
 
 namespace vela {
 namespace {
@@ -43,8 +43,8 @@ std::vector<pid_t> WorkerGroup::pids() const {
   return out;
 }
 
-Result<bool> WorkerGroup::send_to(int32_t rank, const msg::Frames& frames) {
-  if (transport::send_frames(router_, frames, identities_[size_t(rank)])) return true;
+Status WorkerGroup::send_to(int32_t rank, const msg::Frames& frames) {
+  if (transport::send_frames(router_, frames, identities_[size_t(rank)])) return ok_status();
   // A refused send usually means the worker is gone: its socket closes as it exits,
   // a moment before the process can be reaped. Wait briefly on its pidfd so the
   // error names the real cause (the signal or exit code), not the symptom.
@@ -113,7 +113,7 @@ Result<WorkerGroup::Incoming> WorkerGroup::receive(int64_t deadline_ns, const ch
   }
 }
 
-Result<WorkerGroupInfo> WorkerGroup::start() {
+Result<WorkerFacts> WorkerGroup::start(const LoadModel& base_load) {
   auto log = logger("executor");
   const int32_t n = options_.world_size;
   if (n < 1) return make_error("bad_world_size", "tensor_parallel_size must be >= 1");
@@ -156,14 +156,14 @@ Result<WorkerGroupInfo> WorkerGroup::start() {
     identities_.push_back(identity_of(r));
   }
   all_pidfds_ = std::all_of(workers_.begin(), workers_.end(), [](const WorkerProcess& w) { return w.pidfd() >= 0; });
-  auto fail = [&](Error e) -> Result<WorkerGroupInfo> {
+  auto fail = [&](Error e) -> Result<WorkerFacts> {
     kill_all();
     return e;
   };
   const int64_t deadline = now_ns() + seconds_to_ns(options_.startup_timeout_s);
 
   // 1. Hello from every rank.
-  WorkerGroupInfo info;
+  WorkerFacts info;
   info.hellos.resize(n);
   std::vector<bool> seen(n, false);
   for (int32_t got = 0; got < n;) {
@@ -185,14 +185,15 @@ Result<WorkerGroupInfo> WorkerGroup::start() {
 
   // 2. LoadModel to every rank at once (tensor-parallel ranks rendezvous while loading).
   for (int32_t r = 0; r < n; ++r) {
-    LoadModel load = options_.load;
+    LoadModel load = base_load;
     load.tensor_parallel_size = n;
     load.tp_rank = r;
     load.dist_init_address = info.hellos[0].dist_init_address;
     auto sent = send_to(r, msg::encode(load, next_control_id_++));
     if (!sent) return fail(sent.error());
   }
-  std::vector<ProfileResult> profiles(n);
+  std::vector<ProfileResult>& profiles = info.profiles;
+  profiles.resize(n);
   std::fill(seen.begin(), seen.end(), false);
   for (int32_t got = 0; got < n;) {
     auto in = receive(deadline, "ProfileResult from every worker");
@@ -207,29 +208,22 @@ Result<WorkerGroupInfo> WorkerGroup::start() {
     ++got;
   }
 
-  // 3. The KV cache every rank can hold: the minimum over ranks.
-  uint64_t min_blocks = std::numeric_limits<uint64_t>::max();
-  for (int32_t r = 0; r < n; ++r) {
-    if (profiles[r].bytes_per_block == 0)
-      return fail(make_error("bad_profile", name_ + ": rank " + std::to_string(r) + " reported 0 bytes per block"));
-    min_blocks = std::min(min_blocks, profiles[r].kv_cache_bytes_available / profiles[r].bytes_per_block);
-  }
-  min_blocks = std::min<uint64_t>(min_blocks, std::numeric_limits<int32_t>::max());
-  info.num_blocks = options_.num_blocks_override > 0 ? options_.num_blocks_override
-                                                     : static_cast<int32_t>(min_blocks);
-  if (info.num_blocks < 1)
-    return fail(make_error("no_kv_memory", name_ + ": no memory left for a single KV block"));
-  info.block_size_tokens = options_.load.block_size_tokens;
-  info.vocab_size = profiles[0].vocab_size;
-  info.eos_token_id = profiles[0].eos_token_id;
-  info.bytes_per_block = profiles[0].bytes_per_block;
+  log->info("{}: {} worker(s) loaded", name_, n);
+  return info;
+}
 
-  InitKVCache init{info.num_blocks, info.block_size_tokens};
+Status WorkerGroup::init_kv_cache(const InitKVCache& init) {
+  auto fail = [&](Error e) -> Status {
+    kill_all();
+    return e;
+  };
+  const int32_t n = static_cast<int32_t>(workers_.size());
+  const int64_t deadline = now_ns() + seconds_to_ns(options_.startup_timeout_s);
   const uint64_t init_id = next_control_id_++;
   auto frames = msg::encode(init, init_id);
   for (int32_t r = 0; r < n; ++r)
     if (auto sent = send_to(r, frames); !sent) return fail(sent.error());
-  std::fill(seen.begin(), seen.end(), false);
+  std::vector<bool> seen(n, false);
   for (int32_t got = 0; got < n;) {
     auto in = receive(deadline, "InitKVCache acknowledgement from every worker");
     if (!in) return fail(in.error());
@@ -240,14 +234,14 @@ Result<WorkerGroupInfo> WorkerGroup::start() {
     seen[in->rank] = true;
     ++got;
   }
-  log->info("{}: {} worker(s) ready, {} KV blocks of {} tokens", name_, n, info.num_blocks,
-            info.block_size_tokens);
-  return info;
+  logger("executor")->info("{}: {} worker(s) ready, {} KV blocks of {} tokens", name_, n, init.num_blocks,
+                            init.block_size_tokens);
+  return ok_status();
 }
 
-Result<bool> WorkerGroup::submit_step(const SchedulerOutput& step) {
-  if (in_flight_step_)
-    return make_error("step_in_flight", name_ + ": step " + std::to_string(*in_flight_step_) + " still running");
+Status WorkerGroup::submit_step(const SchedulerOutput& step) {
+  if (in_flight_.size() >= kMaxStepsInFlight)
+    return make_error("steps_in_flight", name_ + ": " + std::to_string(in_flight_.size()) + " steps still running");
   const int64_t send_wall = wall_time_ns();
   msg::encode_into(step, step.step_id, send_wall, step_frames_);
   const int64_t deadline = now_ns() + seconds_to_ns(options_.step_timeout_s);
@@ -268,9 +262,8 @@ Result<bool> WorkerGroup::submit_step(const SchedulerOutput& step) {
   if (on_socket)
     for (int32_t r = 0; r < static_cast<int32_t>(workers_.size()); ++r)
       if (auto sent = send_to(r, step_frames_); !sent) return sent;
-  in_flight_step_ = step.step_id;
-  step_deadline_ns_ = deadline;
-  return true;
+  in_flight_.push_back({step.step_id, deadline});
+  return ok_status();
 }
 
 WorkerEvent WorkerGroup::poll(int timeout_ms, int wake_fd) {
@@ -299,11 +292,11 @@ bool WorkerGroup::accept(const char* rank, WorkerEvent& ev) {
     trace_(std::move(rec));
   }
   if (auto* out = std::get_if<ModelRunnerOutput>(&incoming_)) {
-    if (!in_flight_step_ || out->step_id != *in_flight_step_) {
-      logger("executor")->warn("{}: output for step {} that is not in flight", name_, out->step_id);
+    if (in_flight_.empty() || out->step_id != in_flight_.front().step_id) {
+      logger("executor")->warn("{}: output for step {} that is not the oldest in flight", name_, out->step_id);
       return false;
     }
-    in_flight_step_.reset();
+    in_flight_.pop_front();
     ev.kind = WorkerEvent::Kind::kStepOutput;
     // Swap, not move: incoming_ keeps the caller's previous buffers for the next decode.
     std::swap(ev.output, *out);
@@ -328,7 +321,7 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
     if (look_for_deaths || !all_pidfds_) {
       if (auto dead = check_deaths(); !dead.empty()) {
         ev.kind = WorkerEvent::Kind::kFailure;
-        ev.error = dead + (in_flight_step_ ? " during step " + std::to_string(*in_flight_step_) : "");
+        ev.error = dead + (in_flight_.empty() ? "" : " during step " + std::to_string(in_flight_.front().step_id));
         return;
       }
     }
@@ -348,18 +341,18 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
     while (transport::recv_frames_into(router_, in_frames_, &in_identity_))
       if (accept(in_identity_.c_str() + std::min<size_t>(1, in_identity_.size()), ev)) return;
     const int64_t now = now_ns();
-    if (in_flight_step_ && now >= step_deadline_ns_) {
+    if (!in_flight_.empty() && now >= in_flight_.front().deadline_ns) {
       ev.kind = WorkerEvent::Kind::kFailure;
-      ev.error = name_ + ": step " + std::to_string(*in_flight_step_) + " produced no output within " +
+      ev.error = name_ + ": step " + std::to_string(in_flight_.front().step_id) + " produced no output within " +
                  std::to_string(options_.step_timeout_s) + " s (a worker stopped making progress)";
       return;
     }
     if (now >= deadline) return;
     // The answer to a step in flight is usually microseconds away: spin for it first.
-    if (channel_ && in_flight_step_ && channel_->up().spin(0, options_.step_spin_ns)) continue;
+    if (channel_ && !in_flight_.empty() && channel_->up().spin(0, options_.step_spin_ns)) continue;
     if (channel_ && !channel_->up().begin_sleep(0)) continue;
     int64_t until = deadline;
-    if (in_flight_step_) until = std::min(until, step_deadline_ns_);
+    if (!in_flight_.empty()) until = std::min(until, in_flight_.front().deadline_ns);
     // Items: the ROUTER, the channel's and the caller's wake fds, one pidfd per worker.
     poll_items_.clear();
     poll_items_.push_back({static_cast<void*>(router_), 0, ZMQ_POLLIN, 0});
@@ -385,13 +378,13 @@ void WorkerGroup::shutdown(double grace_s) {
   auto frames = msg::encode(Shutdown{"engine shutting down"}, next_control_id_++);
   for (int32_t r = 0; r < static_cast<int32_t>(workers_.size()); ++r) (void)send_to(r, frames);
   for (auto& w : workers_) w.stop(grace_s);
-  in_flight_step_.reset();
+  in_flight_.clear();
 }
 
 void WorkerGroup::kill_all() {
   for (auto& w : workers_) w.signal(SIGKILL);
   for (auto& w : workers_) w.stop(5);
-  in_flight_step_.reset();
+  in_flight_.clear();
 }
 
 }  // namespace vela

@@ -1,9 +1,10 @@
 #pragma once
 // WorkerGroup: the workers of one engine replica (tensor_parallel_size processes)
-// seen from the engine. It spawns them, runs the handshake (Hello, LoadModel +
-// profile, InitKVCache with the minimum over ranks), broadcasts each step's
-// SchedulerOutput and collects rank 0's ModelRunnerOutput. It is driven by one thread
-// (the executor thread owns the ROUTER socket) and never blocks without a deadline:
+// seen from the engine. It spawns them, runs their side of the startup (Hello,
+// LoadModel + profile; then InitKVCache with the pool the EngineCore agreed on),
+// broadcasts each step's SchedulerOutput and collects rank 0's ModelRunnerOutput, in
+// order, with up to two steps in flight. It is driven by one thread (the
+// WorkerGroupExecutor's thread owns the ROUTER socket) and never blocks without a deadline:
 // a worker's death (pidfd), a step deadline, or an error message all surface as a
 // failure event within one poll.
 #include <zmq.hpp>
@@ -13,9 +14,12 @@
 #include <string>
 #include <vector>
 
+#include <deque>
+
 #include "common/result.h"
-#include "executor/step_channel.h"
-#include "executor/trace_record.h"
+#include "engine_core/executor.h"
+#include "transport/step_channel.h"
+#include "transport/trace_record.h"
 #include "executor/worker_launcher.h"
 #include "messages/codec.h"
 
@@ -31,8 +35,6 @@ struct WorkerGroupOptions {
   std::string runner = "model";        // passed to vela-worker --runner
   std::string log_level = "info";
   std::string trace_path;              // passed to workers (they append their own records)
-  LoadModel load;                      // tp_rank/tensor_parallel_size/dist address set per rank
-  int32_t num_blocks_override = 0;     // > 0: use this many KV blocks (capped by profiling)
   double startup_timeout_s = 120;
   double step_timeout_s = 30;
   // The step path: "shm" (a StepChannel: shared-memory rings, eventfd wakes; control
@@ -43,15 +45,6 @@ struct WorkerGroupOptions {
   // How long a waiting end spins on the channel before sleeping on its eventfd: the
   // engine while a step is in flight, a worker after its last step.
   int64_t step_spin_ns = 200000;
-};
-
-struct WorkerGroupInfo {
-  int32_t num_blocks = 0;
-  int32_t block_size_tokens = 0;
-  int32_t vocab_size = 0;
-  int32_t eos_token_id = -1;
-  uint64_t bytes_per_block = 0;
-  std::vector<Hello> hellos;           // by rank
 };
 
 struct WorkerEvent {
@@ -68,12 +61,16 @@ class WorkerGroup {
   WorkerGroup(const WorkerGroup&) = delete;
   WorkerGroup& operator=(const WorkerGroup&) = delete;
 
-  // Spawns the workers and runs the handshake. On failure every worker is killed.
-  Result<WorkerGroupInfo> start();
+  // Spawns the workers, says LoadModel (`load`, its rank fields set per rank) and
+  // returns every rank's Hello and ProfileResult. On failure every worker is killed.
+  Result<WorkerFacts> start(const LoadModel& load);
+  // InitKVCache to every rank and an Ack from each. On failure every worker is killed.
+  Status init_kv_cache(const InitKVCache& init);
 
-  // Broadcasts one step. At most one step is in flight.
-  Result<bool> submit_step(const SchedulerOutput& step);
-  bool step_in_flight() const { return in_flight_step_.has_value(); }
+  // Broadcasts one step; its output comes back after those of the steps before it.
+  static constexpr size_t kMaxStepsInFlight = 2;
+  Status submit_step(const SchedulerOutput& step);
+  size_t num_steps_in_flight() const { return in_flight_.size(); }
 
   // Waits up to timeout_ms for rank 0's output, a worker's death or error, or the
   // step deadline. wake_fd (optional, e.g. an eventfd) is polled too: when it becomes
@@ -101,7 +98,7 @@ class WorkerGroup {
   std::string check_deaths();  // non-empty description when a worker has exited
   // Decodes the message in in_frames_ from worker `rank`; true when it filled `ev`.
   bool accept(const char* rank, WorkerEvent& ev);
-  Result<bool> send_to(int32_t rank, const msg::Frames& frames);
+  Status send_to(int32_t rank, const msg::Frames& frames);
 
   zmq::context_t& context_;
   WorkerGroupOptions options_;
@@ -112,8 +109,11 @@ class WorkerGroup {
   std::vector<WorkerProcess> workers_;
   std::string name_;                       // "engine<replica>"
   uint64_t next_control_id_ = 1;
-  std::optional<uint64_t> in_flight_step_;
-  int64_t step_deadline_ns_ = 0;
+  struct InFlight {
+    uint64_t step_id;
+    int64_t deadline_ns;  // its output is due by then
+  };
+  std::deque<InFlight> in_flight_;         // oldest first
   bool all_pidfds_ = false;                // every worker has a pidfd (deaths wake poll)
   std::vector<std::string> identities_;    // ROUTER identity by rank ("w<rank>")
   // Reused across steps so the step path does not allocate once warm.

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <limits>
 
 #include "common/logging.h"
 #include "common/paths.h"
@@ -61,10 +60,9 @@ LoadModel make_load_model(const Config& c, int32_t max_model_len) {
   m.model_path = c.model.path;
   m.load_format = c.model.load_format;
   m.dtype = c.model.dtype;
+  // max_model_len, max_num_batched_tokens, max_num_seqs and block_size_tokens are
+  // the scheduler's: EngineCore::create copies them from its limits.
   m.max_model_len = max_model_len;
-  m.max_num_batched_tokens = c.scheduler.max_num_batched_tokens;
-  m.max_num_seqs = c.scheduler.max_num_seqs;
-  m.block_size_tokens = c.cache.block_size;
   m.memory_utilization = c.cache.gpu_memory_utilization;
   m.tensor_parallel_size = c.parallel.tensor_parallel_size;
   m.seed = c.model.seed;
@@ -76,23 +74,7 @@ uint64_t cpu_kv_cache_bytes(const Config& c) {
   return static_cast<uint64_t>(c.cache.cpu_kv_cache_gib * static_cast<double>(uint64_t{1} << 30));
 }
 
-Result<int32_t> agree_num_blocks(const std::vector<ProfileResult>& profiles, int32_t num_blocks_override) {
-  if (profiles.empty()) return make_error("bad_profile", "no worker profiles");
-  uint64_t blocks = std::numeric_limits<uint64_t>::max();
-  for (const auto& p : profiles) {
-    if (p.bytes_per_block == 0)
-      return make_error("bad_profile", "rank " + std::to_string(p.rank) + " reported 0 bytes per KV block");
-    blocks = std::min(blocks, p.kv_cache_bytes_available / p.bytes_per_block);
-  }
-  if (num_blocks_override > 0) blocks = static_cast<uint64_t>(num_blocks_override);
-  blocks = std::min<uint64_t>(blocks, std::numeric_limits<int32_t>::max());
-  if (blocks < 2)  // block 0 is the null block
-    return make_error("no_kv_memory", "room for " + std::to_string(blocks) +
-                                          " KV blocks only; raise cache.cpu_kv_cache_gib or cache.gpu_memory_utilization");
-  return static_cast<int32_t>(blocks);
-}
-
-SchedulerLimits make_scheduler_limits(const Config& c, int32_t max_model_len, int32_t num_blocks) {
+SchedulerLimits make_scheduler_limits(const Config& c, int32_t max_model_len) {
   SchedulerLimits l;
   l.max_num_seqs = c.scheduler.max_num_seqs;
   l.max_num_batched_tokens = c.scheduler.max_num_batched_tokens;
@@ -102,9 +84,17 @@ SchedulerLimits make_scheduler_limits(const Config& c, int32_t max_model_len, in
   l.enable_prefix_caching = c.cache.enable_prefix_caching;
   l.policy = c.scheduler.policy;
   l.block_size_tokens = c.cache.block_size;
-  l.num_blocks = num_blocks;
   l.hash_seed = c.model.seed;
+  l.async_scheduling = c.scheduler.async_scheduling;
   return l;
+}
+
+EngineCoreOptions make_engine_core_options(const Config& c, int32_t max_model_len) {
+  EngineCoreOptions o;
+  o.limits = make_scheduler_limits(c, max_model_len);
+  o.load = make_load_model(c, max_model_len);
+  o.num_blocks_override = c.cache.num_gpu_blocks;
+  return o;
 }
 
 }  // namespace vela

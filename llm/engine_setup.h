@@ -1,7 +1,7 @@
 #pragma once
 // From a Config to what the engine's parts need: the resolved model (the embedded
 // demo, models/demo, when none is named), max_model_len, the LoadModel every worker
-// receives, the KV-cache size agreed over workers, and the scheduler's limits. The in-process
+// receives and the scheduler's limits (EngineCoreOptions). The in-process
 // engine and the multi-process server both build themselves from these.
 #include <cstdint>
 #include <string>
@@ -9,6 +9,7 @@
 
 #include "common/result.h"
 #include "configs/config.h"
+#include "engine_core/engine_core.h"
 #include "engine_core/scheduler.h"
 #include "messages/worker_control.h"
 
@@ -35,9 +36,10 @@ LoadModel make_load_model(const Config& config, int32_t max_model_len);
 // KV bytes a CPU worker may use (cache.cpu_kv_cache_gib).
 uint64_t cpu_kv_cache_bytes(const Config& config);
 
-// The pool every rank can hold: the minimum over ranks (or cache.num_gpu_blocks).
-Result<int32_t> agree_num_blocks(const std::vector<ProfileResult>& profiles, int32_t num_blocks_override);
+// The scheduler's limits (num_blocks is agreed at startup: EngineCore::create).
+SchedulerLimits make_scheduler_limits(const Config& config, int32_t max_model_len);
 
-SchedulerLimits make_scheduler_limits(const Config& config, int32_t max_model_len, int32_t num_blocks);
+// Everything EngineCore::create needs from the config (both drivers use it).
+EngineCoreOptions make_engine_core_options(const Config& config, int32_t max_model_len);
 
 }  // namespace vela

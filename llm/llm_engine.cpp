@@ -20,51 +20,34 @@ Result<std::unique_ptr<LLMEngine>> LLMEngine::create(const Config& config, std::
   if (config.parallel.tensor_parallel_size != 1 || config.parallel.data_parallel_size != 1)
     return make_error("bad_config", "the in-process engine runs one worker: use `vela serve` for "
                                     "parallel.tensor_parallel_size or data_parallel_size > 1");
-  auto max_len = resolve_max_model_len(config);
-  if (!max_len) return max_len.error();
+  VELA_TRY_ASSIGN(const int32_t max_len, resolve_max_model_len(config));
   std::unique_ptr<LLMEngine> engine(new LLMEngine());
-  engine->runner_ = std::move(runner);
-  engine->max_model_len_ = *max_len;
-  auto profile = engine->runner_->load(make_load_model(config, *max_len));
-  if (!profile) return profile.error();
-  engine->profile_ = *profile;
-  auto blocks = agree_num_blocks({*profile}, config.cache.num_gpu_blocks);
-  if (!blocks) return blocks.error();
-  engine->num_blocks_ = *blocks;
-  auto init = engine->runner_->init_kv_cache(InitKVCache{*blocks, config.cache.block_size});
-  if (!init) return init.error();
-  auto limits = make_scheduler_limits(config, *max_len, *blocks);
-  if (auto why = validate_scheduler_limits(limits); !why.empty()) return make_error("bad_config", why);
-  engine->scheduler_ = std::make_unique<Scheduler>(limits);
+  engine->executor_ = std::make_unique<InProcessExecutor>(std::move(runner));
+  VELA_TRY_ASSIGN(engine->core_, EngineCore::create(make_engine_core_options(config, max_len), *engine->executor_));
   return engine;
 }
 
 std::optional<EngineCoreOutput> LLMEngine::add_request(EngineCoreRequest request) {
-  const ValidationLimits limits{max_model_len_, profile_.vocab_size, num_blocks_, scheduler_->limits().block_size_tokens};
-  if (auto bad = validate_request(request.prompt_token_ids, true, request.sampling_params, limits)) {
+  const EngineFacts& facts = core_->facts();
+  if (auto valid = validate_request(request.prompt_token_ids, true, request.sampling_params,
+                                    ValidationLimits{facts.vocab_size, facts.admission});
+      !valid) {
     EngineCoreOutput out;
     out.request_id = request.request_id;
     out.finish_reason = FinishReason::kError;
-    out.error = bad->field + ": " + bad->message;
+    out.error = valid.error().field + ": " + valid.error().message;
     return out;
   }
-  if (request.eos_token_id < 0) request.eos_token_id = profile_.eos_token_id;
-  return scheduler_->add_request(std::move(request));
+  return core_->add_request(std::move(request));
 }
 
 std::vector<EngineCoreOutput> LLMEngine::abort_requests(const std::vector<std::string>& request_ids) {
-  return scheduler_->abort_requests(request_ids);
+  return core_->abort_requests(request_ids);
 }
 
 Result<const EngineCoreOutputs*> LLMEngine::step() {
-  scheduler_->schedule(step_);
-  if (step_.total_num_scheduled_tokens == 0 && step_.finished_req_ids.empty() && step_.preempted_req_ids.empty()) {
-    outputs_.outputs.clear();
-    return &outputs_;
-  }
-  auto result = runner_->execute(step_);
-  if (!result) return result.error();
-  scheduler_->update_from_output(step_, *result, outputs_);
+  VELA_TRY(core_->submit_steps());
+  VELA_TRY(core_->collect(outputs_, -1));  // nothing in flight: no outputs
   return &outputs_;
 }
 

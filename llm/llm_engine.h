@@ -1,8 +1,8 @@
 #pragma once
-// LLMEngine: the engine core and one runner in one process, no actors and no
-// sockets: `vela generate --model`, `vela bench throughput` and tests use it. It is
-// the same step protocol the multi-process engine runs (schedule -> execute ->
-// update_from_output), with the message hop replaced by a call.
+// LLMEngine: the blocking driver of an EngineCore over an InProcessExecutor (one
+// runner in this process, no actors and no sockets): `vela generate --model`,
+// `vela bench throughput` and tests use it. The EngineCore, its startup and its step
+// loop are the ones `vela serve` runs; only the executor differs.
 #include <memory>
 #include <optional>
 #include <string>
@@ -10,7 +10,8 @@
 
 #include "common/result.h"
 #include "configs/config.h"
-#include "engine_core/scheduler.h"
+#include "engine_core/engine_core.h"
+#include "llm/in_process_executor.h"
 #include "messages/engine_core_output.h"
 #include "messages/engine_core_request.h"
 #include "workers/runner.h"
@@ -25,29 +26,26 @@ class LLMEngine {
   // The CPU model runner (or the no-op runner when runner == "noop").
   static Result<std::unique_ptr<LLMEngine>> create(const Config& config, const std::string& runner = "model");
 
-  // Queues a request; on rejection returns its kError output (why it can never run).
+  // Validates and queues a request; on rejection returns its kError output.
   std::optional<EngineCoreOutput> add_request(EngineCoreRequest request);
   std::vector<EngineCoreOutput> abort_requests(const std::vector<std::string>& request_ids);
 
-  // One step: schedule, execute, apply. The outputs stay valid until the next step.
+  // One step: schedule and submit (two steps in flight with async scheduling), then
+  // apply the oldest step's output. The outputs stay valid until the next step.
   Result<const EngineCoreOutputs*> step();
-  bool has_unfinished_requests() const { return scheduler_->has_unfinished_requests(); }
+  bool has_unfinished_requests() const { return core_->has_work(); }
 
-  const Scheduler& scheduler() const { return *scheduler_; }
-  const ProfileResult& profile() const { return profile_; }
-  int32_t num_blocks() const { return num_blocks_; }
-  int32_t max_model_len() const { return max_model_len_; }
+  const Scheduler& scheduler() const { return core_->scheduler(); }
+  const ProfileResult& profile() const { return core_->facts().workers.profiles[0]; }
+  int32_t num_blocks() const { return core_->facts().num_blocks; }
+  int32_t max_model_len() const { return core_->scheduler().limits().max_model_len; }
 
  private:
   LLMEngine() = default;
 
-  std::unique_ptr<Runner> runner_;
-  std::unique_ptr<Scheduler> scheduler_;
-  ProfileResult profile_;
-  int32_t num_blocks_ = 0;
-  int32_t max_model_len_ = 0;
-  SchedulerOutput step_;       // reused every step
-  EngineCoreOutputs outputs_;  // reused every step
+  std::unique_ptr<InProcessExecutor> executor_;
+  std::unique_ptr<EngineCore> core_;  // borrows executor_
+  EngineCoreOutputs outputs_;         // reused every step
 };
 
 }  // namespace vela

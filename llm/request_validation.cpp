@@ -6,12 +6,14 @@
 namespace vela {
 namespace {
 
-FieldError invalid(std::string field, std::string message) { return FieldError{std::move(field), std::move(message)}; }
+Error invalid(std::string field, std::string message) {
+  return field_error("invalid_value", std::move(field), std::move(message));
+}
 
 }  // namespace
 
-std::optional<FieldError> validate_request(const std::vector<int32_t>& ids, bool ids_given,
-                                           const SamplingParams& p, const ValidationLimits& limits) {
+Status validate_request(const std::vector<int32_t>& ids, bool ids_given, const SamplingParams& p,
+                        const ValidationLimits& limits) {
   const std::string prompt_field = ids_given ? "prompt_token_ids" : "prompt";
   if (ids.empty()) return invalid(prompt_field, prompt_field + " is empty");
   if (ids_given) {
@@ -49,19 +51,16 @@ std::optional<FieldError> validate_request(const std::vector<int32_t>& ids, bool
   for (size_t i = 0; i < p.stop.size(); ++i)
     if (p.stop[i].empty()) return invalid("params.stop[" + std::to_string(i) + "]", "stop strings must be non-empty");
   const int64_t total = static_cast<int64_t>(ids.size()) + p.max_tokens;
-  if (total > limits.max_model_len)
+  const int32_t max_model_len = limits.admission.max_model_len;
+  if (total > max_model_len)
     return invalid("params.max_tokens",
                    "prompt (" + std::to_string(ids.size()) + " tokens) + max_tokens (" + std::to_string(p.max_tokens) +
-                       ") = " + std::to_string(total) + " exceeds max_model_len " + std::to_string(limits.max_model_len));
-  if (limits.num_blocks > 0) {
-    // Block 0 is the null block; a request needs ceil(total / block) blocks at its end.
-    const int64_t blocks_needed = (total + limits.block_size_tokens - 1) / limits.block_size_tokens;
-    if (blocks_needed > limits.num_blocks - 1)
-      return invalid("params.max_tokens",
-                     "prompt + max_tokens needs " + std::to_string(blocks_needed) + " KV blocks but the whole cache has " +
-                         std::to_string(limits.num_blocks - 1) + ": it could never run");
+                       ") = " + std::to_string(total) + " exceeds max_model_len " + std::to_string(max_model_len));
+  if (limits.admission.num_usable_blocks > 0) {
+    auto fits = check_admission(static_cast<int64_t>(ids.size()), p.max_tokens, limits.admission);
+    if (!fits) return invalid(fits.error().field, fits.error().message);
   }
-  return std::nullopt;
+  return ok_status();
 }
 
 }  // namespace vela

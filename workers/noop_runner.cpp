@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "model/hf_config.h"
 #include "workers/memory_profile.h"
@@ -84,6 +85,7 @@ class NoopRunner final : public Runner {
             options_.synthetic_tokens ? synthetic_next_token(tokens.back(), int64_t(tokens.size()), vocab_size_) : token_);
       }
     batch_.advance(inputs_);
+    if (options_.step_time_us > 0) std::this_thread::sleep_until(start + std::chrono::microseconds(options_.step_time_us));
     out.execute_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
     return true;
   }

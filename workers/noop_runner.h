@@ -20,6 +20,9 @@ struct NoopRunnerOptions {
   int32_t vocab_size = 32000;                   // profile when synthetic (or no model config)
   uint64_t kv_cache_bytes = 0;                  // 0: LoadModel's CPU budget
   uint64_t bytes_per_token = 0;                 // 0: from the model's shape
+  // > 0: every step takes at least this long (the core sleeps, as the host does while
+  // a GPU computes): the overlap benchmark's stand-in for a forward pass.
+  int64_t step_time_us = 0;
 };
 
 std::unique_ptr<Runner> make_noop_runner(const NoopRunnerOptions& options = {});

@@ -10,10 +10,11 @@
 
 #include "common/clock.h"
 #include "common/logging.h"
-#include "executor/step_channel.h"
-#include "executor/trace_record.h"
-#include "executor/zmq_io.h"
+#include "transport/step_channel.h"
+#include "transport/trace_record.h"
+#include "transport/zmq_io.h"
 #include "messages/codec.h"
+#include "messages/step_placeholders.h"
 #include "model/communicator.h"
 #include "workers/gloo_communicator.h"
 #include "workers/zmq_store.h"
@@ -158,6 +159,12 @@ class WorkerLoop {
         send(ErrorMessage{options_.rank, "not_ready", "step before LoadModel/InitKVCache", {}}, envelope.id);
         return std::nullopt;
       }
+      if (auto filled = fill_placeholders_of(*step); !filled) {
+        send(ErrorMessage{options_.rank, filled.error().code,
+                          "step " + std::to_string(step->step_id) + ": " + filled.error().message, {}},
+             step->step_id);
+        return std::nullopt;
+      }
       Result<bool> ran = make_error("exception", "");
       try {
         ran = runner_->execute_into(*step, output_);
@@ -206,6 +213,29 @@ class WorkerLoop {
     return std::nullopt;
   }
 
+  // Async scheduling: the step's placeholders are the tokens this group sampled in
+  // the step before (messages/step_placeholders.h). Rank 0 sampled them (output_
+  // still holds that step's output); the other ranks get them from rank 0 through
+  // the tensor-parallel communicator, so every rank feeds the same tokens.
+  Status fill_placeholders_of(SchedulerOutput& step) {
+    const size_t n = count_placeholders(step);
+    if (n == 0) return ok_status();
+    if (options_.world_size == 1) return fill_placeholders(step, output_);
+    Status collected = ok_status();
+    if (options_.rank == 0) collected = collect_placeholder_tokens(step, output_, placeholder_tokens_);
+    if (options_.rank != 0 || !collected || placeholder_tokens_.size() != n) placeholder_tokens_.assign(n, -2);
+    // Token ids are below 2^24, exact in a float. Rank 0 failing still joins the
+    // collective (with -2s), so no rank waits for it; every rank then reports.
+    gather_in_.assign(placeholder_tokens_.begin(), placeholder_tokens_.end());
+    gather_out_.resize(n * size_t(options_.world_size));
+    comm_->all_gather(gather_in_.data(), n, gather_out_.data());
+    for (size_t i = 0; i < n; ++i) placeholder_tokens_[i] = int32_t(gather_out_[i]);
+    VELA_TRY(collected);
+    for (int32_t t : placeholder_tokens_)
+      if (t < 0) return make_error("bad_placeholder", "rank 0 could not fill the step's placeholders");
+    return fill_placeholders_from(step, placeholder_tokens_);
+  }
+
   std::optional<Error> load_model(const LoadModel& load) {
     if (load.tensor_parallel_size != options_.world_size || load.tp_rank != options_.rank)
       return make_error("bad_rank", name_ + ": LoadModel for rank " + std::to_string(load.tp_rank) + " of " +
@@ -244,7 +274,7 @@ class WorkerLoop {
   // Rank 0's output: through the channel when it fits a slot, else on the socket.
   void send_output() {
     if (channel_ && channel_->up().fits(out_frames_)) {
-      // At most one step is in flight, so the slot is free unless the engine is stuck.
+      // At most two steps are in flight (4 slots), so a slot is free unless the engine is stuck.
       auto written = channel_->up().write(out_frames_, transport::StepChannel::kMessage,
                                           transport::steady_now_ns() + 5'000'000'000);
       if (written) return;
@@ -280,6 +310,8 @@ class WorkerLoop {
   msg::Message incoming_;
   ModelRunnerOutput output_;
   msg::Frames out_frames_;
+  std::vector<int32_t> placeholder_tokens_;  // async scheduling: the previous step's tokens
+  std::vector<float> gather_in_, gather_out_;
 };
 
 }  // namespace

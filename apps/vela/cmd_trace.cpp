@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "apps/vela/commands.h"
-#include "executor/trace_summary.h"
+#include "transport/trace_summary.h"
 
 namespace vela::cli {
 

@@ -2,6 +2,8 @@
 // to be run by hand; its arguments are the executor's WorkerSpec.
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
+
 #include "common/logging.h"
 #include "workers/synthetic_runner.h"
 #include "workers/worker_process.h"
@@ -17,7 +19,7 @@ int main(int argc, char** argv) {
   app.add_option("--replica", opts.replica);
   app.add_option("--device", opts.device);
   app.add_option("--engine", opts.engine_endpoint, "the executor's ROUTER endpoint")->required();
-  app.add_option("--runner", opts.runner, "model | synthetic | noop");
+  app.add_option("--runner", opts.runner, "model | synthetic | noop | noop@US (each step takes US microseconds)");
   app.add_option("--parent-pid", opts.parent_pid, "exit when this process is gone");
   app.add_option("--log-level", log_level);
   app.add_option("--trace", opts.trace_path, "append message-trace records to this JSONL file");
@@ -41,6 +43,11 @@ int main(int argc, char** argv) {
       return vela::make_model_runner(comm, options);
     }
     if (kind == "noop") return vela::make_noop_runner();
+    if (kind.rfind("noop@", 0) == 0) {
+      vela::NoopRunnerOptions options;
+      options.step_time_us = std::atoll(kind.c_str() + 5);
+      return vela::make_noop_runner(options);
+    }
     return vela::make_error("unknown_runner", "vela-worker: runner '" + kind + "' is not available in this build");
   };
   return vela::run_worker(opts, factory);

@@ -375,11 +375,17 @@ TEST_CASE("scheduler: free blocks are used by a shrunken chunk rather than left 
   CHECK(s.kv_cache_manager().num_free_blocks() == 0);
 }
 
-TEST_CASE("scheduler: invalid limits throw with the field named", "[engine_core][scheduler]") {
+TEST_CASE("scheduler: invalid limits are refused with the field named", "[engine_core][scheduler]") {
   SchedulerLimits l = small_limits();
   l.policy = "lifo";
-  CHECK_THROWS_WITH(Scheduler(l), Catch::Contains("policy = 'lifo'"));
+  auto refused = Scheduler::create(l);
+  REQUIRE_FALSE(refused.ok());
+  CHECK_THAT(refused.error().message, Catch::Contains("policy = 'lifo'"));
+  CHECK(refused.error().field == "policy");
   l = small_limits();
   l.num_blocks = 1;
-  CHECK_THROWS_WITH(Scheduler(l), Catch::Contains("num_blocks = 1"));
+  refused = Scheduler::create(l);
+  REQUIRE_FALSE(refused.ok());
+  CHECK_THAT(refused.error().message, Catch::Contains("num_blocks = 1"));
+  CHECK(Scheduler::create(small_limits()).ok());
 }

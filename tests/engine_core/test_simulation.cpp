@@ -11,6 +11,7 @@
 
 #include "engine_core/scheduler.h"
 #include "fake_runner.h"
+#include "messages/step_placeholders.h"
 #include "scheduler_test_util.h"
 
 using namespace vela;
@@ -66,6 +67,10 @@ struct SimConfig {
   bool reverse_rows = false;
   bool check_no_idle_blocks = false;  // valid without prefix caching and with chunking
   uint32_t seed = 1;
+  // Async scheduling as the EngineCore runs it: step N+1 is scheduled (and run by the
+  // runner, which fills its placeholders from its own last output) before step N's
+  // output is applied; aborts land while a step is in flight.
+  bool async = false;
 };
 
 struct SimResult {
@@ -114,7 +119,8 @@ std::vector<SimRequest> make_workload(const SimConfig& cfg) {
 }
 
 SimResult run_simulation(const SimConfig& cfg) {
-  const SchedulerLimits& limits = cfg.limits;
+  SchedulerLimits limits = cfg.limits;
+  limits.async_scheduling = cfg.async;
   Scheduler s(limits);
   FakeRunner runner(limits.num_blocks, limits.block_size_tokens, sim_token);
   runner.reverse_rows = cfg.reverse_rows;
@@ -134,6 +140,10 @@ SimResult run_simulation(const SimConfig& cfg) {
   int64_t step = 0;
   SchedulerOutput so;
   EngineCoreOutputs outs;
+  // Async: the step in flight (its plan and the runner's answer).
+  bool in_flight = false;
+  SchedulerOutput flying;
+  ModelRunnerOutput flying_output;
   for (; step < 400000; ++step) {
     for (; next < reqs.size() && reqs[next].arrival_step <= step; ++next) {
       const SimRequest& r = reqs[next];
@@ -150,7 +160,7 @@ SimResult run_simulation(const SimConfig& cfg) {
       it = aborts.erase(it);
     }
     if (next == reqs.size() && aborts.empty() && !s.has_unfinished_requests() &&
-        !s.has_finished_requests_to_report())
+        !s.has_finished_requests_to_report() && !in_flight)
       break;
 
     s.schedule(so);  // the buffer-reusing path, as the engine actor would use it
@@ -162,16 +172,44 @@ SimResult run_simulation(const SimConfig& cfg) {
       INFO("step " << step);
       REQUIRE(error.empty());
     }
-    if (cfg.check_no_idle_blocks && so.preempted_req_ids.empty() && s.num_waiting() > 0 &&
+    if (cfg.check_no_idle_blocks && !cfg.async && so.preempted_req_ids.empty() && s.num_waiting() > 0 &&
         s.num_running() < static_cast<size_t>(limits.max_num_seqs) &&
         so.total_num_scheduled_tokens < limits.max_num_batched_tokens) {
       INFO("step " << step << ": requests wait while blocks are free");
       REQUIRE(s.kv_cache_manager().num_free_blocks() == 0);
     }
-    const ModelRunnerOutput mro = runner.execute(so);
-    s.update_from_output(so, mro, outs);
-    for (const auto& o : outs.outputs) record(o);
-    REQUIRE(s.check_integrity().empty());
+    if (!cfg.async) {
+      const ModelRunnerOutput mro = runner.execute(so);
+      s.update_from_output(so, mro, outs);
+      for (const auto& o : outs.outputs) record(o);
+      REQUIRE(s.check_integrity().empty());
+      continue;
+    }
+    // Async: what the workers see (placeholders filled from their last output) runs
+    // now; the output of the step before is applied after.
+    const bool submitted = so.total_num_scheduled_tokens > 0 || !so.finished_req_ids.empty() ||
+                           !so.preempted_req_ids.empty();
+    ModelRunnerOutput mro;
+    if (submitted) {
+      SchedulerOutput seen = so;
+      if (count_placeholders(seen) > 0) {
+        REQUIRE(in_flight);
+        auto filled = fill_placeholders(seen, flying_output);
+        INFO("step " << step << ": " << (filled.ok() ? "" : filled.error().message));
+        REQUIRE(filled.ok());
+      }
+      mro = runner.execute(seen);
+    }
+    if (in_flight) {
+      s.update_from_output(flying, flying_output, outs);
+      for (const auto& o : outs.outputs) record(o);
+      REQUIRE(s.check_integrity().empty());
+    }
+    in_flight = submitted;
+    if (submitted) {
+      std::swap(flying, so);
+      flying_output = std::move(mro);
+    }
   }
   REQUIRE(step < 400000);
 
@@ -252,7 +290,8 @@ TEST_CASE("simulation: no prefix caching; free blocks never idle while requests 
   CHECK(r.stats.prefix_cache_hit_tokens == 0);
 }
 
-TEST_CASE("simulation: chunked prefill off, lookahead slots, small blocks", "[engine_core][simulation]") {
+// Whole prompts only (chunked prefill off), lookahead slots, blocks of 8 tokens.
+SimConfig no_chunking_config(uint32_t seed) {
   SimConfig cfg;
   cfg.limits = sim_limits();
   cfg.limits.enable_chunked_prefill = false;
@@ -261,10 +300,44 @@ TEST_CASE("simulation: chunked prefill off, lookahead slots, small blocks", "[en
   cfg.limits.num_blocks = 601;
   cfg.limits.num_lookahead_tokens = 3;
   cfg.num_requests = 1000;
-  cfg.seed = 4;
+  cfg.seed = seed;
+  return cfg;
+}
+
+TEST_CASE("simulation: chunked prefill off, lookahead slots, small blocks", "[engine_core][simulation]") {
+  const SimConfig cfg = no_chunking_config(4);
   const SimResult r = run_simulation(cfg);
   report("no-chunking", r);
   CHECK(r.stats.num_rejected > 0);
+}
+
+TEST_CASE("simulation, async scheduling: every configuration above with a step in flight",
+          "[engine_core][simulation][async]") {
+  SimConfig cfg;
+  cfg.async = true;
+  SECTION("fcfs, prefix caching, chunked prefill") {
+    cfg.limits = sim_limits();
+    cfg.seed = 11;
+  }
+  SECTION("priority, rows out of order") {
+    cfg.limits = sim_limits();
+    cfg.limits.policy = "priority";
+    cfg.reverse_rows = true;
+    cfg.seed = 12;
+  }
+  SECTION("no prefix caching") {
+    cfg.limits = sim_limits();
+    cfg.limits.enable_prefix_caching = false;
+    cfg.seed = 13;
+  }
+  SECTION("chunked prefill off, lookahead, small blocks") {
+    cfg = no_chunking_config(14);
+    cfg.async = true;
+  }
+  const SimResult r = run_simulation(cfg);
+  report("async", r);
+  CHECK(r.stats.num_rejected > 0);
+  if (cfg.limits.enable_chunked_prefill) CHECK(r.stats.num_preemptions > 0);
 }
 
 TEST_CASE("prefix sharing: 100 requests with a 1,000-token common prefix compute it once",

@@ -30,6 +30,9 @@ struct EngineTarget {
   // Greedy tokens must match before the first golden step whose top-1/top-2 margin
   // is under this: the engine's logit error, doubled, can swap two closer logits.
   float min_margin = 1e-2f;
+  // config.scheduler.async_scheduling: two steps in flight, the runner filling the
+  // placeholders of the step before. Off here so each test names the mode it covers.
+  bool async_scheduling = false;
 };
 
 inline void run_scenario(const std::string& model, const Scenario& s, const EngineTarget& target) {
@@ -41,6 +44,7 @@ inline void run_scenario(const std::string& model, const Scenario& s, const Engi
   config.cache.gpu_memory_utilization = target.gpu_memory_utilization;
   config.scheduler.max_num_batched_tokens = s.max_num_batched_tokens;
   config.scheduler.max_num_seqs = 16;
+  config.scheduler.async_scheduling = target.async_scheduling;
   if (target.device != "cpu") config.parallel.devices = {target.device};
   auto resolved = resolve_model_paths(config);
   REQUIRE(resolved.ok());

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "common/paths.h"
+#include "engine_core/engine_core.h"  // agree_num_blocks
 #include "llm/engine_setup.h"
 #include "llm/llm_engine.h"
 #include "tests/llm/engine_scenarios.h"
@@ -13,16 +14,34 @@
 
 using namespace vela;
 
+namespace {
+
+const testing::Scenario kScenarios[] = {
+    {"whole prompts", 2048, 0, true, 1},
+    {"chunked prefill (budget 7) mixed with decodes", 7, 0, true, 1},
+    {"prefix-cache hits (every case twice)", 64, 0, true, 2},
+    {"preemption in a pool of 24 blocks", 48, 24, false, 2},
+};
+
+}  // namespace
+
 TEST_CASE("the in-process engine reproduces HF greedy tokens", "[golden]") {
-  const testing::Scenario scenarios[] = {
-      {"whole prompts", 2048, 0, true, 1},
-      {"chunked prefill (budget 7) mixed with decodes", 7, 0, true, 1},
-      {"prefix-cache hits (every case twice)", 64, 0, true, 2},
-      {"preemption in a pool of 24 blocks", 48, 24, false, 2},
-  };
+  testing::EngineTarget sync;
+  sync.async_scheduling = false;
   for (const char* model : {"qwen3-tiny", "llama3-tiny", "qwen2-tiny"})
-    for (const auto& s : scenarios) {
-      DYNAMIC_SECTION(model << ": " << s.name) { testing::run_scenario(model, s, testing::EngineTarget{}); }
+    for (const auto& s : kScenarios) {
+      DYNAMIC_SECTION(model << ": " << s.name) { testing::run_scenario(model, s, sync); }
+    }
+}
+
+// Two steps in flight: each step is scheduled before the previous one's tokens are
+// applied (the runner fills the placeholders); the tokens must not change.
+TEST_CASE("the in-process engine with async scheduling reproduces HF greedy tokens", "[golden][async]") {
+  testing::EngineTarget async;
+  async.async_scheduling = true;
+  for (const char* model : {"qwen3-tiny", "llama3-tiny", "qwen2-tiny"})
+    for (const auto& s : kScenarios) {
+      DYNAMIC_SECTION(model << ": " << s.name) { testing::run_scenario(model, s, async); }
     }
 }
 

@@ -6,7 +6,7 @@
 #include <map>
 #include <set>
 
-#include "executor/trace_summary.h"
+#include "transport/trace_summary.h"
 #include "tests/runtime/serve_fixture.h"
 
 using namespace vela;

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <random>
 
-#include "executor/step_channel.h"
+#include "transport/step_channel.h"
 #include "tests/runtime/process_helpers.h"
 
 using namespace vela;

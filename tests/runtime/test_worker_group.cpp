@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "engine_core/engine_core.h"
 #include "executor/worker_group.h"
 #include "tests/runtime/process_helpers.h"
 #include "workers/synthetic_runner.h"
@@ -21,10 +22,29 @@ WorkerGroupOptions synthetic_options(int world_size, std::string transport = "ip
   o.worker_binary = std::string(VELA_BINARY_DIR) + "/bin/vela-worker";
   o.runner = "synthetic";
   o.log_level = "warn";
-  o.load.block_size_tokens = 16;
   o.startup_timeout_s = 30;
   o.step_timeout_s = 10;
   return o;
+}
+
+// The engine's side of the startup, as EngineCore::create runs it: load and profile,
+// the pool every rank can hold (agree_num_blocks), InitKVCache.
+struct Started {
+  std::vector<Hello> hellos;
+  int32_t num_blocks = 0;
+  int32_t vocab_size = 0;
+};
+
+Result<Started> start_group(WorkerGroup& group, int32_t num_blocks_override = 0) {
+  LoadModel load;
+  load.block_size_tokens = 16;
+  VELA_TRY_ASSIGN(WorkerFacts facts, group.start(load));
+  Started s;
+  s.hellos = facts.hellos;
+  s.vocab_size = facts.profiles[0].vocab_size;
+  VELA_TRY_ASSIGN(s.num_blocks, agree_num_blocks(facts.profiles, num_blocks_override));
+  VELA_TRY(group.init_kv_cache(InitKVCache{s.num_blocks, 16}));
+  return s;
 }
 
 SchedulerOutput prefill_step(uint64_t step_id, const std::string& id, std::vector<int32_t> prompt) {
@@ -82,7 +102,7 @@ void run_two_steps(WorkerGroup& group, int32_t vocab) {
 TEST_CASE("WorkerGroup: one worker over ipc: handshake and steps") {
   zmq::context_t ctx;
   WorkerGroup group(ctx, synthetic_options(1));
-  auto info = group.start();
+  auto info = start_group(group);
   INFO((info.ok() ? std::string() : info.error().message));
   REQUIRE(info.ok());
   CHECK(info->num_blocks == static_cast<int32_t>((uint64_t{1} << 30) / (1024 * 16)));
@@ -99,7 +119,7 @@ TEST_CASE("WorkerGroup: two tensor-parallel workers over tcp, Gloo bootstrap thr
   auto opts = synthetic_options(2, "tcp");
   opts.step_channel = "socket";  // every step on ZeroMQ, as across hosts
   WorkerGroup group(ctx, opts);
-  auto info = group.start();
+  auto info = start_group(group);
   INFO((info.ok() ? std::string() : info.error().message));
   REQUIRE(info.ok());
   CHECK(group.endpoint().rfind("tcp://127.0.0.1:", 0) == 0);
@@ -120,7 +140,7 @@ TEST_CASE("WorkerGroup: steps larger than a shared-memory slot take the socket, 
   opts.step_channel = "shm";
   opts.shm_slot_bytes = 512;
   WorkerGroup group(ctx, opts);
-  auto info = group.start();
+  auto info = start_group(group);
   INFO((info.ok() ? std::string() : info.error().message));
   REQUIRE(info.ok());
   const int32_t vocab = info->vocab_size;
@@ -173,9 +193,8 @@ TEST_CASE("WorkerGroup: steps larger than a shared-memory slot take the socket, 
 TEST_CASE("WorkerGroup: the minimum KV cache over ranks and the override") {
   zmq::context_t ctx;
   auto opts = synthetic_options(1);
-  opts.num_blocks_override = 123;
   WorkerGroup group(ctx, opts);
-  auto info = group.start();
+  auto info = start_group(group, 123);
   INFO((info.ok() ? std::string() : info.error().message));
   REQUIRE(info.ok());
   CHECK(info->num_blocks == 123);
@@ -185,7 +204,7 @@ TEST_CASE("WorkerGroup: a worker killed with SIGKILL mid-step is reported, not w
   zmq::context_t ctx;
   auto opts = synthetic_options(2);
   WorkerGroup group(ctx, opts);
-  REQUIRE(group.start().ok());
+  REQUIRE(start_group(group).ok());
   const auto pids = group.pids();
   ::kill(pids[1], SIGKILL);
   // The step may or may not be sent before the death is seen, and rank 0 (which
@@ -208,7 +227,7 @@ TEST_CASE("WorkerGroup: a stopped worker (SIGSTOP) is caught by the step deadlin
   auto opts = synthetic_options(1);
   opts.step_timeout_s = 1.0;
   WorkerGroup group(ctx, opts);
-  REQUIRE(group.start().ok());
+  REQUIRE(start_group(group).ok());
   const pid_t pid = group.pids()[0];
   ::kill(pid, SIGSTOP);
   REQUIRE(group.submit_step(prefill_step(1, "a", {1, 2})).ok());
@@ -226,7 +245,7 @@ TEST_CASE("WorkerGroup: a worker that cannot load fails the handshake with its m
   auto opts = synthetic_options(1);
   opts.runner = "no-such-runner";
   WorkerGroup group(ctx, opts);
-  auto info = group.start();
+  auto info = start_group(group);
   REQUIRE_FALSE(info.ok());
   CHECK(info.error().message.find("no-such-runner") != std::string::npos);
 }
@@ -239,7 +258,7 @@ TEST_CASE("WorkerGroup: workers die with their engine process (SIGKILL of the en
   if (engine == 0) {
     zmq::context_t ctx;
     WorkerGroup group(ctx, synthetic_options(2));
-    if (!group.start().ok()) ::_exit(1);
+    if (!start_group(group).ok()) ::_exit(1);
     auto pids = group.pids();
     (void)!::write(fds[1], pids.data(), pids.size() * sizeof(pid_t));
     ::pause();  // until killed

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "executor/trace_record.h"
+#include "transport/trace_record.h"
 
 namespace vela {
 

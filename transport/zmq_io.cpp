@@ -1,4 +1,4 @@
-#include "executor/zmq_io.h"
+#include "transport/zmq_io.h"
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-#include "executor/step_channel.h"
+#include "transport/step_channel.h"
 
 #include <fcntl.h>
 #include <sys/eventfd.h>

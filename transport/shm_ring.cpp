@@ -1,4 +1,4 @@
-#include "executor/shm_ring.h"
+#include "transport/shm_ring.h"
 
 #include <poll.h>
 #include <sched.h>

@@ -1,4 +1,4 @@
-#include "executor/trace_record.h"
+#include "transport/trace_record.h"
 
 #include <fcntl.h>
 #include <unistd.h>

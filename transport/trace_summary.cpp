@@ -1,4 +1,4 @@
-#include "executor/trace_summary.h"
+#include "transport/trace_summary.h"
 
 #include <algorithm>
 #include <fstream>

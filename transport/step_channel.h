@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "executor/shm_ring.h"
+#include "transport/shm_ring.h"
 
 namespace vela::transport {
 

@@ -123,7 +123,7 @@ const std::vector<KeySpec>& specs() {
       VELA_INT(parallel, tensor_parallel_size, 1, 64, "Tensor-parallel shards per engine replica (one worker process each)."),
       VELA_INT(parallel, data_parallel_size, 1, 64, "Engine-core replicas behind the one frontend."),
       KeySpec{"parallel", "devices", "list of strings",
-              "Device per worker rank: cpu or cuda:N. Empty: cpu for all, or cuda:0..N-1 on the CUDA build.",
+              "Device per worker rank: cpu or cuda:N (the CUDA build). Empty: cpu for every rank.",
               [](const YAML::Node& n, Config& c) {
                 c.parallel.devices.clear();
                 if (n.IsNull()) return;

@@ -3,11 +3,11 @@
 # a short table last. Builds nothing (scripts/gpu/bundle.sh builds here).
 #   tar xJf .gpu/bundle.tar.xz -C .gpu
 #   export LD_LIBRARY_PATH=$PWD/.gpu/lib:/usr/local/cuda/lib64; bash scripts/gpu/run_tests.sh $OUT [STAGES...]
-# Stages (default all): tests compare bench throughput. $OUT gets summary.txt and
+# Stages (default all): tests compare bench throughput startup serve sanitizer. $OUT gets summary.txt and
 # logs.tar.gz (every log and JSON), so the 8-file limit of the way back holds.
 set -uo pipefail
 out=${1:?usage: run_tests.sh OUT_DIR [STAGES...]}; shift
-stages=${*:-tests compare bench throughput}
+stages=${*:-tests compare bench throughput startup serve sanitizer}
 logs=/tmp/vela-gpu-logs; rm -rf "$logs"; mkdir -p "$logs" "$out"
 summary="$out/summary.txt"; : > "$summary"
 export NCCL_NVLS_ENABLE=0
@@ -62,6 +62,38 @@ if has throughput; then
     run "throughput-$w" ${THROUGHPUT_TIMEOUT:-300} .gpu/bin/vela bench throughput --workload "$w" --device cuda:0 --no-progress --save --results-dir "$logs"
     grep -E "tok/s|wall|startup|hit" "$logs/throughput-$w.log" | head -8 | sed 's/^/    /' | tee -a "$summary"
   done
+fi
+
+if has startup; then
+  note "== startup: process start to first token, Llama-3.1-8B shape (dummy weights), in-process on cuda:0"
+  run startup-8b 120 bash -c 'time .gpu/bin/vela generate --device cuda:0 --model perf/models/llama-3.1-8b --load-format dummy \
+    --prompt-ids 1,2,3,4,5,6,7,8 --max-tokens 1 --json'
+  grep -E "^real|loaded|KV cache" "$logs/startup-8b.log" | sed 's/^/    /' | tee -a "$summary"
+fi
+
+if has serve; then
+  note "== L1 through the ZeroMQ client: vela serve, Llama-3.1-8B shape on cuda:0 (4 req/s, 200 requests)"
+  sock=ipc:///tmp/vela-gpu-l1.sock
+  .gpu/bin/vela serve --config configs/default.yaml --set model.path=perf/models/llama-3.1-8b --set model.load_format=dummy \
+    --set model.max_model_len=4096 --set parallel.devices=cuda:0 --set frontend.endpoint=$sock \
+    > "$logs/serve-l1-server.log" 2>&1 &
+  server=$!
+  run serve-L1 ${SERVE_TIMEOUT:-150} .gpu/bin/vela bench serve --server $sock --workload L1 --device "NVIDIA H200 (cuda:0)" \
+    --connect-timeout 60 --no-progress --save --results-dir "$logs"
+  kill -TERM $server 2>/dev/null; wait $server
+  grep -E "TTFT|TPOT|failed|tok/s" "$logs/serve-L1.log" | head -12 | sed 's/^/    /' | tee -a "$summary"
+fi
+
+if has sanitizer; then
+  note "== compute-sanitizer memcheck on short runs (errors counted; exit 9 on any)"
+  cs="compute-sanitizer --tool memcheck --error-exitcode 9 --print-limit 20"
+  run sanitizer-reference 300 $cs .gpu/bin/vela generate --device cuda:0 --model "$ref/models/qwen3-tiny" \
+    --set cache.gpu_memory_utilization=0.2 --set scheduler.max_num_batched_tokens=64 --set scheduler.max_num_seqs=8 \
+    --prompt-ids 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20 --prompt-ids 7,8 --max-tokens 12 --ignore-eos
+  run sanitizer-qwen3-0.6b 300 $cs .gpu/bin/vela bench throughput --workload W1 --device cuda:0 --num-requests 6 \
+    --length-factor 0.03 --hbm-tbps 4.2 --gemm-tflops 800 --no-progress \
+    --set scheduler.max_num_batched_tokens=128 --set scheduler.max_num_seqs=8 --set cache.gpu_memory_utilization=0.3
+  grep -h "ERROR SUMMARY" "$logs"/sanitizer-*.log | sed 's/^/    /' | tee -a "$summary"
 fi
 
 tar czf "$out/logs.tar.gz" -C "$logs" .

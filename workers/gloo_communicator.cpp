@@ -1,6 +1,9 @@
 #include "workers/gloo_communicator.h"
 
 #include <gloo/allgather.h>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <gloo/allreduce.h>
 #include <gloo/common/error.h>
 #include <gloo/math.h>
@@ -37,7 +40,18 @@ Result<std::unique_ptr<GlooCommunicator>> GlooCommunicator::connect(
   }
 }
 
-void GlooCommunicator::all_reduce_sum(float* data, size_t count) {
+namespace {
+void require_host_f32(DType dtype, CUstream_st* stream, const char* op) {
+  if (dtype == DType::kF32 && stream == nullptr) return;
+  std::fprintf(stderr, "vela: Gloo %s on %s data%s: Gloo serves the CPU backend's fp32 host buffers\n", op,
+               std::string(dtype_name(dtype)).c_str(), stream != nullptr ? " on a CUDA stream" : "");
+  std::abort();
+}
+}  // namespace
+
+void GlooCommunicator::all_reduce_sum(void* buffer, size_t count, DType dtype, CUstream_st* stream) {
+  require_host_f32(dtype, stream, "all_reduce_sum");
+  float* data = static_cast<float*>(buffer);
   if (world_size_ == 1 || count == 0) return;
   gloo::AllreduceOptions opts(context_);
   opts.setOutput(data, count);  // output only: reduced in place
@@ -47,7 +61,11 @@ void GlooCommunicator::all_reduce_sum(float* data, size_t count) {
   gloo::allreduce(opts);
 }
 
-void GlooCommunicator::all_gather(const float* in, size_t count, float* out) {
+void GlooCommunicator::all_gather(const void* in_buffer, size_t count, void* out_buffer, DType dtype,
+                                  CUstream_st* stream) {
+  require_host_f32(dtype, stream, "all_gather");
+  const float* in = static_cast<const float*>(in_buffer);
+  float* out = static_cast<float*>(out_buffer);
   if (world_size_ == 1) {
     std::copy(in, in + count, out);
     return;

@@ -30,8 +30,11 @@ class GlooCommunicator final : public Communicator {
 
   int rank() const override { return rank_; }
   int world_size() const override { return world_size_; }
-  void all_reduce_sum(float* data, size_t count) override;
-  void all_gather(const float* in, size_t count, float* out) override;
+  using Communicator::all_gather;
+  using Communicator::all_reduce_sum;
+  // fp32 host buffers only (the CPU backend); anything else is a programming error.
+  void all_reduce_sum(void* data, size_t count, DType dtype, CUstream_st* stream) override;
+  void all_gather(const void* in, size_t count, void* out, DType dtype, CUstream_st* stream) override;
 
  private:
   GlooCommunicator(int rank, int world_size, std::shared_ptr<gloo::Context> context);

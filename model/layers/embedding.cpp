@@ -24,7 +24,7 @@ Result<VocabParallelEmbedding> VocabParallelEmbedding::load(WeightSource& src, c
 void VocabParallelEmbedding::forward(const DeviceContext& ctx, const Tensor& ids, Tensor& out,
                                      Communicator* comm) const {
   ops::embedding(ctx, ids, weight_, vocab_start_, out);
-  if (tp_size_ > 1) comm->all_reduce_sum(out.data<float>(), size_t(out.numel()));
+  if (tp_size_ > 1) comm->all_reduce_sum(out.raw_data(), size_t(out.numel()), out.dtype(), ctx.stream);
 }
 
 void VocabParallelEmbedding::logits(const DeviceContext& ctx, const Tensor& hidden, Tensor& logits, Tensor& shard_scratch,
@@ -36,7 +36,8 @@ void VocabParallelEmbedding::logits(const DeviceContext& ctx, const Tensor& hidd
   int64_t rows = hidden.size(0), per_rank = weight_.size(0);
   ops::linear(ctx, hidden, weight_, nullptr, shard_scratch);
   // gathered [tp, S, V_r] -> logits [S, vocab], dropping the padded tail.
-  comm->all_gather(shard_scratch.data<float>(), size_t(rows * per_rank), gather_scratch.data<float>());
+  comm->all_gather(shard_scratch.raw_data(), size_t(rows * per_rank), gather_scratch.raw_data(), DType::kF32,
+                   ctx.stream);
   for (int r = 0; r < tp_size_; ++r) {
     int64_t begin = r * per_rank;
     int64_t count = std::min(per_rank, vocab_size_ - begin);

@@ -75,7 +75,7 @@ void Linear::forward(const DeviceContext& ctx, const Tensor& x, Tensor& out, Com
   }
   ops::linear(ctx, x, weight_, nullptr, out);
   // out is a contiguous [T, out] workspace view, so one collective covers it.
-  comm->all_reduce_sum(out.data<float>(), size_t(out.numel()));
+  comm->all_reduce_sum(out.raw_data(), size_t(out.numel()), out.dtype(), ctx.stream);
   if (bias_.defined()) {  // once, after the partial sums are reduced
     const float* b = bias_.data<float>();
     for (int64_t r = 0; r < out.size(0); ++r) {

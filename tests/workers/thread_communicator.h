@@ -34,7 +34,11 @@ class ThreadCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int world_size() const override { return group_.world_size(); }
 
-  void all_reduce_sum(float* data, size_t count) override {
+  using Communicator::all_gather;
+  using Communicator::all_reduce_sum;
+  void all_reduce_sum(void* buffer, size_t count, DType dtype, CUstream_st*) override {
+    REQUIRE(dtype == DType::kF32);
+    float* data = static_cast<float*>(buffer);
     group_.publish_and_wait(rank_, data);
     scratch_.assign(count, 0.0f);
     for (int r = 0; r < world_size(); ++r) {
@@ -45,7 +49,10 @@ class ThreadCommunicator final : public Communicator {
     std::memcpy(data, scratch_.data(), count * sizeof(float));
   }
 
-  void all_gather(const float* in, size_t count, float* out) override {
+  void all_gather(const void* in_buffer, size_t count, void* out_buffer, DType dtype, CUstream_st*) override {
+    REQUIRE(dtype == DType::kF32);
+    const float* in = static_cast<const float*>(in_buffer);
+    float* out = static_cast<float*>(out_buffer);
     group_.publish_and_wait(rank_, in);
     for (int r = 0; r < world_size(); ++r) std::memcpy(out + size_t(r) * count, group_.data(r), count * sizeof(float));
     group_.wait();

@@ -160,7 +160,11 @@ void add_percentile_figures(perf::Report& report, const std::string& name, const
 // or NaN when no ceilings are known.
 perf::LatencyBound floors(const perf::Workload& w, const ServeBenchOpts& o, std::string* ceiling_device) {
   perf::LatencyBound none{std::nan(""), std::nan("")};
-  auto ceilings = measure_or_take_ceilings(o.hbm_tbps, o.gemm_tflops, ceiling_device);
+  // A server on a GPU (its --device names cuda or NVIDIA) is held against the GPU's
+  // ceilings, measured here: the client runs on the server's machine.
+  const bool on_gpu = o.device.find("cuda") != std::string::npos || o.device.find("NVIDIA") != std::string::npos;
+  auto ceilings = measure_or_take_ceilings(o.hbm_tbps, o.gemm_tflops, ceiling_device,
+                                           on_gpu ? CeilingsOf::kGpu : CeilingsOf::kEngineDevice);
   if (!ceilings) {
     std::cerr << "note: no TTFT/TPOT floors: " << ceilings.error().message << "\n";
     return none;
@@ -263,7 +267,9 @@ void add_bench_serve(CLI::App& bench) {
   cmd->add_option("--length-factor", o->scale.length_factor, "scale input and output lengths (CPU runs)")->check(CLI::Range(1e-4, 1.0));
   cmd->add_option("--max-token-id", o->scale.max_token_id, "prompts use ids below this (and below the served vocabulary)")
       ->check(CLI::Range(2, 1 << 30));
-  cmd->add_option("--device", o->device, "what the server runs on, for the report (e.g. \"cpu (2 cores)\", \"NVIDIA H200\")");
+  cmd->add_option("--device", o->device,
+                  "what the server runs on (e.g. \"cpu (2 cores)\", \"NVIDIA H200 (cuda:0)\"): the report's device; "
+                  "a GPU here means the floors come from this machine's GPU ceilings");
   cmd->add_option("--model", o->model, "the served model's directory: its config.json gives the shape for the floors");
   cmd->add_option("--model-shape", o->model_shape, "perf/models/NAME for the floors (default: the workload's shape)");
   cmd->add_option("--hbm-tbps", o->hbm_tbps, "HBM bandwidth for the floors (else measured on a CUDA build)");

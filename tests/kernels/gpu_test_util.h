@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -71,6 +72,24 @@ class DeviceArray {
  private:
   void* p_ = nullptr;
   size_t n_;
+};
+
+// splitmix64: a seeded generator that needs no state beyond one word.
+struct SplitMix {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  float uniform(float lo, float hi) { return lo + (hi - lo) * float(next() >> 40) * (1.0f / 16777216.0f); }
+  double unit() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
+  float normal() {  // Box-Muller
+    const double u1 = std::max(unit(), 1e-300), u2 = unit();
+    return float(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+  }
+  int32_t below(int64_t n) { return int32_t(next() % uint64_t(n)); }
 };
 
 // bf16 values and their exact fp32 upcasts.

@@ -33,31 +33,12 @@
 #include "model/forward_batch.h"
 #include "model/ops/cpu/cpu_ops.h"
 #include "model/tensor.h"
+#include "tests/kernels/gpu_test_util.h"
 
 namespace {
 
 using vela::DType;
 using vela::Tensor;
-
-#define CUDA_REQUIRE(expr)                                        \
-  do {                                                            \
-    cudaError_t e_ = (expr);                                      \
-    INFO(#expr << " -> " << cudaGetErrorString(e_));              \
-    REQUIRE(e_ == cudaSuccess);                                   \
-  } while (0)
-
-template <class T>
-struct DeviceBuffer {
-  T* ptr = nullptr;
-  size_t count = 0;
-  explicit DeviceBuffer(size_t n) : count(n) {
-    if (n > 0) CUDA_REQUIRE(cudaMalloc(reinterpret_cast<void**>(&ptr), n * sizeof(T)));
-  }
-  ~DeviceBuffer() { cudaFree(ptr); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  void upload(const std::vector<T>& h) { CUDA_REQUIRE(cudaMemcpy(ptr, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice)); }
-};
 
 struct Shape {
   int32_t nq, nk, hd, block_size;
@@ -118,29 +99,29 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   for (auto& x : qkv_h) x = random_bf16(rng, opt.q_range);
   const int64_t out_stride = int64_t(nq) * hd + 64;
 
-  DeviceBuffer<uint16_t> k_d(cache_elems), v_d(cache_elems), qkv_d(qkv_h.size()), out_d(size_t(T) * out_stride);
-  DeviceBuffer<int32_t> table_d(table.size()), qsl_d(qsl.size()), seq_d(seq_lens.size());
+  vela::testing::DeviceArray<uint16_t> k_d(cache_elems), v_d(cache_elems), qkv_d(qkv_h.size()), out_d(size_t(T) * out_stride);
+  vela::testing::DeviceArray<int32_t> table_d(table.size()), qsl_d(qsl.size()), seq_d(seq_lens.size());
   k_d.upload(k_h);
   v_d.upload(v_h);
   qkv_d.upload(qkv_h);
   table_d.upload(table);
   qsl_d.upload(qsl);
   seq_d.upload(seq_lens);
-  CUDA_REQUIRE(cudaMemset(out_d.ptr, 0xFF, out_d.count * sizeof(uint16_t)));
+  CUDA_OK(cudaMemset(out_d.get(), 0xFF, out_d.size() * sizeof(uint16_t)));
   const size_t ws_bytes = opt.workspace ? vela::kernels::paged_attention_workspace_bytes(T, nq, hd) : 0;
-  DeviceBuffer<char> ws_d(ws_bytes);
-  if (ws_bytes > 0) CUDA_REQUIRE(cudaMemset(ws_d.ptr, 0xFF, ws_bytes));
+  vela::testing::DeviceArray<char> ws_d(ws_bytes);
+  if (ws_bytes > 0) CUDA_OK(cudaMemset(ws_d.get(), 0xFF, ws_bytes));
 
   vela::kernels::PagedAttentionParams p;
-  p.q = reinterpret_cast<const vela::kernels::bf16*>(qkv_d.ptr);
+  p.q = reinterpret_cast<const vela::kernels::bf16*>(qkv_d.get());
   p.q_token_stride = q_stride;
-  p.k_cache = reinterpret_cast<const vela::kernels::bf16*>(k_d.ptr);
-  p.v_cache = reinterpret_cast<const vela::kernels::bf16*>(v_d.ptr);
-  p.block_tables = table_d.ptr;
+  p.k_cache = reinterpret_cast<const vela::kernels::bf16*>(k_d.get());
+  p.v_cache = reinterpret_cast<const vela::kernels::bf16*>(v_d.get());
+  p.block_tables = table_d.get();
   p.block_table_stride = table_stride;
-  p.query_start_loc = qsl_d.ptr;
-  p.seq_lens = seq_d.ptr;
-  p.out = reinterpret_cast<vela::kernels::bf16*>(out_d.ptr);
+  p.query_start_loc = qsl_d.get();
+  p.seq_lens = seq_d.get();
+  p.out = reinterpret_cast<vela::kernels::bf16*>(out_d.get());
   p.out_token_stride = out_stride;
   p.num_seqs = num_seqs;
   p.num_tokens = T;
@@ -151,12 +132,12 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   p.max_query_len = max_q + opt.max_query_len_pad;
   p.max_seq_len = max_seq + opt.max_seq_len_pad;
   p.scale = 1.0f / std::sqrt(float(hd));
-  p.workspace = ws_bytes > 0 ? ws_d.ptr : nullptr;
+  p.workspace = ws_bytes > 0 ? ws_d.get() : nullptr;
   p.workspace_bytes = ws_bytes;
-  CUDA_REQUIRE(vela::kernels::paged_attention(p, nullptr));
-  CUDA_REQUIRE(cudaDeviceSynchronize());
-  std::vector<uint16_t> out_h(out_d.count);
-  CUDA_REQUIRE(cudaMemcpy(out_h.data(), out_d.ptr, out_h.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost));
+  CUDA_OK(vela::kernels::paged_attention(p, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  std::vector<uint16_t> out_h(out_d.size());
+  CUDA_OK(cudaMemcpy(out_h.data(), out_d.get(), out_h.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost));
 
   // CPU reference on the same values in fp32.
   Tensor q_ref = Tensor::zeros({T, nq, hd}, DType::kF32);

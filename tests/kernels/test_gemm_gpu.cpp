@@ -21,53 +21,13 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "tests/kernels/gpu_test_util.h"
 
 using vela::kernels::bf16;
 using vela::kernels::Gemm;
 using vela::kernels::GemmArgs;
 
 namespace {
-
-#define CUDA_OK(expr)                                                                          \
-  do {                                                                                         \
-    cudaError_t e_ = (expr);                                                                   \
-    if (e_ != cudaSuccess) FAIL(#expr << ": " << cudaGetErrorString(e_));                      \
-  } while (0)
-
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  float uniform(float lo, float hi) { return lo + (hi - lo) * float(next() >> 40) * (1.0f / 16777216.0f); }
-};
-
-uint16_t to_bf16_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7FFFu + ((u >> 16) & 1u);  // round to nearest even (inputs are finite)
-  return uint16_t(u >> 16);
-}
-float from_bf16_bits(uint16_t b) {
-  uint32_t u = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-template <class T>
-struct DeviceBuffer {
-  T* ptr = nullptr;
-  explicit DeviceBuffer(size_t count) {
-    if (cudaMalloc(reinterpret_cast<void**>(&ptr), count * sizeof(T)) != cudaSuccess) ptr = nullptr;
-  }
-  ~DeviceBuffer() { if (ptr) cudaFree(ptr); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
 
 struct Shape {
   int64_t m, n, k;
@@ -81,27 +41,27 @@ void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed) {
   INFO("m=" << s.m << " x_offset=" << s.x_offset << " n=" << s.n << " k=" << s.k << " x_pad=" << s.x_pad << " out_pad=" << s.out_pad
             << " out_f32=" << s.out_f32 << " bias=" << with_bias);
   const int64_t ldx = s.k + s.x_pad, ldo = s.n + s.out_pad;
-  Rng rng{seed};
+  vela::testing::SplitMix rng{seed};
   std::vector<uint16_t> x(size_t(s.m * ldx)), w(size_t(s.n * s.k)), bias(size_t(s.n));
-  for (auto& v : x) v = to_bf16_bits(rng.uniform(-1.0f, 1.0f));
-  for (auto& v : w) v = to_bf16_bits(rng.uniform(-1.0f, 1.0f));
-  for (auto& v : bias) v = to_bf16_bits(rng.uniform(-2.0f, 2.0f));
+  for (auto& v : x) v = vela::f32_to_bf16(rng.uniform(-1.0f, 1.0f));
+  for (auto& v : w) v = vela::f32_to_bf16(rng.uniform(-1.0f, 1.0f));
+  for (auto& v : bias) v = vela::f32_to_bf16(rng.uniform(-2.0f, 2.0f));
 
   const size_t out_elem = s.out_f32 ? 4 : 2;
-  DeviceBuffer<uint16_t> dx(x.size() + size_t(s.x_offset)), dw(w.size()), db(bias.size());
-  DeviceBuffer<char> dout(size_t(s.m * ldo) * out_elem);
-  REQUIRE((dx.ptr && dw.ptr && db.ptr && dout.ptr));
-  CUDA_OK(cudaMemcpy(dx.ptr + s.x_offset, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
-  CUDA_OK(cudaMemcpy(dw.ptr, w.data(), w.size() * 2, cudaMemcpyHostToDevice));
-  CUDA_OK(cudaMemcpy(db.ptr, bias.data(), bias.size() * 2, cudaMemcpyHostToDevice));
-  CUDA_OK(cudaMemset(dout.ptr, 0xFF, size_t(s.m * ldo) * out_elem));  // NaN poison
+  vela::testing::DeviceArray<uint16_t> dx(x.size() + size_t(s.x_offset)), dw(w.size()), db(bias.size());
+  vela::testing::DeviceArray<char> dout(size_t(s.m * ldo) * out_elem);
+  REQUIRE((dx.get() && dw.get() && db.get() && dout.get()));
+  CUDA_OK(cudaMemcpy(dx.get() + s.x_offset, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(dw.get(), w.data(), w.size() * 2, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(db.get(), bias.data(), bias.size() * 2, cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemset(dout.get(), 0xFF, size_t(s.m * ldo) * out_elem));  // NaN poison
 
   GemmArgs args;
-  args.x = reinterpret_cast<const bf16*>(dx.ptr + s.x_offset);
+  args.x = reinterpret_cast<const bf16*>(dx.get() + s.x_offset);
   args.x_row_stride = ldx;
-  args.w = reinterpret_cast<const bf16*>(dw.ptr);
-  args.bias = with_bias ? reinterpret_cast<const bf16*>(db.ptr) : nullptr;
-  args.out = dout.ptr;
+  args.w = reinterpret_cast<const bf16*>(dw.get());
+  args.bias = with_bias ? reinterpret_cast<const bf16*>(db.get()) : nullptr;
+  args.out = dout.get();
   args.out_row_stride = ldo;
   args.out_f32 = s.out_f32;
   args.m = s.m;
@@ -112,11 +72,11 @@ void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed) {
   CUDA_OK(cudaDeviceSynchronize());
 
   std::vector<char> out(size_t(s.m * ldo) * out_elem);
-  CUDA_OK(cudaMemcpy(out.data(), dout.ptr, out.size(), cudaMemcpyDeviceToHost));
+  CUDA_OK(cudaMemcpy(out.data(), dout.get(), out.size(), cudaMemcpyDeviceToHost));
   auto got_at = [&](int64_t i, int64_t j) -> float {
     const size_t idx = size_t(i * ldo + j);
     if (s.out_f32) { float f; std::memcpy(&f, out.data() + idx * 4, 4); return f; }
-    uint16_t b; std::memcpy(&b, out.data() + idx * 2, 2); return from_bf16_bits(b);
+    uint16_t b; std::memcpy(&b, out.data() + idx * 2, 2); return vela::bf16_to_f32(b);
   };
 
   // Entries to check: everything for small outputs, else a random sample + the corners.
@@ -135,13 +95,13 @@ void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed) {
     const uint16_t* xr = x.data() + i * ldx;
     const uint16_t* wr = w.data() + j * s.k;
     for (int64_t q = 0; q < s.k; ++q) {
-      const double p = double(from_bf16_bits(xr[q])) * double(from_bf16_bits(wr[q]));
+      const double p = double(vela::bf16_to_f32(xr[q])) * double(vela::bf16_to_f32(wr[q]));
       ref += p;
       mag += std::fabs(p);
     }
     if (with_bias) {
-      ref += from_bf16_bits(bias[size_t(j)]);
-      mag += std::fabs(from_bf16_bits(bias[size_t(j)]));
+      ref += vela::bf16_to_f32(bias[size_t(j)]);
+      mag += std::fabs(vela::bf16_to_f32(bias[size_t(j)]));
     }
     const double got = got_at(i, j);
     const double tol = 1e-4 * mag + (s.out_f32 ? 0.0 : std::ldexp(std::fabs(ref), -8));
@@ -204,11 +164,11 @@ TEST_CASE("cuBLASLt GEMM rejects bad arguments with the shape in the message", "
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().message.find("k=16") != std::string::npos);
   // A bias with fp32 output (cuBLASLt has no algorithm for it) is refused, not run.
-  DeviceBuffer<uint16_t> x(64), w(128), b(8);
-  DeviceBuffer<float> out(32);
+  vela::testing::DeviceArray<uint16_t> x(64), w(128), b(8);
+  vela::testing::DeviceArray<float> out(32);
   args.x_row_stride = 16; args.out_row_stride = 8;
-  args.x = reinterpret_cast<const bf16*>(x.ptr); args.w = reinterpret_cast<const bf16*>(w.ptr);
-  args.bias = reinterpret_cast<const bf16*>(b.ptr); args.out = out.ptr; args.out_f32 = true;
+  args.x = reinterpret_cast<const bf16*>(x.get()); args.w = reinterpret_cast<const bf16*>(w.get());
+  args.bias = reinterpret_cast<const bf16*>(b.get()); args.out = out.get(); args.out_f32 = true;
   auto refused = (*gemm)->run(args, nullptr);
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().message.find("bias") != std::string::npos);
@@ -219,14 +179,14 @@ TEST_CASE("GEMM bench", "[.bench]") {
   if (!gemm.ok()) FAIL(gemm.error().message);
   struct B { int64_t m, n, k; };
   for (B b : {B{1, 4096, 4096}, B{256, 4096, 4096}, B{8192, 4096, 4096}, B{8192, 14336, 4096}, B{256, 151936, 4096}}) {
-    DeviceBuffer<uint16_t> x(size_t(b.m * b.k)), w(size_t(b.n * b.k)), out(size_t(b.m * b.n));
-    REQUIRE((x.ptr && w.ptr && out.ptr));
-    CUDA_OK(cudaMemset(x.ptr, 0x3c, size_t(b.m * b.k) * 2));
-    CUDA_OK(cudaMemset(w.ptr, 0x3c, size_t(b.n * b.k) * 2));
+    vela::testing::DeviceArray<uint16_t> x(size_t(b.m * b.k)), w(size_t(b.n * b.k)), out(size_t(b.m * b.n));
+    REQUIRE((x.get() && w.get() && out.get()));
+    CUDA_OK(cudaMemset(x.get(), 0x3c, size_t(b.m * b.k) * 2));
+    CUDA_OK(cudaMemset(w.get(), 0x3c, size_t(b.n * b.k) * 2));
     GemmArgs a;
-    a.x = reinterpret_cast<const bf16*>(x.ptr); a.x_row_stride = b.k;
-    a.w = reinterpret_cast<const bf16*>(w.ptr);
-    a.out = out.ptr; a.out_row_stride = b.n;
+    a.x = reinterpret_cast<const bf16*>(x.get()); a.x_row_stride = b.k;
+    a.w = reinterpret_cast<const bf16*>(w.get());
+    a.out = out.get(); a.out_row_stride = b.n;
     a.m = b.m; a.n = b.n; a.k = b.k;
     for (int i = 0; i < 3; ++i) REQUIRE((*gemm)->run(a, nullptr).ok());
     cudaEvent_t t0, t1;

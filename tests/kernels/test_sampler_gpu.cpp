@@ -24,6 +24,7 @@
 #include <cstring>
 #include <vector>
 
+#include "tests/kernels/gpu_test_util.h"
 #include "workers/cuda_sampler.h"
 #include "workers/sampler.h"
 
@@ -31,36 +32,9 @@ using namespace vela;
 
 namespace {
 
-#define CUDA_OK(expr)                                                                          \
-  do {                                                                                         \
-    cudaError_t e_ = (expr);                                                                   \
-    if (e_ != cudaSuccess) FAIL(#expr << ": " << cudaGetErrorString(e_));                      \
-  } while (0)
-
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  double unit() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }
-  float normal() {  // Box-Muller
-    const double u1 = std::max(unit(), 1e-300), u2 = unit();
-    return float(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
-  }
-  int32_t below(int64_t n) { return int32_t(next() % uint64_t(n)); }
-};
-
-struct DeviceLogits {
-  float* ptr = nullptr;
-  ~DeviceLogits() { if (ptr) cudaFree(ptr); }
-};
-
 // Row styles: flat-ish random logits, a peaked distribution, and quantised logits
 // full of exact ties (tie-breaking in argmax, top-k, the top-p sort and top-N).
-void fill_row(float* row, int32_t vocab, int style, Rng& rng) {
+void fill_row(float* row, int32_t vocab, int style, testing::SplitMix& rng) {
   for (int32_t i = 0; i < vocab; ++i) {
     float x = 2.0f * rng.normal();
     if (style == 2) x = std::round(x * 4.0f) / 4.0f;
@@ -108,7 +82,7 @@ struct Stats {
 
 // One batch: rows rows of vocab logits, each row a random config, seed, history.
 void run_batch(CudaSampler& gpu, int32_t rows, int32_t vocab, int32_t num_top, uint64_t seed, Stats& st) {
-  Rng rng{seed};
+  testing::SplitMix rng{seed};
   const auto cfgs = configs();
   std::vector<float> logits(size_t(rows) * size_t(vocab));
   std::vector<std::vector<int32_t>> histories(static_cast<size_t>(rows));
@@ -128,11 +102,9 @@ void run_batch(CudaSampler& gpu, int32_t rows, int32_t vocab, int32_t num_top, u
     s.prompt_ids = std::span<const int32_t>(h).first(size_t(num_prompt));
     s.output_ids = std::span<const int32_t>(h).subspan(size_t(num_prompt));
   }
-  DeviceLogits d;
-  CUDA_OK(cudaMalloc(reinterpret_cast<void**>(&d.ptr), logits.size() * 4));
-  CUDA_OK(cudaMemcpy(d.ptr, logits.data(), logits.size() * 4, cudaMemcpyHostToDevice));
+  testing::DeviceArray<float> d(logits);
   Tensor cpu_t = Tensor::from_blob(logits.data(), {rows, vocab}, DType::kF32);
-  Tensor gpu_t = Tensor::from_blob(d.ptr, {rows, vocab}, DType::kF32, Device{DeviceType::kCUDA, 0});
+  Tensor gpu_t = Tensor::from_blob(d.get(), {rows, vocab}, DType::kF32, Device{DeviceType::kCUDA, 0});
 
   Sampler cpu;
   std::vector<int32_t> want, got;
@@ -219,16 +191,14 @@ TEST_CASE("CudaSampler: many draws of one peaked row (seed-driven CDF positions)
   const int32_t vocab = 151936, rows = 256;
   auto gpu = CudaSampler::create(rows, vocab, nullptr);
   if (!gpu.ok()) FAIL(gpu.error().message);
-  Rng rng{4242};
+  testing::SplitMix rng{4242};
   std::vector<float> one(static_cast<size_t>(vocab));
   fill_row(one.data(), vocab, 1, rng);
   std::vector<float> logits;
   for (int32_t r = 0; r < rows; ++r) logits.insert(logits.end(), one.begin(), one.end());
-  DeviceLogits d;
-  CUDA_OK(cudaMalloc(reinterpret_cast<void**>(&d.ptr), logits.size() * 4));
-  CUDA_OK(cudaMemcpy(d.ptr, logits.data(), logits.size() * 4, cudaMemcpyHostToDevice));
+  testing::DeviceArray<float> d(logits);
   Tensor cpu_t = Tensor::from_blob(logits.data(), {rows, vocab}, DType::kF32);
-  Tensor gpu_t = Tensor::from_blob(d.ptr, {rows, vocab}, DType::kF32, Device{DeviceType::kCUDA, 0});
+  Tensor gpu_t = Tensor::from_blob(d.get(), {rows, vocab}, DType::kF32, Device{DeviceType::kCUDA, 0});
   int64_t draws = 0, mismatches = 0;
   for (const Config& c : configs()) {
     if (c.params.temperature < 1e-5f) continue;
@@ -262,10 +232,8 @@ TEST_CASE("CudaSampler greedy picks the first of tied maxima", "[sampler]") {
   logits[size_t(vocab) + 70001] = 2.0f;
   logits[size_t(vocab) + 70000] = 2.0f;
   for (int32_t i = 0; i < vocab; ++i) logits[size_t(2) * vocab + size_t(i)] = 0.5f;
-  DeviceLogits d;
-  CUDA_OK(cudaMalloc(reinterpret_cast<void**>(&d.ptr), logits.size() * 4));
-  CUDA_OK(cudaMemcpy(d.ptr, logits.data(), logits.size() * 4, cudaMemcpyHostToDevice));
-  Tensor gpu_t = Tensor::from_blob(d.ptr, {rows, vocab}, DType::kF32, Device{DeviceType::kCUDA, 0});
+  testing::DeviceArray<float> d(logits);
+  Tensor gpu_t = Tensor::from_blob(d.get(), {rows, vocab}, DType::kF32, Device{DeviceType::kCUDA, 0});
   SamplingParams greedy;
   greedy.temperature = 0.0f;
   SamplingParams greedy_pen = greedy;  // through the penalty path (work copy + argmax)
@@ -287,13 +255,11 @@ TEST_CASE("CudaSampler bench", "[.bench]") {
   const int32_t vocab = 151936, rows = 256;
   auto gpu = CudaSampler::create(rows, vocab, nullptr);
   if (!gpu.ok()) FAIL(gpu.error().message);
-  Rng rng{9};
+  testing::SplitMix rng{9};
   std::vector<float> logits(size_t(rows) * vocab);
   for (int32_t r = 0; r < rows; ++r) fill_row(logits.data() + size_t(r) * vocab, vocab, 0, rng);
-  DeviceLogits d;
-  CUDA_OK(cudaMalloc(reinterpret_cast<void**>(&d.ptr), logits.size() * 4));
-  CUDA_OK(cudaMemcpy(d.ptr, logits.data(), logits.size() * 4, cudaMemcpyHostToDevice));
-  Tensor gpu_t = Tensor::from_blob(d.ptr, {rows, vocab}, DType::kF32, Device{DeviceType::kCUDA, 0});
+  testing::DeviceArray<float> d(logits);
+  Tensor gpu_t = Tensor::from_blob(d.get(), {rows, vocab}, DType::kF32, Device{DeviceType::kCUDA, 0});
   for (const Config& c : configs()) {
     std::vector<SampleRow> rs(size_t(rows), SampleRow{&c.params, 1, {}, {}});
     std::vector<int32_t> got;

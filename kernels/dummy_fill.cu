@@ -3,6 +3,7 @@
 // path makes 8 consecutive outputs (one source run, as inner % 8 == 0) per step.
 #include <algorithm>
 
+#include "common/hash.h"
 #include "kernels/elementwise.h"
 #include "kernels/vec.cuh"
 
@@ -11,14 +12,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1 << 16;
-
-// Must stay identical to splitmix64 in model/weights.cpp.
-__device__ inline uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 // DummyWeights' value at flat source index s. The explicit _rn intrinsics keep
 // nvcc from contracting into an FMA, so the fp32 result is the CPU's bit for bit.

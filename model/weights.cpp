@@ -5,6 +5,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "common/hash.h"
 #include "model/safetensors.h"
 #ifdef VELA_HAVE_CUDA
 #include "kernels/elementwise.h"
@@ -130,31 +131,18 @@ class SafetensorsWeights final : public WeightSource {
   std::unique_ptr<SafetensorsCheckpoint> ckpt_;
 };
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
-
 class DummyWeights final : public WeightSource {
  public:
   DummyWeights(uint64_t seed, double init_std, const DeviceContext& target)
-      : WeightSource(target), seed_(seed), half_width_(float(init_std * std::sqrt(3.0))) {}
+      : WeightSource(target), seed_(seed), half_width_(dummy_half_width(init_std)) {}
 
   bool contains(const std::string&) const override { return true; }
 
   Result<Tensor> load(const std::string& name, const std::vector<int64_t>& full_shape,
                       const Slice& slice) override {
     const std::vector<int64_t> shape = sliced_shape(full_shape, slice);
-    const bool is_norm = name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
-    const uint64_t key = splitmix64(seed_ ^ fnv1a(name));
+    const bool is_norm = dummy_is_norm(name);
+    const uint64_t key = dummy_key(seed_, name);
     auto value = [&](int64_t src_index) {
       if (is_norm) return 1.0f;
       uint64_t r = splitmix64(key + uint64_t(src_index));
@@ -196,6 +184,12 @@ class DummyWeights final : public WeightSource {
 };
 
 }  // namespace
+
+uint64_t dummy_key(uint64_t seed, const std::string& name) { return splitmix64(seed ^ fnv1a(name)); }
+bool dummy_is_norm(const std::string& name) {
+  return name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
+}
+float dummy_half_width(double init_std) { return float(init_std * std::sqrt(3.0)); }
 
 Result<std::unique_ptr<WeightSource>> open_safetensors_weights(const std::string& model_dir,
                                                                const DeviceContext& target) {

@@ -50,6 +50,14 @@ Result<std::unique_ptr<WeightSource>> open_safetensors_weights(const std::string
 // Seeded random weights: uniform with the config's initializer_range as standard
 // deviation; RMSNorm weights ("*norm.weight") are one. Each element is a pure
 // function of (seed, name, index), so shards of every rank agree with TP=1.
+// The dummy weights' rule, for the CUDA kernel that generates them (kernels/
+// dummy_fill) and its tests: element s of tensor `name` is
+// (2 * float(splitmix64(dummy_key(seed, name) + s) >> 40) / 2^24 - 1) * dummy_half_width,
+// or 1 for a norm weight.
+uint64_t dummy_key(uint64_t seed, const std::string& name);
+bool dummy_is_norm(const std::string& name);
+float dummy_half_width(double init_std);
+
 std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed, double init_std,
                                                  const DeviceContext& target = DeviceContext::cpu());
 

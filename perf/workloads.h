@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/hash.h"
 #include "common/result.h"
 
 namespace vela::perf {
@@ -36,10 +37,9 @@ struct SplitMix64 {
   uint64_t state;
   explicit SplitMix64(uint64_t seed) : state(seed) {}
   uint64_t next() {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    const uint64_t r = splitmix64(state);
+    state += 0x9E3779B97F4A7C15ull;
+    return r;
   }
   // Uniform in [lo, hi] (modulo bias < 2^-50 for these ranges).
   int64_t uniform(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(next() % static_cast<uint64_t>(hi - lo + 1)); }

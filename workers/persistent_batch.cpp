@@ -2,14 +2,11 @@
 
 #include <algorithm>
 
+#include "common/hash.h"
+
 namespace vela {
 
 namespace {
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
 Error request_error(const std::string& id, const std::string& what) {
   return make_error("bad_step", "request '" + id + "': " + what);
 }

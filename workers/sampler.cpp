@@ -1,5 +1,7 @@
 #include "workers/sampler.h"
 
+#include "common/hash.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -7,13 +9,6 @@
 namespace vela {
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 int32_t argmax(const float* x, int64_t n) {
   int64_t best = 0;

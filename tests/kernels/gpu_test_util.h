@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/hash.h"
 #include "kernels/common.h"
 #include "model/dtype.h"
 
@@ -78,10 +79,9 @@ class DeviceArray {
 struct SplitMix {
   uint64_t s;
   uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    const uint64_t r = splitmix64(s);
+    s += 0x9e3779b97f4a7c15ull;
+    return r;
   }
   float uniform(float lo, float hi) { return lo + (hi - lo) * float(next() >> 40) * (1.0f / 16777216.0f); }
   double unit() { return double(next() >> 11) * (1.0 / 9007199254740992.0); }

@@ -17,23 +17,6 @@ namespace k = vela::kernels;
 
 namespace {
 
-// Copies of weights.cpp's key derivation (private there). TODO: use the helpers
-// weights.h will expose (dummy_key / dummy_is_norm / dummy_half_width) instead.
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
-bool is_norm(const std::string& name) {
-  return name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
-}
-
 // Runs dummy_fill for (name, full_shape, slice) and compares with DummyWeights.
 // flatten: describe a whole tensor as one run of numel elements (inner = 1, the
 // scalar path) instead of [1, dim0, rest].
@@ -49,9 +32,9 @@ void check(uint64_t seed, double init_std, const std::string& name, const std::v
   int64_t numel = 1;
   for (int64_t d : full) numel *= d;
   k::DummyFillParams p;
-  p.key = splitmix64(seed ^ fnv1a(name));
-  p.half_width = float(init_std * std::sqrt(3.0));
-  p.is_norm = is_norm(name);
+  p.key = vela::dummy_key(seed, name);
+  p.half_width = vela::dummy_half_width(init_std);
+  p.is_norm = vela::dummy_is_norm(name);
   if (slice.dim < 0) {
     p.outer = 1;
     p.dim_size = flatten ? numel : full[0];

@@ -201,6 +201,13 @@ SafetensorsCheckpoint::Found SafetensorsCheckpoint::find(const std::string& name
   return {file->find(name), &file->path()};
 }
 
+uint64_t SafetensorsCheckpoint::total_bytes() const {
+  uint64_t n = 0;
+  for (const auto& f : files_)
+    for (const auto& [name, e] : f->entries()) n += e.nbytes;
+  return n;
+}
+
 std::string SafetensorsCheckpoint::describe_files() const {
   std::string s;
   for (const auto& f : files_) s += (s.empty() ? "" : ", ") + f->path();

@@ -65,6 +65,7 @@ class SafetensorsCheckpoint {
   // entry == nullptr when absent; file is then the file the index named (or null).
   Found find(const std::string& name) const;
   std::string describe_files() const;  // for "missing tensor" errors
+  uint64_t total_bytes() const;         // of every tensor (a progress bar's total)
 
  private:
   std::vector<std::unique_ptr<SafetensorsFile>> files_;

@@ -14,11 +14,12 @@ namespace {
 void free_aligned(void* p) { std::free(p); }
 }  // namespace
 
-std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
+std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device, bool zero) {
   if (device.type == DeviceType::kCUDA) {
 #ifdef VELA_HAVE_CUDA
-    return std::make_shared<Storage>(cuda::allocate(nbytes, device.index), nbytes, device, &cuda::release);
+    return std::make_shared<Storage>(cuda::allocate(nbytes, device.index, zero), nbytes, device, &cuda::release);
 #else
+    (void)zero;
     throw std::bad_alloc();  // unreachable: DeviceRuntime::open refuses CUDA devices in this build
 #endif
   }
@@ -33,7 +34,15 @@ std::shared_ptr<Storage> Storage::borrow(void* data, size_t nbytes, Device devic
   return std::make_shared<Storage>(data, nbytes, device, nullptr);
 }
 
+Tensor Tensor::empty(const int64_t* shape, int ndim, DType dtype, Device device) {
+  return allocate_contiguous(shape, ndim, dtype, device, /*zero=*/false);
+}
+
 Tensor Tensor::zeros(const int64_t* shape, int ndim, DType dtype, Device device) {
+  return allocate_contiguous(shape, ndim, dtype, device, /*zero=*/true);
+}
+
+Tensor Tensor::allocate_contiguous(const int64_t* shape, int ndim, DType dtype, Device device, bool zero) {
   assert(ndim >= 1 && ndim <= kMaxDims);
   Tensor t;
   t.ndim_ = ndim;
@@ -45,7 +54,7 @@ Tensor Tensor::zeros(const int64_t* shape, int ndim, DType dtype, Device device)
     t.stride_[d] = n;
     n *= shape[d];
   }
-  t.storage_ = Storage::allocate(size_t(n) * dtype_size(dtype), device);
+  t.storage_ = Storage::allocate(size_t(n) * dtype_size(dtype), device, zero);
   return t;
 }
 

@@ -39,7 +39,8 @@ class Storage {
 
   // Zero-filled. Throws std::bad_alloc (on CUDA its what() names the device and
   // the free memory) when the device is out of memory.
-  static std::shared_ptr<Storage> allocate(size_t nbytes, Device device);
+  // zero = false: device memory is left uninitialised (host memory is zeroed anyway).
+  static std::shared_ptr<Storage> allocate(size_t nbytes, Device device, bool zero = true);
   static std::shared_ptr<Storage> borrow(void* data, size_t nbytes, Device device);
 
  private:
@@ -58,6 +59,9 @@ class Tensor {
   // A fresh zero-filled contiguous tensor.
   static Tensor zeros(std::initializer_list<int64_t> shape, DType dtype, Device device = Device::cpu());
   static Tensor zeros(const int64_t* shape, int ndim, DType dtype, Device device = Device::cpu());
+  // Contiguous, contents unspecified on a device (zero on the host): for a tensor
+  // that is about to be written whole.
+  static Tensor empty(const int64_t* shape, int ndim, DType dtype, Device device);
   // A contiguous 1-D tensor over a storage (which it keeps alive).
   static Tensor wrap(std::shared_ptr<Storage> storage, std::initializer_list<int64_t> shape, DType dtype);
   // A contiguous view of memory the caller keeps alive.
@@ -93,6 +97,7 @@ class Tensor {
   Tensor unflatten_last(int64_t a, int64_t b) const;
 
  private:
+  static Tensor allocate_contiguous(const int64_t* shape, int ndim, DType dtype, Device device, bool zero);
   int norm_dim(int dim) const {
     int d = dim < 0 ? dim + ndim_ : dim;
     assert(d >= 0 && d < ndim_);

@@ -1,7 +1,10 @@
 #include "model/weights.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <sstream>
 
@@ -9,6 +12,7 @@
 #include "model/safetensors.h"
 #ifdef VELA_HAVE_CUDA
 #include "kernels/elementwise.h"
+#include "model/cuda/staged_upload.h"
 #endif
 
 namespace vela {
@@ -37,10 +41,11 @@ struct SliceGeometry {
 
 SliceGeometry geometry(const std::vector<int64_t>& full, const Slice& slice) {
   SliceGeometry g;
-  if (slice.dim < 0) {
+  if (slice.dim < 0) {  // the whole tensor: one run
     int64_t n = 1;
     for (int64_t d : full) n *= d;
-    g.dim_size = g.length = n;
+    g.dim_size = g.length = 1;
+    g.inner = n;
     return g;
   }
   for (int d = 0; d < slice.dim; ++d) g.outer *= full[size_t(d)];
@@ -51,22 +56,27 @@ SliceGeometry geometry(const std::vector<int64_t>& full, const Slice& slice) {
   return g;
 }
 
+// Calls run(src_flat_index, count) for each contiguous run of the slice in output
+// order, src_flat_index -1 for a run past the tensor's end (zeros).
+template <class Run>
+void for_each_source_run(const std::vector<int64_t>& full, const Slice& slice, Run run) {
+  const SliceGeometry g = geometry(full, slice);
+  for (int64_t o = 0; o < g.outer; ++o)
+    for (int64_t i = 0; i < g.length; ++i) {
+      const int64_t src_row = g.start + i;
+      run(src_row >= g.dim_size ? -1 : (o * g.dim_size + src_row) * g.inner, g.inner);
+    }
+}
+
 // Calls fill(dst, src_flat_index, count) for each contiguous run of the slice,
 // or zero-fills runs past the tensor's end.
 template <class T, class Fill>
 void for_each_run(const std::vector<int64_t>& full, const Slice& slice, T* dst, Fill fill) {
-  const SliceGeometry g = geometry(full, slice);
-  for (int64_t o = 0; o < g.outer; ++o) {
-    for (int64_t i = 0; i < g.length; ++i) {
-      int64_t src_row = g.start + i;
-      T* out = dst + (o * g.length + i) * g.inner;
-      if (src_row >= g.dim_size) {
-        std::memset(out, 0, size_t(g.inner) * sizeof(T));
-      } else {
-        fill(out, (o * g.dim_size + src_row) * g.inner, g.inner);
-      }
-    }
-  }
+  for_each_source_run(full, slice, [&](int64_t src_index, int64_t count) {
+    if (src_index < 0) std::memset(dst, 0, size_t(count) * sizeof(T));
+    else fill(dst, src_index, count);
+    dst += count;
+  });
 }
 
 // count elements of src (F32/BF16/F16) as bf16, without an fp32 copy when stored bf16.
@@ -114,6 +124,9 @@ class SafetensorsWeights final : public WeightSource {
                                          " (supported: BF16, F16, F32)");
     const std::vector<int64_t> shape = sliced_shape(full_shape, slice);
     const size_t elem = dtype_size(*dtype);
+#ifdef VELA_HAVE_CUDA
+    if (target().is_cuda()) return load_to_device(name, full_shape, slice, e, *dtype, shape);
+#endif
     Tensor out = Tensor::zeros(shape.data(), int(shape.size()), target().dtype);
     if (target().dtype == DType::kBF16) {
       for_each_run(full_shape, slice, out.data<uint16_t>(), [&](uint16_t* dst, int64_t src_index, int64_t count) {
@@ -128,6 +141,57 @@ class SafetensorsWeights final : public WeightSource {
   }
 
  private:
+#ifdef VELA_HAVE_CUDA
+  // bf16 straight from the mapping into pinned staging and on to the device, the
+  // next chunk converted while the last one travels; zero rows of a padded shard
+  // travel the same way.
+  Result<Tensor> load_to_device(const std::string& name, const std::vector<int64_t>& full_shape, const Slice& slice,
+                                const SafetensorsEntry& e, DType stored, const std::vector<int64_t>& shape) {
+    if (!upload_) {
+      auto up = cuda::StagedUpload::create(target().stream);
+      if (!up) return up.error();
+      upload_ = std::move(up.value());
+      total_bytes_ = ckpt_->total_bytes();
+    }
+    Tensor out = Tensor::empty(shape.data(), int(shape.size()), DType::kBF16, target().device);
+    if (auto began = upload_->begin(out.raw_data()); !began) return began.error();
+    const size_t elem = dtype_size(stored);
+    Result<bool> status = true;
+    auto send = [&](const unsigned char* src, int64_t count) {  // src == nullptr: zeros
+      while (count > 0 && status) {
+        auto room = upload_->reserve(size_t(count) * 2, 2);
+        if (!room) { status = room.error(); return; }
+        const int64_t n = int64_t(room->size() / 2);
+        auto* dst = reinterpret_cast<uint16_t*>(room->data());
+        if (src == nullptr) std::memset(dst, 0, size_t(n) * 2);
+        else convert_to_bf16(src, stored, size_t(n), dst), src += size_t(n) * elem;
+        status = upload_->commit(size_t(n) * 2);
+        count -= n;
+      }
+    };
+    for_each_source_run(full_shape, slice, [&](int64_t src_index, int64_t count) {
+      send(src_index < 0 ? nullptr : e.data + size_t(src_index) * elem, count);
+    });
+    if (!status) return status.error();
+    // Sent now, so nothing of this tensor waits in staging; the copy still runs while
+    // the next tensor is converted.
+    if (auto flushed = upload_->flush(); !flushed) return flushed.error();
+    report_progress(name);
+    return out;
+  }
+
+  // A progress line on a terminal for checkpoints over 2 GiB.
+  void report_progress(const std::string& name) {
+    if (total_bytes_ < (uint64_t(2) << 30) || !isatty(2)) return;
+    const double gib = double(uint64_t(1) << 30);
+    std::fprintf(stderr, "\rloading weights: %6.2f / %.2f GiB  %-60.60s", double(upload_->bytes_sent()) / gib,
+                 double(total_bytes_) / gib, name.c_str());
+    std::fflush(stderr);
+  }
+
+  std::unique_ptr<cuda::StagedUpload> upload_;
+  uint64_t total_bytes_ = 0;
+#endif
   std::unique_ptr<SafetensorsCheckpoint> ckpt_;
 };
 
@@ -151,7 +215,7 @@ class DummyWeights final : public WeightSource {
     };
 #ifdef VELA_HAVE_CUDA
     if (target().is_cuda()) {  // generated where it lives: an 8B model in well under a second
-      Tensor out = Tensor::zeros(shape.data(), int(shape.size()), target().dtype, target().device);
+      Tensor out = Tensor::empty(shape.data(), int(shape.size()), target().dtype, target().device);
       const SliceGeometry g = geometry(full_shape, slice);
       kernels::DummyFillParams p;
       p.out = static_cast<kernels::bf16*>(out.raw_data());

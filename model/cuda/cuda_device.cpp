@@ -102,7 +102,7 @@ Result<DeviceMemory> memory_info(int device_index) {
   return DeviceMemory{total_bytes, free_bytes};
 }
 
-void* allocate(size_t nbytes, int device_index) {
+void* allocate(size_t nbytes, int device_index, bool zero) {
   void* p = nullptr;
   const size_t rounded = nbytes == 0 ? 256 : (nbytes + 255) / 256 * 256;
   cudaError_t err = cudaMalloc(&p, rounded);
@@ -113,6 +113,7 @@ void* allocate(size_t nbytes, int device_index) {
     throw DeviceOutOfMemory("cuda:" + std::to_string(device_index) + ": out of memory allocating " + gib(rounded) +
                             " (" + gib(free_bytes) + " free of " + gib(total_bytes) + "): " + cudaGetErrorString(err));
   }
+  if (!zero) return p;
   // The memset runs on the legacy stream, which does not order against the model's
   // non-blocking stream: wait for it (allocations happen at startup, not per step).
   if ((err = cudaMemset(p, 0, rounded)) != cudaSuccess || (err = cudaDeviceSynchronize()) != cudaSuccess) {

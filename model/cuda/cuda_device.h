@@ -14,7 +14,9 @@ Result<DeviceMemory> memory_info(int device_index);
 
 // Zero-filled device memory on device_index; throws DeviceOutOfMemory (a
 // std::bad_alloc whose what() names the device, the request and what is free).
-void* allocate(size_t nbytes, int device_index);
+// zero = false leaves device memory as it is (for tensors about to be overwritten
+// whole; it also skips the device synchronisation the memset needs).
+void* allocate(size_t nbytes, int device_index, bool zero = true);
 void release(void* p);
 
 // Copies nbytes (any direction) on stream and waits for it: weights, one-off

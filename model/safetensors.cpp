@@ -136,7 +136,6 @@ Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string
                                          std::to_string(end) + " but the file holds " +
                                          std::to_string(data_size) + " data bytes");
     entry.data = data_begin + begin;
-    entry.file_offset = uint64_t(entry.data - file->file_->data());
     entry.nbytes = size_t(end - begin);
     file->entries_.emplace(name, std::move(entry));
   }

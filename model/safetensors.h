@@ -38,7 +38,6 @@ struct SafetensorsEntry {
   std::string dtype_name;          // as written ("BF16"); may be a type we cannot convert
   std::vector<int64_t> shape;
   const unsigned char* data = nullptr;  // inside the mapping
-  uint64_t file_offset = 0;             // the same bytes' offset in the file (for pread)
   size_t nbytes = 0;
 };
 

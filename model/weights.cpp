@@ -1,13 +1,11 @@
 #include "model/weights.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <sstream>
 
 #include "common/hash.h"
@@ -127,7 +125,7 @@ class SafetensorsWeights final : public WeightSource {
     const std::vector<int64_t> shape = sliced_shape(full_shape, slice);
     const size_t elem = dtype_size(*dtype);
 #ifdef VELA_HAVE_CUDA
-    if (target().is_cuda()) return load_to_device(name, full_shape, slice, e, *dtype, shape, file);
+    if (target().is_cuda()) return load_to_device(name, full_shape, slice, e, *dtype, shape);
 #endif
     Tensor out = Tensor::zeros(shape.data(), int(shape.size()), target().dtype);
     if (target().dtype == DType::kBF16) {
@@ -148,8 +146,7 @@ class SafetensorsWeights final : public WeightSource {
   // next chunk converted while the last one travels; zero rows of a padded shard
   // travel the same way.
   Result<Tensor> load_to_device(const std::string& name, const std::vector<int64_t>& full_shape, const Slice& slice,
-                                const SafetensorsEntry& e, DType stored, const std::vector<int64_t>& shape,
-                                const std::string& file) {
+                                const SafetensorsEntry& e, DType stored, const std::vector<int64_t>& shape) {
     if (!upload_) {
       auto up = cuda::StagedUpload::create(target().stream);
       if (!up) return up.error();
@@ -172,29 +169,8 @@ class SafetensorsWeights final : public WeightSource {
         count -= n;
       }
     };
-    // Stored as bf16: read() straight into the pinned buffer. Touching the mapping
-    // instead costs a page fault per 4 KiB (measured: 0.58 GB/s for an 8B checkpoint
-    // on the GPU machine).
-    const int fd = stored == DType::kBF16 ? file_descriptor(file) : -1;
-    auto read_into = [&](uint64_t offset, int64_t count) {
-      while (count > 0 && status) {
-        auto room = upload_->reserve(size_t(count) * 2, 2);
-        if (!room) { status = room.error(); return; }
-        const size_t want = std::min(room->size(), size_t(count) * 2);
-        size_t got = 0;
-        while (got < want) {
-          const ssize_t n = ::pread(fd, room->data() + got, want - got, off_t(offset + got));
-          if (n <= 0) { status = make_error("io_error", file + ": read of '" + name + "' failed"); return; }
-          got += size_t(n);
-        }
-        status = upload_->commit(want);
-        offset += want;
-        count -= int64_t(want / 2);
-      }
-    };
     for_each_source_run(full_shape, slice, [&](int64_t src_index, int64_t count) {
-      if (src_index >= 0 && fd >= 0) read_into(e.file_offset + uint64_t(src_index) * 2, count);
-      else send(src_index < 0 ? nullptr : e.data + size_t(src_index) * elem, count);
+      send(src_index < 0 ? nullptr : e.data + size_t(src_index) * elem, count);
     });
     if (!status) return status.error();
     // Sent now, so nothing of this tensor waits in staging; the copy still runs while
@@ -213,23 +189,8 @@ class SafetensorsWeights final : public WeightSource {
     std::fflush(stderr);
   }
 
-  // One read-only descriptor per checkpoint file, opened on first use; -1 if it cannot
-  // be opened (the mapping serves then).
-  int file_descriptor(const std::string& path) {
-    auto it = fds_.find(path);
-    if (it == fds_.end()) it = fds_.emplace(path, ::open(path.c_str(), O_RDONLY | O_CLOEXEC)).first;
-    return it->second;
-  }
-
   std::unique_ptr<cuda::StagedUpload> upload_;
   uint64_t total_bytes_ = 0;
-  std::map<std::string, int> fds_;
-
- public:
-  ~SafetensorsWeights() override {
-    for (auto& [path, fd] : fds_)
-      if (fd >= 0) ::close(fd);
-  }
 #endif
   std::unique_ptr<SafetensorsCheckpoint> ckpt_;
 };

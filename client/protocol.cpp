@@ -158,6 +158,51 @@ void pack_params(msgpack::packer<msgpack::sbuffer>& pk, const SamplingParams& p)
   pk.pack("repetition_penalty"); pk.pack_float(p.repetition_penalty);
 }
 
+// "logprobs": [{"logprob": f, "top_ids": [int], "top_logprobs": [f]}, ...], one per token.
+void pack_logprobs(msgpack::packer<msgpack::sbuffer>& pk, const std::vector<TokenLogprobs>& logprobs) {
+  pk.pack_array(static_cast<uint32_t>(logprobs.size()));
+  for (const auto& lp : logprobs) {
+    pk.pack_map(3);
+    pk.pack("logprob"); pk.pack_float(lp.logprob);
+    pk.pack("top_ids"); pk.pack(lp.top_ids);
+    pk.pack("top_logprobs");
+    pk.pack_array(static_cast<uint32_t>(lp.top_logprobs.size()));
+    for (float v : lp.top_logprobs) pk.pack_float(v);
+  }
+}
+
+Fail read_float_array(const Obj& o, const std::string& field, std::vector<float>* out) {
+  if (o.type != msgpack::type::ARRAY) return err("bad_type", field, field + " must be an array of numbers");
+  out->resize(o.via.array.size);
+  for (uint32_t i = 0; i < o.via.array.size; ++i)
+    if (auto e = read_float(o.via.array.ptr[i], field + "[" + std::to_string(i) + "]", &(*out)[i])) return e;
+  return std::nullopt;
+}
+
+// The server's "logprobs" (unknown keys in an entry are ignored, as everywhere in server messages).
+Fail read_logprobs(const Obj& o, const std::vector<int32_t>& token_ids, std::vector<TokenLogprobs>* out) {
+  if (o.type != msgpack::type::ARRAY) return err("bad_type", "logprobs", "logprobs must be an array of maps");
+  out->resize(o.via.array.size);
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    const std::string at = "logprobs[" + std::to_string(i) + "]";
+    const Obj& m = o.via.array.ptr[i];
+    if (m.type != msgpack::type::MAP) return err("bad_type", at, at + " must be a map");
+    TokenLogprobs& lp = (*out)[i];
+    if (i < token_ids.size()) lp.token_id = token_ids[i];
+    for (uint32_t j = 0; j < m.via.map.size; ++j) {
+      const auto& kv = m.via.map.ptr[j];
+      if (kv.key.type != msgpack::type::STR) continue;
+      const std::string k = key_of(kv.key);
+      Fail e;
+      if (k == "logprob") e = read_float(kv.val, at + ".logprob", &lp.logprob);
+      else if (k == "top_ids") e = read_int_array(kv.val, at + ".top_ids", &lp.top_ids);
+      else if (k == "top_logprobs") e = read_float_array(kv.val, at + ".top_logprobs", &lp.top_logprobs);
+      if (e) return e;
+    }
+  }
+  return std::nullopt;
+}
+
 msgpack::unpack_limit limits_for(size_t max_frame_bytes) {
   // Bounds what a hostile frame can make the decoder allocate.
   return msgpack::unpack_limit(max_frame_bytes, 64, max_frame_bytes, max_frame_bytes, 0, 8);
@@ -296,14 +341,15 @@ std::string encode_server_event(const ServerEvent& e) {
   msgpack::packer<msgpack::sbuffer> pk(buf);
   switch (e.kind) {
     case ServerEvent::Kind::kDelta:
-      pk.pack_map(4);
+      pk.pack_map(e.logprobs ? 5 : 4);
       pk.pack("type"); pk.pack("delta");
       pk.pack("request_id"); pk.pack(e.request_id);
       pk.pack("token_ids"); pk.pack(e.token_ids);
       pk.pack("text"); pk.pack(e.text);
+      if (e.logprobs) { pk.pack("logprobs"); pack_logprobs(pk, *e.logprobs); }
       break;
     case ServerEvent::Kind::kFinal:
-      pk.pack_map(11);
+      pk.pack_map(e.logprobs ? 12 : 11);
       pk.pack("type"); pk.pack("final");
       pk.pack("prompt_token_ids"); pk.pack(e.prompt_token_ids);
       pk.pack("request_id"); pk.pack(e.request_id);
@@ -315,6 +361,7 @@ std::string encode_server_event(const ServerEvent& e) {
       pk.pack("num_output_tokens"); pk.pack(e.num_output_tokens);
       pk.pack("num_cached_tokens"); pk.pack(e.num_cached_tokens);
       pk.pack("message"); pk.pack(e.message);
+      if (e.logprobs) { pk.pack("logprobs"); pack_logprobs(pk, *e.logprobs); }
       break;
     case ServerEvent::Kind::kError:
       pk.pack_map(5);
@@ -343,6 +390,7 @@ Result<ServerEvent> decode_server_event(std::string_view frame) {
   if (root.type != msgpack::type::MAP) return make_error("malformed", "server frame is not a map");
   ServerEvent ev;
   std::string type;
+  const Obj* logprobs = nullptr;  // read after token_ids, whatever the key order
   for (uint32_t i = 0; i < root.via.map.size; ++i) {
     const auto& kv = root.via.map.ptr[i];
     if (kv.key.type != msgpack::type::STR) continue;
@@ -361,8 +409,13 @@ Result<ServerEvent> decode_server_event(std::string_view frame) {
     else if (k == "code") e = read_string(kv.val, k, &ev.code);
     else if (k == "field") e = read_string(kv.val, k, &ev.field);
     else if (k == "message") e = read_string(kv.val, k, &ev.message);
+    else if (k == "logprobs") logprobs = &kv.val;
     // Unknown fields from a newer server are ignored by clients.
     if (e) return make_error("bad_field", e->message);
+  }
+  if (logprobs) {
+    ev.logprobs.emplace();
+    if (auto e = read_logprobs(*logprobs, ev.token_ids, &*ev.logprobs)) return make_error("bad_field", e->message);
   }
   if (type == "delta") ev.kind = ServerEvent::Kind::kDelta;
   else if (type == "final") ev.kind = ServerEvent::Kind::kFinal;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "messages/engine_core_output.h"
 #include "messages/sampling_params.h"
 
 namespace vela::client {
@@ -76,6 +77,10 @@ struct ServerEvent {
   std::string code;                 // error
   std::string field;                // error: the offending field, when one is at fault
   std::string message;              // error / final with finish_reason "error"
+  // delta / final of a request that asked for params.logprobs >= 0: one entry per
+  // token in token_ids (its logprob under the raw logits, and the top N ids with
+  // theirs, most likely first); nullopt when the request did not ask.
+  std::optional<std::vector<TokenLogprobs>> logprobs;
 };
 
 std::string encode_server_event(const ServerEvent& event);

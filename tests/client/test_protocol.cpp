@@ -202,3 +202,21 @@ TEST_CASE("protocol: server events round-trip and unknown server fields are igno
   REQUIRE(delta.ok());
   CHECK(delta->kind == ServerEvent::Kind::kDelta);
 }
+
+TEST_CASE("protocol: logprobs travel in deltas and finals, one entry per token, and only when asked") {
+  for (auto kind : {ServerEvent::Kind::kDelta, ServerEvent::Kind::kFinal}) {
+    ServerEvent e;
+    e.kind = kind;
+    e.request_id = "r";
+    e.token_ids = {7, 9};
+    e.logprobs = std::vector<vela::TokenLogprobs>{{7, -0.25f, {7, 3}, {-0.25f, -1.5f}}, {9, -2.0f, {1, 9}, {-1.0f, -2.0f}}};
+    auto back = decode_server_event(encode_server_event(e));
+    REQUIRE(back.ok());
+    REQUIRE(back->logprobs);
+    CHECK(*back->logprobs == *e.logprobs);  // token_id filled from token_ids
+    e.logprobs.reset();
+    auto plain = decode_server_event(encode_server_event(e));
+    REQUIRE(plain.ok());
+    CHECK_FALSE(plain->logprobs);
+  }
+}

@@ -124,7 +124,7 @@ int run_server(const Config& config, const ServeOptions& options) {
         caf::anon_send(frontend, ClientFramesMsg{std::move(identity), std::move(frames), recv_ns});
       };
       cb.on_client_gone = [frontend](const std::string& identity) { caf::anon_send(frontend, ClientGoneMsg{identity}); };
-      auto started = ClientBridge::start(config.frontend.endpoint, static_cast<size_t>(config.frontend.max_message_bytes), cb);
+      auto started = ClientBridge::start(config.frontend.endpoint, cb);
       if (!started) {
         status.fail(2, started.error().message);
       } else {

@@ -212,8 +212,8 @@ msgpack::unpack_limit limits_for(size_t max_frame_bytes) {
 
 std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_view frame, size_t max_frame_bytes) {
   if (frame.size() > max_frame_bytes)
-    return err("too_large", "frame", "frame of " + std::to_string(frame.size()) + " bytes exceeds the limit of " +
-                                         std::to_string(max_frame_bytes));
+    return err("too_large", "frame", "frame of " + std::to_string(frame.size()) +
+                                         " bytes exceeds frontend.max_message_bytes = " + std::to_string(max_frame_bytes));
   msgpack::object_handle oh;
   try {
     size_t offset = 0;

@@ -160,6 +160,51 @@ TEST_CASE("serve: invalid requests get an error naming the field and the engine 
   CHECK(ok["ok"].tokens == expected_synthetic({7, 8, 9}, 5));
 }
 
+TEST_CASE("serve: a 40 MiB frame gets too_large naming the limit; the client's other requests go on") {
+  // Default frontend.max_message_bytes (16 MiB). ZeroMQ used to drop the connection
+  // for frames over 32 MiB, silently, taking the client's requests in flight with it.
+  // 2 ms a step: the request is still streaming while both big frames arrive.
+  ServeProcess server("cache:\n  num_gpu_blocks: 512\n", "", "synthetic@2000");
+  auto c = server.connect();
+  REQUIRE(c);
+  REQUIRE(c->submit(request("long", {2, 7}, 1000)).ok());
+  std::vector<int32_t> long_tokens;
+  std::string long_finish;
+  auto take = [&](const ServerEvent& ev) {
+    if (ev.request_id != "long" || !long_finish.empty()) return;
+    long_tokens.insert(long_tokens.end(), ev.token_ids.begin(), ev.token_ids.end());
+    if (ev.kind == ServerEvent::Kind::kFinal) long_finish = ev.finish_reason;
+    if (ev.kind == ServerEvent::Kind::kError) long_finish = "error:" + ev.code;
+  };
+  auto first = c->next_event(10s);
+  REQUIRE(first);
+  take(*first);
+  for (size_t mib : {20, 40}) {
+    INFO(mib << " MiB");
+    REQUIRE(c->send_raw(std::string(mib << 20, 'a')).ok());
+    std::optional<ServerEvent> err;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!err && std::chrono::steady_clock::now() < deadline) {
+      auto ev = c->next_event(100ms);
+      if (ev && ev->kind == ServerEvent::Kind::kError && ev->request_id.empty()) err = ev;
+      else if (ev) take(*ev);
+    }
+    REQUIRE(err);
+    CHECK(err->code == "too_large");
+    CHECK(err->field == "frame");
+    CHECK(err->message.find("16777216") != std::string::npos);
+    CHECK(err->message.find("frontend.max_message_bytes") != std::string::npos);
+  }
+  // The request in flight on the same connection still ends normally, every token there.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (long_finish.empty() && std::chrono::steady_clock::now() < deadline)
+    if (auto ev = c->next_event(100ms)) take(*ev);
+  CHECK(long_finish == "length");
+  CHECK(long_tokens == expected_synthetic({2, 7}, 1000));
+  REQUIRE(c->submit(request("after", {7, 8, 9}, 5)).ok());
+  CHECK(collect(*c, {"after"}, 10s)["after"].tokens == expected_synthetic({7, 8, 9}, 5));
+}
+
 TEST_CASE("serve: a worker killed with SIGKILL mid-stream: errors within 5 s, then a non-zero exit") {
   ServeProcess server("cache:\n  num_gpu_blocks: 1024\n");
   auto c = server.connect();

@@ -37,6 +37,16 @@ ClientBridge::~ClientBridge() {
   uint64_t one = 1;
   (void)!::write(wake_fd_, &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
+  // The thread is gone: this one owns the socket now. Replies queued last (the finals
+  // of a drain or a shutdown) still go out; the linger bounds how long closing waits
+  // for them to reach the clients.
+  std::deque<std::pair<std::string, std::string>> rest;
+  {
+    std::lock_guard lock(mu_);
+    rest.swap(outgoing_);
+  }
+  for (auto& [identity, frame] : rest) (void)transport::send_frames(*router_, {frame}, identity);
+  router_->set(zmq::sockopt::linger, 2000);
   router_.reset();
   transport::remove_ipc_file(endpoint_);
   if (wake_fd_ >= 0) ::close(wake_fd_);

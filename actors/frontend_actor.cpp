@@ -260,6 +260,39 @@ void handle_output(Self self, EngineCoreOutput& o) {
   forget(self, o.request_id);
 }
 
+// Ends every live request now with a final (finish_reason "shutdown"): the tokens and
+// text not sent yet, and aborts it on its engine (whose kAbort is then ignored).
+void cut_off_all(Self self) {
+  auto& st = self->state;
+  std::vector<std::string> engine_ids;
+  for (const auto& [engine_id, r] : st.live) engine_ids.push_back(engine_id);
+  for (const auto& engine_id : engine_ids) {
+    LiveRequest& r = st.live.at(engine_id);
+    abort_on_engine(self, r, engine_id);
+    const auto& all = r.output.token_ids();
+    ServerEvent ev;
+    ev.kind = ServerEvent::Kind::kFinal;
+    ev.request_id = r.client_request_id;
+    ev.finish_reason = "shutdown";
+    ev.message = "the server shut down before this request finished (drain timeout)";
+    ev.num_prompt_tokens = static_cast<int32_t>(r.prompt_token_ids.size());
+    ev.prompt_token_ids = std::move(r.prompt_token_ids);
+    ev.num_output_tokens = static_cast<int32_t>(all.size());
+    // Streaming: every token went out in a delta already; only held-back text is left.
+    if (!r.stream) {
+      ev.token_ids = all;
+      if (r.wants_logprobs) ev.logprobs = r.logprobs;
+    } else if (r.wants_logprobs) {
+      ev.logprobs.emplace();
+    }
+    ev.text = r.output.take_rest();
+    reply(self, r.identity, ev);
+    st.status->num_cut_off.fetch_add(1);
+    forget(self, engine_id);
+  }
+  check_drained(self);
+}
+
 frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, std::shared_ptr<const Tokenizer> tokenizer,
                                           std::optional<trace_actor> tracer, ServerStatus* status) {
   auto& st = self->state;
@@ -299,6 +332,10 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
       [=](DrainMsg&) {
         self->state.draining = true;
         check_drained(self);
+      },
+      [=](CutOffMsg&) {
+        self->state.draining = true;
+        cut_off_all(self);
       },
   };
 }

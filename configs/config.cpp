@@ -171,6 +171,7 @@ const std::vector<KeySpec>& specs() {
       VELA_STR(frontend, endpoint, "ZeroMQ endpoint the client ROUTER binds (ipc:// or tcp://)."),
       VELA_INT(frontend, max_message_bytes, 1024, int64_t{1} << 30, "Client frames larger than this are refused."),
       VELA_INT(frontend, max_pending_requests, 1, 1 << 24, "Requests queued at most before new ones are refused as busy."),
+      VELA_REAL(frontend, drain_timeout_s, 0.0, 86400.0, false, "On SIGTERM/SIGINT: seconds the requests in flight get to finish (new ones are refused as draining). Those still running then get a final with finish_reason shutdown and vela serve exits 3. `vela serve --drain-timeout` overrides it."),
 
       VELA_BOOL(trace, enabled, "Record every message that crosses an actor or process boundary."),
       VELA_STR(trace, path, "Trace file prefix: writes PATH.jsonl and PATH.chrome.json."),

@@ -337,6 +337,52 @@ TEST_CASE("serve: SIGTERM drains in-flight requests and exits 0") {
   CHECK(server.wait_exit(20s) == 0);
 }
 
+TEST_CASE("serve: SIGTERM with requests that outlive the drain: each gets one final (shutdown), exit 3") {
+  // 5 ms a step, 600 tokens: 3 s of work against a 0.5 s drain (the config key).
+  ServeProcess server("cache:\n  num_gpu_blocks: 512\nfrontend:\n  drain_timeout_s: 0.5\n", "", "synthetic@5000");
+  auto c = server.connect();
+  REQUIRE(c);
+  std::set<std::string> ids;
+  for (int i = 0; i < 8; ++i) {
+    auto r = request("cut" + std::to_string(i), {2, 7, i}, 600);
+    r.stream = i % 2 == 0;
+    REQUIRE(c->submit(r).ok());
+    ids.insert(r.request_id);
+  }
+  std::map<std::string, int> finals;
+  std::map<std::string, std::string> reasons;
+  std::map<std::string, std::vector<int32_t>> tokens;
+  std::map<std::string, int32_t> num_output;
+  auto ev = c->next_event(10s);  // streaming has begun
+  REQUIRE(ev);
+  REQUIRE(ev->kind == ServerEvent::Kind::kDelta);
+  ::kill(server.pid(), SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (; std::chrono::steady_clock::now() < deadline; ev = c->next_event(100ms)) {
+    if (!ev) {
+      if (finals.size() == ids.size() && !process_alive(server.pid())) break;
+      continue;
+    }
+    tokens[ev->request_id].insert(tokens[ev->request_id].end(), ev->token_ids.begin(), ev->token_ids.end());
+    if (ev->kind == ServerEvent::Kind::kFinal || ev->kind == ServerEvent::Kind::kError) {
+      finals[ev->request_id]++;
+      reasons[ev->request_id] = ev->kind == ServerEvent::Kind::kError ? "error:" + ev->code : ev->finish_reason;
+      num_output[ev->request_id] = ev->num_output_tokens;
+    }
+  }
+  for (const auto& id : ids) {
+    INFO(id);
+    CHECK(finals[id] == 1);
+    CHECK(reasons[id] == "shutdown");
+    // Cut short, and what arrived is the prefix the synthetic runner produces.
+    CHECK(tokens[id].size() < 600u);
+    CHECK(static_cast<int32_t>(tokens[id].size()) == num_output[id]);
+    const auto expected = expected_synthetic({2, 7, std::stoi(id.substr(3))}, static_cast<int>(tokens[id].size()));
+    CHECK(tokens[id] == expected);
+  }
+  CHECK(server.wait_exit(20s) == 3);
+}
+
 TEST_CASE("serve: a trace of a short run counts one SchedulerOutput and one ModelRunnerOutput per step") {
   const std::string trace_path = "/tmp/vela-test-trace-" + std::to_string(::getpid());
   ServeProcess server("cache:\n  num_gpu_blocks: 256\ntrace:\n  enabled: true\n  path: " + trace_path + "\n");

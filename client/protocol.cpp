@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "common/utf8.h"
+
 namespace vela::client {
 namespace {
 
@@ -14,7 +16,12 @@ using Fail = std::optional<ProtocolError>;
 ProtocolError err(std::string code, std::string field, std::string message) {
   return ProtocolError{std::move(code), std::move(field), std::move(message), {}};
 }
-std::string key_of(const Obj& k) { return std::string(k.via.str.ptr, k.via.str.size); }
+// A map key as text; lossy, so that an error naming an unknown key is valid UTF-8 too.
+std::string key_of(const Obj& k) {
+  std::string key;
+  utf8::append_lossy(std::string_view(k.via.str.ptr, k.via.str.size), /*is_final=*/true, key);
+  return key;
+}
 
 Fail read_int(const Obj& o, const std::string& field, int64_t lo, int64_t hi, int64_t* out) {
   if (o.type == msgpack::type::POSITIVE_INTEGER) {
@@ -50,6 +57,9 @@ Fail read_bool(const Obj& o, const std::string& field, bool* out) {
 }
 Fail read_string(const Obj& o, const std::string& field, std::string* out) {
   if (o.type != msgpack::type::STR) return err("bad_type", field, field + " must be a string");
+  // msgpack's str is UTF-8: a client library would fail on an invalid one echoed back.
+  if (!utf8::is_valid(std::string_view(o.via.str.ptr, o.via.str.size)))
+    return err("invalid_value", field, field + " is not valid UTF-8");
   *out = std::string(o.via.str.ptr, o.via.str.size);
   return std::nullopt;
 }
@@ -233,6 +243,11 @@ std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_vie
     if (k == "type") {
       if (auto e = read_string(kv.val, "type", &type)) return *e;
     } else if (k == "request_id") {
+      // Neither an invalid nor an overlong id is echoed: the error's request_id is empty.
+      if (kv.val.type == msgpack::type::STR && kv.val.via.str.size > kMaxRequestIdBytes)
+        return err("invalid_value", "request_id",
+                   "request_id of " + std::to_string(kv.val.via.str.size) + " bytes is longer than the limit of " +
+                       std::to_string(kMaxRequestIdBytes));
       if (auto e = read_string(kv.val, "request_id", &request_id)) return *e;
     }
   }

@@ -17,6 +17,8 @@
 namespace vela::client {
 
 inline constexpr int32_t kClientProtocolVersion = 1;
+// A request_id longer than this is refused (it is echoed in every reply).
+inline constexpr size_t kMaxRequestIdBytes = 256;
 
 // One turn of a conversation: {"role": ..., "content": ...}.
 struct ChatTurn {
@@ -54,8 +56,9 @@ struct ProtocolError {
   std::string request_id;  // when it could be read before the error
 };
 
-// Decodes one client frame; checks structure, types and unknown fields only (value
-// ranges are the frontend's validation, which knows the model's limits).
+// Decodes one client frame; checks structure, types, unknown fields, that every
+// string is valid UTF-8 and the request_id's length (value ranges are the frontend's
+// validation, which knows the model's limits).
 std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_view frame, size_t max_frame_bytes);
 
 std::string encode_client_message(const ClientMessage& message);

@@ -131,15 +131,30 @@ TEST_CASE("serve: invalid requests get an error naming the field and the engine 
     r.prompt_token_ids.reset();
     r.messages = std::vector<client::ChatTurn>{{"user", "hi"}, {"robot", "beep"}};
   });
+  add("utf8_prompt", "prompt", [](auto& r) {
+    r.prompt_token_ids.reset();
+    r.prompt = "caf\xc3(";  // a broken two-byte sequence
+  });
+  add("utf8_content", "messages[0].content", [](auto& r) {
+    r.prompt_token_ids.reset();
+    r.messages = std::vector<client::ChatTurn>{{"user", "\xed\xa0\x80"}};  // a UTF-16 surrogate
+  });
+  add("utf8_stop", "params.stop[1]", [](auto& r) { r.params.stop = {"ok", "\xff"}; });
   std::set<std::string> ids;
   for (auto& k : cases) {
     REQUIRE(c->submit(k.r).ok());
     ids.insert(k.name);
   }
-  // Raw frames: an unknown field, garbage bytes, a frame over the size limit.
+  // Raw frames: an unknown field, garbage bytes, a frame over the size limit, a
+  // request_id that is not UTF-8, one over 256 bytes.
   REQUIRE(c->send_raw(std::string("\x83\xa4type\xa8generate\xaarequest_id\xa3unk\xa5" "bogus\x01", 37)).ok());
   REQUIRE(c->send_raw("\xc1 not msgpack").ok());
   REQUIRE(c->send_raw(std::string(5000, 'a')).ok());
+  auto bad_id = base;
+  bad_id.request_id = "id\xc0\xafx";  // an overlong encoding of '/'
+  REQUIRE(c->send_raw(client::encode_client_message(client::ClientMessage{bad_id})).ok());
+  bad_id.request_id = std::string(257, 'r');
+  REQUIRE(c->send_raw(client::encode_client_message(client::ClientMessage{bad_id})).ok());
   auto got = collect(*c, ids, 10s);
   for (auto& k : cases) {
     INFO(k.name << ": " << got[k.name].message);
@@ -147,13 +162,15 @@ TEST_CASE("serve: invalid requests get an error naming the field and the engine 
   }
   // The raw frames' errors: unknown field named, malformed and too-large on "frame".
   std::vector<std::string> raw_fields;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 5; ++i) {
     auto ev = c->next_event(5s);
     REQUIRE(ev);
     REQUIRE(ev->kind == ServerEvent::Kind::kError);
+    if (ev->field == "request_id") CHECK(ev->request_id.empty());  // never echoed
     raw_fields.push_back(ev->field + "/" + ev->code);
   }
-  CHECK(raw_fields == std::vector<std::string>{"bogus/unknown_field", "frame/malformed", "frame/too_large"});
+  CHECK(raw_fields == std::vector<std::string>{"bogus/unknown_field", "frame/malformed", "frame/too_large",
+                                               "request_id/invalid_value", "request_id/invalid_value"});
   // Still serving.
   REQUIRE(c->submit(request("ok", {7, 8, 9}, 5)).ok());
   auto ok = collect(*c, {"ok"}, 10s);

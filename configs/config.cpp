@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -85,6 +86,13 @@ struct KeySpec {
 };
 
 template <class T> YAML::Node node_of(const T& v) { return YAML::Node(v); }
+// A double as the shortest text that reads back to it (0.9, not yaml-cpp's
+// 0.90000000000000002), so dumps and configs/README.md show what a user would write.
+YAML::Node shortest_node(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return YAML::Node(ec == std::errc() ? std::string(buf, end) : std::to_string(v));
+}
 
 #define VELA_INT(SEC, KEY, LO, HI, DOC)                                                       \
   KeySpec{#SEC, #KEY, "int", DOC,                                                            \
@@ -95,7 +103,7 @@ template <class T> YAML::Node node_of(const T& v) { return YAML::Node(v); }
 #define VELA_REAL(SEC, KEY, LO, HI, LO_OPEN, DOC)                                             \
   KeySpec{#SEC, #KEY, "number", DOC,                                                         \
           [](const YAML::Node& n, Config& c) { c.SEC.KEY = as_double(n, LO, HI, LO_OPEN); }, \
-          [](const Config& c) { return node_of(c.SEC.KEY); }}
+          [](const Config& c) { return shortest_node(c.SEC.KEY); }}
 #define VELA_BOOL(SEC, KEY, DOC)                                                              \
   KeySpec{#SEC, #KEY, "bool", DOC, [](const YAML::Node& n, Config& c) { c.SEC.KEY = as_bool(n); }, \
           [](const Config& c) { return node_of(c.SEC.KEY); }}

@@ -42,6 +42,9 @@ struct ClientFramesMsg { std::string identity; std::vector<std::string> frames; 
 struct ClientGoneMsg { std::string identity; };
 struct BridgeMsg { ClientBridge* bridge = nullptr; };
 struct DrainMsg {};
+// The drain timed out (or a second stop signal came): every request still live gets
+// its final with finish_reason "shutdown" now.
+struct CutOffMsg {};
 
 using trace_actor = caf::typed_actor<caf::reacts_to<TraceRecord>>;
 using engine_core_actor =
@@ -51,13 +54,14 @@ struct EnginesMsg { std::vector<engine_core_actor> engines; };
 using frontend_actor =
     caf::typed_actor<caf::reacts_to<ClientFramesMsg>, caf::reacts_to<ClientGoneMsg>, caf::reacts_to<OutputsMsg>,
                      caf::reacts_to<EngineStateMsg>, caf::reacts_to<EnginesMsg>, caf::reacts_to<BridgeMsg>,
-                     caf::reacts_to<DrainMsg>>;
+                     caf::reacts_to<DrainMsg>, caf::reacts_to<CutOffMsg>>;
 
 // What the actors tell the main thread (which waits on signals, not on actors).
 struct ServerStatus {
   std::atomic<int> engines_ready{0};
   std::atomic<int> exit_code{-1};          // >= 0: the server must exit with it
   std::atomic<bool> drained{false};        // draining and no request left
+  std::atomic<int> num_cut_off{0};         // requests ended with finish_reason "shutdown"
   std::mutex mu;
   std::string fatal_error;
   void fail(int code, const std::string& error) {
@@ -82,4 +86,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::ClientFramesMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::ClientGoneMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::BridgeMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::DrainMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::CutOffMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::EnginesMsg)

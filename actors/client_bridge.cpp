@@ -9,17 +9,18 @@
 
 namespace vela {
 
-Result<std::unique_ptr<ClientBridge>> ClientBridge::start(const std::string& endpoint, size_t max_frame_bytes,
-                                                          ClientBridgeCallbacks callbacks) {
+Result<std::unique_ptr<ClientBridge>> ClientBridge::start(const std::string& endpoint, ClientBridgeCallbacks callbacks) {
   std::unique_ptr<ClientBridge> b(new ClientBridge());
   b->callbacks_ = std::move(callbacks);
   b->router_ = std::make_unique<zmq::socket_t>(b->context_, zmq::socket_type::router);
   transport::configure_socket(*b->router_);
   b->router_->set(zmq::sockopt::router_mandatory, 1);
-  // A frame over the limit is refused by ZeroMQ itself before it is buffered; the
-  // connection is dropped. Allow headroom so the frontend can still answer frames just
-  // over the limit with an error naming the limit.
-  b->router_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_frame_bytes) * 2 + 4096);
+  // No ZMQ_MAXMSGSIZE: ZeroMQ answers a frame over it by dropping the whole connection
+  // (and with it the routing id every in-flight request of that client is keyed by),
+  // silently. Instead every frame reaches the frontend, which refuses one over
+  // frontend.max_message_bytes with `too_large` before parsing it; the client's other
+  // requests are untouched. The price: an oversized frame is held in memory whole
+  // until it is refused (ZeroMQ allocates a frame as its bytes arrive).
   try {
     b->router_->bind(endpoint);
   } catch (const zmq::error_t& e) {
@@ -36,6 +37,16 @@ ClientBridge::~ClientBridge() {
   uint64_t one = 1;
   (void)!::write(wake_fd_, &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
+  // The thread is gone: this one owns the socket now. Replies queued last (the finals
+  // of a drain or a shutdown) still go out; the linger bounds how long closing waits
+  // for them to reach the clients.
+  std::deque<std::pair<std::string, std::string>> rest;
+  {
+    std::lock_guard lock(mu_);
+    rest.swap(outgoing_);
+  }
+  for (auto& [identity, frame] : rest) (void)transport::send_frames(*router_, {frame}, identity);
+  router_->set(zmq::sockopt::linger, 2000);
   router_.reset();
   transport::remove_ipc_file(endpoint_);
   if (wake_fd_ >= 0) ::close(wake_fd_);

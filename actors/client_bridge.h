@@ -26,8 +26,8 @@ struct ClientBridgeCallbacks {
 
 class ClientBridge {
  public:
-  static Result<std::unique_ptr<ClientBridge>> start(const std::string& endpoint, size_t max_frame_bytes,
-                                                     ClientBridgeCallbacks callbacks);
+  // Every frame is passed on, whatever its size: the frontend refuses oversized ones.
+  static Result<std::unique_ptr<ClientBridge>> start(const std::string& endpoint, ClientBridgeCallbacks callbacks);
   ~ClientBridge();  // stops and joins
   void send(std::string identity, std::string frame);  // thread-safe, never blocks
   const std::string& endpoint() const { return endpoint_; }

@@ -25,6 +25,8 @@ struct LiveRequest {
   bool stream = true;
   std::vector<int32_t> prompt_token_ids;
   TextOutput output;              // tokens, detokenized text, stop strings, held-back text
+  bool wants_logprobs = false;    // params.logprobs >= 0
+  std::vector<TokenLogprobs> logprobs;  // one per entry of output.token_ids() (when wanted)
 };
 
 struct EngineSlot {
@@ -146,7 +148,8 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
   }
 
   const std::string engine_id = std::to_string(st.next_id++);
-  LiveRequest r{identity, g.request_id, engine, g.stream, ids, TextOutput(st.tokenizer.get(), g.params.stop)};
+  LiveRequest r{identity, g.request_id, engine, g.stream, ids, TextOutput(st.tokenizer.get(), g.params.stop),
+                g.params.logprobs >= 0, {}};
   st.live.emplace(engine_id, std::move(r));
   mine[g.request_id] = engine_id;
   st.engines[engine].load++;
@@ -209,7 +212,19 @@ void handle_output(Self self, EngineCoreOutput& o) {
   const size_t first_new = r.output.token_ids().size();
   FinishReason finish = o.finish_reason;
   std::string stop_reason = o.stop_token_id ? std::to_string(*o.stop_token_id) : "";
-  if (auto stop = r.output.append(o.new_token_ids); stop && finish != FinishReason::kError) {
+  const bool was_stopped = r.output.stopped();
+  auto stop = r.output.append(o.new_token_ids);
+  if (r.wants_logprobs && !was_stopped)  // kept beside the tokens TextOutput kept
+    r.logprobs.insert(r.logprobs.end(), std::make_move_iterator(o.logprobs.begin()),
+                      std::make_move_iterator(o.logprobs.end()));
+  // The logprobs of token_ids()[begin, end): the engine sends one per token when asked.
+  auto logprobs_of = [&r](size_t begin, size_t end) {
+    begin = std::min(begin, r.logprobs.size());
+    end = std::min(end, r.logprobs.size());
+    return std::vector<TokenLogprobs>(r.logprobs.begin() + static_cast<ptrdiff_t>(begin),
+                                      r.logprobs.begin() + static_cast<ptrdiff_t>(end));
+  };
+  if (stop && finish != FinishReason::kError) {
     // The text ends before the stop string, even when the engine also finished this step.
     if (finish == FinishReason::kNone) abort_on_engine(self, r, o.request_id);  // frees its KV blocks; its kAbort is ignored
     finish = FinishReason::kStop;
@@ -221,6 +236,7 @@ void handle_output(Self self, EngineCoreOutput& o) {
     if (!r.stream) return;
     ev.kind = ServerEvent::Kind::kDelta;
     ev.token_ids = std::move(o.new_token_ids);
+    if (r.wants_logprobs) ev.logprobs = logprobs_of(first_new, first_new + ev.token_ids.size());
     ev.text = r.output.take_streamable();
     if (ev.token_ids.empty() && ev.text.empty()) return;
     reply(self, r.identity, ev);
@@ -236,10 +252,45 @@ void handle_output(Self self, EngineCoreOutput& o) {
   ev.num_cached_tokens = o.num_cached_tokens;
   ev.message = o.error;
   // Streaming: what no delta carried yet; otherwise everything (nothing was taken).
-  ev.token_ids.assign(all.begin() + static_cast<ptrdiff_t>(r.stream ? first_new : 0), all.end());
+  const size_t first_unsent = r.stream ? first_new : 0;
+  ev.token_ids.assign(all.begin() + static_cast<ptrdiff_t>(first_unsent), all.end());
+  if (r.wants_logprobs) ev.logprobs = logprobs_of(first_unsent, all.size());
   ev.text = r.output.take_rest();
   reply(self, r.identity, ev);
   forget(self, o.request_id);
+}
+
+// Ends every live request now with a final (finish_reason "shutdown"): the tokens and
+// text not sent yet, and aborts it on its engine (whose kAbort is then ignored).
+void cut_off_all(Self self) {
+  auto& st = self->state;
+  std::vector<std::string> engine_ids;
+  for (const auto& [engine_id, r] : st.live) engine_ids.push_back(engine_id);
+  for (const auto& engine_id : engine_ids) {
+    LiveRequest& r = st.live.at(engine_id);
+    abort_on_engine(self, r, engine_id);
+    const auto& all = r.output.token_ids();
+    ServerEvent ev;
+    ev.kind = ServerEvent::Kind::kFinal;
+    ev.request_id = r.client_request_id;
+    ev.finish_reason = "shutdown";
+    ev.message = "the server shut down before this request finished (drain timeout)";
+    ev.num_prompt_tokens = static_cast<int32_t>(r.prompt_token_ids.size());
+    ev.prompt_token_ids = std::move(r.prompt_token_ids);
+    ev.num_output_tokens = static_cast<int32_t>(all.size());
+    // Streaming: every token went out in a delta already; only held-back text is left.
+    if (!r.stream) {
+      ev.token_ids = all;
+      if (r.wants_logprobs) ev.logprobs = r.logprobs;
+    } else if (r.wants_logprobs) {
+      ev.logprobs.emplace();
+    }
+    ev.text = r.output.take_rest();
+    reply(self, r.identity, ev);
+    st.status->num_cut_off.fetch_add(1);
+    forget(self, engine_id);
+  }
+  check_drained(self);
 }
 
 frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, std::shared_ptr<const Tokenizer> tokenizer,
@@ -281,6 +332,10 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
       [=](DrainMsg&) {
         self->state.draining = true;
         check_drained(self);
+      },
+      [=](CutOffMsg&) {
+        self->state.draining = true;
+        cut_off_all(self);
       },
   };
 }

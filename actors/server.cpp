@@ -124,9 +124,9 @@ int run_server(const Config& config, const ServeOptions& options) {
         caf::anon_send(frontend, ClientFramesMsg{std::move(identity), std::move(frames), recv_ns});
       };
       cb.on_client_gone = [frontend](const std::string& identity) { caf::anon_send(frontend, ClientGoneMsg{identity}); };
-      auto started = ClientBridge::start(config.frontend.endpoint, static_cast<size_t>(config.frontend.max_message_bytes), cb);
+      auto started = ClientBridge::start(config.frontend.endpoint, cb);
       if (!started) {
-        status.fail(2, started.error().message);
+        status.fail(kExitConfigOrBind, started.error().message);
       } else {
         bridge = std::move(started.value());
         caf::anon_send(frontend, BridgeMsg{bridge.get()});
@@ -135,13 +135,25 @@ int run_server(const Config& config, const ServeOptions& options) {
       }
     }
     // Serve until a signal (drain) or an unhealthy engine.
+    const double drain_timeout_s =
+        options.drain_timeout_s >= 0 ? options.drain_timeout_s : config.frontend.drain_timeout_s;
     while (!stopping && status.exit_code.load() < 0) {
       if (int sig = wait_signal(std::chrono::milliseconds(100))) {
-        log->info("{}: draining in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        log->info("{}: draining in-flight requests (up to {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT", drain_timeout_s);
         caf::anon_send(frontend, DrainMsg{});
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(options.drain_timeout_s);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(drain_timeout_s);
         while (!status.drained.load() && status.exit_code.load() < 0 && std::chrono::steady_clock::now() < deadline) {
           if (wait_signal(std::chrono::milliseconds(20))) break;  // a second signal: stop now
+        }
+        if (!status.drained.load() && status.exit_code.load() < 0) {
+          // Every request still running gets its final ("shutdown"), never silence.
+          caf::anon_send(frontend, CutOffMsg{});
+          const auto cut_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+          while (!status.drained.load() && std::chrono::steady_clock::now() < cut_deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          log->warn("drain timed out: {} request(s) ended with finish_reason shutdown; exiting {}",
+                    status.num_cut_off.load(), kExitRequestsCutOff);
+          exit_code = kExitRequestsCutOff;
         }
         stopping = true;
       }

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "common/utf8.h"
+
 namespace vela::client {
 namespace {
 
@@ -14,7 +16,12 @@ using Fail = std::optional<ProtocolError>;
 ProtocolError err(std::string code, std::string field, std::string message) {
   return ProtocolError{std::move(code), std::move(field), std::move(message), {}};
 }
-std::string key_of(const Obj& k) { return std::string(k.via.str.ptr, k.via.str.size); }
+// A map key as text; lossy, so that an error naming an unknown key is valid UTF-8 too.
+std::string key_of(const Obj& k) {
+  std::string key;
+  utf8::append_lossy(std::string_view(k.via.str.ptr, k.via.str.size), /*is_final=*/true, key);
+  return key;
+}
 
 Fail read_int(const Obj& o, const std::string& field, int64_t lo, int64_t hi, int64_t* out) {
   if (o.type == msgpack::type::POSITIVE_INTEGER) {
@@ -50,6 +57,9 @@ Fail read_bool(const Obj& o, const std::string& field, bool* out) {
 }
 Fail read_string(const Obj& o, const std::string& field, std::string* out) {
   if (o.type != msgpack::type::STR) return err("bad_type", field, field + " must be a string");
+  // msgpack's str is UTF-8: a client library would fail on an invalid one echoed back.
+  if (!utf8::is_valid(std::string_view(o.via.str.ptr, o.via.str.size)))
+    return err("invalid_value", field, field + " is not valid UTF-8");
   *out = std::string(o.via.str.ptr, o.via.str.size);
   return std::nullopt;
 }
@@ -158,6 +168,51 @@ void pack_params(msgpack::packer<msgpack::sbuffer>& pk, const SamplingParams& p)
   pk.pack("repetition_penalty"); pk.pack_float(p.repetition_penalty);
 }
 
+// "logprobs": [{"logprob": f, "top_ids": [int], "top_logprobs": [f]}, ...], one per token.
+void pack_logprobs(msgpack::packer<msgpack::sbuffer>& pk, const std::vector<TokenLogprobs>& logprobs) {
+  pk.pack_array(static_cast<uint32_t>(logprobs.size()));
+  for (const auto& lp : logprobs) {
+    pk.pack_map(3);
+    pk.pack("logprob"); pk.pack_float(lp.logprob);
+    pk.pack("top_ids"); pk.pack(lp.top_ids);
+    pk.pack("top_logprobs");
+    pk.pack_array(static_cast<uint32_t>(lp.top_logprobs.size()));
+    for (float v : lp.top_logprobs) pk.pack_float(v);
+  }
+}
+
+Fail read_float_array(const Obj& o, const std::string& field, std::vector<float>* out) {
+  if (o.type != msgpack::type::ARRAY) return err("bad_type", field, field + " must be an array of numbers");
+  out->resize(o.via.array.size);
+  for (uint32_t i = 0; i < o.via.array.size; ++i)
+    if (auto e = read_float(o.via.array.ptr[i], field + "[" + std::to_string(i) + "]", &(*out)[i])) return e;
+  return std::nullopt;
+}
+
+// The server's "logprobs" (unknown keys in an entry are ignored, as everywhere in server messages).
+Fail read_logprobs(const Obj& o, const std::vector<int32_t>& token_ids, std::vector<TokenLogprobs>* out) {
+  if (o.type != msgpack::type::ARRAY) return err("bad_type", "logprobs", "logprobs must be an array of maps");
+  out->resize(o.via.array.size);
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    const std::string at = "logprobs[" + std::to_string(i) + "]";
+    const Obj& m = o.via.array.ptr[i];
+    if (m.type != msgpack::type::MAP) return err("bad_type", at, at + " must be a map");
+    TokenLogprobs& lp = (*out)[i];
+    if (i < token_ids.size()) lp.token_id = token_ids[i];
+    for (uint32_t j = 0; j < m.via.map.size; ++j) {
+      const auto& kv = m.via.map.ptr[j];
+      if (kv.key.type != msgpack::type::STR) continue;
+      const std::string k = key_of(kv.key);
+      Fail e;
+      if (k == "logprob") e = read_float(kv.val, at + ".logprob", &lp.logprob);
+      else if (k == "top_ids") e = read_int_array(kv.val, at + ".top_ids", &lp.top_ids);
+      else if (k == "top_logprobs") e = read_float_array(kv.val, at + ".top_logprobs", &lp.top_logprobs);
+      if (e) return e;
+    }
+  }
+  return std::nullopt;
+}
+
 msgpack::unpack_limit limits_for(size_t max_frame_bytes) {
   // Bounds what a hostile frame can make the decoder allocate.
   return msgpack::unpack_limit(max_frame_bytes, 64, max_frame_bytes, max_frame_bytes, 0, 8);
@@ -167,8 +222,8 @@ msgpack::unpack_limit limits_for(size_t max_frame_bytes) {
 
 std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_view frame, size_t max_frame_bytes) {
   if (frame.size() > max_frame_bytes)
-    return err("too_large", "frame", "frame of " + std::to_string(frame.size()) + " bytes exceeds the limit of " +
-                                         std::to_string(max_frame_bytes));
+    return err("too_large", "frame", "frame of " + std::to_string(frame.size()) +
+                                         " bytes exceeds frontend.max_message_bytes = " + std::to_string(max_frame_bytes));
   msgpack::object_handle oh;
   try {
     size_t offset = 0;
@@ -188,6 +243,11 @@ std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_vie
     if (k == "type") {
       if (auto e = read_string(kv.val, "type", &type)) return *e;
     } else if (k == "request_id") {
+      // Neither an invalid nor an overlong id is echoed: the error's request_id is empty.
+      if (kv.val.type == msgpack::type::STR && kv.val.via.str.size > kMaxRequestIdBytes)
+        return err("invalid_value", "request_id",
+                   "request_id of " + std::to_string(kv.val.via.str.size) + " bytes is longer than the limit of " +
+                       std::to_string(kMaxRequestIdBytes));
       if (auto e = read_string(kv.val, "request_id", &request_id)) return *e;
     }
   }
@@ -296,14 +356,15 @@ std::string encode_server_event(const ServerEvent& e) {
   msgpack::packer<msgpack::sbuffer> pk(buf);
   switch (e.kind) {
     case ServerEvent::Kind::kDelta:
-      pk.pack_map(4);
+      pk.pack_map(e.logprobs ? 5 : 4);
       pk.pack("type"); pk.pack("delta");
       pk.pack("request_id"); pk.pack(e.request_id);
       pk.pack("token_ids"); pk.pack(e.token_ids);
       pk.pack("text"); pk.pack(e.text);
+      if (e.logprobs) { pk.pack("logprobs"); pack_logprobs(pk, *e.logprobs); }
       break;
     case ServerEvent::Kind::kFinal:
-      pk.pack_map(11);
+      pk.pack_map(e.logprobs ? 12 : 11);
       pk.pack("type"); pk.pack("final");
       pk.pack("prompt_token_ids"); pk.pack(e.prompt_token_ids);
       pk.pack("request_id"); pk.pack(e.request_id);
@@ -315,6 +376,7 @@ std::string encode_server_event(const ServerEvent& e) {
       pk.pack("num_output_tokens"); pk.pack(e.num_output_tokens);
       pk.pack("num_cached_tokens"); pk.pack(e.num_cached_tokens);
       pk.pack("message"); pk.pack(e.message);
+      if (e.logprobs) { pk.pack("logprobs"); pack_logprobs(pk, *e.logprobs); }
       break;
     case ServerEvent::Kind::kError:
       pk.pack_map(5);
@@ -343,6 +405,7 @@ Result<ServerEvent> decode_server_event(std::string_view frame) {
   if (root.type != msgpack::type::MAP) return make_error("malformed", "server frame is not a map");
   ServerEvent ev;
   std::string type;
+  const Obj* logprobs = nullptr;  // read after token_ids, whatever the key order
   for (uint32_t i = 0; i < root.via.map.size; ++i) {
     const auto& kv = root.via.map.ptr[i];
     if (kv.key.type != msgpack::type::STR) continue;
@@ -361,8 +424,13 @@ Result<ServerEvent> decode_server_event(std::string_view frame) {
     else if (k == "code") e = read_string(kv.val, k, &ev.code);
     else if (k == "field") e = read_string(kv.val, k, &ev.field);
     else if (k == "message") e = read_string(kv.val, k, &ev.message);
+    else if (k == "logprobs") logprobs = &kv.val;
     // Unknown fields from a newer server are ignored by clients.
     if (e) return make_error("bad_field", e->message);
+  }
+  if (logprobs) {
+    ev.logprobs.emplace();
+    if (auto e = read_logprobs(*logprobs, ev.token_ids, &*ev.logprobs)) return make_error("bad_field", e->message);
   }
   if (type == "delta") ev.kind = ServerEvent::Kind::kDelta;
   else if (type == "final") ev.kind = ServerEvent::Kind::kFinal;

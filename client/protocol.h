@@ -11,11 +11,14 @@
 #include <vector>
 
 #include "common/result.h"
+#include "messages/engine_core_output.h"
 #include "messages/sampling_params.h"
 
 namespace vela::client {
 
 inline constexpr int32_t kClientProtocolVersion = 1;
+// A request_id longer than this is refused (it is echoed in every reply).
+inline constexpr size_t kMaxRequestIdBytes = 256;
 
 // One turn of a conversation: {"role": ..., "content": ...}.
 struct ChatTurn {
@@ -53,8 +56,9 @@ struct ProtocolError {
   std::string request_id;  // when it could be read before the error
 };
 
-// Decodes one client frame; checks structure, types and unknown fields only (value
-// ranges are the frontend's validation, which knows the model's limits).
+// Decodes one client frame; checks structure, types, unknown fields, that every
+// string is valid UTF-8 and the request_id's length (value ranges are the frontend's
+// validation, which knows the model's limits).
 std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_view frame, size_t max_frame_bytes);
 
 std::string encode_client_message(const ClientMessage& message);
@@ -76,6 +80,10 @@ struct ServerEvent {
   std::string code;                 // error
   std::string field;                // error: the offending field, when one is at fault
   std::string message;              // error / final with finish_reason "error"
+  // delta / final of a request that asked for params.logprobs >= 0: one entry per
+  // token in token_ids (its logprob under the raw logits, and the top N ids with
+  // theirs, most likely first); nullopt when the request did not ask.
+  std::optional<std::vector<TokenLogprobs>> logprobs;
 };
 
 std::string encode_server_event(const ServerEvent& event);

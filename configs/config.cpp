@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -85,6 +86,13 @@ struct KeySpec {
 };
 
 template <class T> YAML::Node node_of(const T& v) { return YAML::Node(v); }
+// A double as the shortest text that reads back to it (0.9, not yaml-cpp's
+// 0.90000000000000002), so dumps and configs/README.md show what a user would write.
+YAML::Node shortest_node(double v) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return YAML::Node(ec == std::errc() ? std::string(buf, end) : std::to_string(v));
+}
 
 #define VELA_INT(SEC, KEY, LO, HI, DOC)                                                       \
   KeySpec{#SEC, #KEY, "int", DOC,                                                            \
@@ -95,7 +103,7 @@ template <class T> YAML::Node node_of(const T& v) { return YAML::Node(v); }
 #define VELA_REAL(SEC, KEY, LO, HI, LO_OPEN, DOC)                                             \
   KeySpec{#SEC, #KEY, "number", DOC,                                                         \
           [](const YAML::Node& n, Config& c) { c.SEC.KEY = as_double(n, LO, HI, LO_OPEN); }, \
-          [](const Config& c) { return node_of(c.SEC.KEY); }}
+          [](const Config& c) { return shortest_node(c.SEC.KEY); }}
 #define VELA_BOOL(SEC, KEY, DOC)                                                              \
   KeySpec{#SEC, #KEY, "bool", DOC, [](const YAML::Node& n, Config& c) { c.SEC.KEY = as_bool(n); }, \
           [](const Config& c) { return node_of(c.SEC.KEY); }}
@@ -171,6 +179,7 @@ const std::vector<KeySpec>& specs() {
       VELA_STR(frontend, endpoint, "ZeroMQ endpoint the client ROUTER binds (ipc:// or tcp://)."),
       VELA_INT(frontend, max_message_bytes, 1024, int64_t{1} << 30, "Client frames larger than this are refused."),
       VELA_INT(frontend, max_pending_requests, 1, 1 << 24, "Requests queued at most before new ones are refused as busy."),
+      VELA_REAL(frontend, drain_timeout_s, 0.0, 86400.0, false, "On SIGTERM/SIGINT: seconds the requests in flight get to finish (new ones are refused as draining). Those still running then get a final with finish_reason shutdown and vela serve exits 3. `vela serve --drain-timeout` overrides it."),
 
       VELA_BOOL(trace, enabled, "Record every message that crosses an actor or process boundary."),
       VELA_STR(trace, path, "Trace file prefix: writes PATH.jsonl and PATH.chrome.json."),

@@ -54,6 +54,7 @@ struct FrontendConfig {
   std::string endpoint = "ipc:///tmp/vela-frontend.sock";  // ZMQ ROUTER for clients
   int64_t max_message_bytes = 16 << 20;                    // larger client frames are refused
   int32_t max_pending_requests = 4096;                     // queue bound before "busy"
+  double drain_timeout_s = 60;                             // SIGTERM: time in-flight requests get to finish
 };
 
 struct TraceConfig {

@@ -28,7 +28,7 @@ Status check_admission(int64_t num_prompt_tokens, int64_t max_tokens, const Admi
     return field_error("never_fits", "params.max_tokens",
                        "needs up to " + std::to_string(blocks) + " KV blocks (" + std::to_string(max_kv_tokens) +
                            " tokens) but the whole pool has " + std::to_string(limits.num_usable_blocks) +
-                           ": it could never run");
+                           " usable (the null block aside): it could never run");
   }
   return ok_status();
 }

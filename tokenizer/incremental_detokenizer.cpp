@@ -1,7 +1,7 @@
 #include "tokenizer/incremental_detokenizer.h"
 
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 namespace vela {
 

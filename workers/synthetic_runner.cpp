@@ -20,6 +20,7 @@ std::unique_ptr<Runner> make_synthetic_runner(const SyntheticRunnerOptions& opti
   noop.vocab_size = options.vocab_size;
   noop.kv_cache_bytes = options.kv_cache_bytes;
   noop.bytes_per_token = options.bytes_per_token;
+  noop.step_time_us = options.step_time_us;
   return make_noop_runner(noop);
 }
 

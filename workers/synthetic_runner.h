@@ -13,6 +13,7 @@ struct SyntheticRunnerOptions {
   int32_t vocab_size = 32000;
   uint64_t kv_cache_bytes = uint64_t{1} << 30;  // what profiling "finds"
   uint64_t bytes_per_token = 1024;              // K+V bytes per token per block slot
+  int64_t step_time_us = 0;                     // > 0: every step takes at least this long
 };
 
 std::unique_ptr<Runner> make_synthetic_runner(const SyntheticRunnerOptions& options = {});

@@ -87,6 +87,7 @@ int run_local(const GenerateOpts& o) {
     std::vector<int32_t> prompt;
     TextOutput output;
     std::string finish_reason;
+    std::vector<TokenLogprobs> logprobs;  // beside output.token_ids()
   };
   std::vector<std::unique_ptr<Live>> live;
   std::map<std::string, Live*> by_id;
@@ -97,7 +98,7 @@ int run_local(const GenerateOpts& o) {
     req.prompt_token_ids = prompts[i / copies];
     req.sampling_params = o.params;
     if (o.seed >= 0) req.sampling_params.seed = static_cast<uint64_t>(o.seed);
-    live.push_back(std::make_unique<Live>(Live{req.request_id, req.prompt_token_ids, TextOutput(tokenizer.get(), o.params.stop), ""}));
+    live.push_back(std::make_unique<Live>(Live{req.request_id, req.prompt_token_ids, TextOutput(tokenizer.get(), o.params.stop), "", {}}));
     by_id[req.request_id] = live.back().get();
     if (auto rejected = e.add_request(std::move(req))) {
       live.back()->finish_reason = "error: " + rejected->error;
@@ -110,6 +111,7 @@ int run_local(const GenerateOpts& o) {
     for (const auto& out : (*outs)->outputs) {
       Live* r = by_id[out.request_id];
       if (!r) continue;
+      if (!r->output.stopped()) r->logprobs.insert(r->logprobs.end(), out.logprobs.begin(), out.logprobs.end());
       if (auto stop = r->output.append(out.new_token_ids)) {
         e.abort_requests({out.request_id});  // a stop string ended it: free its blocks now
         r->finish_reason = "stop";
@@ -124,7 +126,7 @@ int run_local(const GenerateOpts& o) {
   for (auto& r : live) {
     std::string rest = r->output.take_rest();
     if (!o.json && live.size() == 1) std::cout << rest;
-    results.push_back({r->request_id, r->prompt, r->output.token_ids(), r->output.text(), r->finish_reason});
+    results.push_back({r->request_id, r->prompt, r->output.token_ids(), r->output.text(), r->finish_reason, r->logprobs});
   }
   return print_results(o, results);
 }
@@ -138,6 +140,12 @@ int print_results(const GenerateOpts& o, const std::vector<GenerateResult>& resu
     if (o.json) {
       nlohmann::json j = {{"request_id", r.request_id}, {"prompt_token_ids", r.prompt_token_ids},
                           {"token_ids", r.token_ids}, {"text", r.text}, {"finish_reason", r.finish_reason}};
+      if (o.params.logprobs >= 0) {
+        j["logprobs"] = nlohmann::json::array();
+        for (const auto& lp : r.logprobs)
+          j["logprobs"].push_back({{"token_id", lp.token_id}, {"logprob", lp.logprob}, {"top_ids", lp.top_ids},
+                                   {"top_logprobs", lp.top_logprobs}});
+      }
       std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     } else if (results.size() == 1) {
       std::cout << "\n[" << r.finish_reason << ", " << r.prompt_token_ids.size() << " prompt + " << r.token_ids.size()
@@ -174,7 +182,8 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--stop", o->params.stop, "stop string (repeatable)");
   cmd->add_option("--stop-token-id", o->params.stop_token_ids, "stop token id (repeatable)");
   cmd->add_flag("--ignore-eos", o->params.ignore_eos, "keep going past EOS");
-  cmd->add_option("--logprobs", o->params.logprobs, "top-N logprobs per token (-1 none)");
+  cmd->add_option("--logprobs", o->params.logprobs,
+                  "with --json: each output token's logprob and the top N (0: the sampled token's only; -1 none)");
   cmd->add_option("-n,--num-requests", o->copies, "send each prompt this many times, concurrently")->check(CLI::Range(1, 100000));
   cmd->add_flag("--no-stream", o->no_stream, "with --server: one final message per request");
   cmd->add_option("--timeout", o->timeout_s, "with --server: give up after this many seconds");

@@ -1,5 +1,8 @@
 // `vela serve --config FILE [--set k=v ...]`: run the engine (actor system + worker
-// processes) and serve clients on frontend.endpoint until SIGTERM.
+// processes) and serve clients on frontend.endpoint until SIGTERM. Exit codes: 0
+// (stopped, every request finished), 2 (bad config, model or endpoint), 3 (the
+// drain timed out: requests were cut off with finish_reason "shutdown"), other
+// non-zero codes when an engine replica failed.
 #include <iostream>
 #include <memory>
 
@@ -21,7 +24,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--config", opts->file, "YAML config file");
   cmd->add_option("--set", opts->overrides, "Override a key: section.key=value (repeatable)");
   cmd->add_option("--runner", opts->serve.runner, "Worker runner: model (default) or synthetic (no compute; tests, overhead benchmark)");
-  cmd->add_option("--drain-timeout", opts->serve.drain_timeout_s, "Seconds SIGTERM waits for in-flight requests");
+  cmd->add_option("--drain-timeout", opts->serve.drain_timeout_s,
+                  "Seconds SIGTERM waits for in-flight requests (overrides frontend.drain_timeout_s); then each "
+                  "still running ends with finish_reason shutdown and the exit code is 3");
   cmd->callback([opts]() {
     auto config = load_config(opts->file, opts->overrides);
     if (!config) {

@@ -3,11 +3,14 @@
 // requests go to a running `vela serve` (generate_remote.cpp); without it the
 // engine runs in this process (cmd_generate.cpp). Output is the same either way:
 // streamed text for one request, or with --json one object per request with
-// request_id, prompt_token_ids, token_ids, text and finish_reason.
+// request_id, prompt_token_ids, token_ids, text and finish_reason (and, with
+// --logprobs N >= 0, logprobs: one {token_id, logprob, top_ids, top_logprobs} per
+// output token).
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "messages/engine_core_output.h"
 #include "messages/sampling_params.h"
 
 namespace vela::cli {
@@ -33,6 +36,7 @@ struct GenerateResult {
   std::vector<int32_t> token_ids;
   std::string text;
   std::string finish_reason;
+  std::vector<TokenLogprobs> logprobs;  // one per token_ids entry, with --logprobs N >= 0
 };
 
 // Prints results as --json lines or as text; returns the process exit code.

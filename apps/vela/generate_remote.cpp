@@ -105,6 +105,7 @@ int run_remote(const GenerateOpts& o) {
     }
     r.token_ids.insert(r.token_ids.end(), ev->token_ids.begin(), ev->token_ids.end());
     r.text += ev->text;
+    if (ev->logprobs) r.logprobs.insert(r.logprobs.end(), ev->logprobs->begin(), ev->logprobs->end());
     if (echo) std::cout << ev->text << std::flush;
     if (ev->kind == K::kFinal) {
       r.finish_reason = ev->finish_reason;

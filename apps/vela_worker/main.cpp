@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   app.add_option("--replica", opts.replica);
   app.add_option("--device", opts.device);
   app.add_option("--engine", opts.engine_endpoint, "the executor's ROUTER endpoint")->required();
-  app.add_option("--runner", opts.runner, "model | synthetic | noop | noop@US (each step takes US microseconds)");
+  app.add_option("--runner", opts.runner, "model | synthetic | synthetic@US | noop | noop@US (@US: each step takes US microseconds)");
   app.add_option("--parent-pid", opts.parent_pid, "exit when this process is gone");
   app.add_option("--log-level", log_level);
   app.add_option("--trace", opts.trace_path, "append message-trace records to this JSONL file");
@@ -37,6 +37,11 @@ int main(int argc, char** argv) {
   vela::RunnerFactory factory = [&opts](const std::string& kind, vela::Communicator* comm)
       -> vela::Result<std::unique_ptr<vela::Runner>> {
     if (kind == "synthetic") return vela::make_synthetic_runner();
+    if (kind.rfind("synthetic@", 0) == 0) {  // requests that outlive a drain or a frame's transfer, in tests
+      vela::SyntheticRunnerOptions options;
+      options.step_time_us = std::atoll(kind.c_str() + 10);
+      return vela::make_synthetic_runner(options);
+    }
     if (kind == "model") {
       vela::ModelRunnerOptions options;
       options.device = opts.device;

@@ -202,3 +202,70 @@ TEST_CASE("protocol: server events round-trip and unknown server fields are igno
   REQUIRE(delta.ok());
   CHECK(delta->kind == ServerEvent::Kind::kDelta);
 }
+
+TEST_CASE("protocol: logprobs travel in deltas and finals, one entry per token, and only when asked") {
+  for (auto kind : {ServerEvent::Kind::kDelta, ServerEvent::Kind::kFinal}) {
+    ServerEvent e;
+    e.kind = kind;
+    e.request_id = "r";
+    e.token_ids = {7, 9};
+    e.logprobs = std::vector<vela::TokenLogprobs>{{7, -0.25f, {7, 3}, {-0.25f, -1.5f}}, {9, -2.0f, {1, 9}, {-1.0f, -2.0f}}};
+    auto back = decode_server_event(encode_server_event(e));
+    REQUIRE(back.ok());
+    REQUIRE(back->logprobs);
+    CHECK(*back->logprobs == *e.logprobs);  // token_id filled from token_ids
+    e.logprobs.reset();
+    auto plain = decode_server_event(encode_server_event(e));
+    REQUIRE(plain.ok());
+    CHECK_FALSE(plain->logprobs);
+  }
+}
+
+TEST_CASE("protocol: strings must be UTF-8 and request_id at most 256 bytes, each refused by name") {
+  GenerateRequest g;
+  g.request_id = "ok";
+  g.prompt = "fine";
+  auto refuse = [](const GenerateRequest& r) { return decode_error(encode_client_message(ClientMessage{r})); };
+  SECTION("request_id not UTF-8: refused, and not echoed") {
+    auto r = g;
+    r.request_id = "a\xffz";
+    auto e = refuse(r);
+    CHECK(e.code == "invalid_value");
+    CHECK(e.field == "request_id");
+    CHECK(e.request_id.empty());
+  }
+  SECTION("request_id over 256 bytes: refused naming the limit; 256 is fine") {
+    auto r = g;
+    r.request_id = std::string(kMaxRequestIdBytes, 'x');
+    CHECK(std::holds_alternative<ClientMessage>(decode_client_message(encode_client_message(ClientMessage{r}), kMaxFrame)));
+    r.request_id += "x";
+    auto e = refuse(r);
+    CHECK(e.code == "invalid_value");
+    CHECK(e.field == "request_id");
+    CHECK(e.request_id.empty());
+    CHECK(e.message.find("256") != std::string::npos);
+  }
+  SECTION("prompt, message content and stop strings not UTF-8") {
+    auto r = g;
+    r.prompt = "caf\xc3";  // truncated
+    CHECK(refuse(r).field == "prompt");
+    r.prompt.reset();
+    r.messages = std::vector<ChatTurn>{{"user", "ok"}, {"user", "\xed\xa0\x80"}};
+    CHECK(refuse(r).field == "messages[1].content");
+    r.messages.reset();
+    r.prompt = "fine";
+    r.params.stop = {"\xf8\x88\x80\x80\x80"};
+    auto e = refuse(r);
+    CHECK(e.field == "params.stop[0]");
+    CHECK(e.code == "invalid_value");
+    CHECK(e.request_id == "ok");
+  }
+  SECTION("an unknown key that is not UTF-8 is named in valid UTF-8") {
+    auto e = decode_error(generate_frame(1, [](Packer& pk) {
+      pk.pack(std::string("k\xff"));
+      pk.pack(1);
+    }));
+    CHECK(e.code == "unknown_field");
+    CHECK(e.field == "k\xef\xbf\xbd");
+  }
+}

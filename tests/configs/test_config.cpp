@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -102,10 +104,26 @@ TEST_CASE("configs/README.md documents every key") {
   REQUIRE(in);
   std::stringstream ss;
   ss << in.rdbuf();
+  // The row as `vela config --keys --markdown` prints it (regenerate the table with
+  // that when a key, its type or its default changes).
   for (const auto& k : config_keys()) {
     INFO(k.name);
-    CHECK(ss.str().find("`" + k.name + "`") != std::string::npos);
+    CHECK(ss.str().find("| `" + k.name + "` | " + k.type + " | `" + k.default_value + "` |") != std::string::npos);
   }
+}
+
+TEST_CASE("numbers print as the shortest text that reads back to them") {
+  std::map<std::string, std::string> defaults;
+  for (const auto& k : config_keys()) defaults[k.name] = k.default_value;
+  CHECK(defaults["cache.gpu_memory_utilization"] == "0.9");
+  CHECK(defaults["frontend.drain_timeout_s"] == "60");
+  auto r = load_config_text("cache:\n  gpu_memory_utilization: 0.1\n", "t");
+  REQUIRE(r.ok());
+  const std::string dumped = dump_config(*r);
+  CHECK(dumped.find("gpu_memory_utilization: 0.1\n") != std::string::npos);
+  auto back = load_config_text(dumped, "dump");
+  REQUIRE(back.ok());
+  CHECK(back->cache.gpu_memory_utilization == 0.1);
 }
 
 TEST_CASE("the logging section sets per-component levels") {

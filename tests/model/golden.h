@@ -13,6 +13,7 @@ namespace vela::testing {
 struct GoldenStep {
   int32_t token = 0;
   float logit = 0;
+  float logprob = 0;   // log-softmax of the raw logits at the chosen token
   float margin = 0;
   std::vector<int32_t> top_ids;
   std::vector<float> top_logits;
@@ -58,6 +59,7 @@ inline std::vector<GoldenCase> load_golden(const std::string& model) {
       GoldenStep st;
       st.token = s["token"];
       st.logit = s["logit"];
+      st.logprob = s.value("logprob", 0.0f);
       st.margin = s["margin"];
       st.top_ids = s["top_ids"].get<std::vector<int32_t>>();
       st.top_logits = s["top_logits"].get<std::vector<float>>();

@@ -31,9 +31,11 @@ class ServeProcess {
     const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(counter++) + endpoint_name;
     endpoint_ = "ipc:///tmp/vela-test-" + tag + ".sock";
     config_path_ = "/tmp/vela-test-" + tag + ".yaml";
-    std::ofstream(config_path_) << "frontend:\n  endpoint: " << endpoint_ << "\nlogging:\n  level: warn\n" << extra_yaml;
+    // A test's own frontend section in extra_yaml comes later and wins (drain_timeout_s).
+    std::ofstream(config_path_) << "frontend:\n  endpoint: " << endpoint_ << "\n  drain_timeout_s: 20\nlogging:\n  level: warn\n"
+                                << extra_yaml;
     std::string bin = std::string(VELA_BINARY_DIR) + "/bin/vela";
-    std::vector<std::string> args = {bin, "serve", "--config", config_path_, "--runner", runner, "--drain-timeout", "20"};
+    std::vector<std::string> args = {bin, "serve", "--config", config_path_, "--runner", runner};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

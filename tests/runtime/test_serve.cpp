@@ -131,15 +131,30 @@ TEST_CASE("serve: invalid requests get an error naming the field and the engine 
     r.prompt_token_ids.reset();
     r.messages = std::vector<client::ChatTurn>{{"user", "hi"}, {"robot", "beep"}};
   });
+  add("utf8_prompt", "prompt", [](auto& r) {
+    r.prompt_token_ids.reset();
+    r.prompt = "caf\xc3(";  // a broken two-byte sequence
+  });
+  add("utf8_content", "messages[0].content", [](auto& r) {
+    r.prompt_token_ids.reset();
+    r.messages = std::vector<client::ChatTurn>{{"user", "\xed\xa0\x80"}};  // a UTF-16 surrogate
+  });
+  add("utf8_stop", "params.stop[1]", [](auto& r) { r.params.stop = {"ok", "\xff"}; });
   std::set<std::string> ids;
   for (auto& k : cases) {
     REQUIRE(c->submit(k.r).ok());
     ids.insert(k.name);
   }
-  // Raw frames: an unknown field, garbage bytes, a frame over the size limit.
+  // Raw frames: an unknown field, garbage bytes, a frame over the size limit, a
+  // request_id that is not UTF-8, one over 256 bytes.
   REQUIRE(c->send_raw(std::string("\x83\xa4type\xa8generate\xaarequest_id\xa3unk\xa5" "bogus\x01", 37)).ok());
   REQUIRE(c->send_raw("\xc1 not msgpack").ok());
   REQUIRE(c->send_raw(std::string(5000, 'a')).ok());
+  auto bad_id = base;
+  bad_id.request_id = "id\xc0\xafx";  // an overlong encoding of '/'
+  REQUIRE(c->send_raw(client::encode_client_message(client::ClientMessage{bad_id})).ok());
+  bad_id.request_id = std::string(257, 'r');
+  REQUIRE(c->send_raw(client::encode_client_message(client::ClientMessage{bad_id})).ok());
   auto got = collect(*c, ids, 10s);
   for (auto& k : cases) {
     INFO(k.name << ": " << got[k.name].message);
@@ -147,17 +162,64 @@ TEST_CASE("serve: invalid requests get an error naming the field and the engine 
   }
   // The raw frames' errors: unknown field named, malformed and too-large on "frame".
   std::vector<std::string> raw_fields;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 5; ++i) {
     auto ev = c->next_event(5s);
     REQUIRE(ev);
     REQUIRE(ev->kind == ServerEvent::Kind::kError);
+    if (ev->field == "request_id") CHECK(ev->request_id.empty());  // never echoed
     raw_fields.push_back(ev->field + "/" + ev->code);
   }
-  CHECK(raw_fields == std::vector<std::string>{"bogus/unknown_field", "frame/malformed", "frame/too_large"});
+  CHECK(raw_fields == std::vector<std::string>{"bogus/unknown_field", "frame/malformed", "frame/too_large",
+                                               "request_id/invalid_value", "request_id/invalid_value"});
   // Still serving.
   REQUIRE(c->submit(request("ok", {7, 8, 9}, 5)).ok());
   auto ok = collect(*c, {"ok"}, 10s);
   CHECK(ok["ok"].tokens == expected_synthetic({7, 8, 9}, 5));
+}
+
+TEST_CASE("serve: a 40 MiB frame gets too_large naming the limit; the client's other requests go on") {
+  // Default frontend.max_message_bytes (16 MiB). ZeroMQ used to drop the connection
+  // for frames over 32 MiB, silently, taking the client's requests in flight with it.
+  // 2 ms a step: the request is still streaming while both big frames arrive.
+  ServeProcess server("cache:\n  num_gpu_blocks: 512\n", "", "synthetic@2000");
+  auto c = server.connect();
+  REQUIRE(c);
+  REQUIRE(c->submit(request("long", {2, 7}, 1000)).ok());
+  std::vector<int32_t> long_tokens;
+  std::string long_finish;
+  auto take = [&](const ServerEvent& ev) {
+    if (ev.request_id != "long" || !long_finish.empty()) return;
+    long_tokens.insert(long_tokens.end(), ev.token_ids.begin(), ev.token_ids.end());
+    if (ev.kind == ServerEvent::Kind::kFinal) long_finish = ev.finish_reason;
+    if (ev.kind == ServerEvent::Kind::kError) long_finish = "error:" + ev.code;
+  };
+  auto first = c->next_event(10s);
+  REQUIRE(first);
+  take(*first);
+  for (size_t mib : {20, 40}) {
+    INFO(mib << " MiB");
+    REQUIRE(c->send_raw(std::string(mib << 20, 'a')).ok());
+    std::optional<ServerEvent> err;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!err && std::chrono::steady_clock::now() < deadline) {
+      auto ev = c->next_event(100ms);
+      if (ev && ev->kind == ServerEvent::Kind::kError && ev->request_id.empty()) err = ev;
+      else if (ev) take(*ev);
+    }
+    REQUIRE(err);
+    CHECK(err->code == "too_large");
+    CHECK(err->field == "frame");
+    CHECK(err->message.find("16777216") != std::string::npos);
+    CHECK(err->message.find("frontend.max_message_bytes") != std::string::npos);
+  }
+  // The request in flight on the same connection still ends normally, every token there.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (long_finish.empty() && std::chrono::steady_clock::now() < deadline)
+    if (auto ev = c->next_event(100ms)) take(*ev);
+  CHECK(long_finish == "length");
+  CHECK(long_tokens == expected_synthetic({2, 7}, 1000));
+  REQUIRE(c->submit(request("after", {7, 8, 9}, 5)).ok());
+  CHECK(collect(*c, {"after"}, 10s)["after"].tokens == expected_synthetic({7, 8, 9}, 5));
 }
 
 TEST_CASE("serve: a worker killed with SIGKILL mid-stream: errors within 5 s, then a non-zero exit") {
@@ -290,6 +352,52 @@ TEST_CASE("serve: SIGTERM drains in-flight requests and exits 0") {
   auto got = collect(*c, ids, 20s);
   for (auto& id : ids) CHECK(got[id].finish_reason == "length");
   CHECK(server.wait_exit(20s) == 0);
+}
+
+TEST_CASE("serve: SIGTERM with requests that outlive the drain: each gets one final (shutdown), exit 3") {
+  // 5 ms a step, 600 tokens: 3 s of work against a 0.5 s drain (the config key).
+  ServeProcess server("cache:\n  num_gpu_blocks: 512\nfrontend:\n  drain_timeout_s: 0.5\n", "", "synthetic@5000");
+  auto c = server.connect();
+  REQUIRE(c);
+  std::set<std::string> ids;
+  for (int i = 0; i < 8; ++i) {
+    auto r = request("cut" + std::to_string(i), {2, 7, i}, 600);
+    r.stream = i % 2 == 0;
+    REQUIRE(c->submit(r).ok());
+    ids.insert(r.request_id);
+  }
+  std::map<std::string, int> finals;
+  std::map<std::string, std::string> reasons;
+  std::map<std::string, std::vector<int32_t>> tokens;
+  std::map<std::string, int32_t> num_output;
+  auto ev = c->next_event(10s);  // streaming has begun
+  REQUIRE(ev);
+  REQUIRE(ev->kind == ServerEvent::Kind::kDelta);
+  ::kill(server.pid(), SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (; std::chrono::steady_clock::now() < deadline; ev = c->next_event(100ms)) {
+    if (!ev) {
+      if (finals.size() == ids.size() && !process_alive(server.pid())) break;
+      continue;
+    }
+    tokens[ev->request_id].insert(tokens[ev->request_id].end(), ev->token_ids.begin(), ev->token_ids.end());
+    if (ev->kind == ServerEvent::Kind::kFinal || ev->kind == ServerEvent::Kind::kError) {
+      finals[ev->request_id]++;
+      reasons[ev->request_id] = ev->kind == ServerEvent::Kind::kError ? "error:" + ev->code : ev->finish_reason;
+      num_output[ev->request_id] = ev->num_output_tokens;
+    }
+  }
+  for (const auto& id : ids) {
+    INFO(id);
+    CHECK(finals[id] == 1);
+    CHECK(reasons[id] == "shutdown");
+    // Cut short, and what arrived is the prefix the synthetic runner produces.
+    CHECK(tokens[id].size() < 600u);
+    CHECK(static_cast<int32_t>(tokens[id].size()) == num_output[id]);
+    const auto expected = expected_synthetic({2, 7, std::stoi(id.substr(3))}, static_cast<int>(tokens[id].size()));
+    CHECK(tokens[id] == expected);
+  }
+  CHECK(server.wait_exit(20s) == 3);
 }
 
 TEST_CASE("serve: a trace of a short run counts one SchedulerOutput and one ModelRunnerOutput per step") {

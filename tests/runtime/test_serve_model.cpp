@@ -11,7 +11,10 @@
 
 #include "llm/engine_setup.h"
 #include "llm/llm_engine.h"
+#include <nlohmann/json.hpp>
+
 #include "tests/model/golden.h"
+#include "tests/runtime/piped_process.h"
 #include "tests/runtime/serve_fixture.h"
 #include "tokenizer/tokenizer.h"
 
@@ -80,6 +83,9 @@ struct Stream {
   std::string stop_reason;
   std::string message;
   std::vector<int32_t> prompt_token_ids;
+  std::vector<TokenLogprobs> logprobs;  // deltas' and final's, concatenated
+  int events_with_logprobs = 0;
+  int events_with_mismatched_logprobs = 0;  // logprobs not one per token_ids entry
   int deltas = 0;
   bool done = false;
 };
@@ -97,6 +103,11 @@ std::map<std::string, Stream> collect(client::Client& c, const std::set<std::str
     if (s.done) continue;
     s.tokens.insert(s.tokens.end(), ev->token_ids.begin(), ev->token_ids.end());
     s.text += ev->text;
+    if (ev->logprobs) {
+      s.events_with_logprobs++;
+      if (ev->logprobs->size() != ev->token_ids.size()) s.events_with_mismatched_logprobs++;
+      s.logprobs.insert(s.logprobs.end(), ev->logprobs->begin(), ev->logprobs->end());
+    }
     if (ev->kind == ServerEvent::Kind::kDelta) s.deltas++;
     if (ev->kind == ServerEvent::Kind::kFinal || ev->kind == ServerEvent::Kind::kError) {
       s.finish_reason = ev->kind == ServerEvent::Kind::kError ? "error:" + ev->field : ev->finish_reason;
@@ -148,6 +159,71 @@ void check_golden_streams(ServeProcess& server) {
           std::vector<int32_t>(golden.generated.begin(), golden.generated.begin() + n));
     CHECK(s.tokens == reference[i % cases.size()]);
   }
+}
+
+// One token's logprobs against HF's (fp32 CPU matches within ~1e-3). HF gives the
+// top logits: top logprob k = top_logit k - logit + logprob (same normalizer).
+void check_logprobs_match(const GoldenStep& golden, float logprob, const std::vector<int32_t>& top_ids,
+                          const std::vector<float>& top_logprobs, size_t num_top) {
+  constexpr float kTol = 2e-3f;
+  CHECK(std::abs(logprob - golden.logprob) < kTol);
+  REQUIRE(top_ids.size() == num_top);
+  REQUIRE(top_logprobs.size() == num_top);
+  const float log_z = golden.logit - golden.logprob;
+  for (size_t k = 0; k < num_top && k < golden.top_ids.size(); ++k) {
+    INFO("top " << k);
+    CHECK(std::abs(top_logprobs[k] - (golden.top_logits[k] - log_z)) < kTol);
+    // Ids compare exactly unless a neighbour is within the tolerance (a near-tie may swap).
+    const bool tie_before = k > 0 && golden.top_logits[k - 1] - golden.top_logits[k] < kTol;
+    const bool tie_after = k + 1 < golden.top_logits.size() && golden.top_logits[k] - golden.top_logits[k + 1] < kTol;
+    if (!tie_before && !tie_after) CHECK(top_ids[k] == golden.top_ids[k]);
+    if (k > 0) CHECK(top_logprobs[k] <= top_logprobs[k - 1]);
+  }
+}
+
+// Greedy requests with params.logprobs = N, streamed and not: every delta and final
+// carries one entry per token, and together they give HF's logprobs.
+void check_golden_logprobs(client::Client& c) {
+  constexpr int kNumTop = 5;
+  const auto cases = load_golden("qwen3-tiny");
+  std::set<std::string> ids;
+  std::map<std::string, size_t> case_of;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const int n = static_cast<int>(std::min<size_t>(std::max<size_t>(cases[i].num_reliable_tokens(), 1), 8));
+    for (bool stream : {true, false}) {
+      auto r = greedy("lp" + std::to_string(i) + (stream ? "s" : "f"), n);
+      r.prompt_token_ids = cases[i].prompt;
+      r.params.logprobs = kNumTop;
+      r.stream = stream;
+      REQUIRE(c.submit(r).ok());
+      ids.insert(r.request_id);
+      case_of[r.request_id] = i;
+    }
+  }
+  auto got = collect(c, ids, 60s);
+  for (const auto& id : ids) {
+    const auto& s = got[id];
+    const auto& golden = cases[case_of[id]];
+    INFO(id << " " << s.finish_reason << " " << s.message);
+    REQUIRE(s.done);
+    CHECK(s.events_with_logprobs >= 1);
+    CHECK(s.events_with_mismatched_logprobs == 0);
+    REQUIRE(s.logprobs.size() == s.tokens.size());
+    for (size_t t = 0; t < s.tokens.size(); ++t) {
+      INFO("token " << t);
+      REQUIRE(s.tokens[t] == golden.generated[t]);
+      CHECK(s.logprobs[t].top_ids.front() == s.tokens[t]);  // greedy: the sampled token is the top one
+      check_logprobs_match(golden.steps[t], s.logprobs[t].logprob, s.logprobs[t].top_ids, s.logprobs[t].top_logprobs,
+                           kNumTop);
+    }
+  }
+  // A request that did not ask gets no logprobs field.
+  auto plain = greedy("nolp", 3);
+  plain.prompt_token_ids = cases[0].prompt;
+  REQUIRE(c.submit(plain).ok());
+  auto p = collect(c, {"nolp"}, 20s)["nolp"];
+  REQUIRE(p.done);
+  CHECK(p.events_with_logprobs == 0);
 }
 
 }  // namespace
@@ -205,6 +281,31 @@ TEST_CASE("serve qwen3-tiny, one worker: 64 golden streams, text prompts, stop s
   REQUIRE(rendered.ok());
   CHECK(rendered->find("<|im_start|>assistant\n") != std::string::npos);
   CHECK(chat.prompt_token_ids == tokenizer().encode(*rendered));
+
+  // Logprobs come back in deltas and finals and match HF's.
+  check_golden_logprobs(*c);
+
+  // `vela generate --server --json --logprobs N` prints them, one per output token.
+  {
+    const auto cases = load_golden("qwen3-tiny");
+    const auto& golden = cases[0];
+    const size_t n = std::min<size_t>(std::max<size_t>(golden.num_reliable_tokens(), 1), 4);
+    std::string csv;
+    for (int32_t t : golden.prompt) csv += (csv.empty() ? "" : ",") + std::to_string(t);
+    PipedProcess gen({std::string(VELA_BINARY_DIR) + "/bin/vela", "generate", "--server", server.endpoint(),
+                      "--prompt-ids", csv, "--max-tokens", std::to_string(n), "--ignore-eos", "--logprobs", "3",
+                      "--json"});
+    REQUIRE(gen.wait_exit(30s) == 0);
+    INFO("vela generate printed: " << gen.output());
+    auto j = nlohmann::json::parse(gen.output());
+    REQUIRE(j["logprobs"].size() == n);
+    for (size_t t = 0; t < n; ++t) {
+      const auto& lp = j["logprobs"][t];
+      CHECK(lp["token_id"].get<int32_t>() == golden.generated[t]);
+      check_logprobs_match(golden.steps[t], lp["logprob"].get<float>(), lp["top_ids"].get<std::vector<int32_t>>(),
+                           lp["top_logprobs"].get<std::vector<float>>(), 3);
+    }
+  }
 
   ::kill(server.pid(), SIGTERM);
   CHECK(server.wait_exit(20s) == 0);

@@ -3,7 +3,7 @@
 #include "reference_tokenizers.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/incremental_detokenizer.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 using namespace vela;
 using vela::testing::golden_tokenizers;

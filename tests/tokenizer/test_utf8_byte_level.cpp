@@ -3,7 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "tokenizer/byte_level.h"
-#include "tokenizer/utf8.h"
+#include "common/utf8.h"
 
 using namespace vela;
 

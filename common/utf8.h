@@ -1,6 +1,6 @@
 #pragma once
-// UTF-8 helpers shared by encode (input validation), decode and the incremental
-// detokenizer. decode() and IncrementalDetokenizer both go through
+// UTF-8 helpers shared by the tokenizer's encode (input validation), decode and
+// incremental detokenizer, and the client protocol (every msgpack str must be UTF-8). decode() and IncrementalDetokenizer both go through
 // append_utf8_lossy(), so streaming output concatenates to exactly the full decode.
 #include <cstddef>
 #include <cstdint>

@@ -4,6 +4,8 @@
 // announced by the executor's thread) ends in pump(): collect and apply the outputs
 // that are in, then schedule and submit while there is room in flight. The path out
 // (submit) and the path back (collect) both go through the EngineCore.
+#include <algorithm>
+#include <chrono>
 #include <thread>
 #include <unordered_set>
 
@@ -190,6 +192,19 @@ engine_core_actor::behavior_type engine_core_fn(Self self, EngineCoreSettings se
       },
       [=](StopMsg& m) {
         auto& st = self->state;
+        // Steps already handed to the workers finish first (for at most 2 s of the
+        // grace): no worker is stopped mid-step, and every step ends with its output.
+        // With async scheduling the last one is often a step that only tells the
+        // workers which requests finished. Its outputs go nowhere: by now the
+        // frontend has ended every request.
+        if (st.core) {
+          const auto deadline = std::chrono::steady_clock::now() +
+                                std::chrono::duration<double>(std::min(m.grace_s, 2.0));
+          while (st.core->num_steps_in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+            auto got = st.core->collect(st.outs, 50);
+            if (!got) break;
+          }
+        }
         st.release();
         // Blocks this (detached) actor's own thread for at most grace_s.
         if (st.executor) st.executor->shutdown(m.grace_s);

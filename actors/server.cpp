@@ -165,8 +165,16 @@ int run_server(const Config& config, const ServeOptions& options) {
       // Let the error replies already queued reach the clients.
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    for (auto& e : engines) caf::anon_send(e, StopMsg{5});
-    caf::anon_send_exit(frontend, caf::exit_reason::user_shutdown);
+    {
+      // The engines finish their steps in flight first; the tracer stops only after
+      // them, so the records of those last steps reach the trace.
+      caf::scoped_actor self{system};
+      for (auto& e : engines) self->monitor(e);
+      for (auto& e : engines) caf::anon_send(e, StopMsg{5});
+      caf::anon_send_exit(frontend, caf::exit_reason::user_shutdown);
+      for (size_t i = 0; i < engines.size(); ++i)
+        self->receive([](const caf::down_msg&) {}, caf::after(std::chrono::seconds(10)) >> [] {});
+    }
     if (tracer) caf::anon_send_exit(*tracer, caf::exit_reason::user_shutdown);
     system.await_all_actors_done();
     // The bridge's callbacks hold the frontend's handle; the actor system cannot

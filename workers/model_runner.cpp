@@ -121,8 +121,9 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
   batch_.set_base_seed(request.seed);
   block_size_ = request.block_size_tokens;
   const ModelShape& s = model_->shape();
-  log_->info("rank {}: {} weights ({}) loaded on {} in {:.2f} s", request.tp_rank, request.model_path,
-             gib(model_->weight_bytes()), runtime_->description(), load_s);
+  // On a GPU the load time matters (and is reported); on the CPU it is noise in the demo.
+  log_->log(ctx_.is_cuda() ? spdlog::level::info : spdlog::level::debug, "rank {}: {} weights ({}) loaded on {} in {:.2f} s",
+            request.tp_rank, request.model_path, gib(model_->weight_bytes()), runtime_->description(), load_s);
 
   ProfileResult profile;
   profile.rank = request.tp_rank;

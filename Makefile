@@ -17,14 +17,17 @@ build: setup
 demo: build
 	bash scripts/demo.sh
 
-test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+# The CUDA check runs first so that the log ends with the CPU suite's verdict
+# (the GPU tests only report "skipped" here).
+test: setup
 	$(MAKE) cuda-check
+	$(MAKE) build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 # Where nvcc exists (CI has it, no GPU), the CUDA backend must keep compiling and
 # linking; its tests (label gpu) then report "skipped" without a device. They run
 # on the GPU machine: scripts/gpu/bundle.sh here, scripts/gpu/run_tests.sh there.
-cuda-check:
+cuda-check: setup
 	@if [ -x /usr/local/cuda/bin/nvcc ]; then \
 	  cmake --preset cuda >/dev/null && cmake --build build-cuda -j $(JOBS) && \
 	  cd build-cuda && ctest -L gpu --output-on-failure -j $(JOBS); \

@@ -9,6 +9,7 @@
 #include "actors/client_bridge.h"
 #include "actors/engine_actors.h"
 #include "common/logging.h"
+#include "model/device.h"
 #include "transport/trace_summary.h"
 #include "llm/engine_setup.h"
 #include "tokenizer/tokenizer.h"
@@ -28,27 +29,6 @@ std::shared_ptr<const Tokenizer> load_tokenizer(const Config& config) {
     return nullptr;
   }
   return std::shared_ptr<const Tokenizer>(std::move(tok.value()));
-}
-
-WorkerGroupOptions worker_options(const Config& c, const ServeOptions& o, int32_t replica) {
-  WorkerGroupOptions w;
-  w.replica = replica;
-  w.world_size = c.parallel.tensor_parallel_size;
-  // Replica r uses devices [r * tp, (r + 1) * tp) of parallel.devices.
-  for (int32_t i = 0; i < w.world_size; ++i) {
-    size_t d = static_cast<size_t>(replica * w.world_size + i);
-    w.devices.push_back(d < c.parallel.devices.size() ? c.parallel.devices[d] : "cpu");
-  }
-  w.transport = c.parallel.worker_transport;
-  w.host = c.parallel.worker_host;
-  w.runner = o.runner;
-  w.log_level = c.logging.level;
-  w.startup_timeout_s = c.parallel.worker_startup_timeout_s;
-  w.step_timeout_s = c.parallel.step_timeout_s;
-  w.step_channel = c.parallel.step_channel;
-  w.shm_slot_bytes = uint64_t{static_cast<uint32_t>(c.parallel.shm_slot_kib)} << 10;
-  w.step_spin_ns = static_cast<int64_t>(c.parallel.step_spin_us * 1000);
-  return w;
 }
 
 // Waits for SIGINT/SIGTERM (blocked in every thread) up to timeout; 0 when none came.
@@ -80,6 +60,19 @@ int run_server(const Config& config, const ServeOptions& options) {
     return 2;
   }
   const int32_t max_model_len = *resolved_len;
+  // Devices that do not exist are refused before any worker starts.
+  if (int have = -1; !config.parallel.devices.empty()) {
+    for (const std::string& d : config.parallel.devices) {
+      auto device = parse_device(d);
+      if (!device || device->type != DeviceType::kCUDA) continue;
+      if (have < 0) have = cuda_device_count();
+      if (device->index >= have) {
+        log->error("parallel.devices: {} does not exist: this machine has {} CUDA device{}", d, have,
+                   have == 1 ? "" : "s");
+        return 2;
+      }
+    }
+  }
   auto tokenizer = load_tokenizer(config);
   const int32_t dp = config.parallel.data_parallel_size;
   const std::string trace_jsonl = config.trace.enabled ? config.trace.path + ".jsonl" : "";
@@ -104,7 +97,7 @@ int run_server(const Config& config, const ServeOptions& options) {
       es.engine_index = r;
       es.core = make_engine_core_options(config, max_model_len);
       es.restart_workers = config.parallel.restart_workers;
-      es.workers = worker_options(config, options, r);
+      es.workers = worker_group_options(config, options.runner, r);
       es.trace_path = trace_jsonl;
       engines.push_back(spawn_engine_core(system, es, frontend, tracer, &status));
     }

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <cstdio>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -241,6 +243,44 @@ std::optional<Error> apply(const KeySpec& spec, const YAML::Node& value, Config&
   return std::nullopt;
 }
 
+// Which worker drives which device: replica r's ranks take parallel.devices
+// [r * tp, (r + 1) * tp). The ranks of one replica need distinct GPUs (their
+// collectives would deadlock on one); replicas may share a GPU, each taking
+// cache.gpu_memory_utilization of it, as long as the shares fit the card.
+std::optional<Error> check_placement(const Config& c, const std::string& source) {
+  const auto& devices = c.parallel.devices;
+  const size_t tp = size_t(c.parallel.tensor_parallel_size);
+  std::map<std::string, int> workers_on;
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const std::string& d = devices[i];
+    if (d != "cpu" && !(d.rfind("cuda", 0) == 0 && (d == "cuda" || (d.size() > 5 && d[4] == ':' &&
+                                                                      d.find_first_not_of("0123456789", 5) == std::string::npos))))
+      return key_error(source, "parallel.devices", "'" + d + "' is not a device (cpu, cuda or cuda:N)");
+    const std::string canonical = d == "cuda" ? "cuda:0" : d;
+    if (canonical == "cpu") continue;
+    ++workers_on[canonical];
+    const size_t replica = i / tp;
+    for (size_t j = replica * tp; j < i; ++j)
+      if ((devices[j] == "cuda" ? "cuda:0" : devices[j]) == canonical)
+        return key_error(source, "parallel.devices",
+                         "ranks " + std::to_string(j % tp) + " and " + std::to_string(i % tp) + " of replica " +
+                             std::to_string(replica) + " are both on " + canonical +
+                             ": the ranks of one replica need distinct GPUs");
+  }
+  for (const auto& [device, n] : workers_on) {
+    if (n < 2) continue;
+    const double total = n * c.cache.gpu_memory_utilization;
+    if (total > 1.0 + 1e-9) {
+      char text[256];
+      std::snprintf(text, sizeof text,
+                    "%d workers share %s, each given %.2f of it: %.2f of the card; lower it to at most %.2f",
+                    n, device.c_str(), c.cache.gpu_memory_utilization, total, 1.0 / n);
+      return key_error(source, "cache.gpu_memory_utilization", text);
+    }
+  }
+  return std::nullopt;
+}
+
 // Cross-key rules that no single key can check.
 std::optional<Error> check_consistency(const Config& c, const std::string& source) {
   if (!c.parallel.devices.empty()) {
@@ -250,6 +290,7 @@ std::optional<Error> check_consistency(const Config& c, const std::string& sourc
                        "lists " + std::to_string(c.parallel.devices.size()) + " devices but tensor_parallel_size x "
                        "data_parallel_size needs " + std::to_string(need));
   }
+  if (auto placement = check_placement(c, source)) return placement;
   if (!c.scheduler.enable_chunked_prefill && c.model.max_model_len > c.scheduler.max_num_batched_tokens)
     return key_error(source, "scheduler.max_num_batched_tokens",
                      "must be >= model.max_model_len (" + std::to_string(c.model.max_model_len) +

@@ -97,4 +97,25 @@ EngineCoreOptions make_engine_core_options(const Config& c, int32_t max_model_le
   return o;
 }
 
+WorkerGroupOptions worker_group_options(const Config& c, const std::string& runner, int32_t replica) {
+  WorkerGroupOptions w;
+  w.replica = replica;
+  w.world_size = c.parallel.tensor_parallel_size;
+  // Replica r uses devices [r * tp, (r + 1) * tp) of parallel.devices.
+  for (int32_t i = 0; i < w.world_size; ++i) {
+    size_t d = static_cast<size_t>(replica * w.world_size + i);
+    w.devices.push_back(d < c.parallel.devices.size() ? c.parallel.devices[d] : "cpu");
+  }
+  w.transport = c.parallel.worker_transport;
+  w.host = c.parallel.worker_host;
+  w.runner = runner;
+  w.log_level = c.logging.level;
+  w.startup_timeout_s = c.parallel.worker_startup_timeout_s;
+  w.step_timeout_s = c.parallel.step_timeout_s;
+  w.step_channel = c.parallel.step_channel;
+  w.shm_slot_bytes = uint64_t{static_cast<uint32_t>(c.parallel.shm_slot_kib)} << 10;
+  w.step_spin_ns = static_cast<int64_t>(c.parallel.step_spin_us * 1000);
+  return w;
+}
+
 }  // namespace vela

@@ -11,6 +11,7 @@
 #include "configs/config.h"
 #include "engine_core/engine_core.h"
 #include "engine_core/scheduler.h"
+#include "executor/worker_group.h"
 #include "messages/worker_control.h"
 
 namespace vela {
@@ -41,5 +42,11 @@ SchedulerLimits make_scheduler_limits(const Config& config, int32_t max_model_le
 
 // Everything EngineCore::create needs from the config (both drivers use it).
 EngineCoreOptions make_engine_core_options(const Config& config, int32_t max_model_len);
+
+// The worker processes of data-parallel replica `replica`: tensor_parallel_size
+// ranks on parallel.devices [replica * tp, (replica + 1) * tp) (cpu when none are
+// listed), vela-worker --runner `runner`. `vela serve` and the in-process engine at
+// tensor_parallel_size > 1 both start their workers from this.
+WorkerGroupOptions worker_group_options(const Config& config, const std::string& runner, int32_t replica);
 
 }  // namespace vela

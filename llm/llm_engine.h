@@ -1,8 +1,10 @@
 #pragma once
-// LLMEngine: the blocking driver of an EngineCore over an InProcessExecutor (one
-// runner in this process, no actors and no sockets): `vela generate --model`,
-// `vela bench throughput` and tests use it. The EngineCore, its startup and its step
-// loop are the ones `vela serve` runs; only the executor differs.
+// LLMEngine: the blocking driver of an EngineCore, no actors: `vela generate
+// --model`, `vela bench throughput` and tests use it. At tensor_parallel_size 1 its
+// executor is an InProcessExecutor (one runner in this process, no sockets); above,
+// the WorkerGroupExecutor `vela serve` uses (one worker process per rank, NCCL or
+// Gloo between them). The EngineCore, its startup and its step loop are the ones
+// `vela serve` runs; only the executor differs.
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,7 +25,8 @@ class LLMEngine {
   // Loads the runner (weights, memory profile), sizes the KV cache and builds the
   // scheduler. config must have gone through resolve_model_paths().
   static Result<std::unique_ptr<LLMEngine>> create(const Config& config, std::unique_ptr<Runner> runner);
-  // The CPU model runner (or the no-op runner when runner == "noop").
+  // The model runner (or the no-op runner when runner == "noop"); at
+  // tensor_parallel_size > 1, vela-worker processes running it.
   static Result<std::unique_ptr<LLMEngine>> create(const Config& config, const std::string& runner = "model");
 
   // Validates and queues a request; on rejection returns its kError output.
@@ -43,7 +46,7 @@ class LLMEngine {
  private:
   LLMEngine() = default;
 
-  std::unique_ptr<InProcessExecutor> executor_;
+  std::unique_ptr<Executor> executor_;
   std::unique_ptr<EngineCore> core_;  // borrows executor_
   EngineCoreOutputs outputs_;         // reused every step
 };

@@ -5,6 +5,7 @@
 // instance does nothing.
 #include <cstddef>
 
+#include "common/result.h"
 #include "model/dtype.h"
 
 struct CUstream_st;  // cudaStream_t without the CUDA headers
@@ -21,6 +22,11 @@ class Communicator {
   virtual void all_reduce_sum(void* data, size_t count, DType dtype, CUstream_st* stream) = 0;
   // out = concat over ranks (rank order) of each rank's in[0..count); out has count * world_size.
   virtual void all_gather(const void* in, size_t count, void* out, DType dtype, CUstream_st* stream) = 0;
+  // Waits until the work enqueued on stream is done. A device communicator watches
+  // itself meanwhile: a peer that died or stopped ends the wait with an error naming
+  // it (within the collective timeout) instead of a hang. Host collectives are done
+  // on return: nothing to wait for.
+  virtual Status wait(CUstream_st* stream) { (void)stream; return ok_status(); }
 
   // fp32 host buffers (the CPU backend's activations, the worker's control data).
   void all_reduce_sum(float* data, size_t count) { all_reduce_sum(data, count, DType::kF32, nullptr); }

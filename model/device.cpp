@@ -67,6 +67,14 @@ std::string device_name(Device device) {
   return device.type == DeviceType::kCPU ? "cpu" : "cuda:" + std::to_string(device.index);
 }
 
+int cuda_device_count() {
+#ifdef VELA_HAVE_CUDA
+  return cuda::device_count();
+#else
+  return 0;
+#endif
+}
+
 Result<DeviceMemory> query_device_memory(Device device) {
   if (device.type == DeviceType::kCPU) {
     const uint64_t page = uint64_t(sysconf(_SC_PAGESIZE));

@@ -38,6 +38,10 @@ struct DeviceMemory {
   uint64_t free_bytes = 0;
 };
 
+// How many CUDA devices this process sees (0 in a build without CUDA or on a machine
+// without a GPU). Creates no context on any of them.
+int cuda_device_count();
+
 // Memory of a device without opening a runtime on it (CPU: RAM and available RAM).
 Result<DeviceMemory> query_device_memory(Device device);
 

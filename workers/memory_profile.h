@@ -16,13 +16,24 @@ inline uint64_t kv_bytes_per_block(int64_t num_layers, int64_t kv_heads_per_rank
          bytes_per_element;
 }
 
-// What the KV cache may take on a GPU: memory_utilization x total, less everything
-// in use on the card now (this process's weights and activations, and any other
-// process's share). 0 when nothing is left.
-inline uint64_t gpu_kv_cache_bytes(uint64_t total_bytes, uint64_t free_bytes, double memory_utilization) {
-  const double budget = memory_utilization * double(total_bytes);
-  const double used = double(total_bytes - free_bytes);
-  return budget > used ? uint64_t(budget - used) : 0;
+// What the KV cache may take on a GPU: this worker's share of the card
+// (memory_utilization x total) less what this process holds, and never more than is
+// free. What the process holds: everything allocated since its runtime opened
+// (free_at_open - free_now: weights, activations, communicator buffers), plus its
+// CUDA context, taken as what was in use when it opened, at most 1 GiB; the cap keeps
+// other processes' memory (replicas sharing the card) out of this one's budget, so
+// shares that add up to the card (validated at startup) each get theirs. 0 when
+// nothing is left.
+inline uint64_t gpu_kv_cache_bytes(uint64_t total_bytes, uint64_t free_at_open, uint64_t free_now,
+                                   double memory_utilization) {
+  const double context = double(total_bytes - free_at_open) < double(1ull << 30) ? double(total_bytes - free_at_open)
+                                                                                 : double(1ull << 30);
+  const double allocated = free_at_open > free_now ? double(free_at_open - free_now) : 0.0;
+  const double budget = memory_utilization * double(total_bytes) - context - allocated;
+  const double slack = 256.0 * double(1 << 20);  // for the driver, never handed to the KV cache
+  const double available = double(free_now) > slack ? double(free_now) - slack : 0.0;
+  const double kv = budget < available ? budget : available;
+  return kv > 0 ? uint64_t(kv) : 0;
 }
 
 // The configured size when given; otherwise memory_utilization x RAM less the weights.

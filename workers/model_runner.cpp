@@ -155,7 +155,8 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
   if (!profiled) return profiled.error();
   auto after = runtime_->memory();
   if (!after) return after.error();
-  profile.kv_cache_bytes_available = gpu_kv_cache_bytes(after->total_bytes, after->free_bytes, request.memory_utilization);
+  profile.kv_cache_bytes_available = gpu_kv_cache_bytes(after->total_bytes, before->free_bytes, after->free_bytes,
+                                                        request.memory_utilization);
   log_->info("rank {}: {} of {}: weights {}, activations {} (reserved for {} tokens / {} sequences), "
              "in use after profiling {}, KV cache may take {} ({}% of the card), {:.2f} MiB per block",
              request.tp_rank, runtime_->description(), gib(after->total_bytes), gib(model_->weight_bytes()),
@@ -200,6 +201,7 @@ Result<bool> ModelRunner::profile_forward(int32_t num_tokens) {
   if (!batch) return batch.error();
   Tensor hidden = model_->forward(*batch, kv);
   model_->compute_logits(hidden, device_inputs_.sample_rows());
+  VELA_TRY(comm_->wait(ctx_.stream));
   return runtime_->synchronize();
 }
 
@@ -286,12 +288,18 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
       // Every rank takes part (the logits are all-gathered); rank 0 samples.
       Tensor logits = model_->compute_logits(hidden, device_inputs_.sample_rows());
       if (comm_->rank() == 0) {
+        // The sampler waits for its tokens; with peers, wait for the gathered logits
+        // under the communicator's watch first, so a dead peer cannot hang it.
+        if (comm_->world_size() > 1) VELA_TRY(comm_->wait(ctx_.stream));
         auto sampled = sample(out, logits);
         if (!sampled) return sampled.error();
       }
     }
     // The next step reuses the staging buffer and must see this step's KV: wait
-    // (a no-op on the CPU; on the GPU it also surfaces a kernel's fault here).
+    // (a no-op on the CPU; on the GPU it also surfaces a kernel's fault here). A
+    // device communicator waits first, watching its peers: one that died or stopped
+    // fails the step instead of hanging it.
+    VELA_TRY(comm_->wait(ctx_.stream));
     auto synced = runtime_->synchronize();
     if (!synced) return synced.error();
   }

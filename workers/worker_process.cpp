@@ -18,6 +18,9 @@
 #include "model/communicator.h"
 #include "workers/gloo_communicator.h"
 #include "workers/zmq_store.h"
+#ifdef VELA_HAVE_CUDA
+#include "workers/nccl_communicator.h"
+#endif
 
 namespace vela {
 namespace {
@@ -241,16 +244,36 @@ class WorkerLoop {
       return make_error("bad_rank", name_ + ": LoadModel for rank " + std::to_string(load.tp_rank) + " of " +
                                         std::to_string(load.tensor_parallel_size) + " sent to rank " +
                                         std::to_string(options_.rank) + " of " + std::to_string(options_.world_size));
+    // The control communicator (Gloo, host fp32: the step's placeholder tokens) and
+    // the model's: the same on the CPU, NCCL on device buffers on CUDA.
+    const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options_.collective_timeout_s * 1000));
     if (options_.world_size > 1) {
-      auto comm = GlooCommunicator::connect(
-          context_, options_.rank, options_.world_size, load.dist_init_address, options_.dist_host,
-          std::chrono::milliseconds(static_cast<int64_t>(options_.collective_timeout_s * 1000)));
+      auto comm = GlooCommunicator::connect(context_, options_.rank, options_.world_size, load.dist_init_address,
+                                            options_.dist_host, timeout);
       if (!comm) return comm.error();
       comm_ = std::move(comm.value());
     } else {
       comm_ = std::make_unique<SingleRankCommunicator>();
     }
-    auto runner = make_runner_(options_.runner, comm_.get());
+    Communicator* model_comm = comm_.get();
+    auto device = parse_device(options_.device);
+    if (!device) return device.error();
+    if (options_.world_size > 1 && device->type == DeviceType::kCUDA) {
+#ifdef VELA_HAVE_CUDA
+      try {
+        ZmqStore store(context_, load.dist_init_address, timeout);
+        auto nccl = NcclCommunicator::connect(store, options_.rank, options_.world_size, device->index, timeout);
+        if (!nccl) return nccl.error();
+        device_comm_ = std::move(nccl.value());
+      } catch (const std::exception& e) {
+        return make_error("nccl_init", name_ + ": rendezvous at " + load.dist_init_address + ": " + e.what());
+      }
+      model_comm = device_comm_.get();
+#else
+      return make_error("no_cuda", name_ + ": " + options_.device + ": this build has no CUDA backend");
+#endif
+    }
+    auto runner = make_runner_(options_.runner, model_comm);
     if (!runner) return runner.error();
     runner_ = std::move(runner.value());
     Result<ProfileResult> profile = make_error("exception", "");
@@ -299,7 +322,8 @@ class WorkerLoop {
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<TraceFile> trace_;
   std::unique_ptr<ZmqStoreServer> store_server_;
-  std::unique_ptr<Communicator> comm_;
+  std::unique_ptr<Communicator> comm_;         // control: host fp32 (Gloo, or the world of one)
+  std::unique_ptr<Communicator> device_comm_;  // CUDA tensor parallelism: NCCL (else null)
   std::unique_ptr<Runner> runner_;
   std::unique_ptr<transport::StepChannel> channel_;  // null: steps arrive on the socket
   bool awaiting_socket_step_ = false;  // the ring's next step was too large: it is on the socket

@@ -108,8 +108,11 @@ void run(const ThroughputOpts& o) {
   perf::Report report{"throughput", o.workload, "cpu", perf::utc_now_iso8601(), perf::build_commit(),
                       dump_config(*resolved), {}};
   const std::string device = resolved->parallel.devices.empty() ? "cpu" : resolved->parallel.devices[0];
+  std::string devices = device;
+  for (size_t i = 1; i < resolved->parallel.devices.size(); ++i) devices += "+" + resolved->parallel.devices[i];
   report.device = device == "cpu" ? "cpu (" + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores), runner " + o.runner
-                                  : device + " (bf16), runner " + o.runner;
+                                  : devices + " (bf16, tp " + std::to_string(resolved->parallel.tensor_parallel_size) +
+                                        "), runner " + o.runner;
   // The bound needs ceilings: measured on a GPU build, or given.
   perf::Ceilings ceilings{};
   std::string ceiling_device;
@@ -121,6 +124,15 @@ void run(const ThroughputOpts& o) {
     have_bound = true;
   } else {
     std::cerr << "note: no bounds: " << c.error().message << "\n";
+  }
+  // Tensor parallelism spreads the weights and the KV cache over tp GPUs: the bound
+  // is that of their summed bandwidth and compute (the all-reduces cost extra: what
+  // the figure misses of the bound includes them).
+  const int32_t tp = resolved->parallel.tensor_parallel_size;
+  if (have_bound && tp > 1 && of == CeilingsOf::kGpu) {
+    ceilings.hbm_bytes_per_s *= tp;
+    ceilings.gemm_flops_per_s *= tp;
+    ceiling_device += " x " + std::to_string(tp) + " GPUs";
   }
   perf::WorkloadBound bound;
   if (have_bound) {

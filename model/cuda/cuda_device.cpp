@@ -90,6 +90,12 @@ class CudaRuntime final : public DeviceRuntime {
 
 Result<std::unique_ptr<DeviceRuntime>> open_runtime(int device_index) { return CudaRuntime::open(device_index); }
 
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) return 0;
+  return n;
+}
+
 Result<DeviceMemory> memory_info(int device_index) {
   int previous = 0;
   cudaGetDevice(&previous);

@@ -11,6 +11,7 @@ namespace vela::cuda {
 
 Result<std::unique_ptr<DeviceRuntime>> open_runtime(int device_index);
 Result<DeviceMemory> memory_info(int device_index);
+int device_count();  // 0 when the driver finds none
 
 // Zero-filled device memory on device_index; throws DeviceOutOfMemory (a
 // std::bad_alloc whose what() names the device, the request and what is free).

@@ -1,8 +1,9 @@
 #include "model/layers/embedding.h"
 
-#include <cstring>
+#include <algorithm>
 
 #include "model/communicator.h"
+#include "model/device.h"
 #include "model/ops/ops.h"
 
 namespace vela {
@@ -35,17 +36,19 @@ void VocabParallelEmbedding::logits(const DeviceContext& ctx, const Tensor& hidd
   }
   int64_t rows = hidden.size(0), per_rank = weight_.size(0);
   ops::linear(ctx, hidden, weight_, nullptr, shard_scratch);
-  // gathered [tp, S, V_r] -> logits [S, vocab], dropping the padded tail.
+  // gathered [tp, S, V_r] -> logits [S, vocab], dropping the padded tail: one
+  // strided copy per rank (on the compute stream on CUDA).
   comm->all_gather(shard_scratch.raw_data(), size_t(rows * per_rank), gather_scratch.raw_data(), DType::kF32,
                    ctx.stream);
+  const size_t f = sizeof(float);
   for (int r = 0; r < tp_size_; ++r) {
     int64_t begin = r * per_rank;
     int64_t count = std::min(per_rank, vocab_size_ - begin);
     if (count <= 0) continue;
-    for (int64_t s = 0; s < rows; ++s) {
-      const float* src = gather_scratch.data<float>() + (int64_t(r) * rows + s) * per_rank;
-      std::memcpy(logits.data<float>() + s * logits.stride(0) + begin, src, size_t(count) * sizeof(float));
-    }
+    // Device-side failures surface at the step's synchronisation.
+    (void)copy_rows_async(static_cast<char*>(logits.raw_data()) + size_t(begin) * f, size_t(logits.stride(0)) * f,
+                          static_cast<const char*>(gather_scratch.raw_data()) + size_t(r) * size_t(rows * per_rank) * f,
+                          size_t(per_rank) * f, size_t(count) * f, size_t(rows), ctx);
   }
 }
 

@@ -26,8 +26,6 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::create(const HFConfig& confi
   if (nk >= tp ? nk % tp != 0 : tp % nk != 0)
     return unsupported("and num_key_value_heads must divide one another");
 
-  if (ctx.is_cuda() && tp > 1)
-    return unsupported("on CUDA: tensor parallelism needs the NCCL communicator, which is not built yet");
   auto model = std::unique_ptr<DecoderModel>(new DecoderModel(config, parallel, comm, ctx));
   model->num_q_heads_ = config.num_attention_heads / tp;
   // With fewer KV heads than ranks each KV head is replicated on tp / nk ranks.

@@ -8,7 +8,10 @@ For each reference model and golden case, greedy decoding by
 and the goldens (HF fp32). Tokens are compared up to the first golden step whose
 top-1/top-2 margin is < 0.1 (bf16 may swap closer logits). Writes one JSON line per
 model and exits non-zero on any mismatch.
-  usage: compare_hf.py REFERENCE_DIR VELA_BIN OUT_JSONL
+With --tp N, Vela runs at tensor_parallel_size N on cuda:0..N-1 (in-process: the
+engine drives N worker processes; and through vela serve), and its tokens are also
+compared with Vela's own TP=1 run.
+  usage: compare_hf.py REFERENCE_DIR VELA_BIN OUT_JSONL [--tp N]
 """
 import json
 import os
@@ -69,6 +72,10 @@ def hf_teacher_forced_error(model_dir, cases):
 
 def main():
     ref, vela, out_path = sys.argv[1], sys.argv[2], sys.argv[3]
+    tp = int(sys.argv[5]) if len(sys.argv) > 5 and sys.argv[4] == "--tp" else 1
+    devices = ",".join(f"cuda:{i}" for i in range(tp))
+    placement = (["--set", f"parallel.tensor_parallel_size={tp}", "--set", f"parallel.devices={devices}"]
+                 if tp > 1 else ["--device", "cuda:0"])
     failures = 0
     with open(out_path, "w") as out:
         for name in ["qwen3-tiny", "llama3-tiny", "qwen2-tiny"]:
@@ -79,13 +86,16 @@ def main():
             for c in cases:
                 common += ["--prompt-ids", ",".join(map(str, c["prompt"]))]
             t0 = time.time()
-            local = vela_generate(vela, ["--model", model_dir, "--device", "cuda:0",
+            local = vela_generate(vela, ["--model", model_dir, *placement,
                                          "--set", "cache.gpu_memory_utilization=0.2", *common])
             local_s = time.time() - t0
+            tp1 = local if tp == 1 else vela_generate(vela, ["--model", model_dir, "--device", "cuda:0",
+                                                             "--set", "cache.gpu_memory_utilization=0.2", *common])
             # Through vela serve on the GPU.
             sock = f"ipc:///tmp/vela-gpu-{name}.sock"
             cfg = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-            cfg.write(f"model:\n  path: {model_dir}\nfrontend:\n  endpoint: {sock}\nparallel:\n  devices: [cuda:0]\n"
+            cfg.write(f"model:\n  path: {model_dir}\nfrontend:\n  endpoint: {sock}\nparallel:\n  devices: [{devices}]\n"
+                      f"  tensor_parallel_size: {tp}\n"
                       f"cache:\n  gpu_memory_utilization: 0.2\nlogging:\n  level: warn\n")
             cfg.close()
             server = subprocess.Popen([vela, "serve", "--config", cfg.name], stdout=subprocess.PIPE,
@@ -109,7 +119,7 @@ def main():
                     server.kill()
                     log = server.communicate()[0]
             hf = hf_greedy(model_dir, cases, n)
-            rec = {"model": name, "cases": len(cases), "local_wall_s": round(local_s, 2),
+            rec = {"model": name, "tp": tp, "cases": len(cases), "local_wall_s": round(local_s, 2),
                    "hf_bf16_max_logit_error": round(hf_teacher_forced_error(model_dir, cases), 5)}
             mism = []
             for i, c in enumerate(cases):
@@ -125,6 +135,9 @@ def main():
                 if got_hf != want:
                     mism.append({"case": i, "who": "HF bf16 vs golden (reference check)", "k": k, "want": want,
                                  "got": got_hf})
+                if tp > 1 and got_local != (tp1[i]["token_ids"][:k] if i < len(tp1) else None):
+                    mism.append({"case": i, "who": f"vela TP={tp} vs vela TP=1", "k": k, "got": got_local,
+                                 "tp1": tp1[i]["token_ids"][:k] if i < len(tp1) else None})
                 # Vela bf16 vs HF bf16 over the same reliable prefix.
                 if got_local != got_hf:
                     mism.append({"case": i, "who": "vela in-process vs HF bf16", "k": k, "hf": got_hf,
@@ -136,7 +149,7 @@ def main():
                 rec["serve_log"] = log[-3000:]
             failures += sum(1 for m in mism if m["who"].startswith("vela")) + (remote is None)
             out.write(json.dumps(rec) + "\n")
-            print(f"{name}: HF bf16 teacher-forced max |logit - golden| {rec['hf_bf16_max_logit_error']}; "
+            print(f"{name} (TP={tp}): HF bf16 teacher-forced max |logit - golden| {rec['hf_bf16_max_logit_error']}; "
                   f"{rec['compared_tokens']} tokens compared over {len(cases)} cases, "
                   f"{len(mism)} mismatches, serve {'ok' if remote else 'FAILED'}", flush=True)
             for m in mism[:6]:

@@ -133,3 +133,25 @@ TEST_CASE("the logging section sets per-component levels") {
   CHECK(logger("engine_core")->level() == spdlog::level::debug);
   CHECK(logger("frontend")->level() == spdlog::level::warn);
 }
+
+TEST_CASE("placement: the ranks of one replica need distinct GPUs, shared GPUs need shares that fit") {
+  // Two ranks of one replica on one GPU: their collectives would deadlock.
+  auto e = error_of("parallel:\n  tensor_parallel_size: 2\n  devices: [cuda:0, cuda:0]\n");
+  CHECK(e.find("parallel.devices") != std::string::npos);
+  CHECK(e.find("ranks 0 and 1 of replica 0 are both on cuda:0") != std::string::npos);
+  // Two replicas on one GPU at 0.9 each: more than the card, the key and the fix named.
+  e = error_of("parallel:\n  data_parallel_size: 2\n  devices: [cuda:0, cuda:0]\n");
+  CHECK(e.find("cache.gpu_memory_utilization") != std::string::npos);
+  CHECK(e.find("2 workers share cuda:0") != std::string::npos);
+  CHECK(e.find("at most 0.50") != std::string::npos);
+  CHECK(error_of("parallel:\n  devices: [cuda:x]\n").find("parallel.devices") != std::string::npos);
+  // Shares that fit, replicas on disjoint GPUs, and TP x DP over shared GPUs are placements.
+  for (const char* ok : {"parallel:\n  data_parallel_size: 2\n  devices: [cuda:0, cuda:0]\ncache:\n  gpu_memory_utilization: 0.45\n",
+                         "parallel:\n  data_parallel_size: 2\n  devices: [cuda:0, cuda:1]\n",
+                         "parallel:\n  tensor_parallel_size: 2\n  data_parallel_size: 2\n  devices: [cuda:0, cuda:1, cuda:0, cuda:1]\n"
+                         "cache:\n  gpu_memory_utilization: 0.5\n",
+                         "parallel:\n  tensor_parallel_size: 2\n  devices: [cpu, cpu]\n"}) {
+    INFO(ok);
+    CHECK(load_config_text(ok, "test.yaml").ok());
+  }
+}

@@ -16,6 +16,7 @@
 // margin is < 0.1; the teacher-forced argmax is checked at every step with a margin
 // of at least 0.1 (all of them matched in that run).
 #include <catch2/catch.hpp>
+#include <cuda_runtime_api.h>
 
 #include <cmath>
 #include <map>
@@ -148,6 +149,28 @@ TEST_CASE("CUDA: the in-process engine reproduces HF greedy tokens", "[gpu][gold
   };
   // A few GiB of the card: the KV pool of a tiny model stays a sane number of blocks.
   const testing::EngineTarget target{"cuda:0", 0.2, kMinMargin};
+  for (const char* model : {"qwen3-tiny", "llama3-tiny", "qwen2-tiny"})
+    for (const auto& s : scenarios) {
+      DYNAMIC_SECTION(model << ": " << s.name) { testing::run_scenario(model, s, target); }
+    }
+}
+
+// Tensor parallelism over NCCL: the engine drives two worker processes, rank i on
+// cuda:i; the goldens hold as at TP=1 (skipped with one GPU).
+TEST_CASE("CUDA: TP=2 over NCCL reproduces HF greedy tokens", "[gpu][golden][tp]") {
+  int gpus = 0;
+  cudaGetDeviceCount(&gpus);
+  if (gpus < 2) {
+    WARN("fewer than two GPUs: TP=2 skipped");
+    return;
+  }
+  const testing::Scenario scenarios[] = {
+      {"chunked prefill (budget 7) mixed with decodes", 7, 0, true, 1},
+      {"preemption in a pool of 24 blocks", 48, 24, false, 2},
+  };
+  testing::EngineTarget target{"cuda:0", 0.2, kMinMargin};
+  target.tensor_parallel_size = 2;
+  target.async_scheduling = true;
   for (const char* model : {"qwen3-tiny", "llama3-tiny", "qwen2-tiny"})
     for (const auto& s : scenarios) {
       DYNAMIC_SECTION(model << ": " << s.name) { testing::run_scenario(model, s, target); }

@@ -33,6 +33,9 @@ struct EngineTarget {
   // config.scheduler.async_scheduling: two steps in flight, the runner filling the
   // placeholders of the step before. Off here so each test names the mode it covers.
   bool async_scheduling = false;
+  // > 1: the engine drives that many worker processes (Gloo on the CPU; NCCL with
+  // rank i on cuda:i when device is a GPU).
+  int tensor_parallel_size = 1;
 };
 
 inline void run_scenario(const std::string& model, const Scenario& s, const EngineTarget& target) {
@@ -46,6 +49,12 @@ inline void run_scenario(const std::string& model, const Scenario& s, const Engi
   config.scheduler.max_num_seqs = 16;
   config.scheduler.async_scheduling = target.async_scheduling;
   if (target.device != "cpu") config.parallel.devices = {target.device};
+  if (target.tensor_parallel_size > 1) {
+    config.parallel.tensor_parallel_size = target.tensor_parallel_size;
+    config.parallel.devices.clear();
+    for (int r = 0; r < target.tensor_parallel_size; ++r)
+      config.parallel.devices.push_back(target.device == "cpu" ? "cpu" : "cuda:" + std::to_string(r));
+  }
   auto resolved = resolve_model_paths(config);
   REQUIRE(resolved.ok());
   auto engine = LLMEngine::create(*resolved);

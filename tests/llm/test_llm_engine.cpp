@@ -45,6 +45,17 @@ TEST_CASE("the in-process engine with async scheduling reproduces HF greedy toke
     }
 }
 
+// At tensor_parallel_size 2 the same engine drives two vela-worker processes
+// (Gloo between them): the startup, the steps and the tokens are those of `vela serve`.
+TEST_CASE("the engine at TP=2 (worker processes) reproduces HF greedy tokens", "[golden][tp]") {
+  testing::EngineTarget tp2;
+  tp2.tensor_parallel_size = 2;
+  tp2.async_scheduling = true;
+  for (const char* model : {"qwen3-tiny", "llama3-tiny"}) {
+    DYNAMIC_SECTION(model << ": " << kScenarios[1].name) { testing::run_scenario(model, kScenarios[1], tp2); }
+  }
+}
+
 TEST_CASE("engine setup errors name the key") {
   Config c;
   c.model.path = "/nonexistent/model";

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <fstream>
 #include <limits>
 
 #include "common/clock.h"
@@ -11,7 +12,11 @@
 #include "transport/zmq_io.h"
 
 namespace vela {
+
 namespace {
+
+// A step this late gets its workers checked for being stopped (then every half of it).
+constexpr int64_t kStoppedCheckAfterNs = 1'000'000'000;
 
 int64_t now_ns() { return SteadyClock().now_ns(); }
 int64_t seconds_to_ns(double s) { return static_cast<int64_t>(s * 1e9); }
@@ -63,6 +68,22 @@ std::string WorkerGroup::check_deaths() {
     if (auto status = workers_[r].try_reap())
       return name_ + ": worker rank " + std::to_string(r) + " (pid " + std::to_string(workers_[r].pid()) +
              ") " + status->describe();
+  }
+  return {};
+}
+
+std::string WorkerGroup::check_stopped() {
+  for (size_t r = 0; r < workers_.size(); ++r) {
+    std::ifstream stat("/proc/" + std::to_string(workers_[r].pid()) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ...: the state follows the last ')' (comm may hold anything).
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos || close + 2 >= line.size()) continue;
+    const char state = line[close + 2];
+    if (state == 'T' || state == 't')
+      return name_ + ": worker rank " + std::to_string(r) + " (pid " + std::to_string(workers_[r].pid()) +
+             ") is stopped (SIGSTOP or a debugger); the other ranks wait on it";
   }
   return {};
 }
@@ -264,7 +285,7 @@ Status WorkerGroup::submit_step(const SchedulerOutput& step) {
   if (on_socket)
     for (int32_t r = 0; r < static_cast<int32_t>(workers_.size()); ++r)
       if (auto sent = send_to(r, step_frames_); !sent) return sent;
-  in_flight_.push_back({step.step_id, deadline});
+  in_flight_.push_back({step.step_id, deadline, now_ns()});
   return ok_status();
 }
 
@@ -343,6 +364,15 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
     while (transport::recv_frames_into(router_, in_frames_, &in_identity_))
       if (accept(in_identity_.c_str() + std::min<size_t>(1, in_identity_.size()), ev)) return;
     const int64_t now = now_ns();
+    if (!in_flight_.empty() && now - in_flight_.front().submit_ns > kStoppedCheckAfterNs &&
+        now - last_stop_check_ns_ > kStoppedCheckAfterNs / 2) {
+      last_stop_check_ns_ = now;
+      if (auto stopped = check_stopped(); !stopped.empty()) {
+        ev.kind = WorkerEvent::Kind::kFailure;
+        ev.error = stopped + " during step " + std::to_string(in_flight_.front().step_id);
+        return;
+      }
+    }
     if (!in_flight_.empty() && now >= in_flight_.front().deadline_ns) {
       ev.kind = WorkerEvent::Kind::kFailure;
       ev.error = name_ + ": step " + std::to_string(in_flight_.front().step_id) + " produced no output within " +
@@ -365,7 +395,7 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
     for (auto& w : workers_)
       if (w.pidfd() >= 0) poll_items_.push_back({nullptr, w.pidfd(), ZMQ_POLLIN, 0});
     // Blocks on the sockets themselves; the cap only bounds death checks without pidfds.
-    const int64_t cap_ms = all_pidfds_ ? 1000 : 50;
+    const int64_t cap_ms = !all_pidfds_ ? 50 : !in_flight_.empty() ? kStoppedCheckAfterNs / 2000000 : 1000;
     const long wait_ms = std::clamp<int64_t>((until - now) / 1000000 + 1, 0, cap_ms);
     zmq::poll(poll_items_.data(), poll_items_.size(), std::chrono::milliseconds(wait_ms));
     if (channel_) channel_->up().end_sleep(0, channel_->wake_fd());

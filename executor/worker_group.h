@@ -96,6 +96,10 @@ class WorkerGroup {
   // Waits for the next decoded message from any worker, watching deaths and the deadline.
   Result<Incoming> receive(int64_t deadline_ns, const char* waiting_for);
   std::string check_deaths();  // non-empty description when a worker has exited
+  // Non-empty when a worker is stopped (SIGSTOP, a debugger): its peers would wait on
+  // it in every collective until the step deadline. Read from /proc; looked at once a
+  // step is late by a second, so a stopped rank is named within about a second.
+  std::string check_stopped();
   // Decodes the message in in_frames_ from worker `rank`; true when it filled `ev`.
   bool accept(const char* rank, WorkerEvent& ev);
   Status send_to(int32_t rank, const msg::Frames& frames);
@@ -112,7 +116,9 @@ class WorkerGroup {
   struct InFlight {
     uint64_t step_id;
     int64_t deadline_ns;  // its output is due by then
+    int64_t submit_ns;    // when it was sent
   };
+  int64_t last_stop_check_ns_ = 0;
   std::deque<InFlight> in_flight_;         // oldest first
   bool all_pidfds_ = false;                // every worker has a pidfd (deaths wake poll)
   std::vector<std::string> identities_;    // ROUTER identity by rank ("w<rank>")

@@ -43,7 +43,7 @@ struct Group {
     CHECK_CUDA(cudaGetDeviceCount(&n));
     if (n < 2) return;
     comms.resize(size_t(n));
-    std::vector<int> devs(size_t(n));
+    std::vector<int> devs(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) devs[size_t(i)] = i;
     CHECK_NCCL(ncclCommInitAll(comms.data(), n, devs.data()));
     for (int i = 0; i < n; ++i) {

@@ -248,18 +248,21 @@ TEST_CASE("serve: a worker killed with SIGKILL mid-stream: errors within 5 s, th
   CHECK(server.wait_exit(10s) == 3);
 }
 
-TEST_CASE("serve: a stopped worker (SIGSTOP) is caught by the step deadline") {
-  ServeProcess server("cache:\n  num_gpu_blocks: 1024\nparallel:\n  step_timeout_s: 1\n");
+TEST_CASE("serve: a stopped worker (SIGSTOP) fails its requests within seconds, naming the rank") {
+  ServeProcess server("cache:\n  num_gpu_blocks: 1024\nparallel:\n  step_timeout_s: 30\n");
   auto c = server.connect();
   REQUIRE(c);
   REQUIRE(c->submit(request("slow", {1, 2, 3}, 100000 / 100)).ok());
   REQUIRE(c->next_event(10s));
   auto workers = server.worker_pids();
   REQUIRE(workers.size() == 1);
+  const auto t0 = std::chrono::steady_clock::now();
   ::kill(workers[0], SIGSTOP);
   auto got = collect(*c, {"slow"}, 5s);
   CHECK(got["slow"].finish_reason == "error");
-  CHECK(got["slow"].message.find("no output within") != std::string::npos);
+  CHECK(got["slow"].message.find("worker rank 0") != std::string::npos);
+  CHECK(got["slow"].message.find("is stopped") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - t0 < 4s);
   CHECK(server.wait_exit(10s) == 3);
   CHECK(eventually([&] { return !process_alive(workers[0]); }, 5s));
 }

@@ -4,10 +4,47 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
+#include <set>
+
 #include "common/clock.h"
 #include "common/logging.h"
 
 namespace vela {
+namespace {
+
+// Replicas that share a GPU start one at a time. A worker's KV budget is its share
+// of the card less the memory that appeared since its runtime opened
+// (workers/memory_profile.h); that measures its own use only while no other worker
+// on the card is allocating. Held from start() until the KV cache is allocated.
+class DeviceStartupGate {
+ public:
+  void acquire(const std::vector<std::string>& devices) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return std::none_of(devices.begin(), devices.end(), [&](auto& d) { return busy_.count(d); }); });
+    busy_.insert(devices.begin(), devices.end());
+  }
+  void release(const std::vector<std::string>& devices) {
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& d : devices) busy_.erase(d);
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<std::string> busy_;
+};
+
+DeviceStartupGate& startup_gate() {
+  static DeviceStartupGate gate;
+  return gate;
+}
+
+}  // namespace
 
 WorkerGroupExecutor::WorkerGroupExecutor(WorkerGroupOptions options, TraceFn trace)
     : options_(std::move(options)), trace_(std::move(trace)), name_("engine" + std::to_string(options_.replica)) {
@@ -17,6 +54,7 @@ WorkerGroupExecutor::WorkerGroupExecutor(WorkerGroupOptions options, TraceFn tra
 
 WorkerGroupExecutor::~WorkerGroupExecutor() {
   shutdown(0);
+  release_devices();
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
@@ -41,15 +79,33 @@ void WorkerGroupExecutor::announce() {
 }
 
 Result<WorkerFacts> WorkerGroupExecutor::start(const LoadModel& load) {
+  release_devices();  // a restart: the previous start's hold, if any
+  for (const auto& d : options_.devices)
+    if (d.rfind("cuda", 0) == 0) gated_devices_.push_back(d);
+  startup_gate().acquire(gated_devices_);
   {
     std::lock_guard lock(mu_);
-    if (stop_) return make_error("shut_down", name_ + ": shut down");
+    if (stop_) {
+      release_devices();
+      return make_error("shut_down", name_ + ": shut down");
+    }
+    start_result_.reset();
+    init_result_.reset();
     start_request_ = load;
   }
   wake();
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return start_result_.has_value(); });
-  return *start_result_;
+  Result<WorkerFacts> result = *start_result_;
+  lock.unlock();
+  if (!result) release_devices();
+  return result;
+}
+
+void WorkerGroupExecutor::release_devices() {
+  if (gated_devices_.empty()) return;
+  startup_gate().release(gated_devices_);
+  gated_devices_.clear();
 }
 
 Status WorkerGroupExecutor::init_kv_cache(const InitKVCache& init) {
@@ -61,8 +117,10 @@ Status WorkerGroupExecutor::init_kv_cache(const InitKVCache& init) {
   wake();
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return init_result_.has_value() || failure_.has_value(); });
-  if (!init_result_) return make_error("workers_failed", *failure_);
-  return *init_result_;
+  Status result = init_result_ ? *init_result_ : Status(make_error("workers_failed", *failure_));
+  lock.unlock();
+  release_devices();  // the KV cache is allocated (or the start failed): the next replica may start
+  return result;
 }
 
 Status WorkerGroupExecutor::submit(SchedulerOutput& step) {

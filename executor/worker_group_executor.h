@@ -40,6 +40,7 @@ class WorkerGroupExecutor final : public Executor {
   void wake();
   void fail(const std::string& error);  // on the thread: kill the group, record, announce
   void announce();
+  void release_devices();  // lets the next replica sharing a GPU start (see the .cpp)
 
   WorkerGroupOptions options_;
   TraceFn trace_;
@@ -66,6 +67,7 @@ class WorkerGroupExecutor final : public Executor {
   bool stop_ = false;
   double stop_grace_s_ = 0;
   std::thread thread_;
+  std::vector<std::string> gated_devices_;  // GPUs this group holds while it starts (caller's thread)
 };
 
 }  // namespace vela

@@ -13,6 +13,7 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 note() { echo "$*" | tee -a "$summary"; }
 has() { [[ " $stages " == *" $1 "* ]]; }
 vela=.gpu/bin/vela
+ngpu=$(nvidia-smi -L | grep -c '^GPU')
 mem() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | tr '\n' ' '; }
 
 nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader > "$logs/gpu.csv" 2>&1
@@ -73,7 +74,7 @@ if has dp; then
   note "== W1 (Qwen3-0.6B shape) through vela serve: one replica, DP=2 on two GPUs, 2 replicas sharing cuda:0"
   q=--set\ model.path=perf/models/qwen3-0.6b
   serve_bench w1-dp1 W1 $q --set parallel.devices=cuda:0
-  serve_bench w1-dp2 W1 $q --set parallel.data_parallel_size=2 --set parallel.devices=cuda:0,cuda:1
+  [ "$ngpu" -ge 2 ] && serve_bench w1-dp2 W1 $q --set parallel.data_parallel_size=2 --set parallel.devices=cuda:0,cuda:1
   serve_bench w1-2on1 W1 $q --set parallel.data_parallel_size=2 --set parallel.devices=cuda:0,cuda:0 \
     --set cache.gpu_memory_utilization=0.45
   note "   placement refusals:"

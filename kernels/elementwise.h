@@ -1,6 +1,8 @@
 #pragma once
 // Row-wise and element-wise kernels of the decoder (bf16 activations, fp32 math).
 // Each takes a Params struct and a stream and returns the launch's error.
+#include <initializer_list>
+
 #include "kernels/common.h"
 
 namespace vela::kernels {
@@ -76,6 +78,31 @@ struct ReshapeAndCacheParams {
   int64_t num_tokens = 0, num_kv_heads = 0, head_dim = 0;
 };
 cudaError_t reshape_and_cache(const ReshapeAndCacheParams& p, cudaStream_t stream);
+
+// The attention prologue fused (qkv_rope_cache.cu): per token, q and k heads get
+// RMSNorm by q_norm / k_norm [hd] when given (else none) and RoPE (as rope());
+// q is written back in place, k (rotated) and v go to the paged caches at
+// slot_mapping[t] (negative: skipped). k and v are only read. head_dim 64, 128 or
+// 256 with even strides and 4-byte-aligned bases (qkv_rope_cache_supported).
+struct QkvRopeCacheParams {
+  bf16* q = nullptr;
+  const bf16* k = nullptr;
+  const bf16* v = nullptr;
+  int64_t q_token_stride = 0, k_token_stride = 0, v_token_stride = 0;
+  const bf16* q_norm = nullptr;  // [hd] or null
+  const bf16* k_norm = nullptr;  // [hd] or null
+  float eps = 1e-6f;
+  const int32_t* positions = nullptr;  // [T]
+  const float* cos_sin = nullptr;      // [max_positions, hd]
+  bool interleaved = false;
+  bf16* k_cache = nullptr;
+  bf16* v_cache = nullptr;
+  const int64_t* slot_mapping = nullptr;  // [T]
+  int64_t num_tokens = 0, num_q_heads = 0, num_kv_heads = 0, head_dim = 0;
+};
+bool qkv_rope_cache_supported(int64_t head_dim, std::initializer_list<const void*> ptrs,
+                              std::initializer_list<int64_t> strides);
+cudaError_t qkv_rope_cache(const QkvRopeCacheParams& p, cudaStream_t stream);
 
 // out[i] = x[rows[i]]; x [T, D] with token stride x_token_stride, out [S, D] contiguous.
 struct GatherRowsParams {

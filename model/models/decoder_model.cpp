@@ -181,12 +181,9 @@ void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, Laye
   Tensor q = qkv.narrow(1, 0, nq * hd).unflatten_last(nq, hd);
   Tensor k = qkv.narrow(1, nq * hd, nk * hd).unflatten_last(nk, hd);
   Tensor v = qkv.narrow(1, (nq + nk) * hd, nk * hd).unflatten_last(nk, hd);
-  if (config_.qk_norm) {
-    ops::rms_norm(ctx_, q, layer.q_norm, eps, q);
-    ops::rms_norm(ctx_, k, layer.k_norm, eps, k);
-  }
-  ops::rope(ctx_, batch.positions, q, k, rope_table_, config_.rope.interleaved);
-  ops::reshape_and_cache(ctx_, k, v, kv, batch);
+  ops::qkv_rope_cache(ctx_, q, k, v, config_.qk_norm ? &layer.q_norm : nullptr,
+                      config_.qk_norm ? &layer.k_norm : nullptr, eps, batch.positions, rope_table_,
+                      config_.rope.interleaved, kv, batch);
   Tensor attn = ws_.attn.narrow(0, 0, num_tokens);
   Tensor attn_heads = attn.unflatten_last(nq, hd);
   ops::paged_attention(ctx_, q, kv, batch, 1.0f / std::sqrt(float(hd)), attn_heads, ws_.attn_scratch);

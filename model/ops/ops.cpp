@@ -74,6 +74,16 @@ void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& 
   require_cpu(cache.k, "reshape_and_cache");
   cpu::reshape_and_cache(k, v, cache, batch);
 }
+void qkv_rope_cache(const DeviceContext& ctx, Tensor& q, Tensor& k, const Tensor& v, const Tensor* q_norm,
+                    const Tensor* k_norm, float eps, const Tensor& positions, const Tensor& cos_sin, bool interleaved,
+                    LayerKVCache& cache, const ForwardBatch& batch) {
+  VELA_DISPATCH_CUDA(qkv_rope_cache(ctx, q, k, v, q_norm, k_norm, eps, positions, cos_sin, interleaved, cache, batch));
+  require_cpu(q, "qkv_rope_cache");
+  if (q_norm != nullptr) cpu::rms_norm(q, *q_norm, eps, q);
+  if (k_norm != nullptr) cpu::rms_norm(k, *k_norm, eps, k);
+  cpu::rope(positions, q, k, cos_sin, interleaved);
+  cpu::reshape_and_cache(k, v, cache, batch);
+}
 void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCache& cache, const ForwardBatch& batch,
                      float scale, Tensor& out, Tensor& workspace) {
   VELA_DISPATCH_CUDA(paged_attention(ctx, q, cache, batch, scale, out, workspace));

@@ -44,6 +44,15 @@ void silu_and_mul(const DeviceContext& ctx, const Tensor& gate_up, Tensor& out);
 // Writes k, v [T, nk, hd] into the paged cache rows named by batch.slot_mapping.
 void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& v, LayerKVCache& cache, const ForwardBatch& batch);
 
+// The attention prologue: q [T, nq, hd] and k [T, nk, hd] get RMSNorm over each
+// head by q_norm / k_norm [hd] when given (null: none), then RoPE (as rope());
+// q is left in place, k (rotated) and v are written to the cache (as
+// reshape_and_cache). k's own contents afterwards are unspecified. On CUDA one
+// fused kernel (kernels/qkv_rope_cache.cu) where the shapes allow.
+void qkv_rope_cache(const DeviceContext& ctx, Tensor& q, Tensor& k, const Tensor& v, const Tensor* q_norm,
+                    const Tensor* k_norm, float eps, const Tensor& positions, const Tensor& cos_sin, bool interleaved,
+                    LayerKVCache& cache, const ForwardBatch& batch);
+
 // out [T, nq, hd] = causal softmax(q k^T * scale) v over each sequence's paged
 // keys (cached and new). q [T, nq, hd]; nq a multiple of the cache's nk (GQA).
 // workspace: scratch the CUDA kernels may use (sized by attention_workspace_bytes).

@@ -145,6 +145,42 @@ void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& 
   check(kernels::reshape_and_cache(p, stream_of(ctx)), "reshape_and_cache");
 }
 
+void qkv_rope_cache(const DeviceContext& ctx, Tensor& q, Tensor& k, const Tensor& v, const Tensor* q_norm,
+                    const Tensor* k_norm, float eps, const Tensor& positions, const Tensor& cos_sin, bool interleaved,
+                    LayerKVCache& cache, const ForwardBatch& batch) {
+  const int64_t hd = q.size(2);
+  if (!kernels::qkv_rope_cache_supported(hd, {q.raw_data(), k.raw_data(), v.raw_data(), cache.k.raw_data(),
+                                              cache.v.raw_data()},
+                                         {q.stride(0), k.stride(0), v.stride(0)})) {
+    if (q_norm != nullptr) rms_norm(ctx, q, *q_norm, eps, q);
+    if (k_norm != nullptr) rms_norm(ctx, k, *k_norm, eps, k);
+    rope(ctx, positions, q, k, cos_sin, interleaved);
+    reshape_and_cache(ctx, k, v, cache, batch);
+    return;
+  }
+  kernels::QkvRopeCacheParams p;
+  p.q = ptr<bf16>(q);
+  p.k = ptr<bf16>(k);
+  p.v = ptr<bf16>(v);
+  p.q_token_stride = q.stride(0);
+  p.k_token_stride = k.stride(0);
+  p.v_token_stride = v.stride(0);
+  p.q_norm = q_norm != nullptr ? ptr<bf16>(*q_norm) : nullptr;
+  p.k_norm = k_norm != nullptr ? ptr<bf16>(*k_norm) : nullptr;
+  p.eps = eps;
+  p.positions = ptr<int32_t>(positions);
+  p.cos_sin = ptr<float>(cos_sin);
+  p.interleaved = interleaved;
+  p.k_cache = ptr<bf16>(cache.k);
+  p.v_cache = ptr<bf16>(cache.v);
+  p.slot_mapping = ptr<int64_t>(batch.slot_mapping);
+  p.num_tokens = batch.num_tokens;
+  p.num_q_heads = q.size(1);
+  p.num_kv_heads = k.size(1);
+  p.head_dim = hd;
+  check(kernels::qkv_rope_cache(p, stream_of(ctx)), "qkv_rope_cache");
+}
+
 void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCache& cache, const ForwardBatch& batch,
                      float scale, Tensor& out, Tensor& workspace) {
   kernels::PagedAttentionParams p;

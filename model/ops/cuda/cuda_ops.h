@@ -18,6 +18,9 @@ void rope(const DeviceContext& ctx, const Tensor& positions, Tensor& q, Tensor& 
 void silu_and_mul(const DeviceContext& ctx, const Tensor& gate_up, Tensor& out);
 void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& v, LayerKVCache& cache,
                        const ForwardBatch& batch);
+void qkv_rope_cache(const DeviceContext& ctx, Tensor& q, Tensor& k, const Tensor& v, const Tensor* q_norm,
+                    const Tensor* k_norm, float eps, const Tensor& positions, const Tensor& cos_sin, bool interleaved,
+                    LayerKVCache& cache, const ForwardBatch& batch);
 void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCache& cache, const ForwardBatch& batch,
                      float scale, Tensor& out, Tensor& workspace);
 size_t attention_workspace_bytes(int64_t max_tokens, int64_t num_q_heads, int64_t head_dim);

@@ -1,0 +1,113 @@
+// The fused attention prologue (q/k RMSNorm + RoPE + cache write, one kernel)
+// against the CPU ops it replaces, run one after another in fp32 on the same bf16
+// values: Qwen3-like (q/k norm) and Llama-like (none) head shapes, neox and
+// interleaved RoPE, tokens whose slot is -1 (their k/v must not be written), and a
+// cache pre-filled with random values that every unwritten slot must keep.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernels/elementwise.h"
+#include "model/ops/cpu/cpu_ops.h"
+#include "tests/kernels/gpu_test_util.h"
+
+using namespace vela;
+using namespace vela::testing;
+namespace k = vela::kernels;
+
+TEST_CASE("qkv_rope_cache: fused norm + rope + cache write matches the CPU ops", "[qkv_rope_cache]") {
+  constexpr int64_t kMaxPositions = 4096, kBlockSize = 16;
+  const float eps = 1e-6f;
+  struct Shape { int64_t nq, nk, hd; };
+  for (Shape s : {Shape{16, 8, 128}, Shape{32, 8, 128}, Shape{4, 2, 64}, Shape{8, 1, 256}, Shape{2, 1, 64}})
+    for (int64_t tokens : {1, 5, 300})
+      for (bool norm : {true, false})
+        for (bool interleaved : {false, true}) {
+          INFO("nq=" << s.nq << " nk=" << s.nk << " hd=" << s.hd << " T=" << tokens << " norm=" << norm
+                     << " interleaved=" << interleaved);
+          std::mt19937_64 rng(std::random_device{}());
+          const int64_t width = (s.nq + 2 * s.nk) * s.hd, half = s.hd / 2;
+          Bf16Data qkv = random_bf16(size_t(tokens * width), -3.0f, 3.0f, rng);
+          Bf16Data wq = random_bf16(size_t(s.hd), 0.5f, 1.5f, rng), wk = random_bf16(size_t(s.hd), 0.5f, 1.5f, rng);
+          std::vector<int32_t> pos(static_cast<size_t>(tokens));
+          std::uniform_int_distribution<int32_t> pick(0, kMaxPositions - 1);
+          for (int32_t& p : pos) p = pick(rng);
+          std::vector<float> cs(size_t(kMaxPositions * s.hd));
+          for (int64_t p = 0; p < kMaxPositions; ++p)
+            for (int64_t i = 0; i < half; ++i) {
+              const double a = double(p) * std::pow(1e6, -2.0 * double(i) / double(s.hd));
+              cs[size_t(p * s.hd + i)] = float(std::cos(a));
+              cs[size_t(p * s.hd + half + i)] = float(std::sin(a));
+            }
+          // Slots: a shuffled subset of a larger cache; every 7th token is not written.
+          const int64_t blocks = (tokens + 40) / kBlockSize + 2, slots = blocks * kBlockSize;
+          std::vector<int64_t> all(static_cast<size_t>(slots));
+          std::iota(all.begin(), all.end(), 0);
+          std::shuffle(all.begin(), all.end(), rng);
+          std::vector<int64_t> slot(all.begin(), all.begin() + tokens);
+          for (int64_t t = 3; t < tokens; t += 7) slot[size_t(t)] = -1;
+          Bf16Data kc = random_bf16(size_t(slots * s.nk * s.hd), -1.0f, 1.0f, rng);
+          Bf16Data vc = random_bf16(size_t(slots * s.nk * s.hd), -1.0f, 1.0f, rng);
+
+          // CPU: the ops the fused kernel replaces, in fp32.
+          std::vector<float> want = qkv.f32, want_k = kc.f32, want_v = vc.f32;
+          Tensor rows = Tensor::from_blob(want.data(), {tokens, width}, DType::kF32);
+          Tensor q = rows.narrow(1, 0, s.nq * s.hd).unflatten_last(s.nq, s.hd);
+          Tensor kk = rows.narrow(1, s.nq * s.hd, s.nk * s.hd).unflatten_last(s.nk, s.hd);
+          Tensor v = rows.narrow(1, (s.nq + s.nk) * s.hd, s.nk * s.hd).unflatten_last(s.nk, s.hd);
+          Tensor wqt = Tensor::from_blob(wq.f32.data(), {s.hd}, DType::kF32);
+          Tensor wkt = Tensor::from_blob(wk.f32.data(), {s.hd}, DType::kF32);
+          Tensor pos_t = Tensor::from_blob(pos.data(), {tokens}, DType::kI32);
+          Tensor cs_t = Tensor::from_blob(cs.data(), {kMaxPositions, s.hd}, DType::kF32);
+          if (norm) {
+            ops::cpu::rms_norm(q, wqt, eps, q);
+            ops::cpu::rms_norm(kk, wkt, eps, kk);
+          }
+          ops::cpu::rope(pos_t, q, kk, cs_t, interleaved);
+          LayerKVCache cache{Tensor::from_blob(want_k.data(), {blocks, kBlockSize, s.nk, s.hd}, DType::kF32),
+                             Tensor::from_blob(want_v.data(), {blocks, kBlockSize, s.nk, s.hd}, DType::kF32)};
+          ForwardBatch batch;
+          batch.num_tokens = int32_t(tokens);
+          batch.slot_mapping = Tensor::from_blob(slot.data(), {tokens}, DType::kI64);
+          ops::cpu::reshape_and_cache(kk, v, cache, batch);
+
+          DeviceArray<uint16_t> dqkv(qkv.bits), dwq(wq.bits), dwk(wk.bits), dkc(kc.bits), dvc(vc.bits);
+          DeviceArray<int32_t> dpos(pos);
+          DeviceArray<float> dcs(cs);
+          DeviceArray<int64_t> dslot(slot);
+          k::QkvRopeCacheParams p;
+          p.q = dqkv.bf16();
+          p.k = dqkv.bf16() + s.nq * s.hd;
+          p.v = dqkv.bf16() + (s.nq + s.nk) * s.hd;
+          p.q_token_stride = p.k_token_stride = p.v_token_stride = width;
+          p.q_norm = norm ? dwq.bf16() : nullptr;
+          p.k_norm = norm ? dwk.bf16() : nullptr;
+          p.eps = eps;
+          p.positions = dpos.get();
+          p.cos_sin = dcs.get();
+          p.interleaved = interleaved;
+          p.k_cache = dkc.bf16();
+          p.v_cache = dvc.bf16();
+          p.slot_mapping = dslot.get();
+          p.num_tokens = tokens;
+          p.num_q_heads = s.nq;
+          p.num_kv_heads = s.nk;
+          p.head_dim = s.hd;
+          REQUIRE(k::qkv_rope_cache_supported(s.hd, {p.q, p.k, p.v, p.k_cache, p.v_cache}, {width}));
+          LAUNCH_OK(k::qkv_rope_cache(p, nullptr));
+          // q rotated in place; k and v rows are only read (their contents are not compared).
+          std::vector<float> got = upcast(dqkv.download()), got_q, want_q;
+          for (int64_t t = 0; t < tokens; ++t)
+            for (int64_t i = 0; i < s.nq * s.hd; ++i) {
+              got_q.push_back(got[size_t(t * width + i)]);
+              want_q.push_back(want[size_t(t * width + i)]);
+            }
+          require_close(got_q, want_q, kBf16Out, "q (normed, rotated, in place)");
+          require_close(upcast(dkc.download()), want_k, kBf16Out, "k cache (written slots rotated, the rest kept)");
+          require_close(upcast(dvc.download()), want_v, kBf16Out, "v cache (written slots copied, the rest kept)");
+        }
+}

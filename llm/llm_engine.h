@@ -39,6 +39,8 @@ class LLMEngine {
   const ProfileResult& profile() const { return core_->facts().workers.profiles[0]; }
   int32_t num_blocks() const { return core_->facts().num_blocks; }
   int32_t max_model_len() const { return core_->scheduler().limits().max_model_len; }
+  // The runner the steps run on (its stats: workers/model_runner.h model_runner_stats).
+  const Runner& runner() const { return executor_->runner(); }
 
  private:
   LLMEngine() = default;

@@ -33,6 +33,9 @@ struct EngineTarget {
   // config.scheduler.async_scheduling: two steps in flight, the runner filling the
   // placeholders of the step before. Off here so each test names the mode it covers.
   bool async_scheduling = false;
+  // config.model.enforce_eager: CUDA only (pure decode steps replay CUDA graphs
+  // when false, the default); no effect on the CPU.
+  bool enforce_eager = false;
 };
 
 inline void run_scenario(const std::string& model, const Scenario& s, const EngineTarget& target) {
@@ -45,6 +48,7 @@ inline void run_scenario(const std::string& model, const Scenario& s, const Engi
   config.scheduler.max_num_batched_tokens = s.max_num_batched_tokens;
   config.scheduler.max_num_seqs = 16;
   config.scheduler.async_scheduling = target.async_scheduling;
+  config.model.enforce_eager = target.enforce_eager;
   if (target.device != "cpu") config.parallel.devices = {target.device};
   auto resolved = resolve_model_paths(config);
   REQUIRE(resolved.ok());

@@ -22,12 +22,16 @@ InputLayout InputLayout::of(int64_t T, int64_t S, int64_t stride) {
 int64_t pack_step_inputs(const StepInputs& in, int32_t pad_to, int32_t block_size, const InputLayout& l,
                          int32_t* h) {
   const int64_t T = in.num_tokens(), S = int64_t(in.requests.size()), R = int64_t(in.sample_rows.size());
-  std::memcpy(h + l.slot_mapping, in.slot_mapping.data(), size_t(T) * sizeof(int64_t));
-  std::memcpy(h + l.input_ids, in.input_ids.data(), size_t(T) * sizeof(int32_t));
-  std::memcpy(h + l.positions, in.positions.data(), size_t(T) * sizeof(int32_t));
-  std::memcpy(h + l.query_start_loc, in.query_start_loc.data(), size_t(S + 1) * sizeof(int32_t));
-  std::memcpy(h + l.seq_lens, in.seq_lens.data(), size_t(S) * sizeof(int32_t));
-  std::memcpy(h + l.sample_rows, in.sample_rows.data(), size_t(R) * sizeof(int32_t));
+  // (An all-padding batch has empty vectors, whose data() may be null.)
+  auto put = [h](int64_t at, const void* src, int64_t bytes) {
+    if (bytes > 0) std::memcpy(h + at, src, size_t(bytes));
+  };
+  put(l.slot_mapping, in.slot_mapping.data(), T * int64_t(sizeof(int64_t)));
+  put(l.input_ids, in.input_ids.data(), T * int64_t(sizeof(int32_t)));
+  put(l.positions, in.positions.data(), T * int64_t(sizeof(int32_t)));
+  put(l.query_start_loc, in.query_start_loc.data(), (S + 1) * int64_t(sizeof(int32_t)));
+  put(l.seq_lens, in.seq_lens.data(), S * int64_t(sizeof(int32_t)));
+  put(l.sample_rows, in.sample_rows.data(), R * int64_t(sizeof(int32_t)));
   // Row r holds the blocks of sequence r; entries past its seq_len are never read,
   // so only the columns up to the longest sequence's blocks travel (at least one:
   // a padded row's column 0 must reach the device).

@@ -12,6 +12,7 @@
 #include "llm/engine_setup.h"
 #include "llm/llm_engine.h"
 #include "tests/model/golden.h"
+#include "workers/model_runner.h"
 
 namespace vela::testing {
 
@@ -99,6 +100,17 @@ inline void run_scenario(const std::string& model, const Scenario& s, const Engi
   if (s.prefix_caching && s.copies > 1) CHECK(stats.prefix_cache_hit_tokens > 0);
   if (s.num_blocks > 0) CHECK(stats.num_preemptions > 0);
   CHECK(stats.num_free_blocks == stats.num_usable_blocks);  // everything came back
+  // On CUDA without enforce_eager the decode steps replayed the captured graphs.
+  auto rs = model_runner_stats(e.runner());
+  REQUIRE(rs.has_value());
+  if (target.device != "cpu" && !target.enforce_eager) {
+    INFO("decode CUDA graphs: " << rs->graphs_captured << " captured, " << rs->graph_steps << " steps replayed, "
+                                << rs->eager_steps << " eager");
+    CHECK(rs->graphs_captured > 0);
+    CHECK(rs->graph_steps > 0);
+  } else {
+    CHECK(rs->graph_steps == 0);
+  }
 }
 
 }  // namespace vela::testing

@@ -129,6 +129,8 @@ const std::vector<KeySpec>& specs() {
       VELA_CHOICE(model, load_format, "auto/safetensors read the weights; dummy makes seeded random weights of the config's shapes.",
                   "auto", "safetensors", "dummy"),
       VELA_INT(model, seed, 0, std::numeric_limits<int64_t>::max(), "Seeds dummy weights and requests without their own seed."),
+      VELA_BOOL(model, enforce_eager, "CUDA: launch every step op by op. false: pure decode steps replay CUDA graphs captured at startup (see cuda_graph_max_batch); mixed prefill/decode steps are always eager. No effect on the CPU."),
+      VELA_INT(model, cuda_graph_max_batch, 1, 512, "CUDA: the largest decode batch replayed from a graph. Graphs are captured after the KV cache at 1, 2, 4, 8, 16, 24, ... up to this (capped at scheduler.max_num_seqs); a decode step replays the smallest that holds it, padded. Larger steps run eagerly."),
 
       VELA_INT(parallel, tensor_parallel_size, 1, 64, "Tensor-parallel shards per engine replica (one worker process each)."),
       VELA_INT(parallel, data_parallel_size, 1, 64, "Engine-core replicas behind the one frontend."),

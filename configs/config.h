@@ -17,6 +17,8 @@ struct ModelConfig {
   int32_t max_model_len = 0;        // 0 = the model's max_position_embeddings
   std::string load_format = "auto"; // auto | safetensors | dummy
   uint64_t seed = 0;                // seeds dummy weights and unseeded sampling
+  bool enforce_eager = false;       // CUDA: no decode graphs, every step launched op by op
+  int32_t cuda_graph_max_batch = 512;  // CUDA: decode graphs up to this batch (capped at max_num_seqs)
 };
 
 struct ParallelConfig {

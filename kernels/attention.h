@@ -27,6 +27,11 @@ struct PagedAttentionParams {
   int32_t num_q_heads = 0, num_kv_heads = 0, head_dim = 0, block_size = 0;
   int32_t max_query_len = 0;  // largest q_len in the batch (host-known)
   int32_t max_seq_len = 0;    // largest seq_len in the batch (host-known)
+  // For a CUDA graph replayed across steps: max_seq_len is only an upper bound
+  // (max_model_len), fixed at capture. The decode grid is sized from it, and each
+  // sequence splits its own keys by its seq_len read on the device, so the launch
+  // depends on nothing that changes per step (blocks past a sequence's keys exit).
+  bool max_seq_len_is_bound = false;
   float scale = 1.0f;
   // Scratch for split-KV partial results; at least paged_attention_workspace_bytes(...).
   void* workspace = nullptr;

@@ -3,10 +3,12 @@
 //
 // The plan reads Params only (no device memory, no allocation, no sync), so the
 // launches it makes are the same every time for the same Params and a CUDA graph can
-// capture them. Note for graphs replayed across steps: num_splits follows
-// max_seq_len and num_seqs, so capture with the bucket's upper bounds (the kernels
-// are correct for any max_seq_len >= the real longest sequence, and for less too:
-// the last split takes every remaining key).
+// capture them. Graphs replayed across steps (workers/decode_graphs.h) set
+// max_seq_len_is_bound with max_seq_len = max_model_len: num_splits then follows
+// that bound and num_seqs only, and each sequence divides its own keys over those
+// splits (split_len_of its seq_len, read on the device), so one capture serves every
+// context length without idling SMs on long ones. Without the flag the kernels are
+// still correct for any max_seq_len (the last split takes every remaining key).
 #include <algorithm>
 #include <atomic>
 #include <climits>
@@ -76,6 +78,7 @@ cudaError_t make_plan(const PagedAttentionParams& p, Plan& plan) {
   if (p.workspace == nullptr) splits = 1;
   while (splits > 1 && partial_bytes(splits * p.num_tokens, p.num_q_heads, p.head_dim) > p.workspace_bytes) --splits;
   if (splits <= 1) return cudaSuccess;
+  plan.per_seq_split = p.max_seq_len_is_bound;
   int64_t split_len = (p.max_seq_len + splits - 1) / splits;
   split_len = (split_len + 63) / 64 * 64;
   plan.split_len = int32_t(split_len);
@@ -83,6 +86,7 @@ cudaError_t make_plan(const PagedAttentionParams& p, Plan& plan) {
   if (plan.num_splits <= 1) {
     plan.num_splits = 1;
     plan.split_len = INT_MAX;
+    plan.per_seq_split = false;
     return cudaSuccess;
   }
   const int64_t rows = int64_t(plan.num_splits) * p.num_tokens;

@@ -39,11 +39,15 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionPa
   const int row = p.query_start_loc[s];
   if (p.query_start_loc[s + 1] - row != 1) return;  // an empty (padding) sequence
   const int seq_len = p.seq_lens[s];
-  const int k_begin = split * plan.split_len;
+  // Per-sequence splits (a captured graph): this sequence's own split length, and
+  // when its keys fit one split that split writes the output (the combine skips it).
+  const int split_len = plan.per_seq_split ? split_len_of(seq_len, int(gridDim.x)) : plan.split_len;
+  const bool direct = gridDim.x == 1 || (plan.per_seq_split && seq_len <= split_len);
+  const int k_begin = split * split_len;
   // The last split takes every remaining key, so a max_seq_len that undercounts
   // loses nothing; one split takes them all.
-  const int k_end = (split == int(gridDim.x) - 1 || seq_len - k_begin <= plan.split_len) ? seq_len
-                                                                                          : k_begin + plan.split_len;
+  const int k_end = (split == int(gridDim.x) - 1 || seq_len - k_begin <= split_len) ? seq_len
+                                                                                     : k_begin + split_len;
   if (split > 0 && k_begin >= seq_len) return;  // nothing here; the combine pass skips it
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -183,7 +187,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionPa
     }
     const int h = kh * G + g;
     const float o = lsum > 0.0f ? a / lsum : 0.0f;
-    if (gridDim.x == 1) {
+    if (direct) {
       p.out[int64_t(row) * p.out_token_stride + int64_t(h) * HD + d] = __float2bfloat16(o);
     } else {
       const int64_t prow = int64_t(split) * p.num_tokens + row;
@@ -200,8 +204,10 @@ __global__ void __launch_bounds__(HD) combine_kernel(const PagedAttentionParams 
   const int row = p.query_start_loc[s];
   if (p.query_start_loc[s + 1] - row != 1) return;
   const int seq_len = p.seq_lens[s];
-  int n = (seq_len + plan.split_len - 1) / plan.split_len;
+  const int split_len = plan.per_seq_split ? split_len_of(seq_len, plan.num_splits) : plan.split_len;
+  int n = (seq_len + split_len - 1) / split_len;
   n = max(1, min(n, plan.num_splits));
+  if (plan.per_seq_split && n == 1) return;  // one split: the decode kernel wrote the output
   float mmax = -INFINITY;
   for (int i = 0; i < n; ++i)
     mmax = fmaxf(mmax, plan.partial_lse[(int64_t(i) * p.num_tokens + row) * p.num_q_heads + h]);

@@ -23,6 +23,7 @@ struct Plan {
   bool decode = false;        // max_query_len == 1: GQA decode kernel, else the prefill kernel
   int32_t num_splits = 1;     // decode only; > 1 means partials in the workspace + combine pass
   int32_t split_len = 0;      // keys per split (decode), a multiple of 64
+  bool per_seq_split = false; // decode: each sequence splits by its own seq_len (split_len_of)
   int32_t block_shift = 0;    // log2(block_size)
   float* partial_acc = nullptr;  // [num_splits * num_tokens, nq, hd]
   float* partial_lse = nullptr;  // [num_splits * num_tokens, nq]
@@ -33,6 +34,16 @@ inline size_t partial_bytes(int64_t rows, int32_t nq, int32_t hd) {
   size_t acc = size_t(rows) * size_t(nq) * size_t(hd) * sizeof(float);
   acc = (acc + 255) / 256 * 256;
   return acc + size_t(rows) * size_t(nq) * sizeof(float);
+}
+
+// Keys per split of one sequence when the plan splits per sequence: its keys spread
+// over the grid's num_splits, at least kMinKeysPerSplit each, a multiple of 64; so a
+// short sequence takes one split (the others exit at once) and a long one all.
+__host__ __device__ inline int32_t split_len_of(int32_t seq_len, int32_t num_splits) {
+  int32_t len = (seq_len + num_splits - 1) / num_splits;
+  len = (len + 63) / 64 * 64;
+  const int32_t min_len = kMinKeysPerSplit;  // a value, not the host variable, in device code
+  return len > min_len ? len : min_len;
 }
 
 template <int HD, int G>

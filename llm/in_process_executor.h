@@ -22,6 +22,7 @@ class InProcessExecutor final : public Executor {
   void shutdown(double) override {}
 
   Runner& runner() { return *runner_; }
+  const Runner& runner() const { return *runner_; }
 
  private:
   std::unique_ptr<Runner> runner_;

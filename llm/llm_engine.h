@@ -42,6 +42,13 @@ class LLMEngine {
   const ProfileResult& profile() const { return core_->facts().workers.profiles[0]; }
   int32_t num_blocks() const { return core_->facts().num_blocks; }
   int32_t max_model_len() const { return core_->scheduler().limits().max_model_len; }
+  // The runner the steps run on (its stats: workers/model_runner.h model_runner_stats).
+  // The runner in this process; null at tensor_parallel_size > 1 (the ranks are
+  // worker processes).
+  const Runner* runner() const {
+    auto* in_process = dynamic_cast<const InProcessExecutor*>(executor_.get());
+    return in_process != nullptr ? &in_process->runner() : nullptr;
+  }
 
  private:
   LLMEngine() = default;

@@ -31,6 +31,10 @@ struct LoadModel {
   std::string dist_init_address;      // Gloo store / NCCL id bootstrap, made by rank 0
   uint64_t seed = 0;
   uint64_t cpu_kv_cache_bytes = 0;    // KV budget on the CPU backend (cache.cpu_kv_cache_gib); 0 = from RAM
+  // CUDA: decode steps of up to this many sequences replay CUDA graphs captured at
+  // startup (model.cuda_graph_max_batch; capped at max_num_seqs). 0 = always eager
+  // (model.enforce_eager, and the CPU).
+  int32_t cuda_graph_max_batch = 0;
   bool operator==(const LoadModel&) const = default;
 };
 

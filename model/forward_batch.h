@@ -21,6 +21,10 @@ struct ForwardBatch {
   int32_t num_seqs = 0;
   int32_t max_seq_len = 0;   // largest seq_lens entry (sizes scratch space)
   int32_t max_query_len = 0; // largest query length (1: a pure decode step)
+  // A decode batch captured into a CUDA graph and replayed across steps: num_tokens
+  // and num_seqs are the padded bucket, max_seq_len only an upper bound (max_model_len);
+  // kernels take every per-step length from the tensors above.
+  bool max_seq_len_is_bound = false;
 };
 
 // One layer's paged KV cache: [num_blocks, block_size, num_kv_heads, head_dim] each.

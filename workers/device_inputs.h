@@ -7,6 +7,9 @@
 // the block tables' rows up to the longest sequence's blocks, not the whole fixed
 // stride, which max_model_len makes wide), and the
 // ForwardBatch's tensors never change address (what CUDA graphs need).
+//
+// A pure decode step replayed from a CUDA graph (workers/decode_graphs.h) is padded
+// to the graph's batch size: the padded sequences are harmless (see pack_step_inputs).
 #include <cstdint>
 
 #include "common/result.h"
@@ -16,6 +19,25 @@
 
 namespace vela {
 
+// Where each input lives in the buffer, in int32 words; slot_mapping (i64) first so
+// it stays 8-byte aligned.
+struct InputLayout {
+  int64_t slot_mapping = 0, input_ids = 0, positions = 0, query_start_loc = 0, seq_lens = 0, sample_rows = 0,
+          block_tables = 0, total = 0;
+  int64_t stride = 0;  // block-table row stride (max blocks per sequence)
+  static InputLayout of(int64_t max_tokens, int64_t max_seqs, int64_t max_blocks_per_seq);
+};
+
+// Packs `in` into `words` (laid out as `l`) and returns how many block-table columns
+// of each row must travel (at least 1). pad_to > num_seqs pads a pure decode step
+// (one token per sequence) to pad_to sequences, and each padded sequence s is
+// harmless: token 0 at position 0, slot_mapping -1 (no KV write), seq_len 1 over a
+// block-table row whose column 0 is the null block 0 (reads one key nobody owns),
+// query_start_loc s, and sample row 0 for every sample slot past the real ones (its
+// logits are computed and ignored). Exposed for tests.
+int64_t pack_step_inputs(const StepInputs& in, int32_t pad_to, int32_t block_size, const InputLayout& l,
+                         int32_t* words);
+
 class DeviceInputs {
  public:
   // max_blocks_per_seq is also the block tables' row stride on the device.
@@ -24,7 +46,13 @@ class DeviceInputs {
   // The batch for `in` (and its sample rows in sample_rows()); enqueues the copy
   // on ctx's stream. The staging buffer is reused: the caller synchronises the
   // stream before the next upload (the runner does when it reads the samples).
-  Result<ForwardBatch> upload(const StepInputs& in);
+  //
+  // pad_to > 0 (CUDA only): `in` is a pure decode step of at most pad_to sequences,
+  // padded to pad_to for a CUDA graph captured at that size. The batch then has
+  // num_tokens = num_seqs = pad_to, sample_rows() has pad_to rows (the real ones
+  // first), and max_seq_len is the bound max_blocks_per_seq x block_size with
+  // max_seq_len_is_bound set: every launch it leads to is the same at each step.
+  Result<ForwardBatch> upload(const StepInputs& in, int32_t pad_to = 0);
   // [num sampled rows] i32, where the model reads it; valid after upload().
   const Tensor& sample_rows() const { return sample_rows_; }
 

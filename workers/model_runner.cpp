@@ -12,6 +12,7 @@
 #include "model/models/causal_lm.h"
 #include "model/models/registry.h"
 #include "model/weights.h"
+#include "workers/decode_graphs.h"
 #include "workers/device_inputs.h"
 #include "workers/memory_profile.h"
 #include "workers/persistent_batch.h"
@@ -42,6 +43,7 @@ class ModelRunner final : public Runner {
  private:
   Result<ProfileResult> load_on_device(const LoadModel& request);
   Result<bool> profile_forward(int32_t num_tokens);
+  Result<bool> capture_decode_graphs();
   Result<bool> sample(ModelRunnerOutput& out, const Tensor& logits);
 
   SingleRankCommunicator single_rank_;
@@ -57,6 +59,8 @@ class ModelRunner final : public Runner {
   int32_t block_size_ = 16;
   int32_t num_blocks_ = 0;
   int32_t max_model_len_ = 0;
+  int32_t max_tokens_ = 0, max_seqs_ = 0;  // the reserved limits (GPU)
+  int32_t graph_max_batch_ = 0;            // LoadModel.cuda_graph_max_batch (0: eager)
   PersistentBatch batch_;
   StepInputs inputs_;
   DeviceInputs device_inputs_;
@@ -66,6 +70,12 @@ class ModelRunner final : public Runner {
 #endif
   std::vector<SampleRow> sample_rows_;
   std::vector<int32_t> sampled_tokens_;
+  // Declared after the KV cache and the model so that it is destroyed first.
+  DecodeGraphs graphs_;
+  ModelRunnerStats stats_;
+
+ public:
+  const ModelRunnerStats& stats() const { return stats_; }
 };
 
 Result<ProfileResult> ModelRunner::load(const LoadModel& request) {
@@ -141,6 +151,9 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
   const int32_t max_tokens = std::max(request.max_num_batched_tokens, 1);
   const int32_t max_seqs = std::max(request.max_num_seqs, 1);
   const int32_t max_blocks = (max_model_len_ + block_size_ - 1) / block_size_;
+  max_tokens_ = max_tokens;
+  max_seqs_ = max_seqs;
+  graph_max_batch_ = std::max(request.cuda_graph_max_batch, 0);
   auto reserved = model_->reserve(max_tokens, max_seqs);
   if (!reserved) return reserved.error();
   auto inputs = device_inputs_.init(ctx_, max_tokens, max_seqs, max_blocks, block_size_);
@@ -212,6 +225,7 @@ Result<bool> ModelRunner::init_kv_cache(const InitKVCache& request) {
   block_size_ = request.block_size_tokens;
   num_blocks_ = request.num_blocks;
   const ModelShape& s = model_->shape();
+  graphs_.clear();  // they point into the KV cache about to be replaced
   kv_.clear();
   try {
     for (int64_t l = 0; l < s.num_layers; ++l)
@@ -221,6 +235,67 @@ Result<bool> ModelRunner::init_kv_cache(const InitKVCache& request) {
     kv_.clear();
     return make_error("out_of_memory", "KV cache of " + std::to_string(num_blocks_) + " blocks: " + e.what());
   }
+  if (ctx_.is_cuda() && graph_max_batch_ > 0) {
+    try {
+      return capture_decode_graphs();
+    } catch (const std::bad_alloc& e) {
+      graphs_.clear();
+      return make_error("out_of_memory", "capturing decode CUDA graphs on " + runtime_->description() + ": " +
+                                             e.what() + " (model.enforce_eager: true runs without them)");
+    }
+  }
+  return true;
+}
+
+// The decode graphs, captured once the KV cache exists (their kernels hold its
+// addresses): for each size, the inputs of an all-padding batch are uploaded, the
+// forward + logits run once eagerly (every kernel loaded and every GEMM shape
+// planned, so nothing inside the capture allocates or searches), then the same
+// launches are captured. Per step only the inputs' copy runs outside the graph.
+Result<bool> ModelRunner::capture_decode_graphs() {
+  const auto sizes = decode_graph_sizes(std::min({graph_max_batch_, max_seqs_, max_tokens_}));
+  if (sizes.empty()) return true;
+  auto synced = runtime_->synchronize();
+  if (!synced) return synced.error();
+  auto before = runtime_->memory();
+  if (!before) return before.error();
+  const auto start = std::chrono::steady_clock::now();
+  StepInputs padding;  // no real sequence: every row is padding
+  padding.max_blocks_per_seq = inputs_.max_blocks_per_seq;
+  padding.query_start_loc = {0};
+  auto stream = ctx_.stream;
+  for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
+    const int32_t b = *it;
+    auto batch = device_inputs_.upload(padding, b);
+    if (!batch) return batch.error();
+    auto body = [&] {
+      Tensor hidden = model_->forward(*batch, kv_);
+      return model_->compute_logits(hidden, device_inputs_.sample_rows());
+    };
+    body();  // warm-up
+    synced = runtime_->synchronize();
+    if (!synced) return make_error("cuda_graph", "warm-up of the decode step at batch " + std::to_string(b) +
+                                                     " before its capture: " + synced.error().message);
+    auto captured = graphs_.capture(b, stream, body);
+    if (!captured) {
+      graphs_.clear();
+      return make_error(captured.error().code, runtime_->description() + ": " + captured.error().message +
+                                                   " (model.enforce_eager: true runs without graphs)");
+    }
+  }
+  synced = runtime_->synchronize();
+  if (!synced) return synced.error();
+  auto after = runtime_->memory();
+  if (!after) return after.error();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const uint64_t used = before->free_bytes > after->free_bytes ? before->free_bytes - after->free_bytes : 0;
+  stats_.graphs_captured = int32_t(graphs_.size());
+  stats_.capture_seconds = seconds;
+  stats_.graph_bytes = used;
+  log_->info("rank {}: captured {} decode CUDA graphs (batch sizes 1..{}) in {:.2f} s, {:.1f} MiB of device memory; "
+             "decode steps of up to {} sequences replay them (model.enforce_eager: true turns them off)",
+             comm_->rank(), graphs_.size(), graphs_.largest(), seconds, double(used) / double(1 << 20),
+             graphs_.largest());
   return true;
 }
 
@@ -281,18 +356,38 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
   for (const RequestState* r : inputs_.requests) out.request_ids.push_back(r->request_id);
   out.sampled_token_ids.resize(inputs_.requests.size());
   if (inputs_.num_tokens() > 0) {
-    auto batch = device_inputs_.upload(inputs_);
-    if (!batch) return batch.error();
-    Tensor hidden = model_->forward(*batch, kv_);
-    if (!inputs_.sample_rows.empty()) {
-      // Every rank takes part (the logits are all-gathered); rank 0 samples.
-      Tensor logits = model_->compute_logits(hidden, device_inputs_.sample_rows());
-      if (comm_->rank() == 0) {
+    // A pure decode step (one token per sequence) that a captured graph holds replays
+    // it, padded; anything else launches op by op. Every rank decides alike (the
+    // same step), so collectives inside the graphs pair up.
+    const int32_t num_seqs = int32_t(inputs_.requests.size());
+    const int32_t bucket = inputs_.num_tokens() == num_seqs ? graphs_.bucket_for(num_seqs) : 0;
+    if (bucket > 0) {
+      auto batch = device_inputs_.upload(inputs_, bucket);
+      if (!batch) return batch.error();
+      auto logits = graphs_.replay(bucket, ctx_.stream);
+      if (!logits) return logits.error();
+      ++stats_.graph_steps;
+      if (!inputs_.sample_rows.empty() && comm_->rank() == 0) {
         // The sampler waits for its tokens; with peers, wait for the gathered logits
         // under the communicator's watch first, so a dead peer cannot hang it.
         if (comm_->world_size() > 1) VELA_TRY(comm_->wait(ctx_.stream));
-        auto sampled = sample(out, logits);
+        // The graph computed logits for every padded row; the real ones come first.
+        auto sampled = sample(out, logits->narrow(0, 0, int64_t(inputs_.sample_rows.size())));
         if (!sampled) return sampled.error();
+      }
+    } else {
+      auto batch = device_inputs_.upload(inputs_);
+      if (!batch) return batch.error();
+      Tensor hidden = model_->forward(*batch, kv_);
+      ++stats_.eager_steps;
+      if (!inputs_.sample_rows.empty()) {
+        // Every rank takes part (the logits are all-gathered); rank 0 samples.
+        Tensor logits = model_->compute_logits(hidden, device_inputs_.sample_rows());
+        if (comm_->rank() == 0) {
+          if (comm_->world_size() > 1) VELA_TRY(comm_->wait(ctx_.stream));
+          auto sampled = sample(out, logits);
+          if (!sampled) return sampled.error();
+        }
       }
     }
     // The next step reuses the staging buffer and must see this step's KV: wait
@@ -315,6 +410,11 @@ std::unique_ptr<Runner> make_model_runner(Communicator* comm) { return make_mode
 
 std::unique_ptr<Runner> make_model_runner(Communicator* comm, const ModelRunnerOptions& options) {
   return std::make_unique<ModelRunner>(comm, options);
+}
+
+std::optional<ModelRunnerStats> model_runner_stats(const Runner& runner) {
+  if (const auto* r = dynamic_cast<const ModelRunner*>(&runner)) return r->stats();
+  return std::nullopt;
 }
 
 }  // namespace vela

@@ -5,6 +5,7 @@
 // GPU), forward, logits for the sampled rows, sampling on rank 0.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "workers/runner.h"
@@ -21,8 +22,19 @@ struct ModelRunnerOptions {
   std::string device = "cpu";
 };
 
+// What the runner did with CUDA graphs (workers/decode_graphs.h), for logs and tests.
+struct ModelRunnerStats {
+  int32_t graphs_captured = 0;  // decode graphs captured at init_kv_cache
+  double capture_seconds = 0;   // warm-up + capture + instantiation of all of them
+  uint64_t graph_bytes = 0;     // device memory they took (free memory before - after)
+  uint64_t graph_steps = 0;     // steps replayed from a graph
+  uint64_t eager_steps = 0;     // steps launched op by op (mixed steps, big batches, eager mode, the CPU)
+};
+
 // comm: this rank's collectives; nullptr means a single rank.
 std::unique_ptr<Runner> make_model_runner(Communicator* comm);
 std::unique_ptr<Runner> make_model_runner(Communicator* comm, const ModelRunnerOptions& options);
+// The stats of a runner made by make_model_runner; nullopt for any other runner.
+std::optional<ModelRunnerStats> model_runner_stats(const Runner& runner);
 
 }  // namespace vela

@@ -17,6 +17,7 @@
 #include "perf/report.h"
 #include "perf/roofline.h"
 #include "perf/workloads.h"
+#include "workers/model_runner.h"
 
 namespace vela::cli {
 namespace {
@@ -27,7 +28,7 @@ struct ThroughputOpts {
   std::vector<std::string> overrides;
   perf::WorkloadScale scale;
   double hbm_tbps = 0, gemm_tflops = 0;
-  bool save = false, no_progress = false;
+  bool save = false, no_progress = false, enforce_eager = false;
 };
 
 double peak_rss_bytes() {
@@ -55,6 +56,7 @@ void run(const ThroughputOpts& o) {
   config->model.path = !o.model.empty() ? o.model : find_project_file("perf/models/" + workload->model_shape);
   if (o.model.empty()) config->model.load_format = "dummy";
   if (!o.device.empty()) config->parallel.devices = {o.device};
+  if (o.enforce_eager) config->model.enforce_eager = true;
   apply_logging(config->logging);
   auto resolved = resolve_model_paths(*config);
   if (!resolved) fail(resolved.error().message);
@@ -164,6 +166,18 @@ void run(const ThroughputOpts& o) {
   report.figures.push_back({"engine steps", static_cast<double>(stats.num_steps), "", nan, "", false});
   report.figures.push_back({"KV blocks", static_cast<double>(e.num_blocks()), "", nan, "", true});
   report.figures.push_back({"engine startup", startup_s, "s", nan, "", false});
+  // CUDA graphs (model.enforce_eager false): how many, their capture (inside the
+  // startup above), and the share of steps that replayed one.
+  if (auto rs = e.runner() != nullptr ? model_runner_stats(*e.runner()) : std::nullopt;
+      rs && (rs->graph_steps + rs->eager_steps) > 0) {
+    report.figures.push_back({"decode CUDA graphs", static_cast<double>(rs->graphs_captured), "", nan, "", false});
+    if (rs->graphs_captured > 0) {
+      report.figures.push_back({"graph capture", rs->capture_seconds, "s", nan, "", false});
+      report.figures.push_back({"graph memory", double(rs->graph_bytes) / (1 << 20), "MiB", nan, "", false});
+    }
+    report.figures.push_back({"steps from graphs", 100.0 * double(rs->graph_steps) / double(rs->graph_steps + rs->eager_steps),
+                              "%", nan, "", true});
+  }
   std::cout << perf::format_table(report);
   if (output_tokens != d.output_tokens) fail("produced " + std::to_string(output_tokens) + " output tokens, expected " +
                                              std::to_string(d.output_tokens));
@@ -193,6 +207,8 @@ void add_throughput(CLI::App& bench) {
   cmd->add_option("--results-dir", o->results_dir, "where --save writes the JSON");
   cmd->add_flag("--save", o->save, "save the JSON report");
   cmd->add_flag("--no-progress", o->no_progress, "no progress bar");
+  cmd->add_flag("--enforce-eager", o->enforce_eager,
+                "CUDA: no decode graphs, every step op by op (= --set model.enforce_eager=true), to compare");
   cmd->callback([o]() { run(*o); });
 }
 

@@ -3,7 +3,9 @@
 # a short table last. Builds nothing (scripts/gpu/bundle.sh builds here).
 #   tar xJf .gpu/bundle.tar.xz -C .gpu
 #   export LD_LIBRARY_PATH=$PWD/.gpu/lib:/usr/local/cuda/lib64; bash scripts/gpu/run_tests.sh $OUT [STAGES...]
-# Stages (default all): tests compare bench throughput startup serve sanitizer. $OUT gets summary.txt and
+# Stages (default all): tests compare bench throughput startup serve sanitizer. throughput runs
+# WORKLOADS (default S1 W1 P1 W2) with decode CUDA graphs, then EAGER_WORKLOADS (default S1 W1)
+# with --enforce-eager (EAGER_WORKLOADS= skips those). $OUT gets summary.txt and
 # logs.tar.gz (every log and JSON), so the 8-file limit of the way back holds.
 set -uo pipefail
 out=${1:?usage: run_tests.sh OUT_DIR [STAGES...]}; shift
@@ -58,10 +60,16 @@ fi
 
 if has throughput; then
   note "== vela bench throughput on cuda:0 (dummy weights of the real shapes, bound from ceilings measured in the same run)"
-  for w in ${WORKLOADS:-S1 W1 P1 W2}; do
-    run "throughput-$w" ${THROUGHPUT_TIMEOUT:-300} .gpu/bin/vela bench throughput --workload "$w" --device cuda:0 --no-progress --save --results-dir "$logs"
-    grep -E "tok/s|wall|startup|hit" "$logs/throughput-$w.log" | head -8 | sed 's/^/    /' | tee -a "$summary"
-  done
+  # Decode CUDA graphs on (the default), then the EAGER_WORKLOADS again with --enforce-eager
+  # (model.enforce_eager=true) in the same call, so the two compare on one machine.
+  throughput() {  # throughput NAME WORKLOAD [ARGS...]
+    local name=$1 w=$2; shift 2
+    run "$name" ${THROUGHPUT_TIMEOUT:-300} .gpu/bin/vela bench throughput --workload "$w" --device cuda:0 "$@" \
+      --no-progress --save --results-dir "$logs"
+    grep -E "tok/s|wall|startup|hit|graph" "$logs/$name.log" | head -12 | sed 's/^/    /' | tee -a "$summary"
+  }
+  for w in ${WORKLOADS:-S1 W1 P1 W2}; do throughput "throughput-$w" "$w"; done
+  for w in ${EAGER_WORKLOADS-S1 W1}; do throughput "throughput-$w-eager" "$w" --enforce-eager; done
 fi
 
 if has startup; then

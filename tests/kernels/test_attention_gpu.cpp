@@ -49,6 +49,9 @@ struct Options {
   int32_t max_query_len_pad = 0;    // passed max_query_len exceeds the real one by this (graph buckets)
   int32_t max_seq_len_pad = 0;      // likewise max_seq_len
   bool workspace = true;            // false: no workspace (forces a single split)
+  // A CUDA graph's launch (workers/decode_graphs.h): max_seq_len is a bound
+  // (max_model_len), each sequence splits its own keys by its seq_len.
+  bool max_seq_len_is_bound = false;
 };
 
 uint16_t random_bf16(std::mt19937_64& rng, float range) {
@@ -131,6 +134,7 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   p.block_size = bs;
   p.max_query_len = max_q + opt.max_query_len_pad;
   p.max_seq_len = max_seq + opt.max_seq_len_pad;
+  p.max_seq_len_is_bound = opt.max_seq_len_is_bound;
   p.scale = 1.0f / std::sqrt(float(hd));
   p.workspace = ws_bytes > 0 ? ws_d.get() : nullptr;
   p.workspace_bytes = ws_bytes;
@@ -303,4 +307,34 @@ TEST_CASE("paged attention rejects what no kernel supports", "[attention]") {
   p.head_dim = 128;
   p.num_q_heads = 12;  // not a multiple of the kv heads
   REQUIRE(vela::kernels::paged_attention(p, nullptr) == cudaErrorInvalidValue);
+}
+
+TEST_CASE("paged attention decode as captured in a CUDA graph: splits sized from max_model_len, per sequence",
+          "[attention][decode][graphs]") {
+  // max_seq_len = 131072 (Llama-3.1's max_model_len) whatever the contexts: the grid
+  // has as many splits as that bound allows; a sequence under 256 keys takes one
+  // split and writes its output directly (the combine skips it), a longer one spreads
+  // over several; the blocks past its keys exit.
+  Options graph;
+  graph.max_seq_len_is_bound = true;
+  uint64_t seed = 300;
+  for (int32_t ctx : {1, 17, 255, 256, 257, 511, 1000, 4096, 32768}) {
+    graph.max_seq_len_pad = 131072 - ctx;
+    check_attention(kLlama8B, decode_q(1), {ctx}, seed++, graph);
+  }
+  const std::vector<int32_t> mixed = {1, 300, 4096, 17, 32768, 256, 999, 2, 1, 5000, 64, 128, 20000, 3, 1, 257, 700};
+  for (size_t batch : {size_t(3), size_t(5), size_t(17)}) {
+    std::vector<int32_t> lens(mixed.begin(), mixed.begin() + ptrdiff_t(batch));
+    graph.max_seq_len_pad = 131072 - *std::max_element(lens.begin(), lens.end());
+    check_attention(kLlama8B, decode_q(batch), lens, seed++, graph);
+    check_attention({16, 8, 128, 16}, decode_q(batch), lens, seed++, graph);  // Qwen3-0.6B
+    check_attention({2, 1, 64, 16}, decode_q(batch), lens, seed++, graph);    // qwen3-tiny
+  }
+  // A bound too small to split (max_model_len < 512): one split reading seq_lens.
+  graph.max_seq_len_pad = 0;
+  check_attention(kLlama8B, decode_q(4), {1, 100, 300, 400}, seed++, graph);
+  // Many sequences (no split at all, as at batch 256).
+  std::vector<int32_t> many(64, 1000);
+  graph.max_seq_len_pad = 4096 - 1000;
+  check_attention(kLlama8B, decode_q(64), many, seed++, graph);
 }

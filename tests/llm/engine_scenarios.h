@@ -12,6 +12,7 @@
 #include "llm/engine_setup.h"
 #include "llm/llm_engine.h"
 #include "tests/model/golden.h"
+#include "workers/model_runner.h"
 
 namespace vela::testing {
 
@@ -36,6 +37,9 @@ struct EngineTarget {
   // > 1: the engine drives that many worker processes (Gloo on the CPU; NCCL with
   // rank i on cuda:i when device is a GPU).
   int tensor_parallel_size = 1;
+  // config.model.enforce_eager: CUDA only (pure decode steps replay CUDA graphs
+  // when false, the default); no effect on the CPU.
+  bool enforce_eager = false;
 };
 
 inline void run_scenario(const std::string& model, const Scenario& s, const EngineTarget& target) {
@@ -48,6 +52,7 @@ inline void run_scenario(const std::string& model, const Scenario& s, const Engi
   config.scheduler.max_num_batched_tokens = s.max_num_batched_tokens;
   config.scheduler.max_num_seqs = 16;
   config.scheduler.async_scheduling = target.async_scheduling;
+  config.model.enforce_eager = target.enforce_eager;
   if (target.device != "cpu") config.parallel.devices = {target.device};
   if (target.tensor_parallel_size > 1) {
     config.parallel.tensor_parallel_size = target.tensor_parallel_size;
@@ -104,6 +109,18 @@ inline void run_scenario(const std::string& model, const Scenario& s, const Engi
   if (s.prefix_caching && s.copies > 1) CHECK(stats.prefix_cache_hit_tokens > 0);
   if (s.num_blocks > 0) CHECK(stats.num_preemptions > 0);
   CHECK(stats.num_free_blocks == stats.num_usable_blocks);  // everything came back
+  // On CUDA without enforce_eager the decode steps replayed the captured graphs.
+  if (e.runner() == nullptr) return;  // worker processes: their stats stay there
+  auto rs = model_runner_stats(*e.runner());
+  REQUIRE(rs.has_value());
+  if (target.device != "cpu" && !target.enforce_eager) {
+    INFO("decode CUDA graphs: " << rs->graphs_captured << " captured, " << rs->graph_steps << " steps replayed, "
+                                << rs->eager_steps << " eager");
+    CHECK(rs->graphs_captured > 0);
+    CHECK(rs->graph_steps > 0);
+  } else {
+    CHECK(rs->graph_steps == 0);
+  }
 }
 
 }  // namespace vela::testing

@@ -23,6 +23,7 @@ class MiniScheduler {
     int32_t block_size = 16;
     int32_t max_chunk_tokens = 1 << 30;  // per request per step
     int32_t token_budget = 1 << 30;      // per step
+    int32_t first_block = 0;             // blocks are handed out from here (1 keeps the null block 0 free)
   };
   struct Request {
     std::string id;
@@ -39,7 +40,7 @@ class MiniScheduler {
     int32_t total() const { return int32_t(prompt.size() + outputs.size()); }
   };
 
-  explicit MiniScheduler(Options options) : options_(options) {}
+  explicit MiniScheduler(Options options) : options_(options), next_block_(options.first_block) {}
 
   // prefix_source: an earlier request whose full prompt blocks this one reuses
   // where the prompts agree (and the source has computed them).
@@ -153,7 +154,7 @@ class MiniScheduler {
   void run(Runner& runner) { run(runner, [](int32_t) {}); }
 
   const Request& request(const std::string& id) const { return requests_.at(id); }
-  int32_t num_blocks_used() const { return next_block_; }
+  int32_t num_blocks_used() const { return next_block_ - options_.first_block; }
   uint64_t num_steps() const { return step_id_; }
 
  private:

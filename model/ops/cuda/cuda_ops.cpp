@@ -202,6 +202,7 @@ void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCac
   p.block_size = int32_t(cache.k.size(1));
   p.max_query_len = batch.max_query_len;
   p.max_seq_len = batch.max_seq_len;
+  p.max_seq_len_is_bound = batch.max_seq_len_is_bound;
   p.scale = scale;
   p.workspace = workspace.defined() ? workspace.raw_data() : nullptr;
   p.workspace_bytes = workspace.defined() ? workspace.nbytes() : 0;

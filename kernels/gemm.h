@@ -31,4 +31,11 @@ class Gemm {
   virtual Result<bool> run(const GemmArgs& args, cudaStream_t stream) = 0;
 };
 
+// The small-batch path (gemv.cu): out = x · w^T (+ bias) for 1 <= m <= kGemvMaxRows
+// by a bandwidth-bound matrix-vector kernel (any output type, bias allowed).
+// gemv_supported: k and x's row stride multiples of 8, x and w 16-byte aligned.
+inline constexpr int64_t kGemvMaxRows = 4;
+bool gemv_supported(const GemmArgs& args);
+cudaError_t gemv(const GemmArgs& args, cudaStream_t stream);
+
 }  // namespace vela::kernels

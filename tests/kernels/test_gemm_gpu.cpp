@@ -37,9 +37,9 @@ struct Shape {
   int64_t x_offset = 0;  // elements before x's first row (a view not 256-byte aligned)
 };
 
-void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed) {
+void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool gemv = false) {
   INFO("m=" << s.m << " x_offset=" << s.x_offset << " n=" << s.n << " k=" << s.k << " x_pad=" << s.x_pad << " out_pad=" << s.out_pad
-            << " out_f32=" << s.out_f32 << " bias=" << with_bias);
+            << " out_f32=" << s.out_f32 << " bias=" << with_bias << (gemv ? " (gemv)" : " (cuBLASLt)"));
   const int64_t ldx = s.k + s.x_pad, ldo = s.n + s.out_pad;
   vela::testing::SplitMix rng{seed};
   std::vector<uint16_t> x(size_t(s.m * ldx)), w(size_t(s.n * s.k)), bias(size_t(s.n));
@@ -67,8 +67,13 @@ void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed) {
   args.m = s.m;
   args.n = s.n;
   args.k = s.k;
-  auto r = gemm.run(args, nullptr);
-  if (!r.ok()) FAIL(r.error().message);
+  if (gemv) {
+    REQUIRE(vela::kernels::gemv_supported(args));
+    CUDA_OK(vela::kernels::gemv(args, nullptr));
+  } else {
+    auto r = gemm.run(args, nullptr);
+    if (!r.ok()) FAIL(r.error().message);
+  }
   CUDA_OK(cudaDeviceSynchronize());
 
   std::vector<char> out(size_t(s.m * ldo) * out_elem);
@@ -142,6 +147,28 @@ TEST_CASE("cuBLASLt GEMM matches an fp64 reference of the same bf16 values", "[g
       for (bool bias : {false, true})
         if (!(bias && nk.out_f32))  // refused by design (next test case)
           check_gemm(**gemm, {m, nk.n, nk.k, nk.x_pad, nk.out_pad, nk.out_f32}, bias, seed++);
+}
+
+// The small-batch matrix-vector path (what ops::linear takes for m <= 4), held to
+// the same fp64 reference and tolerance; unlike cuBLASLt it takes a bias with fp32
+// output.
+TEST_CASE("GEMV (m <= 4) matches an fp64 reference of the same bf16 values", "[gemm][gemv]") {
+  auto gemm = Gemm::create();
+  if (!gemm.ok()) FAIL(gemm.error().message);
+  struct NK { int64_t n, k, x_pad, out_pad; bool out_f32; };
+  const NK nks[] = {
+      {4096, 4096, 0, 0, false},
+      {6144, 4096, 1024, 8, false},  // a strided x view, padded out
+      {4096, 14336, 0, 0, false},    // down_proj: K not a multiple of the unrolled chunk (1024)
+      {1024, 3072, 0, 0, false},
+      {151936, 1024, 0, 0, true},    // lm_head: fp32 logits
+      {17, 72, 128, 3, true},        // tiny: K below one chunk
+  };
+  uint64_t seed = 1000;
+  for (int64_t m = 1; m <= vela::kernels::kGemvMaxRows; ++m)
+    for (const NK& nk : nks)
+      for (bool bias : {false, true})
+        check_gemm(**gemm, {m, nk.n, nk.k, nk.x_pad, nk.out_pad, nk.out_f32, m == 3 ? 8 : 0}, bias, seed++, true);
 }
 
 TEST_CASE("cuBLASLt GEMM: odd shapes and a misaligned x view", "[gemm]") {

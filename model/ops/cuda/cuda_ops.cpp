@@ -66,6 +66,12 @@ void linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Te
   a.n = w.size(0);
   a.k = w.size(1);
   if (a.m == 0) return;
+  // Batches of a few rows stream the weights: the matrix-vector kernel reaches more
+  // of the bandwidth than a tensor-core GEMM there (PERF_NOTES: GEMV).
+  if (a.m <= kernels::kGemvMaxRows && kernels::gemv_supported(a)) {
+    check(kernels::gemv(a, stream_of(ctx)), "linear (gemv)");
+    return;
+  }
   auto ran = ctx.gemm->run(a, stream_of(ctx));
   if (!ran) {
     std::fprintf(stderr, "vela: CUDA op linear: %s\n", ran.error().message.c_str());

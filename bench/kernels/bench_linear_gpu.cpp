@@ -1,0 +1,91 @@
+// Linear layers at decode batch sizes: the GEMV kernel (m <= 4) against cuBLASLt on
+// the Llama-3.1-8B shapes, each as bandwidth over the copy ceiling measured in the
+// same binary. At m <= 8 a linear layer streams its weights once: the bytes that
+// count are N x K x 2 (x and out are noise), so vs_copy is the share of HBM
+// bandwidth the kernel reaches (S1's whole step is these plus attention).
+// Counters: GB/s (weight bytes / time), vs_copy (over BM_CopyCeiling's GB/s).
+// Run: bench_linear_gpu --benchmark_min_time=0.2
+#include "bench/kernels/gpu_bench_util.h"
+#include "kernels/gemm.h"
+
+namespace {
+
+using vela::kernels::bf16;
+using vela::kernels::GemmArgs;
+
+struct LinearShape {
+  const char* name;
+  int64_t n, k;
+  bool out_f32;
+};
+// Llama-3.1-8B: qkv, o, gate_up, down, lm_head.
+constexpr LinearShape kShapes[] = {{"qkv", 6144, 4096, false},
+                                   {"o", 4096, 4096, false},
+                                   {"gate_up", 28672, 4096, false},
+                                   {"down", 4096, 14336, false},
+                                   {"lm_head", 128256, 4096, true}};
+
+vela::kernels::Gemm& lt() {
+  static auto g = vela::kernels::Gemm::create();
+  if (!g.ok()) {
+    std::fprintf(stderr, "%s\n", g.error().message.c_str());
+    std::abort();
+  }
+  return **g;
+}
+
+void BM_Linear(benchmark::State& state) {
+  const LinearShape& s = kShapes[state.range(0)];
+  const int64_t m = state.range(1);
+  const bool gemv = state.range(2) != 0;
+  if (gemv && m > vela::kernels::kGemvMaxRows) {
+    state.SkipWithError("gemv takes m <= 4");
+    return;
+  }
+  // Four weight copies rotated, so the timed loop reads HBM rather than L2 even
+  // for the smaller matrices.
+  constexpr int kCopies = 4;
+  void *x = nullptr, *out = nullptr, *w[kCopies];
+  check(cudaMalloc(&x, size_t(m * s.k) * 2), "malloc");
+  check(cudaMalloc(&out, size_t(m * s.n) * 4), "malloc");
+  for (auto& p : w) {
+    check(cudaMalloc(&p, size_t(s.n * s.k) * 2), "malloc");
+    check(cudaMemset(p, 0x3c, size_t(s.n * s.k) * 2), "memset");
+  }
+  check(cudaMemset(x, 0x3c, size_t(m * s.k) * 2), "memset");
+  GemmArgs a;
+  a.x = static_cast<const bf16*>(x);
+  a.x_row_stride = s.k;
+  a.out = out;
+  a.out_row_stride = s.n;
+  a.out_f32 = s.out_f32;
+  a.m = m;
+  a.n = s.n;
+  a.k = s.k;
+  int next = 0;
+  auto launch = [&] {
+    a.w = static_cast<const bf16*>(w[next++ % kCopies]);
+    if (gemv) check(vela::kernels::gemv(a, nullptr), "gemv");
+    else if (!lt().run(a, nullptr).ok()) std::abort();
+  };
+  for (int i = 0; i < 3; ++i) launch();
+  Events ev;
+  for (auto _ : state) state.SetIterationTime(ev.seconds(launch));
+  // Each iteration's manual time is one launch (Events::seconds divides by kInner).
+  const double gb = double(s.n * s.k * 2) * double(state.iterations()) / 1e9;
+  state.counters["GB/s"] = benchmark::Counter(gb, benchmark::Counter::kIsRate);
+  state.counters["vs_copy"] = benchmark::Counter(gb / copy_gbps(), benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(s.name) + (gemv ? " gemv" : " cuBLASLt"));
+  cudaFree(x);
+  cudaFree(out);
+  for (auto p : w) cudaFree(p);
+}
+BENCHMARK(BM_Linear)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond)
+    ->ArgNames({"shape", "m", "gemv"})
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {1, 2, 4, 8}, {0, 1}});
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/logging.h"
 #include "executor/worker_group_executor.h"
+#include "metrics/serve_metrics.h"
 
 namespace vela::actors {
 namespace {
@@ -29,6 +30,7 @@ struct EngineCoreState {
   std::unordered_set<std::string> live;     // ids accepted and not yet finished
   EngineCoreOutputs outs;                   // reused for each collected step
   std::string name;
+  int64_t last_output_ns = 0;               // a step output (or the first submit after idle); 0 = idle
 
   // The core borrows the executor; the starter may still be waiting on it.
   void release() {
@@ -135,9 +137,20 @@ void pump(Self self) {
     auto got = st.core->collect(st.outs, 0);
     if (!got) return on_failure(self, got.error().message, 3);
     if (!*got) break;
+    if (st.settings.metrics && st.last_output_ns > 0) {
+      const int64_t now = wall_time_ns();
+      st.settings.metrics->step_interval(static_cast<double>(now - st.last_output_ns) * 1e-9);
+      st.last_output_ns = now;
+    }
     send_outputs(self, st.outs);
   }
-  if (auto submitted = st.core->submit_steps(); !submitted) on_failure(self, submitted.error().message, 3);
+  if (auto submitted = st.core->submit_steps(); !submitted) return on_failure(self, submitted.error().message, 3);
+  if (st.settings.metrics) {
+    // Step intervals are measured while steps follow each other; an idle gap is not a step.
+    if (st.core->num_steps_in_flight() == 0) st.last_output_ns = 0;
+    else if (st.last_output_ns == 0) st.last_output_ns = wall_time_ns();
+    st.settings.metrics->scheduler_stats(static_cast<size_t>(st.settings.engine_index), st.core->scheduler().stats());
+  }
 }
 
 engine_core_actor::behavior_type engine_core_fn(Self self, EngineCoreSettings settings, frontend_actor frontend,

@@ -36,8 +36,6 @@ struct HttpServer::Impl {
   HttpServerCallbacks callbacks;
   std::shared_ptr<const Tokenizer> tokenizer;
   metrics::ServeMetrics* metrics = nullptr;
-  net::io_context ioc{1};
-  tcp::acceptor acceptor{ioc};
   std::thread thread;
   std::string host;
   int32_t port = 0;
@@ -46,6 +44,10 @@ struct HttpServer::Impl {
   std::unordered_map<std::string, std::weak_ptr<Session>> exchanges;  // identity -> session (io thread)
   std::atomic<int32_t> num_exchanges{0};
   int64_t started_s = 0;
+  // Last, so destroyed first: destroying the io_context destroys the sessions its
+  // pending handlers hold, and a session's destructor still uses the members above.
+  net::io_context ioc{1};
+  tcp::acceptor acceptor{ioc};
 
   void accept();
   void count(const std::string& route, int status) {

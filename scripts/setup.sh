@@ -11,6 +11,7 @@ PACKAGES=(
   libgloo-dev libcli11-dev libbenchmark-dev libicu-dev python3
   python3-zmq python3-msgpack  # test_protocol_example runs docs/PROTOCOL.md's Python client
   libboost-dev                 # Boost.Beast / Asio (header-only): the HTTP front (http/)
+  chromium                     # test_chat_page: the chat page in headless Chromium
 )
 
 missing=()

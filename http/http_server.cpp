@@ -268,14 +268,18 @@ class Session : public std::enable_shared_from_this<Session> {
     identity_.clear();
   }
 
-  // Streaming body: each append becomes one HTTP chunk.
+  // Streaming body: each server-sent event ("...\n\n") becomes one HTTP chunk.
   void append(const std::string& bytes) {
-    if (bytes.empty()) return;
-    char size[20];
-    snprintf(size, sizeof size, "%zx\r\n", bytes.size());
-    out_ += size;
-    out_ += bytes;
-    out_ += "\r\n";
+    for (size_t begin = 0; begin < bytes.size();) {
+      size_t end = bytes.find("\n\n", begin);
+      end = end == std::string::npos ? bytes.size() : end + 2;
+      char size[20];
+      snprintf(size, sizeof size, "%zx\r\n", end - begin);
+      out_ += size;
+      out_.append(bytes, begin, end - begin);
+      out_ += "\r\n";
+      begin = end;
+    }
     flush();
   }
 

@@ -123,6 +123,8 @@ std::vector<client::ChatTurn> get_messages(const json& v) {
       }
     }
     if (!has_role) throw Refused{bad(name + ".role", "'" + name + ".role' is required", "missing_field")};
+    if (t.role != "system" && t.role != "user" && t.role != "assistant" && t.role != "tool")
+      throw Refused{bad(name + ".role", "'" + name + ".role' = '" + t.role + "' is not one of system, user, assistant, tool")};
     if (!has_content) throw Refused{bad(name + ".content", "'" + name + ".content' is required", "missing_field")};
     turns.push_back(std::move(t));
   }
@@ -156,7 +158,7 @@ ParsedRequest parse(Endpoint endpoint, const json& body, const std::string& serv
     else if (key == "max_tokens" || (key == "max_completion_tokens" && chat)) max_tokens = get_int(v, key, 1, std::numeric_limits<int32_t>::max());
     else if (key == "temperature") params.temperature = get_float(v, key);
     else if (key == "top_p") params.top_p = get_float(v, key);
-    else if (key == "top_k") params.top_k = static_cast<int32_t>(get_int(v, key, -1, std::numeric_limits<int32_t>::max()));
+    else if (key == "top_k") params.top_k = std::max(0, static_cast<int32_t>(get_int(v, key, -1, std::numeric_limits<int32_t>::max())));  // -1 = off, as vLLM spells it
     else if (key == "min_p") params.min_p = get_float(v, key);
     else if (key == "seed") seed = get_int(v, key, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
     else if (key == "stop") params.stop = get_stop(v);

@@ -83,6 +83,8 @@ TEST_CASE("unknown, unsupported and mistyped parameters are refused by name") {
   CHECK(refused(Endpoint::kChat, R"({"messages":[{"role":"user","content":"x","name":"bob"}]})").param == "messages[0].name");
   CHECK(refused(Endpoint::kChat, R"({"messages":[{"role":"user","content":"x"}],"top_logprobs":2})").param == "top_logprobs");
   CHECK(refused(Endpoint::kChat, R"({"messages":[{"role":"user","content":"x"}],"tools":[]})").param == "tools");
+  CHECK(refused(Endpoint::kChat, R"({"messages":[{"role":"user","content":"x"},{"role":"robot","content":"y"}]})").param == "messages[1].role");
+  CHECK(refused(Endpoint::kCompletions, "{\"prompt\":\"caf\xc3(\"}").code == "malformed");  // not UTF-8
   CHECK(refused(Endpoint::kChat, "{not json").code == "malformed");
   auto m = refused(Endpoint::kChat, R"({"model":"gpt-4","messages":[{"role":"user","content":"x"}]})");
   CHECK(m.status == 404);

@@ -1,6 +1,6 @@
 // cpp-httplib probe for docs/PERF_NOTES.md: each request streams 20 SSE events 50 ms
 // apart (1 s) with a chunked content provider. Build: g++ -O2 -std=c++20
-// httplib_sse.cpp -o httplib_sse -lpthread (Debian: libcpp-httplib-dev). Run: ./httplib_sse PORT
+// httplib_sse.cpp -o httplib_sse -lcpp-httplib -lpthread (Debian: libcpp-httplib-dev). Run: ./httplib_sse PORT
 #include <httplib.h>
 
 #include <chrono>

@@ -217,9 +217,10 @@ class Session : public std::enable_shared_from_this<Session> {
     auto parsed = parse_request(endpoint, body, server_.options.served_model_name);
     if (auto* e = std::get_if<ApiError>(&parsed)) return respond_error(*e);
     auto& r = std::get<ParsedRequest>(parsed);
-    identity_ = std::string("\0\0", 2) + "http:" + std::to_string(server_.next_exchange++);
+    const std::string number = std::to_string(server_.next_exchange++);
+    identity_ = std::string(kHttpIdentityPrefix) + number;
     const std::string id = (endpoint == Endpoint::kChat ? "chatcmpl-" : "cmpl-") + std::to_string(server_.started_s) +
-                           "-" + identity_.substr(7);
+                           "-" + number;
     builder_ = std::make_unique<ResponseBuilder>(r, server_.tokenizer.get(), id, wall_time_ns() / 1000000000,
                                                  server_.options.served_model_name);
     stream_mode_ = r.stream;

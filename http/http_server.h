@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "client/protocol.h"
@@ -47,10 +48,14 @@ struct HttpServerCallbacks {
   std::function<void(const std::string& identity)> on_gone;
 };
 
-// Identities of HTTP requests start with two NUL bytes: ZeroMQ's own routing ids are
-// 5 bytes starting with one NUL and a client may not set one starting with NUL, so
-// the two fronts' identities never collide in the FrontendActor's tables.
-inline bool is_http_identity(const std::string& identity) { return identity.rfind(std::string("\0\0", 2), 0) == 0; }
+// Identities of HTTP requests are "\0\0http:N" (9+ bytes). ZeroMQ's own routing ids are
+// exactly 5 bytes starting with NUL (then a 32-bit counter, whose first byte may be
+// NUL too), and a client may not set one starting with NUL, so the two fronts'
+// identities never collide in the FrontendActor's tables.
+inline constexpr std::string_view kHttpIdentityPrefix{"\0\0http:", 7};
+inline bool is_http_identity(std::string_view identity) {
+  return identity.size() > kHttpIdentityPrefix.size() && identity.substr(0, kHttpIdentityPrefix.size()) == kHttpIdentityPrefix;
+}
 
 class HttpServer {
  public:

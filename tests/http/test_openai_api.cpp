@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "http/http_server.h"
 #include "http/openai_api.h"
 
 using namespace vela;
@@ -185,4 +186,11 @@ TEST_CASE("the API key comparison") {
   CHECK_FALSE(keys_equal("secret1", "secret"));
   CHECK_FALSE(keys_equal("", "secret"));
   CHECK_FALSE(keys_equal("secretsecret", "secret"));
+}
+
+TEST_CASE("HTTP identities never look like ZeroMQ routing ids") {
+  CHECK(is_http_identity(std::string(kHttpIdentityPrefix) + "1"));
+  CHECK_FALSE(is_http_identity(std::string("\0\0\0\0\1", 5)));   // an auto id whose counter starts with NUL
+  CHECK_FALSE(is_http_identity(std::string("\0\0htt", 5)));
+  CHECK_FALSE(is_http_identity("http:1"));
 }

@@ -287,6 +287,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish_stream() {
     out_ += "0\r\n\r\n";
     end_exchange(false);
+    // The watch read may stay outstanding into the next request's wait: the idle
+    // timeout covers it again from here.
+    stream_.expires_after(std::chrono::milliseconds(static_cast<int64_t>(server_.options.idle_timeout_s * 1000)));
     after_response_ = keep_alive_ ? After::kNextRequest : After::kClose;
     flush();
   }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "actors/engine_actors.h"
@@ -31,6 +32,7 @@ struct EngineCoreState {
   EngineCoreOutputs outs;                   // reused for each collected step
   std::string name;
   int64_t last_output_ns = 0;               // a step output (or the first submit after idle); 0 = idle
+  std::unordered_map<std::string, double> not_yet_scheduled;  // id -> arrival (s since epoch): queue-time metric
 
   // The core borrows the executor; the starter may still be waiting on it.
   void release() {
@@ -150,6 +152,18 @@ void pump(Self self) {
     if (st.core->num_steps_in_flight() == 0) st.last_output_ns = 0;
     else if (st.last_output_ns == 0) st.last_output_ns = wall_time_ns();
     st.settings.metrics->scheduler_stats(static_cast<size_t>(st.settings.engine_index), st.core->scheduler().stats());
+    // Queue time: a request leaves the queue when a step first schedules it. Only the
+    // requests not scheduled yet are looked at (bounded by the waiting queue).
+    const double now_s = static_cast<double>(wall_time_ns()) * 1e-9;
+    for (auto it = st.not_yet_scheduled.begin(); it != st.not_yet_scheduled.end();) {
+      const Request* r = st.core->scheduler().find_request(it->first);
+      if (r && r->status() == RequestStatus::kWaiting) {
+        ++it;
+        continue;
+      }
+      if (r) st.settings.metrics->queue_time(std::max(0.0, now_s - it->second));
+      it = st.not_yet_scheduled.erase(it);  // scheduled (or already gone)
+    }
   }
 }
 
@@ -172,11 +186,13 @@ engine_core_actor::behavior_type engine_core_fn(Self self, EngineCoreSettings se
           return;
         }
         const std::string id = m.request.request_id;
+        const double arrival_s = m.request.arrival_time;
         if (auto rejected = st.core->add_request(std::move(m.request))) {
           send_outputs(self, {std::move(*rejected)});
           return;
         }
         st.live.insert(id);
+        if (st.settings.metrics) st.not_yet_scheduled.emplace(id, arrival_s);
         pump(self);
       },
       [=](AbortMsg& m) {

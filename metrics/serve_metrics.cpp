@@ -64,6 +64,7 @@ ServeMetrics::ServeMetrics(size_t num_replicas, std::string model_name)
       tpot_s_(kTokenLatencyBuckets),
       e2e_s_(kLatencyBuckets),
       step_s_(kTokenLatencyBuckets),
+      queue_s_(kLatencyBuckets),
       prompt_len_(kLengthBuckets),
       output_len_(kLengthBuckets) {}
 
@@ -111,6 +112,11 @@ void ServeMetrics::scheduler_stats(size_t replica, const SchedulerStats& stats) 
 void ServeMetrics::step_interval(double seconds) {
   std::lock_guard lock(mu_);
   step_s_.observe(seconds);
+}
+
+void ServeMetrics::queue_time(double seconds) {
+  std::lock_guard lock(mu_);
+  queue_s_.observe(seconds);
 }
 
 void ServeMetrics::http_response(const std::string& route, int status) {
@@ -182,6 +188,8 @@ std::string ServeMetrics::render_prometheus() const {
   tpot_s_.render("vela:time_per_output_token_seconds", model, out);
   header(out, "vela:e2e_request_latency_seconds", "histogram", "Arrival at the frontend to the final output.");
   e2e_s_.render("vela:e2e_request_latency_seconds", model, out);
+  header(out, "vela:request_queue_time_seconds", "histogram", "Arrival at the frontend to first scheduled in a step.");
+  queue_s_.render("vela:request_queue_time_seconds", model, out);
   header(out, "vela:engine_step_interval_seconds", "histogram",
          "Time between consecutive step outputs of a busy replica (the step time as the engine sees it).");
   step_s_.render("vela:engine_step_interval_seconds", model, out);

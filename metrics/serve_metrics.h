@@ -31,6 +31,7 @@ class ServeMetrics {
   // EngineCoreActor (after each pump).
   void scheduler_stats(size_t replica, const SchedulerStats& stats);
   void step_interval(double seconds);
+  void queue_time(double seconds);  // frontend arrival -> first scheduled in a step
 
   // HTTP server: one per response, by route and status.
   void http_response(const std::string& route, int status);
@@ -59,6 +60,7 @@ class ServeMetrics {
   Histogram tpot_s_;
   Histogram e2e_s_;
   Histogram step_s_;
+  Histogram queue_s_;
   Histogram prompt_len_;
   Histogram output_len_;
 };

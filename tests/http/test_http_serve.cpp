@@ -245,6 +245,8 @@ TEST_CASE("http: SSE framing, errors, key, metrics and the ZeroMQ client's greed
     CHECK(metric(after->body, "vela:request_refused_total") - metric(before->body, "vela:request_refused_total") == 1);
     CHECK(metric(after->body, "vela:time_to_first_token_seconds_count") -
               metric(before->body, "vela:time_to_first_token_seconds_count") == 2);
+    CHECK(metric(after->body, "vela:request_queue_time_seconds_count") -
+              metric(before->body, "vela:request_queue_time_seconds_count") == 2);
     CHECK(metric(after->body, "vela:replica_healthy") == 1);
     CHECK(metric(after->body, "vela:http_responses_total", "route=\"/v1/completions\",code=\"200\"") >= 2);
   }

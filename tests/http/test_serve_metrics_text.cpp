@@ -21,6 +21,7 @@ TEST_CASE("ServeMetrics: every sample line is well-formed; histograms are cumula
   m.request_finished("stop", 4, 0.5, 0.01);
   m.request_finished("length", 2, 1.5, -1);
   m.http_response("/v1/completions", 200);
+  m.queue_time(0.002);
   SchedulerStats s;
   s.num_running = 3;
   s.kv_cache_usage = 0.25;
@@ -46,6 +47,7 @@ TEST_CASE("ServeMetrics: every sample line is well-formed; histograms are cumula
   CHECK(text.find("vela:time_to_first_token_seconds_bucket{model_name=\"demo\",le=\"0.5\"} 2\n") != std::string::npos);
   CHECK(text.find("vela:time_to_first_token_seconds_count{model_name=\"demo\"} 2\n") != std::string::npos);
   CHECK(text.find("vela:time_per_output_token_seconds_count{model_name=\"demo\"} 1\n") != std::string::npos);
+  CHECK(text.find("vela:request_queue_time_seconds_bucket{model_name=\"demo\",le=\"0.005\"} 1\n") != std::string::npos);
   CHECK(text.find("vela:http_responses_total{route=\"/v1/completions\",code=\"200\"} 1\n") != std::string::npos);
   m.set_draining();
   CHECK_FALSE(m.healthy());

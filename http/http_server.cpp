@@ -129,6 +129,26 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
     parser_->body_limit(static_cast<uint64_t>(server_.options.max_body_bytes));
     stream_.expires_after(std::chrono::milliseconds(static_cast<int64_t>(server_.options.idle_timeout_s * 1000)));
+    // The header first: a client that sent "Expect: 100-continue" (curl, for bodies
+    // over 1 KiB) waits for our go-ahead before it sends the body. A Content-Length
+    // over the limit fails here already, so such a client never sends it.
+    bhttp::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->on_read(ec);
+      auto expect = self->parser_->get().find(bhttp::field::expect);
+      if (expect != self->parser_->get().end() && beast::iequals(expect->value(), "100-continue") &&
+          !self->parser_->is_done()) {
+        static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        net::async_write(self->stream_, net::buffer(kContinue), [self](beast::error_code ec2, size_t) {
+          if (ec2) return self->close();
+          self->read_body();
+        });
+        return;
+      }
+      self->read_body();
+    });
+  }
+
+  void read_body() {
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }

@@ -197,6 +197,22 @@ TEST_CASE("http: SSE framing, errors, key, metrics and the ZeroMQ client's greed
       CHECK(j["error"]["message"].get<std::string>().size() > 0);
       if (!k.param.empty()) CHECK(j["error"]["param"] == k.param);
     }
+    // A client that asks "Expect: 100-continue" (curl, for bodies over 1 KiB) is told to go on.
+    int fd = connect_to(port);
+    REQUIRE(fd >= 0);
+    const std::string body = completion_body("x = " + std::string(2000, ' ') + "y", 2, false);
+    send_all(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-vela-test\r\nExpect: 100-continue\r\n"
+                 "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+    pollfd p{fd, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 5000) == 1);
+    char buf[64];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    CHECK(std::string(buf, static_cast<size_t>(std::max<ssize_t>(n, 0))) == "HTTP/1.1 100 Continue\r\n\r\n");
+    send_all(fd, body);
+    auto continued = parse_response(read_all(fd, 20s));
+    ::close(fd);
+    REQUIRE(continued);
+    CHECK(continued->status == 200);
     // Still serving.
     auto ok = http_call(port, "POST", "/v1/completions", completion_body("x = ", 4, false), kAuth);
     REQUIRE(ok);
@@ -227,7 +243,7 @@ TEST_CASE("http: SSE framing, errors, key, metrics and the ZeroMQ client's greed
         [&] {
           auto m = http_call(port, "GET", "/metrics", "", {}, 5s);
           return m && metric(m->body, "vela:request_success_total", "finished_reason=\"abort\"") == 1 &&
-                 metric(m->body, "vela:num_requests_running") == 0;
+                 metric(m->body, "vela:num_requests_running") == 0 && metric(m->body, "vela:kv_cache_usage_perc") == 0;
         },
         20s));
     // Counters match: 3 more requests of 5 tokens each, one of them refused.

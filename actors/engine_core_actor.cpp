@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
-#include <unordered_map>
+#include <deque>
 #include <unordered_set>
 
 #include "actors/engine_actors.h"
@@ -32,7 +32,10 @@ struct EngineCoreState {
   EngineCoreOutputs outs;                   // reused for each collected step
   std::string name;
   int64_t last_output_ns = 0;               // a step output (or the first submit after idle); 0 = idle
-  std::unordered_map<std::string, double> not_yet_scheduled;  // id -> arrival (s since epoch): queue-time metric
+  // Queue-time metric: requests not scheduled yet, in arrival order (id, arrival in s
+  // since the epoch), looked at once per newly planned step.
+  std::deque<std::pair<std::string, double>> not_yet_scheduled;
+  uint64_t steps_seen = 0;
 
   // The core borrows the executor; the starter may still be waiting on it.
   void release() {
@@ -131,6 +134,25 @@ void on_failure(Self self, const std::string& error, int exit_code) {
   }
 }
 
+// Queue time: a request leaves the queue when a step first schedules it. Under fcfs
+// the never-scheduled requests leave in arrival order, so the scan stops at the first
+// one still waiting (O(newly scheduled) per step); under priority it walks them all.
+void observe_queue_times(EngineCoreState& st) {
+  const Scheduler& scheduler = st.core->scheduler();
+  const bool in_order = scheduler.limits().policy == "fcfs";
+  const double now_s = static_cast<double>(wall_time_ns()) * 1e-9;
+  for (auto it = st.not_yet_scheduled.begin(); it != st.not_yet_scheduled.end();) {
+    const Request* r = scheduler.find_request(it->first);
+    if (r && r->status() == RequestStatus::kWaiting) {
+      if (in_order) break;
+      ++it;
+      continue;
+    }
+    if (r) st.settings.metrics->queue_time(std::max(0.0, now_s - it->second));
+    it = st.not_yet_scheduled.erase(it);  // scheduled (or already gone)
+  }
+}
+
 // Applies every output that is in, then fills the steps in flight.
 void pump(Self self) {
   auto& st = self->state;
@@ -151,18 +173,11 @@ void pump(Self self) {
     // Step intervals are measured while steps follow each other; an idle gap is not a step.
     if (st.core->num_steps_in_flight() == 0) st.last_output_ns = 0;
     else if (st.last_output_ns == 0) st.last_output_ns = wall_time_ns();
-    st.settings.metrics->scheduler_stats(static_cast<size_t>(st.settings.engine_index), st.core->scheduler().stats());
-    // Queue time: a request leaves the queue when a step first schedules it. Only the
-    // requests not scheduled yet are looked at (bounded by the waiting queue).
-    const double now_s = static_cast<double>(wall_time_ns()) * 1e-9;
-    for (auto it = st.not_yet_scheduled.begin(); it != st.not_yet_scheduled.end();) {
-      const Request* r = st.core->scheduler().find_request(it->first);
-      if (r && r->status() == RequestStatus::kWaiting) {
-        ++it;
-        continue;
-      }
-      if (r) st.settings.metrics->queue_time(std::max(0.0, now_s - it->second));
-      it = st.not_yet_scheduled.erase(it);  // scheduled (or already gone)
+    const SchedulerStats stats = st.core->scheduler().stats();
+    st.settings.metrics->scheduler_stats(static_cast<size_t>(st.settings.engine_index), stats);
+    if (stats.num_steps != st.steps_seen) {
+      st.steps_seen = stats.num_steps;
+      observe_queue_times(st);
     }
   }
 }
@@ -192,7 +207,7 @@ engine_core_actor::behavior_type engine_core_fn(Self self, EngineCoreSettings se
           return;
         }
         st.live.insert(id);
-        if (st.settings.metrics) st.not_yet_scheduled.emplace(id, arrival_s);
+        if (st.settings.metrics) st.not_yet_scheduled.emplace_back(id, arrival_s);
         pump(self);
       },
       [=](AbortMsg& m) {

@@ -4,7 +4,6 @@
 // strings, held-back text) -> delta / final frames back through the ClientBridge.
 // The HTTP front (http/) hands in already-decoded requests (HttpGenerateMsg) and gets
 // its events back as structs; everything between is the same path.
-#include <cmath>
 #include <unordered_map>
 
 #include "actors/client_bridge.h"

@@ -5,6 +5,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <dirent.h>
+#include <fcntl.h>
+
 #include <regex>
 #include <thread>
 
@@ -299,4 +302,59 @@ TEST_CASE("http: connection limit, per-connection rate limit, and a missing key 
   const int port2 = free_port();
   ServeProcess keyless("http:\n  port: " + std::to_string(port2) + "\n  api_key_env: VELA_TEST_UNSET_KEY_VARIABLE\n");
   CHECK(keyless.wait_exit(30s) == 2);
+}
+
+TEST_CASE("http: 500 concurrent streams on one HTTP thread (synthetic runner), all complete") {
+  const int port = free_port();
+  ServeProcess server("http:\n  port: " + std::to_string(port) +
+                          "\nscheduler:\n  max_num_seqs: 512\n  max_num_batched_tokens: 4096\ncache:\n  num_gpu_blocks: 2048\n",
+                      "", "synthetic@5000");
+  REQUIRE(wait_healthy(port, server));
+  auto num_threads = [&] {
+    int n = 0;
+    if (DIR* d = ::opendir(("/proc/" + std::to_string(server.pid()) + "/task").c_str())) {
+      while (auto* e = ::readdir(d)) n += e->d_name[0] != '.';
+      ::closedir(d);
+    }
+    return n;
+  };
+  const int threads_before = num_threads();
+  constexpr int kStreams = 500;
+  const std::string body = R"({"prompt":[5,6,7],"max_tokens":12,"temperature":0,"ignore_eos":true,"stream":true})";
+  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::vector<pollfd> fds;
+  std::vector<std::string> got(kStreams);
+  for (int i = 0; i < kStreams; ++i) {
+    int fd = connect_to(port);
+    REQUIRE(fd >= 0);
+    REQUIRE(send_all(fd, request));
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fds.push_back({fd, POLLIN, 0});
+  }
+  int open = kStreams, max_threads = threads_before;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (open > 0 && std::chrono::steady_clock::now() < deadline) {
+    if (::poll(fds.data(), fds.size(), 100) <= 0) continue;
+    max_threads = std::max(max_threads, num_threads());
+    for (int i = 0; i < kStreams; ++i) {
+      if (fds[i].fd < 0 || !fds[i].revents) continue;
+      char buf[16384];
+      ssize_t n;
+      while ((n = ::recv(fds[i].fd, buf, sizeof buf, 0)) > 0) got[i].append(buf, static_cast<size_t>(n));
+      if (n == 0 || (n < 0 && errno != EAGAIN)) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+      }
+    }
+  }
+  CHECK(open == 0);
+  int complete = 0;
+  for (const auto& g : got) {
+    auto r = parse_response(g);
+    if (r && r->status == 200 && r->framing_ok && r->chunks.size() == 13 && r->chunks.back() == "data: [DONE]\n\n") ++complete;
+  }
+  CHECK(complete == kStreams);
+  CHECK(max_threads == threads_before);  // no thread per connection
 }

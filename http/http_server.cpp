@@ -106,8 +106,8 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!headers_sent_) {
         headers_sent_ = true;
         out_ += status_line(200) +
-                "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"
-                "Connection: keep-alive\r\n\r\n";
+                "Content-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n" +
+                (keep_alive_ ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
         server_.count(route_, 200);
       }
       append(bytes);

@@ -5,11 +5,13 @@
 #include <caf/all.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "client/protocol.h"
 #include "engine_core/engine_core.h"
 #include "transport/trace_record.h"
 #include "executor/worker_group.h"
@@ -41,6 +43,17 @@ struct EngineStateMsg { int32_t engine_index = 0; bool healthy = false; EngineFa
 struct ClientFramesMsg { std::string identity; std::vector<std::string> frames; int64_t recv_ns = 0; };
 struct ClientGoneMsg { std::string identity; };
 struct BridgeMsg { ClientBridge* bridge = nullptr; };
+// One HTTP request's choices (http/: request_id = the choice's index) under the
+// request's own identity (http::is_http_identity). max_tokens_auto: a chat request
+// without max_tokens gets what is left of the context after its prompt.
+struct HttpGenerateMsg {
+  std::string identity;
+  std::vector<client::GenerateRequest> choices;
+  bool max_tokens_auto = false;
+  int64_t recv_ns = 0;
+};
+// Where events for HTTP identities go, once the HTTP server listens.
+struct HttpFrontMsg { std::function<void(const std::string& identity, client::ServerEvent event)> deliver; };
 struct DrainMsg {};
 // The drain timed out (or a second stop signal came): every request still live gets
 // its final with finish_reason "shutdown" now.
@@ -54,7 +67,7 @@ struct EnginesMsg { std::vector<engine_core_actor> engines; };
 using frontend_actor =
     caf::typed_actor<caf::reacts_to<ClientFramesMsg>, caf::reacts_to<ClientGoneMsg>, caf::reacts_to<OutputsMsg>,
                      caf::reacts_to<EngineStateMsg>, caf::reacts_to<EnginesMsg>, caf::reacts_to<BridgeMsg>,
-                     caf::reacts_to<DrainMsg>, caf::reacts_to<CutOffMsg>>;
+                     caf::reacts_to<HttpGenerateMsg>, caf::reacts_to<HttpFrontMsg>, caf::reacts_to<DrainMsg>, caf::reacts_to<CutOffMsg>>;
 
 // What the actors tell the main thread (which waits on signals, not on actors).
 struct ServerStatus {
@@ -85,6 +98,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::EngineStateMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::ClientFramesMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::ClientGoneMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::BridgeMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::HttpGenerateMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::HttpFrontMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::DrainMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::CutOffMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::EnginesMsg)

@@ -8,6 +8,9 @@
 
 namespace vela {
 class Tokenizer;
+namespace metrics {
+class ServeMetrics;
+}
 }
 
 namespace vela::actors {
@@ -18,6 +21,7 @@ struct EngineCoreSettings {
   bool restart_workers = false;
   WorkerGroupOptions workers;
   std::string trace_path;            // empty: tracing off
+  metrics::ServeMetrics* metrics = nullptr;  // scheduler gauges and step intervals go here
 };
 
 engine_core_actor spawn_engine_core(caf::actor_system& system, EngineCoreSettings settings, frontend_actor frontend,
@@ -27,6 +31,7 @@ struct FrontendSettings {
   int64_t max_message_bytes = 16 << 20;
   int32_t max_pending_requests = 4096;
   size_t num_engines = 1;
+  metrics::ServeMetrics* metrics = nullptr;  // requests, tokens, latencies, replica health
 };
 
 frontend_actor spawn_frontend(caf::actor_system& system, FrontendSettings settings,

@@ -7,12 +7,14 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
+#include <deque>
 #include <unordered_set>
 
 #include "actors/engine_actors.h"
 #include "common/clock.h"
 #include "common/logging.h"
 #include "executor/worker_group_executor.h"
+#include "metrics/serve_metrics.h"
 
 namespace vela::actors {
 namespace {
@@ -29,6 +31,11 @@ struct EngineCoreState {
   std::unordered_set<std::string> live;     // ids accepted and not yet finished
   EngineCoreOutputs outs;                   // reused for each collected step
   std::string name;
+  int64_t last_output_ns = 0;               // a step output (or the first submit after idle); 0 = idle
+  // Queue-time metric: requests not scheduled yet, in arrival order (id, arrival in s
+  // since the epoch), looked at once per newly planned step.
+  std::deque<std::pair<std::string, double>> not_yet_scheduled;
+  uint64_t steps_seen = 0;
 
   // The core borrows the executor; the starter may still be waiting on it.
   void release() {
@@ -127,6 +134,25 @@ void on_failure(Self self, const std::string& error, int exit_code) {
   }
 }
 
+// Queue time: a request leaves the queue when a step first schedules it. Under fcfs
+// the never-scheduled requests leave in arrival order, so the scan stops at the first
+// one still waiting (O(newly scheduled) per step); under priority it walks them all.
+void observe_queue_times(EngineCoreState& st) {
+  const Scheduler& scheduler = st.core->scheduler();
+  const bool in_order = scheduler.limits().policy == "fcfs";
+  const double now_s = static_cast<double>(wall_time_ns()) * 1e-9;
+  for (auto it = st.not_yet_scheduled.begin(); it != st.not_yet_scheduled.end();) {
+    const Request* r = scheduler.find_request(it->first);
+    if (r && r->status() == RequestStatus::kWaiting) {
+      if (in_order) break;
+      ++it;
+      continue;
+    }
+    if (r) st.settings.metrics->queue_time(std::max(0.0, now_s - it->second));
+    it = st.not_yet_scheduled.erase(it);  // scheduled (or already gone)
+  }
+}
+
 // Applies every output that is in, then fills the steps in flight.
 void pump(Self self) {
   auto& st = self->state;
@@ -135,9 +161,25 @@ void pump(Self self) {
     auto got = st.core->collect(st.outs, 0);
     if (!got) return on_failure(self, got.error().message, 3);
     if (!*got) break;
+    if (st.settings.metrics && st.last_output_ns > 0) {
+      const int64_t now = wall_time_ns();
+      st.settings.metrics->step_interval(static_cast<double>(now - st.last_output_ns) * 1e-9);
+      st.last_output_ns = now;
+    }
     send_outputs(self, st.outs);
   }
-  if (auto submitted = st.core->submit_steps(); !submitted) on_failure(self, submitted.error().message, 3);
+  if (auto submitted = st.core->submit_steps(); !submitted) return on_failure(self, submitted.error().message, 3);
+  if (st.settings.metrics) {
+    // Step intervals are measured while steps follow each other; an idle gap is not a step.
+    if (st.core->num_steps_in_flight() == 0) st.last_output_ns = 0;
+    else if (st.last_output_ns == 0) st.last_output_ns = wall_time_ns();
+    const SchedulerStats stats = st.core->scheduler().stats();
+    st.settings.metrics->scheduler_stats(static_cast<size_t>(st.settings.engine_index), stats);
+    if (stats.num_steps != st.steps_seen) {
+      st.steps_seen = stats.num_steps;
+      observe_queue_times(st);
+    }
+  }
 }
 
 engine_core_actor::behavior_type engine_core_fn(Self self, EngineCoreSettings settings, frontend_actor frontend,
@@ -159,11 +201,13 @@ engine_core_actor::behavior_type engine_core_fn(Self self, EngineCoreSettings se
           return;
         }
         const std::string id = m.request.request_id;
+        const double arrival_s = m.request.arrival_time;
         if (auto rejected = st.core->add_request(std::move(m.request))) {
           send_outputs(self, {std::move(*rejected)});
           return;
         }
         st.live.insert(id);
+        if (st.settings.metrics) st.not_yet_scheduled.emplace_back(id, arrival_s);
         pump(self);
       },
       [=](AbortMsg& m) {

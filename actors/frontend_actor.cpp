@@ -2,6 +2,8 @@
 // Client frames -> decode, render chat messages, tokenize, validate -> AddRequest to the least-loaded
 // healthy replica. Engine outputs -> TextOutput (incremental detokenization, stop
 // strings, held-back text) -> delta / final frames back through the ClientBridge.
+// The HTTP front (http/) hands in already-decoded requests (HttpGenerateMsg) and gets
+// its events back as structs; everything between is the same path.
 #include <unordered_map>
 
 #include "actors/client_bridge.h"
@@ -11,6 +13,9 @@
 #include "client/protocol.h"
 #include "common/clock.h"
 #include "common/logging.h"
+#include "engine_core/admission.h"
+#include "http/http_server.h"
+#include "metrics/serve_metrics.h"
 #include "tokenizer/tokenizer.h"
 
 namespace vela::actors {
@@ -27,6 +32,8 @@ struct LiveRequest {
   TextOutput output;              // tokens, detokenized text, stop strings, held-back text
   bool wants_logprobs = false;    // params.logprobs >= 0
   std::vector<TokenLogprobs> logprobs;  // one per entry of output.token_ids() (when wanted)
+  int64_t arrival_ns = 0;         // wall clock at the frontend (TTFT, end-to-end latency)
+  int64_t first_token_ns = 0;     // 0 until the first output token
 };
 
 struct EngineSlot {
@@ -42,6 +49,7 @@ struct FrontendState {
   std::optional<trace_actor> tracer;
   ServerStatus* status = nullptr;
   ClientBridge* bridge = nullptr;
+  std::function<void(const std::string&, client::ServerEvent)> http_deliver;  // the HTTP front, once it listens
   std::vector<EngineSlot> engines;
   std::unordered_map<std::string, LiveRequest> live;   // by engine request id
   // identity -> client request id -> engine request id
@@ -65,8 +73,13 @@ void trace(Self self, const char* type, const char* from, const char* to, uint64
   self->send(*self->state.tracer, std::move(r));
 }
 
-void reply(Self self, const std::string& identity, const ServerEvent& ev) {
+void reply(Self self, const std::string& identity, ServerEvent ev) {
   auto& st = self->state;
+  if (http::is_http_identity(identity)) {
+    if (st.tracer) trace(self, client::event_kind_name(ev.kind), "frontend", "http", 0, ev.request_id, wall_time_ns());
+    if (st.http_deliver) st.http_deliver(identity, std::move(ev));
+    return;
+  }
   if (!st.bridge) return;
   std::string frame = client::encode_server_event(ev);
   if (st.tracer) {
@@ -76,7 +89,20 @@ void reply(Self self, const std::string& identity, const ServerEvent& ev) {
   st.bridge->send(identity, std::move(frame));
 }
 
+// Latency figures of a request that ends now (ServeMetrics).
+void count_finished(Self self, const LiveRequest& r, const std::string& reason) {
+  auto* m = self->state.settings.metrics;
+  if (!m) return;
+  const int64_t now = wall_time_ns();
+  const auto num_tokens = static_cast<int64_t>(r.output.token_ids().size());
+  const double tpot = num_tokens >= 2 && r.first_token_ns > 0
+                          ? static_cast<double>(now - r.first_token_ns) * 1e-9 / static_cast<double>(num_tokens - 1)
+                          : -1.0;
+  m->request_finished(reason, num_tokens, static_cast<double>(now - r.arrival_ns) * 1e-9, tpot);
+}
+
 void reply_error(Self self, const std::string& identity, const client::ProtocolError& e) {
+  if (self->state.settings.metrics && !e.request_id.empty()) self->state.settings.metrics->request_refused(e.code);
   ServerEvent ev;
   ev.kind = ServerEvent::Kind::kError;
   ev.request_id = e.request_id;
@@ -105,11 +131,15 @@ void forget(Self self, const std::string& engine_id) {
   check_drained(self);
 }
 
-void handle_generate(Self self, const std::string& identity, client::GenerateRequest& g, size_t bytes,
-                     int64_t recv_ns) {
+// max_tokens_auto (HTTP chat without max_tokens): max_tokens becomes what is left of
+// max_model_len and of the KV pool after the prompt. False when the request was refused.
+bool handle_generate(Self self, const std::string& identity, client::GenerateRequest& g, size_t bytes,
+                     int64_t recv_ns, bool max_tokens_auto = false) {
   auto& st = self->state;
   auto fail = [&](std::string code, std::string field, std::string message) {
     reply_error(self, identity, client::ProtocolError{std::move(code), std::move(field), std::move(message), g.request_id});
+    if (auto c = st.by_client.find(identity); c != st.by_client.end() && c->second.empty()) st.by_client.erase(c);
+    return false;
   };
   if (st.draining) return fail("draining", "", "the server is shutting down and accepts no new requests");
   if (static_cast<int64_t>(st.live.size()) >= st.settings.max_pending_requests)
@@ -140,16 +170,25 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
     ids = std::move(*g.prompt_token_ids);
     g.prompt_token_ids = std::vector<int32_t>{};  // keep "was given as ids" for validation messages
   }
+  if (max_tokens_auto) {
+    const AdmissionLimits& a = facts.admission;
+    const int64_t prompt = static_cast<int64_t>(ids.size());
+    const int64_t pool_tokens = int64_t{a.num_usable_blocks} * a.block_size_tokens - a.num_lookahead_tokens;
+    // The last sampled token's KV is never written: prompt + max_tokens - 1 must fit the pool.
+    const int64_t left = std::min<int64_t>(a.max_model_len - prompt, pool_tokens - prompt + 1);
+    g.params.max_tokens = static_cast<int32_t>(std::max<int64_t>(1, left));
+  }
   ValidationLimits limits{facts.vocab_size, facts.admission};
   if (st.tokenizer) limits.vocab_size = std::max(limits.vocab_size, 1);
   if (auto valid = validate_request(ids, g.prompt_token_ids.has_value(), g.params, limits); !valid) {
     const Error& e = valid.error();
-    return reply_error(self, identity, client::ProtocolError{e.code, e.field, e.message, g.request_id});
+    return fail(e.code, e.field, e.message);
   }
 
   const std::string engine_id = std::to_string(st.next_id++);
   LiveRequest r{identity, g.request_id, engine, g.stream, ids, TextOutput(st.tokenizer.get(), g.params.stop),
-                g.params.logprobs >= 0, {}};
+                g.params.logprobs >= 0, {}, recv_ns, 0};
+  if (st.settings.metrics) st.settings.metrics->request_admitted(static_cast<int64_t>(ids.size()));
   st.live.emplace(engine_id, std::move(r));
   mine[g.request_id] = engine_id;
   st.engines[engine].load++;
@@ -163,6 +202,7 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
   req.eos_token_id = facts.eos_token_id;
   if (st.tracer) trace(self, "generate", "client", "frontend", bytes, engine_id, recv_ns);
   self->send(st.engines[engine].handle, AddRequestMsg{std::move(req), wall_time_ns()});
+  return true;
 }
 
 void abort_on_engine(Self self, const LiveRequest& r, const std::string& engine_id) {
@@ -179,8 +219,10 @@ void handle_frames(Self self, ClientFramesMsg& m) {
   auto decoded = client::decode_client_message(m.frames[0], static_cast<size_t>(st.settings.max_message_bytes));
   if (auto* e = std::get_if<client::ProtocolError>(&decoded)) return reply_error(self, m.identity, *e);
   auto& msg = std::get<client::ClientMessage>(decoded);
-  if (auto* g = std::get_if<client::GenerateRequest>(&msg))
-    return handle_generate(self, m.identity, *g, m.frames[0].size(), m.recv_ns);
+  if (auto* g = std::get_if<client::GenerateRequest>(&msg)) {
+    handle_generate(self, m.identity, *g, m.frames[0].size(), m.recv_ns);
+    return;
+  }
   if (auto* a = std::get_if<client::AbortRequest>(&msg)) {
     auto c = st.by_client.find(m.identity);
     if (c == st.by_client.end() || !c->second.count(a->request_id)) return;  // already finished: nothing to do
@@ -210,6 +252,10 @@ void handle_output(Self self, EngineCoreOutput& o) {
   if (it == st.live.end()) return;  // finished by a stop string or its client left
   LiveRequest& r = it->second;
   const size_t first_new = r.output.token_ids().size();
+  if (r.first_token_ns == 0 && !o.new_token_ids.empty()) {
+    r.first_token_ns = wall_time_ns();
+    if (st.settings.metrics) st.settings.metrics->first_token(static_cast<double>(r.first_token_ns - r.arrival_ns) * 1e-9);
+  }
   FinishReason finish = o.finish_reason;
   std::string stop_reason = o.stop_token_id ? std::to_string(*o.stop_token_id) : "";
   const bool was_stopped = r.output.stopped();
@@ -256,6 +302,7 @@ void handle_output(Self self, EngineCoreOutput& o) {
   ev.token_ids.assign(all.begin() + static_cast<ptrdiff_t>(first_unsent), all.end());
   if (r.wants_logprobs) ev.logprobs = logprobs_of(first_unsent, all.size());
   ev.text = r.output.take_rest();
+  count_finished(self, r, ev.finish_reason);
   reply(self, r.identity, ev);
   forget(self, o.request_id);
 }
@@ -286,6 +333,7 @@ void cut_off_all(Self self) {
       ev.logprobs.emplace();
     }
     ev.text = r.output.take_rest();
+    count_finished(self, r, "shutdown");
     reply(self, r.identity, ev);
     st.status->num_cut_off.fetch_add(1);
     forget(self, engine_id);
@@ -314,22 +362,34 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
         if (c == st.by_client.end()) return;
         std::vector<std::string> ids;
         for (auto& [client_id, engine_id] : c->second) ids.push_back(engine_id);
-        logger("frontend")->info("client disconnected: aborting its {} request(s)", ids.size());
+        if (!http::is_http_identity(m.identity))
+          logger("frontend")->info("client disconnected: aborting its {} request(s)", ids.size());
         for (const auto& id : ids) {
           abort_on_engine(self, st.live.at(id), id);
+          count_finished(self, st.live.at(id), "abort");
           forget(self, id);
         }
       },
       [=](EngineStateMsg& m) {
         auto& slot = self->state.engines.at(m.engine_index);
         slot.healthy = m.healthy;
+        if (self->state.settings.metrics)
+          self->state.settings.metrics->set_replica_healthy(static_cast<size_t>(m.engine_index), m.healthy);
         if (m.healthy) slot.facts = m.facts;
       },
       [=](EnginesMsg& m) {
         for (auto& h : m.engines) self->state.engines.push_back(EngineSlot{h, false, {}, 0});
       },
       [=](BridgeMsg& m) { self->state.bridge = m.bridge; },
+      [=](HttpFrontMsg& m) { self->state.http_deliver = std::move(m.deliver); },
+      [=](HttpGenerateMsg& m) {
+        // Choices in order; at the first refusal the rest are not tried (the HTTP
+        // front answers the refusal and aborts the choices already admitted).
+        for (auto& g : m.choices)
+          if (!handle_generate(self, m.identity, g, 0, m.recv_ns, m.max_tokens_auto)) break;
+      },
       [=](DrainMsg&) {
+        if (self->state.settings.metrics) self->state.settings.metrics->set_draining();
         self->state.draining = true;
         check_drained(self);
       },

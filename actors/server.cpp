@@ -3,12 +3,15 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
 #include "actors/client_bridge.h"
 #include "actors/engine_actors.h"
 #include "common/logging.h"
+#include "http/http_server.h"
+#include "metrics/serve_metrics.h"
 #include "model/device.h"
 #include "transport/trace_summary.h"
 #include "llm/engine_setup.h"
@@ -30,6 +33,27 @@ std::shared_ptr<const Tokenizer> load_tokenizer(const Config& config) {
   }
   return std::shared_ptr<const Tokenizer>(std::move(tok.value()));
 }
+
+// The model's name in the HTTP API: http.served_model_name, else the model directory's name.
+std::string served_model_name(const Config& c) {
+  if (!c.http.served_model_name.empty()) return c.http.served_model_name;
+  fs::path p(c.model.path);
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().empty() ? "vela" : p.filename().string();
+}
+
+// http.api_key, else the variable http.api_key_env names (which must then be set:
+// a key the operator asked for is never silently dropped).
+Result<std::string> resolve_api_key(const Config& c) {
+  if (!c.http.api_key.empty() || c.http.api_key_env.empty()) return c.http.api_key;
+  const char* v = std::getenv(c.http.api_key_env.c_str());
+  if (!v || !*v)
+    return make_error("bad_config", "http.api_key_env names the environment variable " + c.http.api_key_env +
+                                        ", which is not set (or empty)");
+  return std::string(v);
+}
+
+bool is_loopback(const std::string& host) { return host == "127.0.0.1" || host == "::1" || host == "localhost"; }
 
 // Waits for SIGINT/SIGTERM (blocked in every thread) up to timeout; 0 when none came.
 int wait_signal(std::chrono::milliseconds timeout) {
@@ -78,9 +102,24 @@ int run_server(const Config& config, const ServeOptions& options) {
   const std::string trace_jsonl = config.trace.enabled ? config.trace.path + ".jsonl" : "";
   if (!trace_jsonl.empty()) fs::remove(trace_jsonl);
 
+  std::string api_key;
+  if (config.http.port > 0) {
+    auto key = resolve_api_key(config);
+    if (!key) {
+      log->error("{}", key.error().message);
+      return kExitConfigOrBind;
+    }
+    api_key = std::move(*key);
+    if (!is_loopback(config.http.host) && api_key.empty())
+      log->warn("http.host is {} (not loopback) and no API key is set: anyone who reaches it can use the server",
+                config.http.host);
+  }
+
   ServerStatus status;
+  metrics::ServeMetrics serve_metrics(static_cast<size_t>(dp), served_model_name(config));
   int exit_code = 0;
   std::unique_ptr<ClientBridge> bridge;
+  std::unique_ptr<http::HttpServer> http_server;
   {
     caf::actor_system_config cfg;
     caf::actor_system system{cfg};
@@ -90,6 +129,7 @@ int run_server(const Config& config, const ServeOptions& options) {
     fs_settings.max_message_bytes = config.frontend.max_message_bytes;
     fs_settings.max_pending_requests = config.frontend.max_pending_requests;
     fs_settings.num_engines = static_cast<size_t>(dp);
+    fs_settings.metrics = &serve_metrics;
     auto frontend = spawn_frontend(system, fs_settings, tokenizer, tracer, &status);
     std::vector<engine_core_actor> engines;
     for (int32_t r = 0; r < dp; ++r) {
@@ -99,6 +139,7 @@ int run_server(const Config& config, const ServeOptions& options) {
       es.restart_workers = config.parallel.restart_workers;
       es.workers = worker_group_options(config, options.runner, r);
       es.trace_path = trace_jsonl;
+      es.metrics = &serve_metrics;
       engines.push_back(spawn_engine_core(system, es, frontend, tracer, &status));
     }
     caf::anon_send(frontend, EnginesMsg{engines});
@@ -125,6 +166,36 @@ int run_server(const Config& config, const ServeOptions& options) {
         caf::anon_send(frontend, BridgeMsg{bridge.get()});
         log->info("serving on {} ({} replica(s) x {} worker(s))", bridge->endpoint(), dp,
                   config.parallel.tensor_parallel_size);
+      }
+    }
+    if (status.exit_code.load() < 0 && !stopping && config.http.port > 0) {
+      http::HttpServerOptions ho;
+      ho.host = config.http.host;
+      ho.port = config.http.port;
+      ho.api_key = api_key;
+      ho.served_model_name = served_model_name(config);
+      ho.max_model_len = max_model_len;
+      ho.max_body_bytes = config.http.max_body_bytes;
+      ho.max_header_bytes = config.http.max_header_bytes;
+      ho.max_connections = config.http.max_connections;
+      ho.max_requests_per_s = config.http.max_requests_per_s;
+      ho.idle_timeout_s = config.http.idle_timeout_s;
+      http::HttpServerCallbacks hc;
+      hc.on_generate = [frontend](std::string identity, std::vector<client::GenerateRequest> choices, bool auto_max,
+                                  int64_t recv_ns) {
+        caf::anon_send(frontend, HttpGenerateMsg{std::move(identity), std::move(choices), auto_max, recv_ns});
+      };
+      hc.on_gone = [frontend](const std::string& identity) { caf::anon_send(frontend, ClientGoneMsg{identity}); };
+      auto started = http::HttpServer::start(ho, hc, tokenizer, &serve_metrics);
+      if (!started) {
+        status.fail(kExitConfigOrBind, started.error().message);
+      } else {
+        http_server = std::move(started.value());
+        caf::anon_send(frontend, HttpFrontMsg{[h = http_server.get()](const std::string& identity, client::ServerEvent ev) {
+                         h->deliver(identity, std::move(ev));
+                       }});
+        log->info("HTTP (OpenAI API) on http://{}:{} as model '{}'{}", http_server->host(), http_server->port(),
+                  ho.served_model_name, api_key.empty() ? "" : " (API key required)");
       }
     }
     // Serve until a signal (drain) or an unhealthy engine.
@@ -170,6 +241,7 @@ int run_server(const Config& config, const ServeOptions& options) {
     }
     if (tracer) caf::anon_send_exit(*tracer, caf::exit_reason::user_shutdown);
     system.await_all_actors_done();
+    http_server.reset();  // its callbacks, too, hold the frontend's handle
     // The bridge's callbacks hold the frontend's handle; the actor system cannot
     // finish (it waits for every detached actor to be released) until it is gone.
     bridge.reset();

@@ -185,6 +185,17 @@ const std::vector<KeySpec>& specs() {
       VELA_INT(frontend, max_pending_requests, 1, 1 << 24, "Requests queued at most before new ones are refused as busy."),
       VELA_REAL(frontend, drain_timeout_s, 0.0, 86400.0, false, "On SIGTERM/SIGINT: seconds the requests in flight get to finish (new ones are refused as draining). Those still running then get a final with finish_reason shutdown and vela serve exits 3. `vela serve --drain-timeout` overrides it."),
 
+      VELA_INT(http, port, 0, 65535, "TCP port of the OpenAI-compatible HTTP server (docs/HTTP.md). 0: no HTTP server."),
+      VELA_STR(http, host, "Address the HTTP server binds. Anything but loopback exposes the server: set an API key."),
+      VELA_STR(http, api_key, "API key the HTTP API requires as `Authorization: Bearer KEY` (401 without it). Empty: no key."),
+      VELA_STR(http, api_key_env, "Name of an environment variable holding the API key (used when http.api_key is empty)."),
+      VELA_STR(http, served_model_name, "The model's name in the HTTP API (`model` field, /v1/models). Empty: the model directory's name."),
+      VELA_INT(http, max_body_bytes, 1024, int64_t{1} << 30, "Request bodies larger than this are refused with 413."),
+      VELA_INT(http, max_header_bytes, 1024, 1 << 20, "Request headers larger than this are refused with 431."),
+      VELA_INT(http, max_connections, 1, 1 << 20, "Open HTTP connections at most; a connection over it gets 503 and is closed."),
+      VELA_REAL(http, max_requests_per_s, 0.0, 1e9, true, "Requests per second one connection may send (burst of the same size); over it: 429."),
+      VELA_REAL(http, idle_timeout_s, 0.0, 86400.0, true, "A connection that sends nothing (headers, body, next request) for this long is closed."),
+
       VELA_BOOL(trace, enabled, "Record every message that crosses an actor or process boundary."),
       VELA_STR(trace, path, "Trace file prefix: writes PATH.jsonl and PATH.chrome.json."),
 

@@ -59,6 +59,20 @@ struct FrontendConfig {
   double drain_timeout_s = 60;                             // SIGTERM: time in-flight requests get to finish
 };
 
+// The OpenAI-compatible HTTP front (http/), beside the ZeroMQ one; off while port is 0.
+struct HttpConfig {
+  int32_t port = 0;                         // 0 = no HTTP server
+  std::string host = "127.0.0.1";           // bind address; anything else is an explicit choice
+  std::string api_key;                      // non-empty: every /v1, /tokenize, /detokenize call needs it
+  std::string api_key_env;                  // name of an environment variable holding the key
+  std::string served_model_name;            // the model's name in the API; empty = the model directory's name
+  int64_t max_body_bytes = 4 << 20;         // larger request bodies get 413
+  int32_t max_header_bytes = 16 << 10;      // larger request headers get 431
+  int32_t max_connections = 2048;           // open connections at most; more are refused with 503
+  double max_requests_per_s = 50;           // per connection (token bucket, burst of the same size); over: 429
+  double idle_timeout_s = 60;               // a connection that sends nothing for this long is closed
+};
+
 struct TraceConfig {
   bool enabled = false;
   std::string path = "vela-trace";  // writes PATH.jsonl and PATH.chrome.json
@@ -75,6 +89,7 @@ struct Config {
   CacheConfig cache;
   SchedulerConfig scheduler;
   FrontendConfig frontend;
+  HttpConfig http;
   TraceConfig trace;
   LoggingConfig logging;
 };

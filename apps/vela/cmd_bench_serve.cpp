@@ -1,5 +1,7 @@
 // `vela bench serve --server ENDPOINT --workload L1`: drives a running `vela serve`
-// through the C++ ZeroMQ client on the workload's arrival schedule (Poisson for L1;
+// through the C++ ZeroMQ client (and/or, with --http URL, its OpenAI HTTP API: both
+// fronts are then run on the same workload, one after the other, and reported side
+// by side) on the workload's arrival schedule (Poisson for L1;
 // --rate rescales it), greedy, ignore_eos, streaming, prompts as token ids. Reports
 // TTFT, TPOT, ITL and end-to-end latency percentiles (perf/serve_metrics.h defines
 // them), request and output-token throughput over the run's wall time, and every
@@ -20,6 +22,7 @@
 #include <unordered_map>
 
 #include "apps/vela/bench_common.h"
+#include "apps/vela/http_stream_client.h"
 #include "client/client.h"
 #include "perf/report.h"
 #include "perf/roofline.h"
@@ -31,6 +34,7 @@ namespace {
 
 struct ServeBenchOpts {
   std::string server, workload = "L1", model, model_shape, results_dir = "bench/results";
+  std::string http, api_key;        // --http URL: the OpenAI API front (with its key)
   std::string device;               // what the server runs on, for the report
   perf::WorkloadScale scale;
   double rate = 0;                  // requests/s; 0 = the workload's own
@@ -52,8 +56,9 @@ void draw_progress(size_t done, size_t failed, size_t sent, size_t total, double
 
 // Sends every request at its arrival offset and records what comes back, until each
 // has its final, its error or its timeout. Returns the records and the wall time.
-std::vector<perf::RequestRecord> drive(client::Client& c, const perf::Workload& w, const ServeBenchOpts& o,
-                                       double* wall_s) {
+// C: client::Client or HttpStreamClient (submit, next_event, abort).
+template <class C>
+std::vector<perf::RequestRecord> drive(C& c, const perf::Workload& w, const ServeBenchOpts& o, double* wall_s) {
   const size_t n = w.requests.size();
   std::vector<perf::RequestRecord> records(n);
   std::unordered_map<std::string, size_t> live;  // request id -> index, until finished
@@ -198,60 +203,82 @@ void run(const ServeBenchOpts& o) {
     for (auto& r : w.requests) r.arrival_offset_s *= w.request_rate / o.rate;
     w.request_rate = o.rate;
   }
-  auto client = client::Client::connect(o.server);
-  if (!client) fail(client.error().message);
+  if (o.server.empty() && o.http.empty()) fail("give --server ENDPOINT (ZeroMQ), --http URL, or both");
   const auto connect_deadline = Clock::now() + std::chrono::duration<double>(o.connect_timeout_s);
-  while (!(*client)->ping(std::chrono::milliseconds(500)))
-    if (Clock::now() > connect_deadline)
-      fail("no answer from a server at " + o.server + " within " + std::to_string(static_cast<int>(o.connect_timeout_s)) + " s");
+  std::unique_ptr<client::Client> zmq_client;
+  if (!o.server.empty()) {
+    auto client = client::Client::connect(o.server);
+    if (!client) fail(client.error().message);
+    zmq_client = std::move(client.value());
+    while (!zmq_client->ping(std::chrono::milliseconds(500)))
+      if (Clock::now() > connect_deadline)
+        fail("no answer from a server at " + o.server + " within " + std::to_string(static_cast<int>(o.connect_timeout_s)) + " s");
+  }
+  std::unique_ptr<HttpStreamClient> http_client;
+  if (!o.http.empty()) {
+    auto client = HttpStreamClient::create(o.http, o.api_key);
+    if (!client) fail(client.error().message);
+    http_client = std::move(client.value());
+    while (!http_client->healthy(std::chrono::milliseconds(500)))
+      if (Clock::now() > connect_deadline)
+        fail("no healthy HTTP server at " + o.http + " within " + std::to_string(static_cast<int>(o.connect_timeout_s)) + " s");
+  }
 
-  perf::Report report{"serve", w.name, "", perf::utc_now_iso8601(), perf::build_commit(), "", {}};
   std::string ceiling_device;
   const auto floor = floors(w, o, &ceiling_device);  // before the load: measuring uses the device
   const std::string floor_name = "floor (" + ceiling_device + ")";
+  size_t total_failed = 0, total_requests = 0;
+  for (const bool over_http : {false, true}) {
+    if (over_http ? !http_client : !zmq_client) continue;
+    const std::string front = over_http ? o.http : o.server;
+    if (zmq_client && http_client) std::cout << "== " << (over_http ? "HTTP (OpenAI API) " : "ZeroMQ ") << front << "\n";
+    // "serve-http" keeps the HTTP run's saved report apart from the ZeroMQ one.
+    perf::Report report{over_http ? "serve-http" : "serve", w.name, "", perf::utc_now_iso8601(), perf::build_commit(), "", {}};
+    double wall_s = 0;
+    const auto records = over_http ? drive(*http_client, w, o, &wall_s) : drive(*zmq_client, w, o, &wall_s);
+    const auto s = perf::summarize(records, wall_s);
+    const auto d = perf::digest(w);
 
-  double wall_s = 0;
-  const auto records = drive(**client, w, o, &wall_s);
-  const auto s = perf::summarize(records, wall_s);
-  const auto d = perf::digest(w);
-
-  // The client cannot see the server's device: --device names it; else the device the
-  // ceilings were measured on (the same machine); else the endpoint alone.
-  if (!o.device.empty()) report.device = o.device;
-  else if (!std::isnan(floor.ttft_s) && ceiling_device != "given ceilings") report.device = ceiling_device;
-  else report.device = "server at " + o.server;
-  report.device += " (client on " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores)";
-  std::ostringstream config;
-  config << "server: " << o.server << "\nmodel: "
-         << (!o.model.empty() ? o.model : "perf/models/" + (o.model_shape.empty() ? w.model_shape : o.model_shape))
-         << "\nworkload: " << w.name << "\nrequests: " << d.requests
-         << "\nrequest_rate: " << w.request_rate << "\nlength_factor: " << o.scale.length_factor
-         << "\nmax_token_id: " << o.scale.max_token_id << "\nprompt_tokens: " << d.prompt_tokens
-         << "\noutput_tokens: " << d.output_tokens << "\nrequest_timeout_s: " << o.request_timeout_s
-         << "\nsampling: greedy, ignore_eos, streaming\n";
-  report.config = config.str();
-  const double nan = std::nan("");
-  report.figures.push_back({"requests", static_cast<double>(s.requests), "", nan, "", true});
-  report.figures.push_back({"completed", static_cast<double>(s.completed), "", static_cast<double>(s.requests), "sent", true});
-  report.figures.push_back({"failed", static_cast<double>(s.failed), "", nan, "", false});
-  report.figures.push_back({"offered rate", w.request_rate, "req/s", nan, "", true});
-  report.figures.push_back({"requests/s", s.request_throughput, "req/s", nan, "", true});
-  report.figures.push_back({"output tokens/s", s.output_throughput, "tok/s", nan, "", true});
-  report.figures.push_back({"wall time", s.wall_s, "s", nan, "", false});
-  report.figures.push_back({"output tokens", static_cast<double>(s.output_tokens), "tok",
-                            static_cast<double>(d.output_tokens), "requested", true});
-  add_percentile_figures(report, "TTFT", s.ttft_s, floor.ttft_s, floor_name);
-  add_percentile_figures(report, "TPOT", s.tpot_s, floor.tpot_s, floor_name);
-  add_percentile_figures(report, "ITL", s.itl_s, nan, "");
-  add_percentile_figures(report, "E2E", s.e2e_s, nan, "");
-  std::cout << perf::format_table(report);
-  for (const auto& f : s.failures) std::cout << "failed request " << f << "\n";
-  if (o.save) {
-    auto path = perf::save_report(report, o.results_dir);
-    if (!path) fail(path.error().message);
-    std::cout << "saved " << *path << "\n";
+    // The client cannot see the server's device: --device names it; else the device the
+    // ceilings were measured on (the same machine); else the endpoint alone.
+    if (!o.device.empty()) report.device = o.device;
+    else if (!std::isnan(floor.ttft_s) && ceiling_device != "given ceilings") report.device = ceiling_device;
+    else report.device = "server at " + front;
+    report.device += " (client on " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores)";
+    std::ostringstream config;
+    config << "server: " << front << (over_http ? " (HTTP, OpenAI API)" : " (ZeroMQ)") << "\nmodel: "
+           << (!o.model.empty() ? o.model : "perf/models/" + (o.model_shape.empty() ? w.model_shape : o.model_shape))
+           << "\nworkload: " << w.name << "\nrequests: " << d.requests
+           << "\nrequest_rate: " << w.request_rate << "\nlength_factor: " << o.scale.length_factor
+           << "\nmax_token_id: " << o.scale.max_token_id << "\nprompt_tokens: " << d.prompt_tokens
+           << "\noutput_tokens: " << d.output_tokens << "\nrequest_timeout_s: " << o.request_timeout_s
+           << "\nsampling: greedy, ignore_eos, streaming\n";
+    report.config = config.str();
+    const double nan = std::nan("");
+    report.figures.push_back({"requests", static_cast<double>(s.requests), "", nan, "", true});
+    report.figures.push_back({"completed", static_cast<double>(s.completed), "", static_cast<double>(s.requests), "sent", true});
+    report.figures.push_back({"failed", static_cast<double>(s.failed), "", nan, "", false});
+    report.figures.push_back({"offered rate", w.request_rate, "req/s", nan, "", true});
+    report.figures.push_back({"requests/s", s.request_throughput, "req/s", nan, "", true});
+    report.figures.push_back({"output tokens/s", s.output_throughput, "tok/s", nan, "", true});
+    report.figures.push_back({"wall time", s.wall_s, "s", nan, "", false});
+    report.figures.push_back({"output tokens", static_cast<double>(s.output_tokens), "tok",
+                              static_cast<double>(d.output_tokens), "requested", true});
+    add_percentile_figures(report, "TTFT", s.ttft_s, floor.ttft_s, floor_name);
+    add_percentile_figures(report, "TPOT", s.tpot_s, floor.tpot_s, floor_name);
+    add_percentile_figures(report, "ITL", s.itl_s, nan, "");
+    add_percentile_figures(report, "E2E", s.e2e_s, nan, "");
+    std::cout << perf::format_table(report);
+    for (const auto& f : s.failures) std::cout << "failed request " << f << "\n";
+    if (o.save) {
+      auto path = perf::save_report(report, o.results_dir);
+      if (!path) fail(path.error().message);
+      std::cout << "saved " << *path << "\n";
+    }
+    total_failed += s.failed;
+    total_requests += s.requests;
   }
-  if (s.failed > 0) fail(std::to_string(s.failed) + " of " + std::to_string(s.requests) + " requests failed");
+  if (total_failed > 0) fail(std::to_string(total_failed) + " of " + std::to_string(total_requests) + " requests failed");
 }
 
 }  // namespace
@@ -259,7 +286,10 @@ void run(const ServeBenchOpts& o) {
 void add_bench_serve(CLI::App& bench) {
   auto o = std::make_shared<ServeBenchOpts>();
   auto* cmd = bench.add_subcommand("serve", "Drive a running `vela serve` on a workload's arrival schedule (L1); latency percentiles");
-  cmd->add_option("--server", o->server, "the server's frontend endpoint, e.g. ipc:///tmp/vela-frontend.sock")->required();
+  cmd->add_option("--server", o->server, "the server's ZeroMQ frontend endpoint, e.g. ipc:///tmp/vela-frontend.sock");
+  cmd->add_option("--http", o->http, "the server's HTTP front, e.g. http://127.0.0.1:8000 (with --server: both fronts, "
+                                     "one after the other, on the same workload)");
+  cmd->add_option("--api-key", o->api_key, "the HTTP API key (http.api_key), if the server needs one");
   cmd->add_option("--workload", o->workload, "L1 (Poisson arrivals) | W1 | W2 | S1 | P1 (all at t=0)")
       ->check(CLI::IsMember({"W1", "W2", "S1", "L1", "P1"}));
   cmd->add_option("--rate", o->rate, "requests/s: rescale the Poisson arrivals to this rate")->check(CLI::PositiveNumber);

@@ -1,5 +1,5 @@
 // `vela serve --config FILE [--set k=v ...]`: run the engine (actor system + worker
-// processes) and serve clients on frontend.endpoint until SIGTERM. Exit codes: 0
+// processes) and serve clients on frontend.endpoint (and HTTP on http.port, docs/HTTP.md) until SIGTERM. Exit codes: 0
 // (stopped, every request finished), 2 (bad config, model or endpoint), 3 (the
 // drain timed out: requests were cut off with finish_reason "shutdown"), other
 // non-zero codes when an engine replica failed.
@@ -20,7 +20,7 @@ void add_serve_command(CLI::App& app) {
     ServeOptions serve;
   };
   auto opts = std::make_shared<Opts>();
-  auto* cmd = app.add_subcommand("serve", "Run the engine and serve clients over ZeroMQ");
+  auto* cmd = app.add_subcommand("serve", "Run the engine and serve clients over ZeroMQ (and the OpenAI HTTP API when http.port is set)");
   cmd->add_option("--config", opts->file, "YAML config file");
   cmd->add_option("--set", opts->overrides, "Override a key: section.key=value (repeatable)");
   cmd->add_option("--runner", opts->serve.runner, "Worker runner: model (default) or synthetic (no compute; tests, overhead benchmark)");

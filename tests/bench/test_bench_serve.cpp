@@ -8,6 +8,7 @@
 #include "perf/workloads.h"
 #include "tests/bench/report_json.h"
 #include "tests/bench/run_vela.h"
+#include "tests/http/http_client.h"
 #include "tests/runtime/serve_fixture.h"
 
 using namespace vela;
@@ -74,6 +75,36 @@ TEST_CASE("vela bench serve drives L1 against vela serve with no failures") {
     CHECK((*f)["limit"].get<double>() > 0);
     CHECK((*f)["ratio"].get<double>() < 1.0);
   }
+}
+
+TEST_CASE("vela bench serve runs the same workload through the ZeroMQ and the HTTP front") {
+  const int port = free_port();
+  ServeProcess server(served_model_yaml() + "http:\n  port: " + std::to_string(port) + "\n  api_key: k\n", "-bench-http",
+                      "model");
+  REQUIRE(server.connect());
+  TempDir dir;
+  auto run = run_vela({"bench", "serve", "--server", server.endpoint(), "--http", "http://127.0.0.1:" + std::to_string(port),
+                       "--api-key", "k", "--workload", "L1", "--num-requests", "8", "--rate", "20", "--length-factor",
+                       "0.05", "--max-token-id", "1000", "--model", kModel, "--hbm-tbps", "4", "--gemm-tflops", "800",
+                       "--device", "cpu (test)", "--no-progress", "--save", "--results-dir", dir.path(),
+                       "--request-timeout", "30"},
+                      90s);
+  INFO(run.output);
+  REQUIRE(run.exit_code == 0);
+  CHECK(run.output.find("== ZeroMQ") != std::string::npos);
+  CHECK(run.output.find("== HTTP (OpenAI API)") != std::string::npos);
+  int reports = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    const auto report = read_json(entry.path().string());
+    INFO(entry.path());
+    CHECK(value_of(report, "completed") == 8);
+    CHECK(value_of(report, "failed") == 0);
+    CHECK(value_of(report, "TTFT p50") > 0);
+    const auto l1 = perf::digest(*perf::make_workload("L1", perf::WorkloadScale{8, 0.05, 1000}));
+    CHECK(value_of(report, "output tokens") == l1.output_tokens);  // token counts line up over HTTP too
+    ++reports;
+  }
+  CHECK(reports == 2);
 }
 
 TEST_CASE("vela bench serve counts refused requests as failures and exits non-zero") {

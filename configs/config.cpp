@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -10,6 +11,10 @@
 #include <optional>
 #include <set>
 #include <sstream>
+
+#include <sys/stat.h>
+
+#include "common/endpoint.h"
 
 namespace vela {
 namespace {
@@ -155,7 +160,7 @@ const std::vector<KeySpec>& specs() {
                 return n;
               }},
       VELA_CHOICE(parallel, worker_transport, "ZeroMQ transport between engine and workers.", "ipc", "tcp"),
-      VELA_STR(parallel, worker_host, "Bind address for worker sockets when worker_transport is tcp."),
+      VELA_STR(parallel, worker_host, "Bind address for worker sockets when worker_transport is tcp (their sockets use CURVE with keys made per run). A non-loopback address needs the security section."),
       VELA_REAL(parallel, worker_startup_timeout_s, 0.0, 3600.0, true, "Deadline for a worker's Hello, weight load and profile."),
       VELA_REAL(parallel, step_timeout_s, 0.0, 3600.0, true, "A worker that has not answered a step within this is treated as dead."),
       VELA_CHOICE(parallel, step_channel, "Step path to local workers: shared-memory rings with eventfd wakes (shm), or the ZeroMQ socket (socket). Control messages always use the socket.", "shm", "socket"),
@@ -176,10 +181,13 @@ const std::vector<KeySpec>& specs() {
       VELA_INT(scheduler, long_prefill_token_threshold, 0, kI32, "Most prompt tokens one request may take per step. 0: 4% of max_model_len."),
       VELA_BOOL(scheduler, async_scheduling, "Schedule step N+1 while the workers run step N (two steps in flight; the engine's own time per step hides behind the workers')."),
 
-      VELA_STR(frontend, endpoint, "ZeroMQ endpoint the client ROUTER binds (ipc:// or tcp://)."),
+      VELA_STR(frontend, endpoint, "ZeroMQ endpoint the client ROUTER binds: ipc:///ABSOLUTE/PATH (created mode 0600; refused while another live server holds it) or tcp://HOST:PORT (a non-loopback HOST needs the security section)."),
       VELA_INT(frontend, max_message_bytes, 1024, int64_t{1} << 30, "Client frames larger than this are refused."),
       VELA_INT(frontend, max_pending_requests, 1, 1 << 24, "Requests queued at most before new ones are refused as busy."),
       VELA_REAL(frontend, drain_timeout_s, 0.0, 86400.0, false, "On SIGTERM/SIGINT: seconds the requests in flight get to finish (new ones are refused as draining). Those still running then get a final with finish_reason shutdown and vela serve exits 3. `vela serve --drain-timeout` overrides it."),
+
+      VELA_STR(security, curve_secret_key_file, "File holding the server's CURVE secret key (`vela keygen`; mode 0600). Set: clients must use CURVE with this server's public key."),
+      VELA_STR(security, curve_authorized_keys_file, "File of client CURVE public keys allowed to connect, one a line (# comments); required with curve_secret_key_file."),
 
       VELA_BOOL(trace, enabled, "Record every message that crosses an actor or process boundary."),
       VELA_STR(trace, path, "Trace file prefix: writes PATH.jsonl and PATH.chrome.json."),
@@ -241,8 +249,54 @@ std::optional<Error> apply(const KeySpec& spec, const YAML::Node& value, Config&
   return std::nullopt;
 }
 
+// A key file named by the config: a readable regular file; a secret one readable by
+// its owner only (as ssh insists).
+std::optional<Error> check_key_file(const std::string& path, bool secret, const std::string& key,
+                                    const std::string& source) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return key_error(source, key, "'" + path + "' is not a readable file");
+  if (secret && (st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return key_error(source, key, "'" + path + "' is readable by others (mode " + mode + "): chmod 600 it");
+  }
+  return std::nullopt;
+}
+
+// Who may reach the sockets: endpoints parse (a bad scheme fails here, not after the
+// model loads) and nothing listens beyond this host without authentication.
+std::optional<Error> check_endpoints(const Config& c, const std::string& source) {
+  auto frontend = parse_endpoint(c.frontend.endpoint);
+  if (!frontend) return key_error(source, "frontend.endpoint", frontend.error().message);
+  const SecurityConfig& sec = c.security;
+  if (sec.curve_secret_key_file.empty() != sec.curve_authorized_keys_file.empty()) {
+    const char* missing = sec.curve_secret_key_file.empty() ? "security.curve_secret_key_file"
+                                                            : "security.curve_authorized_keys_file";
+    return key_error(source, missing, "is required with the other security key (CURVE authenticates both ends)");
+  }
+  if (sec.curve()) {
+    if (auto e = check_key_file(sec.curve_secret_key_file, true, "security.curve_secret_key_file", source)) return e;
+    if (auto e = check_key_file(sec.curve_authorized_keys_file, false, "security.curve_authorized_keys_file", source))
+      return e;
+  }
+  const std::string how = "set security.curve_secret_key_file and security.curve_authorized_keys_file "
+                          "(vela keygen) to authenticate clients, or bind 127.0.0.1";
+  if (frontend->scheme == "tcp" && !is_loopback_host(frontend->host) && !sec.curve())
+    return key_error(source, "frontend.endpoint",
+                     "'" + c.frontend.endpoint + "' listens beyond this host without authentication: " + how);
+  if (c.parallel.worker_host.empty()) return key_error(source, "parallel.worker_host", "must not be empty");
+  if (c.parallel.worker_host.find_first_of(":/ ") != std::string::npos && c.parallel.worker_host.front() != '[')
+    return key_error(source, "parallel.worker_host", "'" + c.parallel.worker_host + "' is not a host address");
+  if (!is_loopback_host(c.parallel.worker_host) && !sec.curve())
+    return key_error(source, "parallel.worker_host",
+                     "'" + c.parallel.worker_host + "' listens beyond this host without authentication: " + how);
+  return std::nullopt;
+}
+
 // Cross-key rules that no single key can check.
 std::optional<Error> check_consistency(const Config& c, const std::string& source) {
+  if (auto e = check_endpoints(c, source)) return e;
   if (!c.parallel.devices.empty()) {
     size_t need = static_cast<size_t>(c.parallel.tensor_parallel_size) * c.parallel.data_parallel_size;
     if (c.parallel.devices.size() != need)

@@ -57,6 +57,15 @@ struct FrontendConfig {
   double drain_timeout_s = 60;                             // SIGTERM: time in-flight requests get to finish
 };
 
+// Authentication of the client endpoint (CURVE, libzmq's built-in: keys from files;
+// `vela keygen` writes them). Required before the frontend binds a non-loopback
+// address. Worker sockets on tcp always use CURVE with keys made per run.
+struct SecurityConfig {
+  std::string curve_secret_key_file;       // the server's secret key (Z85); mode 0600
+  std::string curve_authorized_keys_file;  // client public keys allowed to connect, one a line
+  bool curve() const { return !curve_secret_key_file.empty(); }
+};
+
 struct TraceConfig {
   bool enabled = false;
   std::string path = "vela-trace";  // writes PATH.jsonl and PATH.chrome.json
@@ -73,6 +82,7 @@ struct Config {
   CacheConfig cache;
   SchedulerConfig scheduler;
   FrontendConfig frontend;
+  SecurityConfig security;
   TraceConfig trace;
   LoggingConfig logging;
 };

@@ -10,6 +10,7 @@
 #include "actors/engine_actors.h"
 #include "common/logging.h"
 #include "transport/trace_summary.h"
+#include "transport/zmq_io.h"
 #include "llm/engine_setup.h"
 #include "tokenizer/tokenizer.h"
 
@@ -80,6 +81,24 @@ int run_server(const Config& config, const ServeOptions& options) {
     return 2;
   }
   const int32_t max_model_len = *resolved_len;
+  // The client endpoint's keys and a live server on its path are refused now, before
+  // any worker loads a model, not minutes later when the endpoint is bound.
+  std::optional<ClientCurve> curve;
+  if (config.security.curve()) {
+    auto server_keys = transport::load_curve_secret_key(config.security.curve_secret_key_file);
+    auto authorized = transport::load_curve_public_keys(config.security.curve_authorized_keys_file);
+    if (!server_keys || !authorized) {
+      log->error("security: {}", (!server_keys ? server_keys.error() : authorized.error()).message);
+      return kExitConfigOrBind;
+    }
+    curve = ClientCurve{*server_keys, *authorized};
+    log->info("clients must authenticate with CURVE (server public key {}, {} authorized client key(s))",
+              server_keys->public_key, authorized->size());
+  }
+  if (auto free = transport::check_ipc_free(config.frontend.endpoint); !free) {
+    log->error("{}", free.error().message);
+    return kExitConfigOrBind;
+  }
   auto tokenizer = load_tokenizer(config);
   const int32_t dp = config.parallel.data_parallel_size;
   const std::string trace_jsonl = config.trace.enabled ? config.trace.path + ".jsonl" : "";
@@ -124,7 +143,7 @@ int run_server(const Config& config, const ServeOptions& options) {
         caf::anon_send(frontend, ClientFramesMsg{std::move(identity), std::move(frames), recv_ns});
       };
       cb.on_client_gone = [frontend](const std::string& identity) { caf::anon_send(frontend, ClientGoneMsg{identity}); };
-      auto started = ClientBridge::start(config.frontend.endpoint, cb);
+      auto started = ClientBridge::start(config.frontend.endpoint, cb, curve);
       if (!started) {
         status.fail(kExitConfigOrBind, started.error().message);
       } else {

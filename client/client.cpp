@@ -4,6 +4,7 @@
 
 #include <cerrno>
 
+#include "transport/curve_auth.h"
 #include "transport/zmq_io.h"
 
 namespace vela::client {
@@ -13,11 +14,28 @@ Client::~Client() {
   socket_.reset();  // before the context
 }
 
-Result<std::unique_ptr<Client>> Client::connect(const std::string& endpoint) {
+Result<ClientCurveKeys> ClientCurveKeys::from_files(const std::string& server_public_key_file,
+                                                    const std::string& client_secret_key_file) {
+  VELA_TRY_ASSIGN(auto server, transport::load_curve_public_keys(server_public_key_file));
+  if (server.size() != 1)
+    return make_error("key_file", "'" + server_public_key_file + "' must hold exactly one (the server's) public key");
+  VELA_TRY_ASSIGN(auto mine, transport::load_curve_secret_key(client_secret_key_file));
+  return ClientCurveKeys{server[0], mine.public_key, mine.secret_key};
+}
+
+Result<std::unique_ptr<Client>> Client::connect(const std::string& endpoint, const std::optional<ClientCurveKeys>& curve) {
   std::unique_ptr<Client> c(new Client());
   c->context_ = std::make_unique<zmq::context_t>();
   c->socket_ = std::make_unique<zmq::socket_t>(*c->context_, zmq::socket_type::dealer);
   transport::configure_socket(*c->socket_);
+  if (curve) {
+    try {
+      transport::make_curve_client(*c->socket_, curve->server_public_key,
+                                   transport::CurveKeyPair{curve->public_key, curve->secret_key});
+    } catch (const zmq::error_t& e) {
+      return make_error("bad_key", std::string("CURVE keys refused by libzmq: ") + e.what());
+    }
+  }
   try {
     c->socket_->connect(endpoint);
   } catch (const zmq::error_t& e) {

@@ -17,9 +17,22 @@ class socket_t;
 
 namespace vela::client {
 
+// CURVE keys of a client (Z85 text): the server's public key and this client's pair.
+// A server with security.curve_* set talks to nobody else.
+struct ClientCurveKeys {
+  std::string server_public_key;
+  std::string public_key;
+  std::string secret_key;
+  // From key files as `vela keygen` writes them: the server's PREFIX.pub and this
+  // client's PREFIX.key (its public key is derived).
+  static Result<ClientCurveKeys> from_files(const std::string& server_public_key_file,
+                                            const std::string& client_secret_key_file);
+};
+
 class Client {
  public:
-  static Result<std::unique_ptr<Client>> connect(const std::string& endpoint);
+  static Result<std::unique_ptr<Client>> connect(const std::string& endpoint,
+                                                 const std::optional<ClientCurveKeys>& curve = std::nullopt);
   ~Client();
 
   // Queues a request (never blocks; fails when the send queue is full).

@@ -118,11 +118,18 @@ Result<WorkerFacts> WorkerGroup::start(const LoadModel& base_load) {
   const int32_t n = options_.world_size;
   if (n < 1) return make_error("bad_world_size", "tensor_parallel_size must be >= 1");
   endpoint_ = transport::make_endpoint(options_.transport, options_.host, name_);
-  try {
-    router_.bind(endpoint_);
-  } catch (const zmq::error_t& e) {
-    return make_error("bind_failed", name_ + ": cannot bind " + endpoint_ + ": " + e.what());
+  if (options_.transport == "tcp") {
+    auto server = transport::new_curve_keypair();
+    auto worker = transport::new_curve_keypair();
+    if (!server || !worker) return server ? worker.error() : server.error();
+    auto auth = transport::CurveAuthenticator::start(context_, {worker->public_key});
+    if (!auth) return auth.error();
+    auth_ = std::move(auth.value());
+    transport::make_curve_server(router_, *server);
+    worker_env_ = transport::worker_curve_env(server->public_key, *worker);
   }
+  if (auto bound = transport::bind_endpoint(router_, endpoint_); !bound)
+    return make_error(bound.error().code, name_ + ": " + bound.error().message);
   endpoint_ = transport::last_endpoint(router_);
   if (options_.step_channel == "shm") {
     auto channel = transport::StepChannel::create(n, options_.shm_slots, options_.shm_slot_bytes);
@@ -141,6 +148,7 @@ Result<WorkerFacts> WorkerGroup::start(const LoadModel& base_load) {
     spec.runner = options_.runner;
     spec.log_level = options_.log_level;
     spec.trace_path = options_.trace_path;
+    spec.env = worker_env_;
     if (channel_) {
       spec.step_channel = channel_->worker_spec(r);
       spec.inherit_fds = channel_->worker_fds(r);

@@ -18,6 +18,7 @@
 
 #include "common/result.h"
 #include "engine_core/executor.h"
+#include "transport/curve_auth.h"
 #include "transport/step_channel.h"
 #include "transport/trace_record.h"
 #include "executor/worker_launcher.h"
@@ -103,6 +104,10 @@ class WorkerGroup {
   zmq::context_t& context_;
   WorkerGroupOptions options_;
   TraceFn trace_;
+  // tcp: CURVE with keys made for this group (the workers get theirs in their
+  // environment), so nothing else on the host or network can speak for a rank.
+  std::unique_ptr<transport::CurveAuthenticator> auth_;
+  std::vector<std::string> worker_env_;
   zmq::socket_t router_;
   std::unique_ptr<transport::StepChannel> channel_;  // null: steps on the socket
   std::string endpoint_;

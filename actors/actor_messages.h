@@ -36,8 +36,15 @@ struct CoreStartedMsg {
 };
 struct StopMsg { double grace_s = 5; };
 struct OutputsMsg { EngineCoreOutputs outputs; int64_t sent_ns = 0; };
-// An engine replica became usable (healthy, with what admission needs) or unusable.
-struct EngineStateMsg { int32_t engine_index = 0; bool healthy = false; EngineFacts facts; std::string error; };
+// An engine replica became usable (healthy, with what admission needs) or unusable:
+// restarting its workers, or dead for good.
+struct EngineStateMsg {
+  int32_t engine_index = 0;
+  bool healthy = false;
+  EngineFacts facts;
+  std::string error;
+  bool restarting = false;  // !healthy: a fresh executor is starting
+};
 struct ClientFramesMsg { std::string identity; std::vector<std::string> frames; int64_t recv_ns = 0; };
 struct ClientGoneMsg { std::string identity; };
 struct BridgeMsg { ClientBridge* bridge = nullptr; };
@@ -58,17 +65,31 @@ using frontend_actor =
 
 // What the actors tell the main thread (which waits on signals, not on actors).
 struct ServerStatus {
+  int num_engines = 1;                     // set before any actor starts
   std::atomic<int> engines_ready{0};
+  std::atomic<int> engines_dead{0};        // failed and not restarting
   std::atomic<int> exit_code{-1};          // >= 0: the server must exit with it
   std::atomic<bool> drained{false};        // draining and no request left
   std::atomic<int> num_cut_off{0};         // requests ended with finish_reason "shutdown"
   std::mutex mu;
   std::string fatal_error;
+  std::string dead_errors;                 // "; "-joined, one per dead replica (guarded by mu)
   void fail(int code, const std::string& error) {
     std::lock_guard lock(mu);
     if (fatal_error.empty()) fatal_error = error;
     int expected = -1;
     exit_code.compare_exchange_strong(expected, code);
+  }
+  // A replica is gone for good. The server goes on while another can serve; when none
+  // can, it exits with `code`, naming every replica's failure.
+  void replica_dead(int code, const std::string& error) {
+    std::string all;
+    {
+      std::lock_guard lock(mu);
+      dead_errors += (dead_errors.empty() ? "" : "; ") + error;
+      all = dead_errors;
+    }
+    if (engines_dead.fetch_add(1) + 1 >= num_engines) fail(code, "no replica can serve: " + all);
   }
 };
 

@@ -27,6 +27,9 @@ struct FrontendSettings {
   int64_t max_message_bytes = 16 << 20;
   int32_t max_pending_requests = 4096;
   size_t num_engines = 1;
+  // A serving replica with requests in flight and no output for this long is
+  // reported "stalled" (the step deadline, parallel.step_timeout_s, fails it later).
+  double stall_after_s = 2;
 };
 
 frontend_actor spawn_frontend(caf::actor_system& system, FrontendSettings settings,

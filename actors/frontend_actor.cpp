@@ -34,6 +34,10 @@ struct EngineSlot {
   bool healthy = false;
   EngineFacts facts;
   int64_t load = 0;               // live requests on it
+  enum class State { kStarting, kServing, kRestarting, kDead };
+  State state = State::kStarting;
+  std::string error;              // restarting / dead: what failed
+  int64_t last_progress_ns = 0;   // steady time of its last output, or of its first request after idling
 };
 
 struct FrontendState {
@@ -152,7 +156,7 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
                 g.params.logprobs >= 0, {}};
   st.live.emplace(engine_id, std::move(r));
   mine[g.request_id] = engine_id;
-  st.engines[engine].load++;
+  if (st.engines[engine].load++ == 0) st.engines[engine].last_progress_ns = SteadyClock().now_ns();
 
   EngineCoreRequest req;
   req.request_id = engine_id;
@@ -169,6 +173,43 @@ void abort_on_engine(Self self, const LiveRequest& r, const std::string& engine_
   auto& st = self->state;
   if (r.engine < static_cast<int32_t>(st.engines.size()))
     self->send(st.engines[r.engine].handle, AbortMsg{{engine_id}, wall_time_ns()});
+}
+
+// The pong: the server's status and each replica's state.
+ServerEvent health(Self self) {
+  auto& st = self->state;
+  ServerEvent pong;
+  pong.kind = ServerEvent::Kind::kPong;
+  const int64_t now = SteadyClock().now_ns();
+  bool any_serving = false;
+  for (size_t i = 0; i < st.engines.size(); ++i) {
+    const EngineSlot& e = st.engines[i];
+    client::ReplicaHealth h;
+    h.index = static_cast<int32_t>(i);
+    h.num_requests = static_cast<int32_t>(e.load);
+    switch (e.state) {
+      case EngineSlot::State::kStarting: h.state = "starting"; break;
+      case EngineSlot::State::kRestarting: h.state = "restarting"; h.message = e.error; break;
+      case EngineSlot::State::kDead: h.state = "dead"; h.message = e.error; break;
+      case EngineSlot::State::kServing: {
+        any_serving = true;
+        const double quiet_s = static_cast<double>(now - e.last_progress_ns) * 1e-9;
+        if (e.load > 0 && quiet_s >= st.settings.stall_after_s) {
+          h.state = "stalled";
+          char text[96];
+          std::snprintf(text, sizeof text, "no output for %.1f s with %lld request(s) in flight", quiet_s,
+                        static_cast<long long>(e.load));
+          h.message = text;
+        } else {
+          h.state = "serving";
+        }
+        break;
+      }
+    }
+    pong.replicas.push_back(std::move(h));
+  }
+  pong.status = st.draining ? "draining" : any_serving ? "serving" : "unavailable";
+  return pong;
 }
 
 void handle_frames(Self self, ClientFramesMsg& m) {
@@ -189,9 +230,7 @@ void handle_frames(Self self, ClientFramesMsg& m) {
     abort_on_engine(self, st.live.at(engine_id), engine_id);  // the engine answers with kAbort
     return;
   }
-  ServerEvent pong;
-  pong.kind = ServerEvent::Kind::kPong;
-  reply(self, m.identity, pong);
+  reply(self, m.identity, health(self));
 }
 
 const char* finish_name(FinishReason r) {
@@ -306,6 +345,8 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
         if (self->state.tracer)
           trace(self, "EngineCoreOutputs", ("engine" + std::to_string(m.outputs.engine_index)).c_str(), "frontend", 0, "",
                 m.sent_ns);
+        if (static_cast<size_t>(m.outputs.engine_index) < self->state.engines.size())
+          self->state.engines[m.outputs.engine_index].last_progress_ns = SteadyClock().now_ns();
         for (auto& o : m.outputs.outputs) handle_output(self, o);
       },
       [=](ClientGoneMsg& m) {
@@ -324,9 +365,17 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
         auto& slot = self->state.engines.at(m.engine_index);
         slot.healthy = m.healthy;
         if (m.healthy) slot.facts = m.facts;
+        slot.state = m.healthy ? EngineSlot::State::kServing
+                     : m.restarting ? EngineSlot::State::kRestarting
+                                    : EngineSlot::State::kDead;
+        slot.error = m.error;
+        slot.last_progress_ns = SteadyClock().now_ns();
       },
       [=](EnginesMsg& m) {
-        for (auto& h : m.engines) self->state.engines.push_back(EngineSlot{h, false, {}, 0});
+        for (auto& h : m.engines) {
+          self->state.engines.emplace_back();
+          self->state.engines.back().handle = h;
+        }
       },
       [=](BridgeMsg& m) { self->state.bridge = m.bridge; },
       [=](DrainMsg&) {

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -105,6 +106,7 @@ int run_server(const Config& config, const ServeOptions& options) {
   if (!trace_jsonl.empty()) fs::remove(trace_jsonl);
 
   ServerStatus status;
+  status.num_engines = dp;
   int exit_code = 0;
   std::unique_ptr<ClientBridge> bridge;
   {
@@ -116,6 +118,7 @@ int run_server(const Config& config, const ServeOptions& options) {
     fs_settings.max_message_bytes = config.frontend.max_message_bytes;
     fs_settings.max_pending_requests = config.frontend.max_pending_requests;
     fs_settings.num_engines = static_cast<size_t>(dp);
+    fs_settings.stall_after_s = std::clamp(config.parallel.step_timeout_s / 4, 0.25, 2.0);
     auto frontend = spawn_frontend(system, fs_settings, tokenizer, tracer, &status);
     std::vector<engine_core_actor> engines;
     for (int32_t r = 0; r < dp; ++r) {
@@ -129,9 +132,9 @@ int run_server(const Config& config, const ServeOptions& options) {
     }
     caf::anon_send(frontend, EnginesMsg{engines});
 
-    // Startup: every replica ready, or a failure, or a stop signal.
+    // Startup: every replica ready or dead (serving needs one), or a stop signal.
     bool stopping = false;
-    while (status.engines_ready.load() < dp && status.exit_code.load() < 0) {
+    while (status.engines_ready.load() + status.engines_dead.load() < dp && status.exit_code.load() < 0) {
       if (wait_signal(std::chrono::milliseconds(50))) {
         stopping = true;
         break;

@@ -166,7 +166,7 @@ const std::vector<KeySpec>& specs() {
       VELA_CHOICE(parallel, step_channel, "Step path to local workers: shared-memory rings with eventfd wakes (shm), or the ZeroMQ socket (socket). Control messages always use the socket.", "shm", "socket"),
       VELA_INT(parallel, shm_slot_kib, 64, 1048576, "Size of one shared-memory slot (4 per direction); a step or output larger than this travels on the socket."),
       VELA_REAL(parallel, step_spin_us, 0.0, 10000.0, false, "How long the engine (step in flight) and a worker (after a step) spin on the shared-memory channel before sleeping; 0 = never spin."),
-      VELA_BOOL(parallel, restart_workers, "On a worker's death: restart the workers (true) or report unhealthy and exit non-zero (false)."),
+      VELA_BOOL(parallel, restart_workers, "On a worker's death: restart the replica's workers (true), or the replica is dead (false): the server serves on with the others and exits non-zero when none is left."),
 
       VELA_INT(cache, block_size, 1, 1024, "Tokens per KV-cache block."),
       VELA_REAL(cache, gpu_memory_utilization, 0.0, 1.0, true, "Fraction of device memory for weights, activations and KV cache."),

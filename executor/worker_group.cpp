@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <limits>
 
 #include "common/clock.h"
@@ -14,6 +16,8 @@ namespace vela {
 namespace {
 
 int64_t now_ns() { return SteadyClock().now_ns(); }
+// How long a rank's error waits for a peer's death to show (its likely cause).
+constexpr int kDeathGraceMs = 300;
 int64_t seconds_to_ns(double s) { return static_cast<int64_t>(s * 1e9); }
 std::string identity_of(int32_t rank) { return "w" + std::to_string(rank); }
 size_t total_bytes(const msg::Frames& f) {
@@ -65,6 +69,41 @@ std::string WorkerGroup::check_deaths() {
              ") " + status->describe();
   }
   return {};
+}
+
+std::string WorkerGroup::wait_for_death(int grace_ms) {
+  const int64_t deadline = now_ns() + int64_t{grace_ms} * 1000000;
+  while (true) {
+    if (auto dead = check_deaths(); !dead.empty()) return dead;
+    const int64_t left_ms = (deadline - now_ns()) / 1000000;
+    if (left_ms <= 0) return {};
+    std::vector<pollfd> fds;
+    for (auto& w : workers_)
+      if (w.pidfd() >= 0) fds.push_back({w.pidfd(), POLLIN, 0});
+    if (fds.empty()) {
+      ::poll(nullptr, 0, static_cast<int>(std::min<int64_t>(left_ms, 10)));
+    } else {
+      ::poll(fds.data(), fds.size(), static_cast<int>(left_ms));
+    }
+  }
+}
+
+std::string WorkerGroup::describe_stuck_ranks() {
+  std::string stopped;
+  for (size_t r = 0; r < workers_.size(); ++r) {
+    // /proc/PID/stat: "pid (comm) state ..."; comm may hold spaces, so look after the last ')'.
+    std::ifstream in("/proc/" + std::to_string(workers_[r].pid()) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    const auto paren = line.rfind(')');
+    const char state = paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
+    if (state == 'T' || state == 't')
+      stopped += (stopped.empty() ? "" : ", ") + std::to_string(r) + " (pid " + std::to_string(workers_[r].pid()) + ")";
+  }
+  if (!stopped.empty()) return "worker rank(s) " + stopped + " stopped (SIGSTOP or a debugger)";
+  if (workers_.size() == 1) return "worker rank 0 (pid " + std::to_string(workers_[0].pid()) + ") stopped making progress";
+  return "none of ranks 0.." + std::to_string(workers_.size() - 1) +
+         " is stopped; one of them hangs (rank 0 answers for all: a rank stuck in a kernel or a collective holds it)";
 }
 
 Result<WorkerGroup::Incoming> WorkerGroup::receive(int64_t deadline_ns, const char* waiting_for) {
@@ -315,6 +354,11 @@ bool WorkerGroup::accept(const char* rank, WorkerEvent& ev) {
   if (auto* err = std::get_if<ErrorMessage>(&incoming_)) {
     ev.kind = WorkerEvent::Kind::kFailure;
     ev.error = name_ + ": worker rank " + std::to_string(err->rank) + " failed: [" + err->code + "] " + err->message;
+    // kill -9 of rank 0 reaches rank 1 first as a failed collective read: a peer's
+    // death within a moment is the cause, and is reported as such.
+    if (auto dead = wait_for_death(kDeathGraceMs); !dead.empty())
+      ev.error = dead + (in_flight_.empty() ? "" : " during step " + std::to_string(in_flight_.front().step_id)) +
+                 " (then rank " + std::to_string(err->rank) + " reported: " + err->message + ")";
     return true;
   }
   return false;
@@ -353,8 +397,10 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
     const int64_t now = now_ns();
     if (!in_flight_.empty() && now >= in_flight_.front().deadline_ns) {
       ev.kind = WorkerEvent::Kind::kFailure;
+      char timeout[32];
+      std::snprintf(timeout, sizeof timeout, "%g", options_.step_timeout_s);
       ev.error = name_ + ": step " + std::to_string(in_flight_.front().step_id) + " produced no output within " +
-                 std::to_string(options_.step_timeout_s) + " s (a worker stopped making progress)";
+                 timeout + " s (parallel.step_timeout_s): " + describe_stuck_ranks();
       return;
     }
     if (now >= deadline) return;

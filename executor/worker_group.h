@@ -97,6 +97,12 @@ class WorkerGroup {
   // Waits for the next decoded message from any worker, watching deaths and the deadline.
   Result<Incoming> receive(int64_t deadline_ns, const char* waiting_for);
   std::string check_deaths();  // non-empty description when a worker has exited
+  // Waits up to grace_ms for a worker to die (its pidfd); the description, or empty.
+  // A rank's error is often the echo of a peer's death (its collective read failed):
+  // the death is the cause to report.
+  std::string wait_for_death(int grace_ms);
+  // Step deadline: which ranks are stopped (SIGSTOP: /proc state T), else all of them.
+  std::string describe_stuck_ranks();
   // Decodes the message in in_frames_ from worker `rank`; true when it filled `ev`.
   bool accept(const char* rank, WorkerEvent& ev);
   Status send_to(int32_t rank, const msg::Frames& frames);

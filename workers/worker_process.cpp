@@ -161,7 +161,13 @@ class WorkerLoop {
         send(ErrorMessage{options_.rank, "not_ready", "step before LoadModel/InitKVCache", {}}, envelope.id);
         return std::nullopt;
       }
-      if (auto filled = fill_placeholders_of(*step); !filled) {
+      Status filled = ok_status();
+      try {
+        filled = fill_placeholders_of(*step);
+      } catch (const std::exception& e) {  // the all-gather with a dead peer throws
+        filled = make_error("exception", e.what());
+      }
+      if (!filled) {
         send(ErrorMessage{options_.rank, filled.error().code,
                           "step " + std::to_string(step->step_id) + ": " + filled.error().message, {}},
              step->step_id);

@@ -290,7 +290,9 @@ TEST_CASE("WorkerGroup: a stopped worker (SIGSTOP) is caught by the step deadlin
   const auto t0 = std::chrono::steady_clock::now();
   auto ev = wait_event(group, 5s);
   REQUIRE(ev.kind == WorkerEvent::Kind::kFailure);
+  INFO(ev.error);
   CHECK(ev.error.find("no output within") != std::string::npos);
+  CHECK(ev.error.find("rank(s) 0 (pid " + std::to_string(pid) + ") stopped") != std::string::npos);
   CHECK(std::chrono::steady_clock::now() - t0 >= 900ms);
   group.kill_all();  // SIGKILL ends a stopped process too
   CHECK_FALSE(testing::process_alive(pid));

@@ -194,3 +194,24 @@ TEST_CASE("faults: a dead replica is reported dead while the other serves; with 
   ::kill(workers.at({0, 0}), SIGKILL);
   CHECK(server.wait_exit(10s) == 3);
 }
+
+TEST_CASE("faults: kill -9 of the server: a client with requests in flight learns within seconds (liveness rule)") {
+  ServeProcess server("cache:\n  num_gpu_blocks: 256\n", "", "synthetic@2000");
+  auto c = server.connect();
+  REQUIRE(c);
+  auto ids = submit_n(*c, "g", 8, 100000 / 100);
+  std::this_thread::sleep_for(300ms);
+  ::kill(server.pid(), SIGKILL);
+  const auto t0 = std::chrono::steady_clock::now();
+  Tally t;
+  collect(*c, ids, t, 15s);
+  const double detect_s = seconds_since(t0);
+  report("kill -9 of the server", detect_s, ids, t);
+  CHECK(c->server_lost());
+  CHECK(detect_s < 7);  // 2 s of silence, a ping, 3 s without an answer
+  for (const auto& id : ids) {
+    CHECK(t.finish[id] == "error");
+    CHECK(t.message[id].find("lost the server") != std::string::npos);
+  }
+  CHECK(server.wait_exit(5s) == -1);  // it was killed, not exited
+}

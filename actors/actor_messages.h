@@ -7,6 +7,8 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -53,7 +55,23 @@ struct DrainMsg {};
 // its final with finish_reason "shutdown" now.
 struct CutOffMsg {};
 
+// Frontend -> one of its tokenizer actors: the text of one request to tokenize (a
+// prompt, or chat turns to render with the model's template first).
+struct TokenizeMsg {
+  uint64_t job = 0;                  // the frontend's id of the request
+  std::optional<std::string> prompt;
+  std::vector<std::pair<std::string, std::string>> chat;  // (role, content), when no prompt
+};
+// Tokenizer -> frontend: the ids, or why there are none.
+struct TokenizedMsg {
+  uint64_t job = 0;
+  size_t tokenizer = 0;              // which tokenizer did it (the frontend balances their queues)
+  std::vector<int32_t> ids;
+  std::string error;                 // non-empty: the chat template could not be rendered
+};
+
 using trace_actor = caf::typed_actor<caf::reacts_to<TraceRecord>>;
+using tokenizer_actor = caf::typed_actor<caf::reacts_to<TokenizeMsg>>;
 using engine_core_actor =
     caf::typed_actor<caf::reacts_to<AddRequestMsg>, caf::reacts_to<AbortMsg>, caf::reacts_to<ExecutorEventMsg>,
                      caf::reacts_to<CoreStartedMsg>, caf::reacts_to<StopMsg>>;
@@ -61,7 +79,7 @@ struct EnginesMsg { std::vector<engine_core_actor> engines; };
 using frontend_actor =
     caf::typed_actor<caf::reacts_to<ClientFramesMsg>, caf::reacts_to<ClientGoneMsg>, caf::reacts_to<OutputsMsg>,
                      caf::reacts_to<EngineStateMsg>, caf::reacts_to<EnginesMsg>, caf::reacts_to<BridgeMsg>,
-                     caf::reacts_to<DrainMsg>, caf::reacts_to<CutOffMsg>>;
+                     caf::reacts_to<DrainMsg>, caf::reacts_to<CutOffMsg>, caf::reacts_to<TokenizedMsg>>;
 
 // What the actors tell the main thread (which waits on signals, not on actors).
 struct ServerStatus {
@@ -109,3 +127,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::BridgeMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::DrainMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::CutOffMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::EnginesMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::TokenizeMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::TokenizedMsg)

@@ -2,6 +2,7 @@
 // Client frames -> decode, render chat messages, tokenize, validate -> AddRequest to the least-loaded
 // healthy replica. Engine outputs -> TextOutput (incremental detokenization, stop
 // strings, held-back text) -> delta / final frames back through the ClientBridge.
+#include <map>
 #include <unordered_map>
 
 #include "actors/client_bridge.h"
@@ -40,6 +41,14 @@ struct EngineSlot {
   int64_t last_progress_ns = 0;   // steady time of its last output, or of its first request after idling
 };
 
+// A request whose text a tokenizer actor is working on.
+struct Tokenizing {
+  std::string identity;
+  client::GenerateRequest request;  // its prompt / messages moved to the tokenizer
+  size_t bytes = 0;
+  int64_t recv_ns = 0;
+};
+
 struct FrontendState {
   FrontendSettings settings;
   std::shared_ptr<const Tokenizer> tokenizer;
@@ -52,6 +61,11 @@ struct FrontendState {
   std::unordered_map<std::string, std::unordered_map<std::string, std::string>> by_client;
   uint64_t next_id = 1;
   bool draining = false;
+  std::vector<tokenizer_actor> tokenizers;
+  std::vector<int64_t> tokenizer_queue;                 // jobs sent to each, not answered yet
+  uint64_t next_job = 1;
+  std::unordered_map<uint64_t, Tokenizing> tokenizing;  // by job
+  std::map<std::pair<std::string, std::string>, uint64_t> tokenizing_ids;  // (identity, client id) -> job
 };
 
 using Self = frontend_actor::stateful_pointer<FrontendState>;
@@ -92,7 +106,7 @@ void reply_error(Self self, const std::string& identity, const client::ProtocolE
 
 void check_drained(Self self) {
   auto& st = self->state;
-  if (st.draining && st.live.empty()) st.status->drained = true;
+  if (st.draining && st.live.empty() && st.tokenizing.empty()) st.status->drained = true;
 }
 
 void forget(Self self, const std::string& engine_id) {
@@ -109,41 +123,18 @@ void forget(Self self, const std::string& engine_id) {
   check_drained(self);
 }
 
-void handle_generate(Self self, const std::string& identity, client::GenerateRequest& g, size_t bytes,
-                     int64_t recv_ns) {
+// Validates the tokenized request and hands it to the least-loaded healthy replica.
+void admit(Self self, const std::string& identity, client::GenerateRequest& g, std::vector<int32_t> ids, size_t bytes,
+           int64_t recv_ns) {
   auto& st = self->state;
   auto fail = [&](std::string code, std::string field, std::string message) {
     reply_error(self, identity, client::ProtocolError{std::move(code), std::move(field), std::move(message), g.request_id});
   };
-  if (st.draining) return fail("draining", "", "the server is shutting down and accepts no new requests");
-  if (static_cast<int64_t>(st.live.size()) >= st.settings.max_pending_requests)
-    return fail("busy", "", "too many requests in flight (" + std::to_string(st.live.size()) + ")");
-  auto& mine = st.by_client[identity];
-  if (mine.count(g.request_id)) return fail("invalid_value", "request_id", "request_id '" + g.request_id + "' is already in flight");
-  // The least-loaded healthy replica.
   int32_t engine = -1;
   for (int32_t i = 0; i < static_cast<int32_t>(st.engines.size()); ++i)
     if (st.engines[i].healthy && (engine < 0 || st.engines[i].load < st.engines[engine].load)) engine = i;
   if (engine < 0) return fail("unavailable", "", "no engine replica is healthy");
   const EngineFacts& facts = st.engines[engine].facts;
-  std::vector<int32_t> ids;
-  if (g.messages) {
-    if (!st.tokenizer) return fail("invalid_value", "messages", "this server has no tokenizer: send prompt_token_ids");
-    std::vector<ChatMessage> chat(g.messages->size());
-    for (size_t i = 0; i < chat.size(); ++i) {
-      chat[i].role = std::move((*g.messages)[i].role);
-      chat[i].content = std::move((*g.messages)[i].content);
-    }
-    auto rendered = st.tokenizer->apply_chat_template(chat);
-    if (!rendered) return fail("invalid_value", "messages", "cannot render the chat template: " + rendered.error().message);
-    ids = st.tokenizer->encode(*rendered);
-  } else if (g.prompt) {
-    if (!st.tokenizer) return fail("invalid_value", "prompt", "this server has no tokenizer: send prompt_token_ids");
-    ids = st.tokenizer->encode(*g.prompt);
-  } else {
-    ids = std::move(*g.prompt_token_ids);
-    g.prompt_token_ids = std::vector<int32_t>{};  // keep "was given as ids" for validation messages
-  }
   ValidationLimits limits{facts.vocab_size, facts.admission};
   if (st.tokenizer) limits.vocab_size = std::max(limits.vocab_size, 1);
   if (auto valid = validate_request(ids, g.prompt_token_ids.has_value(), g.params, limits); !valid) {
@@ -155,7 +146,7 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
   LiveRequest r{identity, g.request_id, engine, g.stream, ids, TextOutput(st.tokenizer.get(), g.params.stop),
                 g.params.logprobs >= 0, {}};
   st.live.emplace(engine_id, std::move(r));
-  mine[g.request_id] = engine_id;
+  st.by_client[identity][g.request_id] = engine_id;
   if (st.engines[engine].load++ == 0) st.engines[engine].last_progress_ns = SteadyClock().now_ns();
 
   EngineCoreRequest req;
@@ -167,6 +158,82 @@ void handle_generate(Self self, const std::string& identity, client::GenerateReq
   req.eos_token_id = facts.eos_token_id;
   if (st.tracer) trace(self, "generate", "client", "frontend", bytes, engine_id, recv_ns);
   self->send(st.engines[engine].handle, AddRequestMsg{std::move(req), wall_time_ns()});
+}
+
+void handle_generate(Self self, const std::string& identity, client::GenerateRequest& g, size_t bytes,
+                     int64_t recv_ns) {
+  auto& st = self->state;
+  auto fail = [&](std::string code, std::string field, std::string message) {
+    reply_error(self, identity, client::ProtocolError{std::move(code), std::move(field), std::move(message), g.request_id});
+  };
+  const size_t in_flight = st.live.size() + st.tokenizing.size();
+  if (st.draining) return fail("draining", "", "the server is shutting down and accepts no new requests");
+  if (static_cast<int64_t>(in_flight) >= st.settings.max_pending_requests)
+    return fail("busy", "", "too many requests in flight (" + std::to_string(in_flight) + ")");
+  auto mine = st.by_client.find(identity);
+  if ((mine != st.by_client.end() && mine->second.count(g.request_id)) || st.tokenizing_ids.count({identity, g.request_id}))
+    return fail("invalid_value", "request_id", "request_id '" + g.request_id + "' is already in flight");
+  bool any_healthy = false;
+  for (const auto& e : st.engines) any_healthy |= e.healthy;
+  if (!any_healthy) return fail("unavailable", "", "no engine replica is healthy");
+  if (g.prompt_token_ids) {
+    std::vector<int32_t> ids = std::move(*g.prompt_token_ids);
+    g.prompt_token_ids = std::vector<int32_t>{};  // keep "was given as ids" for validation messages
+    return admit(self, identity, g, std::move(ids), bytes, recv_ns);
+  }
+  const char* field = g.messages ? "messages" : "prompt";
+  if (!st.tokenizer) return fail("invalid_value", field, "this server has no tokenizer: send prompt_token_ids");
+  // Text goes to the tokenizer with the shortest queue; the request waits in
+  // `tokenizing` (an abort or a disconnect there ends it without the engine).
+  TokenizeMsg job;
+  job.job = st.next_job++;
+  if (g.messages) {
+    for (auto& t : *g.messages) job.chat.emplace_back(std::move(t.role), std::move(t.content));
+    g.messages->clear();
+  } else {
+    job.prompt = std::move(*g.prompt);
+    g.prompt = std::string{};
+  }
+  size_t pick = 0;
+  for (size_t i = 1; i < st.tokenizers.size(); ++i)
+    if (st.tokenizer_queue[i] < st.tokenizer_queue[pick]) pick = i;
+  st.tokenizer_queue[pick]++;
+  st.tokenizing_ids[{identity, g.request_id}] = job.job;
+  st.tokenizing.emplace(job.job, Tokenizing{identity, std::move(g), bytes, recv_ns});
+  self->send(st.tokenizers[pick], std::move(job));
+}
+
+void on_tokenized(Self self, TokenizedMsg& m) {
+  auto& st = self->state;
+  if (m.tokenizer < st.tokenizer_queue.size()) st.tokenizer_queue[m.tokenizer]--;
+  auto it = st.tokenizing.find(m.job);
+  if (it == st.tokenizing.end()) return;  // aborted, cut off, or its client left meanwhile
+  Tokenizing t = std::move(it->second);
+  st.tokenizing.erase(it);
+  st.tokenizing_ids.erase({t.identity, t.request.request_id});
+  if (!m.error.empty()) {
+    reply_error(self, t.identity, client::ProtocolError{"invalid_value", "messages", m.error, t.request.request_id});
+  } else {
+    admit(self, t.identity, t.request, std::move(m.ids), t.bytes, t.recv_ns);
+  }
+  check_drained(self);
+}
+
+// A request still being tokenized ends here with its one final (abort, shutdown).
+void end_tokenizing(Self self, uint64_t job, const char* finish_reason, const std::string& message) {
+  auto& st = self->state;
+  auto it = st.tokenizing.find(job);
+  if (it == st.tokenizing.end()) return;
+  ServerEvent ev;
+  ev.kind = ServerEvent::Kind::kFinal;
+  ev.request_id = it->second.request.request_id;
+  ev.finish_reason = finish_reason;
+  ev.message = message;
+  if (it->second.request.params.logprobs >= 0) ev.logprobs.emplace();
+  reply(self, it->second.identity, ev);
+  st.tokenizing_ids.erase({it->second.identity, it->second.request.request_id});
+  st.tokenizing.erase(it);
+  check_drained(self);
 }
 
 void abort_on_engine(Self self, const LiveRequest& r, const std::string& engine_id) {
@@ -223,6 +290,8 @@ void handle_frames(Self self, ClientFramesMsg& m) {
   if (auto* g = std::get_if<client::GenerateRequest>(&msg))
     return handle_generate(self, m.identity, *g, m.frames[0].size(), m.recv_ns);
   if (auto* a = std::get_if<client::AbortRequest>(&msg)) {
+    if (auto t = st.tokenizing_ids.find({m.identity, a->request_id}); t != st.tokenizing_ids.end())
+      return end_tokenizing(self, t->second, "abort", "");
     auto c = st.by_client.find(m.identity);
     if (c == st.by_client.end() || !c->second.count(a->request_id)) return;  // already finished: nothing to do
     const std::string engine_id = c->second[a->request_id];
@@ -303,6 +372,12 @@ void handle_output(Self self, EngineCoreOutput& o) {
 // text not sent yet, and aborts it on its engine (whose kAbort is then ignored).
 void cut_off_all(Self self) {
   auto& st = self->state;
+  std::vector<uint64_t> jobs;
+  for (const auto& [job, t] : st.tokenizing) jobs.push_back(job);
+  for (uint64_t job : jobs) {
+    end_tokenizing(self, job, "shutdown", "the server shut down before this request finished (drain timeout)");
+    st.status->num_cut_off.fetch_add(1);
+  }
   std::vector<std::string> engine_ids;
   for (const auto& [engine_id, r] : st.live) engine_ids.push_back(engine_id);
   for (const auto& engine_id : engine_ids) {
@@ -339,8 +414,16 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
   st.tokenizer = std::move(tokenizer);
   st.tracer = std::move(tracer);
   st.status = status;
+  if (st.tokenizer) {
+    // Linked: they end with the frontend.
+    for (int32_t i = 0; i < std::max(1, st.settings.tokenizer_threads); ++i) {
+      st.tokenizers.push_back(spawn_tokenizer(self, st.tokenizer, caf::actor_cast<frontend_actor>(self), size_t(i)));
+      st.tokenizer_queue.push_back(0);
+    }
+  }
   return {
       [=](ClientFramesMsg& m) { handle_frames(self, m); },
+      [=](TokenizedMsg& m) { on_tokenized(self, m); },
       [=](OutputsMsg& m) {
         if (self->state.tracer)
           trace(self, "EngineCoreOutputs", ("engine" + std::to_string(m.outputs.engine_index)).c_str(), "frontend", 0, "",
@@ -351,6 +434,12 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
       },
       [=](ClientGoneMsg& m) {
         auto& st = self->state;
+        for (auto t = st.tokenizing_ids.lower_bound({m.identity, ""});
+             t != st.tokenizing_ids.end() && t->first.first == m.identity;) {
+          st.tokenizing.erase(t->second);  // its tokenizer's answer will find nothing
+          t = st.tokenizing_ids.erase(t);
+        }
+        check_drained(self);
         auto c = st.by_client.find(m.identity);
         if (c == st.by_client.end()) return;
         std::vector<std::string> ids;

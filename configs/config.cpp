@@ -186,6 +186,8 @@ const std::vector<KeySpec>& specs() {
       VELA_INT(frontend, max_pending_requests, 1, 1 << 24, "Requests queued at most before new ones are refused as busy."),
       VELA_REAL(frontend, drain_timeout_s, 0.0, 86400.0, false, "On SIGTERM/SIGINT: seconds the requests in flight get to finish (new ones are refused as draining). Those still running then get a final with finish_reason shutdown and vela serve exits 3. `vela serve --drain-timeout` overrides it."),
 
+      VELA_INT(frontend, tokenizer_threads, 1, 64, "Threads that tokenize prompts and render chat templates, off the frontend's thread: a huge prompt delays only the requests behind it on its thread."),
+
       VELA_STR(security, curve_secret_key_file, "File holding the server's CURVE secret key (`vela keygen`; mode 0600). Set: clients must use CURVE with this server's public key."),
       VELA_STR(security, curve_authorized_keys_file, "File of client CURVE public keys allowed to connect, one a line (# comments); required with curve_secret_key_file."),
 

@@ -55,6 +55,7 @@ struct FrontendConfig {
   int64_t max_message_bytes = 16 << 20;                    // larger client frames are refused
   int32_t max_pending_requests = 4096;                     // queue bound before "busy"
   double drain_timeout_s = 60;                             // SIGTERM: time in-flight requests get to finish
+  int32_t tokenizer_threads = 2;                           // threads tokenizing prompts off the frontend's
 };
 
 // Authentication of the client endpoint (CURVE, libzmq's built-in: keys from files;

@@ -215,3 +215,40 @@ TEST_CASE("faults: kill -9 of the server: a client with requests in flight learn
   }
   CHECK(server.wait_exit(5s) == -1);  // it was killed, not exited
 }
+
+TEST_CASE("faults: a huge prompt delays only its own request (tokenizers off the frontend's thread)") {
+  ServeProcess server("cache:\n  num_gpu_blocks: 256\nfrontend:\n  tokenizer_threads: 2\n");
+  auto c = server.connect();
+  REQUIRE(c);
+  // ~12 MB of varied text (no two words alike, so no cache helps): a second or so of
+  // tokenizing, then refused as too long.
+  client::GenerateRequest huge;
+  huge.request_id = "huge";
+  std::string text;
+  for (uint64_t i = 1; text.size() < (12u << 20); ++i) text += "w" + std::to_string(i * 2654435761u % 1000003) + "q ";
+  huge.prompt = std::move(text);
+  REQUIRE(c->submit(huge).ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto small = submit_n(*c, "small", 4, 2);
+  client::GenerateRequest small_text;
+  small_text.request_id = "small-text";
+  small_text.prompt = "Hello";
+  small_text.params.max_tokens = 2;
+  REQUIRE(c->submit(small_text).ok());
+  small.insert("small-text");
+  std::vector<std::string> order;
+  double small_done_s = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (order.size() < small.size() + 1 && std::chrono::steady_clock::now() < deadline) {
+    auto ev = c->next_event(100ms);
+    if (!ev || (ev->kind != ServerEvent::Kind::kFinal && ev->kind != ServerEvent::Kind::kError)) continue;
+    order.push_back(ev->request_id);
+    if (ev->request_id == "huge") std::printf("[fault] the huge prompt: %s %s\n", ev->code.c_str(), ev->message.c_str());
+    if (small.count(ev->request_id)) small_done_s = seconds_since(t0);
+  }
+  const double huge_done_s = seconds_since(t0);
+  std::printf("[fault] 12 MB prompt: the 5 small requests done in %.2f s, the huge one refused after %.2f s\n",
+              small_done_s, huge_done_s);
+  REQUIRE(order.size() == small.size() + 1);
+  CHECK(order.back() == "huge");  // every small request finished before it
+}

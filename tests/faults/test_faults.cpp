@@ -252,3 +252,29 @@ TEST_CASE("faults: a huge prompt delays only its own request (tokenizers off the
   REQUIRE(order.size() == small.size() + 1);
   CHECK(order.back() == "huge");  // every small request finished before it
 }
+
+TEST_CASE("faults: with restart_workers the pong says restarting, then serving again") {
+  ServeProcess server("cache:\n  num_gpu_blocks: 256\nparallel:\n  restart_workers: true\n");
+  auto c = server.connect();
+  REQUIRE(c);
+  ::kill(workers_by_rank(server).at({0, 0}), SIGKILL);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::set<std::string> seen;
+  std::string message;
+  while (std::chrono::steady_clock::now() - t0 < 20s) {
+    auto h = health(*c);
+    if (!h || h->replicas.size() != 1) continue;
+    seen.insert(h->replicas[0].state);
+    if (h->replicas[0].state == "restarting") message = h->replicas[0].message;
+    if (seen.count("restarting") && h->replicas[0].state == "serving") break;
+    std::this_thread::sleep_for(5ms);
+  }
+  std::printf("[fault] kill -9 with restart_workers: serving again after %.2f s\n", seconds_since(t0));
+  CHECK(seen.count("restarting") == 1);
+  CHECK(message.find("signal 9") != std::string::npos);
+  CHECK(seen.count("dead") == 0);
+  auto ids = submit_n(*c, "r", 2, 3);
+  Tally t;
+  collect(*c, ids, t, 10s);
+  for (const auto& id : ids) CHECK(t.finish[id] == "length");
+}

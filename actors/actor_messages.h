@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -38,8 +40,15 @@ struct CoreStartedMsg {
 };
 struct StopMsg { double grace_s = 5; };
 struct OutputsMsg { EngineCoreOutputs outputs; int64_t sent_ns = 0; };
-// An engine replica became usable (healthy, with what admission needs) or unusable.
-struct EngineStateMsg { int32_t engine_index = 0; bool healthy = false; EngineFacts facts; std::string error; };
+// An engine replica became usable (healthy, with what admission needs) or unusable:
+// restarting its workers, or dead for good.
+struct EngineStateMsg {
+  int32_t engine_index = 0;
+  bool healthy = false;
+  EngineFacts facts;
+  std::string error;
+  bool restarting = false;  // !healthy: a fresh executor is starting
+};
 struct ClientFramesMsg { std::string identity; std::vector<std::string> frames; int64_t recv_ns = 0; };
 struct ClientGoneMsg { std::string identity; };
 struct BridgeMsg { ClientBridge* bridge = nullptr; };
@@ -59,7 +68,23 @@ struct DrainMsg {};
 // its final with finish_reason "shutdown" now.
 struct CutOffMsg {};
 
+// Frontend -> one of its tokenizer actors: the text of one request to tokenize (a
+// prompt, or chat turns to render with the model's template first).
+struct TokenizeMsg {
+  uint64_t job = 0;                  // the frontend's id of the request
+  std::optional<std::string> prompt;
+  std::vector<std::pair<std::string, std::string>> chat;  // (role, content), when no prompt
+};
+// Tokenizer -> frontend: the ids, or why there are none.
+struct TokenizedMsg {
+  uint64_t job = 0;
+  size_t tokenizer = 0;              // which tokenizer did it (the frontend balances their queues)
+  std::vector<int32_t> ids;
+  std::string error;                 // non-empty: the chat template could not be rendered
+};
+
 using trace_actor = caf::typed_actor<caf::reacts_to<TraceRecord>>;
+using tokenizer_actor = caf::typed_actor<caf::reacts_to<TokenizeMsg>>;
 using engine_core_actor =
     caf::typed_actor<caf::reacts_to<AddRequestMsg>, caf::reacts_to<AbortMsg>, caf::reacts_to<ExecutorEventMsg>,
                      caf::reacts_to<CoreStartedMsg>, caf::reacts_to<StopMsg>>;
@@ -67,21 +92,36 @@ struct EnginesMsg { std::vector<engine_core_actor> engines; };
 using frontend_actor =
     caf::typed_actor<caf::reacts_to<ClientFramesMsg>, caf::reacts_to<ClientGoneMsg>, caf::reacts_to<OutputsMsg>,
                      caf::reacts_to<EngineStateMsg>, caf::reacts_to<EnginesMsg>, caf::reacts_to<BridgeMsg>,
-                     caf::reacts_to<HttpGenerateMsg>, caf::reacts_to<HttpFrontMsg>, caf::reacts_to<DrainMsg>, caf::reacts_to<CutOffMsg>>;
+                     caf::reacts_to<HttpGenerateMsg>, caf::reacts_to<HttpFrontMsg>, caf::reacts_to<DrainMsg>, caf::reacts_to<CutOffMsg>,
+                     caf::reacts_to<TokenizedMsg>>;
 
 // What the actors tell the main thread (which waits on signals, not on actors).
 struct ServerStatus {
+  int num_engines = 1;                     // set before any actor starts
   std::atomic<int> engines_ready{0};
+  std::atomic<int> engines_dead{0};        // failed and not restarting
   std::atomic<int> exit_code{-1};          // >= 0: the server must exit with it
   std::atomic<bool> drained{false};        // draining and no request left
   std::atomic<int> num_cut_off{0};         // requests ended with finish_reason "shutdown"
   std::mutex mu;
   std::string fatal_error;
+  std::string dead_errors;                 // "; "-joined, one per dead replica (guarded by mu)
   void fail(int code, const std::string& error) {
     std::lock_guard lock(mu);
     if (fatal_error.empty()) fatal_error = error;
     int expected = -1;
     exit_code.compare_exchange_strong(expected, code);
+  }
+  // A replica is gone for good. The server goes on while another can serve; when none
+  // can, it exits with `code`, naming every replica's failure.
+  void replica_dead(int code, const std::string& error) {
+    std::string all;
+    {
+      std::lock_guard lock(mu);
+      dead_errors += (dead_errors.empty() ? "" : "; ") + error;
+      all = dead_errors;
+    }
+    if (engines_dead.fetch_add(1) + 1 >= num_engines) fail(code, "no replica can serve: " + all);
   }
 };
 
@@ -103,3 +143,5 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::HttpFrontMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::DrainMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::CutOffMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::EnginesMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::TokenizeMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::TokenizedMsg)

@@ -9,23 +9,27 @@
 
 namespace vela {
 
-Result<std::unique_ptr<ClientBridge>> ClientBridge::start(const std::string& endpoint, ClientBridgeCallbacks callbacks) {
+Result<std::unique_ptr<ClientBridge>> ClientBridge::start(const std::string& endpoint, ClientBridgeCallbacks callbacks,
+                                                         const std::optional<ClientCurve>& curve) {
   std::unique_ptr<ClientBridge> b(new ClientBridge());
   b->callbacks_ = std::move(callbacks);
+  if (curve) {
+    auto auth = transport::CurveAuthenticator::start(b->context_, curve->authorized_public_keys);
+    if (!auth) return auth.error();
+    b->auth_ = std::move(auth.value());
+  }
   b->router_ = std::make_unique<zmq::socket_t>(b->context_, zmq::socket_type::router);
   transport::configure_socket(*b->router_);
   b->router_->set(zmq::sockopt::router_mandatory, 1);
+  if (curve) transport::make_curve_server(*b->router_, curve->server);
   // No ZMQ_MAXMSGSIZE: ZeroMQ answers a frame over it by dropping the whole connection
   // (and with it the routing id every in-flight request of that client is keyed by),
   // silently. Instead every frame reaches the frontend, which refuses one over
   // frontend.max_message_bytes with `too_large` before parsing it; the client's other
   // requests are untouched. The price: an oversized frame is held in memory whole
   // until it is refused (ZeroMQ allocates a frame as its bytes arrive).
-  try {
-    b->router_->bind(endpoint);
-  } catch (const zmq::error_t& e) {
-    return make_error("bind_failed", "frontend cannot bind " + endpoint + ": " + e.what());
-  }
+  if (auto bound = transport::bind_endpoint(*b->router_, endpoint); !bound)
+    return make_error(bound.error().code, "frontend: " + bound.error().message);
   b->endpoint_ = transport::last_endpoint(*b->router_);
   b->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   b->thread_ = std::thread([p = b.get()] { p->run(); });
@@ -35,7 +39,7 @@ Result<std::unique_ptr<ClientBridge>> ClientBridge::start(const std::string& end
 ClientBridge::~ClientBridge() {
   stop_ = true;
   uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof(one));
+  if (wake_fd_ >= 0) (void)!::write(wake_fd_, &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
   // The thread is gone: this one owns the socket now. Replies queued last (the finals
   // of a drain or a shutdown) still go out; the linger bounds how long closing waits
@@ -45,9 +49,12 @@ ClientBridge::~ClientBridge() {
     std::lock_guard lock(mu_);
     rest.swap(outgoing_);
   }
-  for (auto& [identity, frame] : rest) (void)transport::send_frames(*router_, {frame}, identity);
-  router_->set(zmq::sockopt::linger, 2000);
-  router_.reset();
+  if (router_) {  // null when start() failed before making it
+    for (auto& [identity, frame] : rest) (void)transport::send_frames(*router_, {frame}, identity);
+    router_->set(zmq::sockopt::linger, 2000);
+    router_.reset();
+  }
+  auth_.reset();
   transport::remove_ipc_file(endpoint_);
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }

@@ -11,10 +11,12 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "common/result.h"
+#include "transport/curve_auth.h"
 
 namespace vela {
 
@@ -24,10 +26,18 @@ struct ClientBridgeCallbacks {
   std::function<void(const std::string& identity)> on_client_gone;
 };
 
+// CURVE on the client endpoint: the server's keys and the client public keys let in.
+struct ClientCurve {
+  transport::CurveKeyPair server;
+  std::vector<std::string> authorized_public_keys;
+};
+
 class ClientBridge {
  public:
   // Every frame is passed on, whatever its size: the frontend refuses oversized ones.
-  static Result<std::unique_ptr<ClientBridge>> start(const std::string& endpoint, ClientBridgeCallbacks callbacks);
+  // With `curve`, only clients holding an authorized key get through the handshake.
+  static Result<std::unique_ptr<ClientBridge>> start(const std::string& endpoint, ClientBridgeCallbacks callbacks,
+                                                     const std::optional<ClientCurve>& curve = std::nullopt);
   ~ClientBridge();  // stops and joins
   void send(std::string identity, std::string frame);  // thread-safe, never blocks
   const std::string& endpoint() const { return endpoint_; }
@@ -36,6 +46,7 @@ class ClientBridge {
   ClientBridge() = default;
   void run();
   zmq::context_t context_;
+  std::unique_ptr<transport::CurveAuthenticator> auth_;  // before router_ binds; gone before context_
   std::unique_ptr<zmq::socket_t> router_;
   std::string endpoint_;
   ClientBridgeCallbacks callbacks_;

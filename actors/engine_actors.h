@@ -32,11 +32,22 @@ struct FrontendSettings {
   int32_t max_pending_requests = 4096;
   size_t num_engines = 1;
   metrics::ServeMetrics* metrics = nullptr;  // requests, tokens, latencies, replica health
+  // A serving replica with requests in flight and no output for this long is
+  // reported "stalled" (the step deadline, parallel.step_timeout_s, fails it later).
+  double stall_after_s = 2;
+  // Threads that tokenize prompts (and render chat templates) off the frontend's own
+  // thread, so a huge prompt delays only its own request.
+  int32_t tokenizer_threads = 2;
 };
 
 frontend_actor spawn_frontend(caf::actor_system& system, FrontendSettings settings,
                               std::shared_ptr<const Tokenizer> tokenizer, std::optional<trace_actor> tracer,
                               ServerStatus* status);
+
+// One of the frontend's tokenizers (its own thread; linked to `parent`, the frontend,
+// so it ends with it). Answers each TokenizeMsg with a TokenizedMsg to `frontend`.
+tokenizer_actor spawn_tokenizer(caf::local_actor* parent, std::shared_ptr<const Tokenizer> tokenizer,
+                                frontend_actor frontend, size_t index);
 
 trace_actor spawn_tracer(caf::actor_system& system, const std::string& jsonl_path);
 

@@ -124,13 +124,15 @@ void on_failure(Self self, const std::string& error, int exit_code) {
   fail_all(self, error);
   st.release();
   st.executor.reset();  // the workers are gone already; joins the executor's thread
-  self->send(st.frontend, EngineStateMsg{st.settings.engine_index, false, {}, error});
-  if (was_running && st.settings.restart_workers) {
-    st.status->engines_ready.fetch_sub(1);
+  const bool restart = was_running && st.settings.restart_workers;
+  self->send(st.frontend, EngineStateMsg{st.settings.engine_index, false, {}, error, restart});
+  if (was_running) st.status->engines_ready.fetch_sub(1);
+  if (restart) {
     logger("engine_core")->warn("{}: restarting its workers", st.name);
     begin_start(self);
   } else {
-    st.status->fail(exit_code, st.name + " is unhealthy: " + error);
+    logger("engine_core")->error("{} is dead (parallel.restart_workers is off)", st.name);
+    st.status->replica_dead(exit_code, error.rfind(st.name, 0) == 0 ? error : st.name + ": " + error);
   }
 }
 
@@ -218,7 +220,13 @@ engine_core_actor::behavior_type engine_core_fn(Self self, EngineCoreSettings se
         pump(self);  // the finished ids must reach the workers
       },
       [=](ExecutorEventMsg& m) {
-        if (m.generation == self->state.generation) pump(self);
+        auto& st = self->state;
+        if (m.generation != st.generation) return;
+        // A worker that dies while no step is in flight has no output to fail: the
+        // executor's failure is taken as it is announced, so health says so at once.
+        if (st.core && st.core->num_steps_in_flight() == 0 && st.executor)
+          if (auto failed = st.executor->failure()) return on_failure(self, *failed, 3);
+        pump(self);
       },
       [=](CoreStartedMsg& m) {
         auto& st = self->state;

@@ -4,6 +4,7 @@
 // strings, held-back text) -> delta / final frames back through the ClientBridge.
 // The HTTP front (http/) hands in already-decoded requests (HttpGenerateMsg) and gets
 // its events back as structs; everything between is the same path.
+#include <map>
 #include <unordered_map>
 
 #include "actors/client_bridge.h"
@@ -41,6 +42,19 @@ struct EngineSlot {
   bool healthy = false;
   EngineFacts facts;
   int64_t load = 0;               // live requests on it
+  enum class State { kStarting, kServing, kRestarting, kDead };
+  State state = State::kStarting;
+  std::string error;              // restarting / dead: what failed
+  int64_t last_progress_ns = 0;   // steady time of its last output, or of its first request after idling
+};
+
+// A request whose text a tokenizer actor is working on.
+struct Tokenizing {
+  std::string identity;
+  client::GenerateRequest request;  // its prompt / messages moved to the tokenizer
+  size_t bytes = 0;
+  int64_t recv_ns = 0;
+  bool max_tokens_auto = false;     // HTTP chat without max_tokens (see admit)
 };
 
 struct FrontendState {
@@ -56,6 +70,11 @@ struct FrontendState {
   std::unordered_map<std::string, std::unordered_map<std::string, std::string>> by_client;
   uint64_t next_id = 1;
   bool draining = false;
+  std::vector<tokenizer_actor> tokenizers;
+  std::vector<int64_t> tokenizer_queue;                 // jobs sent to each, not answered yet
+  uint64_t next_job = 1;
+  std::unordered_map<uint64_t, Tokenizing> tokenizing;  // by job
+  std::map<std::pair<std::string, std::string>, uint64_t> tokenizing_ids;  // (identity, client id) -> job
 };
 
 using Self = frontend_actor::stateful_pointer<FrontendState>;
@@ -114,7 +133,7 @@ void reply_error(Self self, const std::string& identity, const client::ProtocolE
 
 void check_drained(Self self) {
   auto& st = self->state;
-  if (st.draining && st.live.empty()) st.status->drained = true;
+  if (st.draining && st.live.empty() && st.tokenizing.empty()) st.status->drained = true;
 }
 
 void forget(Self self, const std::string& engine_id) {
@@ -131,45 +150,20 @@ void forget(Self self, const std::string& engine_id) {
   check_drained(self);
 }
 
+// Validates the tokenized request and hands it to the least-loaded healthy replica.
 // max_tokens_auto (HTTP chat without max_tokens): max_tokens becomes what is left of
-// max_model_len and of the KV pool after the prompt. False when the request was refused.
-bool handle_generate(Self self, const std::string& identity, client::GenerateRequest& g, size_t bytes,
-                     int64_t recv_ns, bool max_tokens_auto = false) {
+// max_model_len and of the KV pool after the prompt.
+void admit(Self self, const std::string& identity, client::GenerateRequest& g, std::vector<int32_t> ids, size_t bytes,
+           int64_t recv_ns, bool max_tokens_auto) {
   auto& st = self->state;
   auto fail = [&](std::string code, std::string field, std::string message) {
     reply_error(self, identity, client::ProtocolError{std::move(code), std::move(field), std::move(message), g.request_id});
-    if (auto c = st.by_client.find(identity); c != st.by_client.end() && c->second.empty()) st.by_client.erase(c);
-    return false;
   };
-  if (st.draining) return fail("draining", "", "the server is shutting down and accepts no new requests");
-  if (static_cast<int64_t>(st.live.size()) >= st.settings.max_pending_requests)
-    return fail("busy", "", "too many requests in flight (" + std::to_string(st.live.size()) + ")");
-  auto& mine = st.by_client[identity];
-  if (mine.count(g.request_id)) return fail("invalid_value", "request_id", "request_id '" + g.request_id + "' is already in flight");
-  // The least-loaded healthy replica.
   int32_t engine = -1;
   for (int32_t i = 0; i < static_cast<int32_t>(st.engines.size()); ++i)
     if (st.engines[i].healthy && (engine < 0 || st.engines[i].load < st.engines[engine].load)) engine = i;
   if (engine < 0) return fail("unavailable", "", "no engine replica is healthy");
   const EngineFacts& facts = st.engines[engine].facts;
-  std::vector<int32_t> ids;
-  if (g.messages) {
-    if (!st.tokenizer) return fail("invalid_value", "messages", "this server has no tokenizer: send prompt_token_ids");
-    std::vector<ChatMessage> chat(g.messages->size());
-    for (size_t i = 0; i < chat.size(); ++i) {
-      chat[i].role = std::move((*g.messages)[i].role);
-      chat[i].content = std::move((*g.messages)[i].content);
-    }
-    auto rendered = st.tokenizer->apply_chat_template(chat);
-    if (!rendered) return fail("invalid_value", "messages", "cannot render the chat template: " + rendered.error().message);
-    ids = st.tokenizer->encode(*rendered);
-  } else if (g.prompt) {
-    if (!st.tokenizer) return fail("invalid_value", "prompt", "this server has no tokenizer: send prompt_token_ids");
-    ids = st.tokenizer->encode(*g.prompt);
-  } else {
-    ids = std::move(*g.prompt_token_ids);
-    g.prompt_token_ids = std::vector<int32_t>{};  // keep "was given as ids" for validation messages
-  }
   if (max_tokens_auto) {
     const AdmissionLimits& a = facts.admission;
     const int64_t prompt = static_cast<int64_t>(ids.size());
@@ -182,7 +176,7 @@ bool handle_generate(Self self, const std::string& identity, client::GenerateReq
   if (st.tokenizer) limits.vocab_size = std::max(limits.vocab_size, 1);
   if (auto valid = validate_request(ids, g.prompt_token_ids.has_value(), g.params, limits); !valid) {
     const Error& e = valid.error();
-    return fail(e.code, e.field, e.message);
+    return reply_error(self, identity, client::ProtocolError{e.code, e.field, e.message, g.request_id});
   }
 
   const std::string engine_id = std::to_string(st.next_id++);
@@ -190,8 +184,8 @@ bool handle_generate(Self self, const std::string& identity, client::GenerateReq
                 g.params.logprobs >= 0, {}, recv_ns, 0};
   if (st.settings.metrics) st.settings.metrics->request_admitted(static_cast<int64_t>(ids.size()));
   st.live.emplace(engine_id, std::move(r));
-  mine[g.request_id] = engine_id;
-  st.engines[engine].load++;
+  st.by_client[identity][g.request_id] = engine_id;
+  if (st.engines[engine].load++ == 0) st.engines[engine].last_progress_ns = SteadyClock().now_ns();
 
   EngineCoreRequest req;
   req.request_id = engine_id;
@@ -202,13 +196,131 @@ bool handle_generate(Self self, const std::string& identity, client::GenerateReq
   req.eos_token_id = facts.eos_token_id;
   if (st.tracer) trace(self, "generate", "client", "frontend", bytes, engine_id, recv_ns);
   self->send(st.engines[engine].handle, AddRequestMsg{std::move(req), wall_time_ns()});
+}
+
+// False when the request was refused at once; otherwise it was admitted or queued
+// for tokenization (a later refusal, after tokenizing, comes as its error event).
+bool handle_generate(Self self, const std::string& identity, client::GenerateRequest& g, size_t bytes,
+                     int64_t recv_ns, bool max_tokens_auto = false) {
+  auto& st = self->state;
+  auto fail = [&](std::string code, std::string field, std::string message) {
+    reply_error(self, identity, client::ProtocolError{std::move(code), std::move(field), std::move(message), g.request_id});
+    return false;
+  };
+  const size_t in_flight = st.live.size() + st.tokenizing.size();
+  if (st.draining) return fail("draining", "", "the server is shutting down and accepts no new requests");
+  if (static_cast<int64_t>(in_flight) >= st.settings.max_pending_requests)
+    return fail("busy", "", "too many requests in flight (" + std::to_string(in_flight) + ")");
+  auto mine = st.by_client.find(identity);
+  if ((mine != st.by_client.end() && mine->second.count(g.request_id)) || st.tokenizing_ids.count({identity, g.request_id}))
+    return fail("invalid_value", "request_id", "request_id '" + g.request_id + "' is already in flight");
+  bool any_healthy = false;
+  for (const auto& e : st.engines) any_healthy |= e.healthy;
+  if (!any_healthy) return fail("unavailable", "", "no engine replica is healthy");
+  if (g.prompt_token_ids) {
+    std::vector<int32_t> ids = std::move(*g.prompt_token_ids);
+    g.prompt_token_ids = std::vector<int32_t>{};  // keep "was given as ids" for validation messages
+    const size_t before = st.live.size();
+    admit(self, identity, g, std::move(ids), bytes, recv_ns, max_tokens_auto);
+    return st.live.size() > before;
+  }
+  const char* field = g.messages ? "messages" : "prompt";
+  if (!st.tokenizer) return fail("invalid_value", field, "this server has no tokenizer: send prompt_token_ids");
+  // Text goes to the tokenizer with the shortest queue; the request waits in
+  // `tokenizing` (an abort or a disconnect there ends it without the engine).
+  TokenizeMsg job;
+  job.job = st.next_job++;
+  if (g.messages) {
+    for (auto& t : *g.messages) job.chat.emplace_back(std::move(t.role), std::move(t.content));
+    g.messages->clear();
+  } else {
+    job.prompt = std::move(*g.prompt);
+    g.prompt = std::string{};
+  }
+  size_t pick = 0;
+  for (size_t i = 1; i < st.tokenizers.size(); ++i)
+    if (st.tokenizer_queue[i] < st.tokenizer_queue[pick]) pick = i;
+  st.tokenizer_queue[pick]++;
+  st.tokenizing_ids[{identity, g.request_id}] = job.job;
+  st.tokenizing.emplace(job.job, Tokenizing{identity, std::move(g), bytes, recv_ns, max_tokens_auto});
+  self->send(st.tokenizers[pick], std::move(job));
   return true;
+}
+
+void on_tokenized(Self self, TokenizedMsg& m) {
+  auto& st = self->state;
+  if (m.tokenizer < st.tokenizer_queue.size()) st.tokenizer_queue[m.tokenizer]--;
+  auto it = st.tokenizing.find(m.job);
+  if (it == st.tokenizing.end()) return;  // aborted, cut off, or its client left meanwhile
+  Tokenizing t = std::move(it->second);
+  st.tokenizing.erase(it);
+  st.tokenizing_ids.erase({t.identity, t.request.request_id});
+  if (!m.error.empty()) {
+    reply_error(self, t.identity, client::ProtocolError{"invalid_value", "messages", m.error, t.request.request_id});
+  } else {
+    admit(self, t.identity, t.request, std::move(m.ids), t.bytes, t.recv_ns, t.max_tokens_auto);
+  }
+  check_drained(self);
+}
+
+// A request still being tokenized ends here with its one final (abort, shutdown).
+void end_tokenizing(Self self, uint64_t job, const char* finish_reason, const std::string& message) {
+  auto& st = self->state;
+  auto it = st.tokenizing.find(job);
+  if (it == st.tokenizing.end()) return;
+  ServerEvent ev;
+  ev.kind = ServerEvent::Kind::kFinal;
+  ev.request_id = it->second.request.request_id;
+  ev.finish_reason = finish_reason;
+  ev.message = message;
+  if (it->second.request.params.logprobs >= 0) ev.logprobs.emplace();
+  reply(self, it->second.identity, ev);
+  st.tokenizing_ids.erase({it->second.identity, it->second.request.request_id});
+  st.tokenizing.erase(it);
+  check_drained(self);
 }
 
 void abort_on_engine(Self self, const LiveRequest& r, const std::string& engine_id) {
   auto& st = self->state;
   if (r.engine < static_cast<int32_t>(st.engines.size()))
     self->send(st.engines[r.engine].handle, AbortMsg{{engine_id}, wall_time_ns()});
+}
+
+// The pong: the server's status and each replica's state.
+ServerEvent health(Self self) {
+  auto& st = self->state;
+  ServerEvent pong;
+  pong.kind = ServerEvent::Kind::kPong;
+  const int64_t now = SteadyClock().now_ns();
+  bool any_serving = false;
+  for (size_t i = 0; i < st.engines.size(); ++i) {
+    const EngineSlot& e = st.engines[i];
+    client::ReplicaHealth h;
+    h.index = static_cast<int32_t>(i);
+    h.num_requests = static_cast<int32_t>(e.load);
+    switch (e.state) {
+      case EngineSlot::State::kStarting: h.state = "starting"; break;
+      case EngineSlot::State::kRestarting: h.state = "restarting"; h.message = e.error; break;
+      case EngineSlot::State::kDead: h.state = "dead"; h.message = e.error; break;
+      case EngineSlot::State::kServing: {
+        any_serving = true;
+        const double quiet_s = static_cast<double>(now - e.last_progress_ns) * 1e-9;
+        if (e.load > 0 && quiet_s >= st.settings.stall_after_s) {
+          h.state = "stalled";
+          char text[96];
+          std::snprintf(text, sizeof text, "no output for %.1f s with %lld request(s) in flight", quiet_s,
+                        static_cast<long long>(e.load));
+          h.message = text;
+        } else {
+          h.state = "serving";
+        }
+        break;
+      }
+    }
+    pong.replicas.push_back(std::move(h));
+  }
+  pong.status = st.draining ? "draining" : any_serving ? "serving" : "unavailable";
+  return pong;
 }
 
 void handle_frames(Self self, ClientFramesMsg& m) {
@@ -224,6 +336,8 @@ void handle_frames(Self self, ClientFramesMsg& m) {
     return;
   }
   if (auto* a = std::get_if<client::AbortRequest>(&msg)) {
+    if (auto t = st.tokenizing_ids.find({m.identity, a->request_id}); t != st.tokenizing_ids.end())
+      return end_tokenizing(self, t->second, "abort", "");
     auto c = st.by_client.find(m.identity);
     if (c == st.by_client.end() || !c->second.count(a->request_id)) return;  // already finished: nothing to do
     const std::string engine_id = c->second[a->request_id];
@@ -231,9 +345,7 @@ void handle_frames(Self self, ClientFramesMsg& m) {
     abort_on_engine(self, st.live.at(engine_id), engine_id);  // the engine answers with kAbort
     return;
   }
-  ServerEvent pong;
-  pong.kind = ServerEvent::Kind::kPong;
-  reply(self, m.identity, pong);
+  reply(self, m.identity, health(self));
 }
 
 const char* finish_name(FinishReason r) {
@@ -311,6 +423,12 @@ void handle_output(Self self, EngineCoreOutput& o) {
 // text not sent yet, and aborts it on its engine (whose kAbort is then ignored).
 void cut_off_all(Self self) {
   auto& st = self->state;
+  std::vector<uint64_t> jobs;
+  for (const auto& [job, t] : st.tokenizing) jobs.push_back(job);
+  for (uint64_t job : jobs) {
+    end_tokenizing(self, job, "shutdown", "the server shut down before this request finished (drain timeout)");
+    st.status->num_cut_off.fetch_add(1);
+  }
   std::vector<std::string> engine_ids;
   for (const auto& [engine_id, r] : st.live) engine_ids.push_back(engine_id);
   for (const auto& engine_id : engine_ids) {
@@ -348,16 +466,32 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
   st.tokenizer = std::move(tokenizer);
   st.tracer = std::move(tracer);
   st.status = status;
+  if (st.tokenizer) {
+    // Linked: they end with the frontend.
+    for (int32_t i = 0; i < std::max(1, st.settings.tokenizer_threads); ++i) {
+      st.tokenizers.push_back(spawn_tokenizer(self, st.tokenizer, caf::actor_cast<frontend_actor>(self), size_t(i)));
+      st.tokenizer_queue.push_back(0);
+    }
+  }
   return {
       [=](ClientFramesMsg& m) { handle_frames(self, m); },
+      [=](TokenizedMsg& m) { on_tokenized(self, m); },
       [=](OutputsMsg& m) {
         if (self->state.tracer)
           trace(self, "EngineCoreOutputs", ("engine" + std::to_string(m.outputs.engine_index)).c_str(), "frontend", 0, "",
                 m.sent_ns);
+        if (static_cast<size_t>(m.outputs.engine_index) < self->state.engines.size())
+          self->state.engines[m.outputs.engine_index].last_progress_ns = SteadyClock().now_ns();
         for (auto& o : m.outputs.outputs) handle_output(self, o);
       },
       [=](ClientGoneMsg& m) {
         auto& st = self->state;
+        for (auto t = st.tokenizing_ids.lower_bound({m.identity, ""});
+             t != st.tokenizing_ids.end() && t->first.first == m.identity;) {
+          st.tokenizing.erase(t->second);  // its tokenizer's answer will find nothing
+          t = st.tokenizing_ids.erase(t);
+        }
+        check_drained(self);
         auto c = st.by_client.find(m.identity);
         if (c == st.by_client.end()) return;
         std::vector<std::string> ids;
@@ -365,20 +499,28 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
         if (!http::is_http_identity(m.identity))
           logger("frontend")->info("client disconnected: aborting its {} request(s)", ids.size());
         for (const auto& id : ids) {
-          abort_on_engine(self, st.live.at(id), id);
           count_finished(self, st.live.at(id), "abort");
+          abort_on_engine(self, st.live.at(id), id);
           forget(self, id);
         }
       },
       [=](EngineStateMsg& m) {
         auto& slot = self->state.engines.at(m.engine_index);
         slot.healthy = m.healthy;
+        if (m.healthy) slot.facts = m.facts;
+        slot.state = m.healthy ? EngineSlot::State::kServing
+                     : m.restarting ? EngineSlot::State::kRestarting
+                                    : EngineSlot::State::kDead;
+        slot.error = m.error;
+        slot.last_progress_ns = SteadyClock().now_ns();
         if (self->state.settings.metrics)
           self->state.settings.metrics->set_replica_healthy(static_cast<size_t>(m.engine_index), m.healthy);
-        if (m.healthy) slot.facts = m.facts;
       },
       [=](EnginesMsg& m) {
-        for (auto& h : m.engines) self->state.engines.push_back(EngineSlot{h, false, {}, 0});
+        for (auto& h : m.engines) {
+          self->state.engines.emplace_back();
+          self->state.engines.back().handle = h;
+        }
       },
       [=](BridgeMsg& m) { self->state.bridge = m.bridge; },
       [=](HttpFrontMsg& m) { self->state.http_deliver = std::move(m.deliver); },

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include "metrics/serve_metrics.h"
 #include "model/device.h"
 #include "transport/trace_summary.h"
+#include "transport/zmq_io.h"
 #include "llm/engine_setup.h"
 #include "tokenizer/tokenizer.h"
 
@@ -97,6 +99,24 @@ int run_server(const Config& config, const ServeOptions& options) {
       }
     }
   }
+  // The client endpoint's keys and a live server on its path are refused now, before
+  // any worker loads a model, not minutes later when the endpoint is bound.
+  std::optional<ClientCurve> curve;
+  if (config.security.curve()) {
+    auto server_keys = transport::load_curve_secret_key(config.security.curve_secret_key_file);
+    auto authorized = transport::load_curve_public_keys(config.security.curve_authorized_keys_file);
+    if (!server_keys || !authorized) {
+      log->error("security: {}", (!server_keys ? server_keys.error() : authorized.error()).message);
+      return kExitConfigOrBind;
+    }
+    curve = ClientCurve{*server_keys, *authorized};
+    log->info("clients must authenticate with CURVE (server public key {}, {} authorized client key(s))",
+              server_keys->public_key, authorized->size());
+  }
+  if (auto free = transport::check_ipc_free(config.frontend.endpoint); !free) {
+    log->error("{}", free.error().message);
+    return kExitConfigOrBind;
+  }
   auto tokenizer = load_tokenizer(config);
   const int32_t dp = config.parallel.data_parallel_size;
   const std::string trace_jsonl = config.trace.enabled ? config.trace.path + ".jsonl" : "";
@@ -117,6 +137,7 @@ int run_server(const Config& config, const ServeOptions& options) {
 
   ServerStatus status;
   metrics::ServeMetrics serve_metrics(static_cast<size_t>(dp), served_model_name(config));
+  status.num_engines = dp;
   int exit_code = 0;
   std::unique_ptr<ClientBridge> bridge;
   std::unique_ptr<http::HttpServer> http_server;
@@ -130,6 +151,8 @@ int run_server(const Config& config, const ServeOptions& options) {
     fs_settings.max_pending_requests = config.frontend.max_pending_requests;
     fs_settings.num_engines = static_cast<size_t>(dp);
     fs_settings.metrics = &serve_metrics;
+    fs_settings.tokenizer_threads = config.frontend.tokenizer_threads;
+    fs_settings.stall_after_s = std::clamp(config.parallel.step_timeout_s / 4, 0.25, 2.0);
     auto frontend = spawn_frontend(system, fs_settings, tokenizer, tracer, &status);
     std::vector<engine_core_actor> engines;
     for (int32_t r = 0; r < dp; ++r) {
@@ -144,9 +167,9 @@ int run_server(const Config& config, const ServeOptions& options) {
     }
     caf::anon_send(frontend, EnginesMsg{engines});
 
-    // Startup: every replica ready, or a failure, or a stop signal.
+    // Startup: every replica ready or dead (serving needs one), or a stop signal.
     bool stopping = false;
-    while (status.engines_ready.load() < dp && status.exit_code.load() < 0) {
+    while (status.engines_ready.load() + status.engines_dead.load() < dp && status.exit_code.load() < 0) {
       if (wait_signal(std::chrono::milliseconds(50))) {
         stopping = true;
         break;
@@ -158,7 +181,7 @@ int run_server(const Config& config, const ServeOptions& options) {
         caf::anon_send(frontend, ClientFramesMsg{std::move(identity), std::move(frames), recv_ns});
       };
       cb.on_client_gone = [frontend](const std::string& identity) { caf::anon_send(frontend, ClientGoneMsg{identity}); };
-      auto started = ClientBridge::start(config.frontend.endpoint, cb);
+      auto started = ClientBridge::start(config.frontend.endpoint, cb, curve);
       if (!started) {
         status.fail(kExitConfigOrBind, started.error().message);
       } else {

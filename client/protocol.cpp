@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <limits>
+#include <string_view>
+#include <unordered_set>
 
 #include "common/utf8.h"
 
@@ -21,6 +23,22 @@ std::string key_of(const Obj& k) {
   std::string key;
   utf8::append_lossy(std::string_view(k.via.str.ptr, k.via.str.size), /*is_final=*/true, key);
   return key;
+}
+
+// A map with a key twice is refused (which value would count is not obvious, and
+// standard msgpack decoders differ): the error names the key's path.
+Fail check_unique_keys(const Obj& map, const std::string& prefix) {
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(map.via.map.size);
+  for (uint32_t i = 0; i < map.via.map.size; ++i) {
+    const auto& k = map.via.map.ptr[i].key;
+    if (k.type != msgpack::type::STR) continue;  // the caller refuses it as not a string
+    if (!seen.insert(std::string_view(k.via.str.ptr, k.via.str.size)).second) {
+      const std::string f = prefix + key_of(k);
+      return err("malformed", f, "key '" + f + "' appears more than once");
+    }
+  }
+  return std::nullopt;
 }
 
 Fail read_int(const Obj& o, const std::string& field, int64_t lo, int64_t hi, int64_t* out) {
@@ -84,6 +102,7 @@ Fail read_messages(const Obj& o, std::vector<ChatTurn>* out) {
     const std::string at = "messages[" + std::to_string(i) + "]";
     const Obj& m = o.via.array.ptr[i];
     if (m.type != msgpack::type::MAP) return err("bad_type", at, at + " must be a map with role and content");
+    if (auto e = check_unique_keys(m, at + ".")) return e;
     bool has_role = false, has_content = false;
     for (uint32_t j = 0; j < m.via.map.size; ++j) {
       const auto& kv = m.via.map.ptr[j];
@@ -113,6 +132,7 @@ Fail read_messages(const Obj& o, std::vector<ChatTurn>* out) {
 
 Fail read_params(const Obj& o, SamplingParams* p) {
   if (o.type != msgpack::type::MAP) return err("bad_type", "params", "params must be a map");
+  if (auto e = check_unique_keys(o, "params.")) return e;
   for (uint32_t i = 0; i < o.via.map.size; ++i) {
     const auto& kv = o.via.map.ptr[i];
     if (kv.key.type != msgpack::type::STR) return err("bad_type", "params", "params keys must be strings");
@@ -213,6 +233,29 @@ Fail read_logprobs(const Obj& o, const std::vector<int32_t>& token_ids, std::vec
   return std::nullopt;
 }
 
+// The pong's "replicas" (unknown keys in an entry are ignored).
+Fail read_replicas(const Obj& o, std::vector<ReplicaHealth>* out) {
+  if (o.type != msgpack::type::ARRAY) return err("bad_type", "replicas", "replicas must be an array of maps");
+  out->resize(o.via.array.size);
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    const std::string at = "replicas[" + std::to_string(i) + "]";
+    const Obj& m = o.via.array.ptr[i];
+    if (m.type != msgpack::type::MAP) return err("bad_type", at, at + " must be a map");
+    for (uint32_t j = 0; j < m.via.map.size; ++j) {
+      const auto& kv = m.via.map.ptr[j];
+      if (kv.key.type != msgpack::type::STR) continue;
+      const std::string k = key_of(kv.key);
+      Fail e;
+      if (k == "index") e = read_i32(kv.val, at + ".index", &(*out)[i].index);
+      else if (k == "state") e = read_string(kv.val, at + ".state", &(*out)[i].state);
+      else if (k == "num_requests") e = read_i32(kv.val, at + ".num_requests", &(*out)[i].num_requests);
+      else if (k == "message") e = read_string(kv.val, at + ".message", &(*out)[i].message);
+      if (e) return e;
+    }
+  }
+  return std::nullopt;
+}
+
 msgpack::unpack_limit limits_for(size_t max_frame_bytes) {
   // Bounds what a hostile frame can make the decoder allocate.
   return msgpack::unpack_limit(max_frame_bytes, 64, max_frame_bytes, max_frame_bytes, 0, 8);
@@ -234,6 +277,7 @@ std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_vie
   }
   const Obj& root = oh.get();
   if (root.type != msgpack::type::MAP) return err("malformed", "frame", "a message must be a msgpack map");
+  if (auto e = check_unique_keys(root, "")) return *e;
   std::string type;
   std::string request_id;
   for (uint32_t i = 0; i < root.via.map.size; ++i) {
@@ -256,7 +300,13 @@ std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_vie
     return e;
   };
   if (type.empty()) return err("missing_field", "type", "field 'type' is required");
-  if (type == "ping") return ClientMessage{Ping{}};
+  if (type == "ping") {
+    for (uint32_t i = 0; i < root.via.map.size; ++i) {
+      const std::string k = key_of(root.via.map.ptr[i].key);
+      if (k != "type") return err("unknown_field", k, "unknown field '" + k + "' (a ping has only 'type')");
+    }
+    return ClientMessage{Ping{}};
+  }
   if (type != "generate" && type != "abort")
     return with_id(err("invalid_value", "type", "unknown message type '" + type + "'"));
   if (request_id.empty()) return err("missing_field", "request_id", "field 'request_id' is required and non-empty");
@@ -387,8 +437,18 @@ std::string encode_server_event(const ServerEvent& e) {
       pk.pack("message"); pk.pack(e.message);
       break;
     case ServerEvent::Kind::kPong:
-      pk.pack_map(1);
+      pk.pack_map(3);
       pk.pack("type"); pk.pack("pong");
+      pk.pack("status"); pk.pack(e.status);
+      pk.pack("replicas");
+      pk.pack_array(static_cast<uint32_t>(e.replicas.size()));
+      for (const auto& r : e.replicas) {
+        pk.pack_map(4);
+        pk.pack("index"); pk.pack(r.index);
+        pk.pack("state"); pk.pack(r.state);
+        pk.pack("num_requests"); pk.pack(r.num_requests);
+        pk.pack("message"); pk.pack(r.message);
+      }
       break;
   }
   return std::string(buf.data(), buf.size());
@@ -425,6 +485,8 @@ Result<ServerEvent> decode_server_event(std::string_view frame) {
     else if (k == "field") e = read_string(kv.val, k, &ev.field);
     else if (k == "message") e = read_string(kv.val, k, &ev.message);
     else if (k == "logprobs") logprobs = &kv.val;
+    else if (k == "status") e = read_string(kv.val, k, &ev.status);
+    else if (k == "replicas") e = read_replicas(kv.val, &ev.replicas);
     // Unknown fields from a newer server are ignored by clients.
     if (e) return make_error("bad_field", e->message);
   }

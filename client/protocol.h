@@ -42,7 +42,7 @@ struct GenerateRequest {
 struct AbortRequest {
   std::string request_id;
 };
-// {"type": "ping"} -> {"type": "pong"}
+// {"type": "ping"} -> {"type": "pong", "status": ..., "replicas": [...]}
 struct Ping {};
 
 using ClientMessage = std::variant<GenerateRequest, AbortRequest, Ping>;
@@ -62,6 +62,15 @@ struct ProtocolError {
 std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_view frame, size_t max_frame_bytes);
 
 std::string encode_client_message(const ClientMessage& message);
+
+// pong: one engine replica's health.
+struct ReplicaHealth {
+  int32_t index = 0;          // data-parallel replica
+  std::string state;          // "starting" | "serving" | "stalled" | "restarting" | "dead"
+  int32_t num_requests = 0;   // requests in flight on it
+  std::string message;        // restarting / dead: what failed; stalled: for how long
+  bool operator==(const ReplicaHealth&) const = default;
+};
 
 // server -> client.
 struct ServerEvent {
@@ -84,6 +93,10 @@ struct ServerEvent {
   // token in token_ids (its logprob under the raw logits, and the top N ids with
   // theirs, most likely first); nullopt when the request did not ask.
   std::optional<std::vector<TokenLogprobs>> logprobs;
+  // pong: "serving" (some replica takes requests), "draining" or "unavailable"; and
+  // each replica's state.
+  std::string status;
+  std::vector<ReplicaHealth> replicas;
 };
 
 std::string encode_server_event(const ServerEvent& event);

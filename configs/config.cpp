@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -12,6 +13,10 @@
 #include <optional>
 #include <set>
 #include <sstream>
+
+#include <sys/stat.h>
+
+#include "common/endpoint.h"
 
 namespace vela {
 namespace {
@@ -159,13 +164,13 @@ const std::vector<KeySpec>& specs() {
                 return n;
               }},
       VELA_CHOICE(parallel, worker_transport, "ZeroMQ transport between engine and workers.", "ipc", "tcp"),
-      VELA_STR(parallel, worker_host, "Bind address for worker sockets when worker_transport is tcp."),
+      VELA_STR(parallel, worker_host, "Bind address for worker sockets when worker_transport is tcp (their sockets use CURVE with keys made per run). A non-loopback address needs the security section."),
       VELA_REAL(parallel, worker_startup_timeout_s, 0.0, 3600.0, true, "Deadline for a worker's Hello, weight load and profile."),
       VELA_REAL(parallel, step_timeout_s, 0.0, 3600.0, true, "A worker that has not answered a step within this is treated as dead."),
       VELA_CHOICE(parallel, step_channel, "Step path to local workers: shared-memory rings with eventfd wakes (shm), or the ZeroMQ socket (socket). Control messages always use the socket.", "shm", "socket"),
       VELA_INT(parallel, shm_slot_kib, 64, 1048576, "Size of one shared-memory slot (4 per direction); a step or output larger than this travels on the socket."),
       VELA_REAL(parallel, step_spin_us, 0.0, 10000.0, false, "How long the engine (step in flight) and a worker (after a step) spin on the shared-memory channel before sleeping; 0 = never spin."),
-      VELA_BOOL(parallel, restart_workers, "On a worker's death: restart the workers (true) or report unhealthy and exit non-zero (false)."),
+      VELA_BOOL(parallel, restart_workers, "On a worker's death: restart the replica's workers (true), or the replica is dead (false): the server serves on with the others and exits non-zero when none is left."),
 
       VELA_INT(cache, block_size, 1, 1024, "Tokens per KV-cache block."),
       VELA_REAL(cache, gpu_memory_utilization, 0.0, 1.0, true, "Fraction of device memory for weights, activations and KV cache."),
@@ -180,7 +185,7 @@ const std::vector<KeySpec>& specs() {
       VELA_INT(scheduler, long_prefill_token_threshold, 0, kI32, "Most prompt tokens one request may take per step. 0: 4% of max_model_len."),
       VELA_BOOL(scheduler, async_scheduling, "Schedule step N+1 while the workers run step N (two steps in flight; the engine's own time per step hides behind the workers')."),
 
-      VELA_STR(frontend, endpoint, "ZeroMQ endpoint the client ROUTER binds (ipc:// or tcp://)."),
+      VELA_STR(frontend, endpoint, "ZeroMQ endpoint the client ROUTER binds: ipc:///ABSOLUTE/PATH (created mode 0600; refused while another live server holds it) or tcp://HOST:PORT (a non-loopback HOST needs the security section)."),
       VELA_INT(frontend, max_message_bytes, 1024, int64_t{1} << 30, "Client frames larger than this are refused."),
       VELA_INT(frontend, max_pending_requests, 1, 1 << 24, "Requests queued at most before new ones are refused as busy."),
       VELA_REAL(frontend, drain_timeout_s, 0.0, 86400.0, false, "On SIGTERM/SIGINT: seconds the requests in flight get to finish (new ones are refused as draining). Those still running then get a final with finish_reason shutdown and vela serve exits 3. `vela serve --drain-timeout` overrides it."),
@@ -195,6 +200,10 @@ const std::vector<KeySpec>& specs() {
       VELA_INT(http, max_connections, 1, 1 << 20, "Open HTTP connections at most; a connection over it gets 503 and is closed."),
       VELA_REAL(http, max_requests_per_s, 0.0, 1e9, true, "Requests per second one connection may send (burst of the same size); over it: 429."),
       VELA_REAL(http, idle_timeout_s, 0.0, 86400.0, true, "A connection that sends nothing (headers, body, next request) for this long is closed."),
+      VELA_INT(frontend, tokenizer_threads, 1, 64, "Threads that tokenize prompts and render chat templates, off the frontend's thread: a huge prompt delays only the requests behind it on its thread."),
+
+      VELA_STR(security, curve_secret_key_file, "File holding the server's CURVE secret key (`vela keygen`; mode 0600). Set: clients must use CURVE with this server's public key."),
+      VELA_STR(security, curve_authorized_keys_file, "File of client CURVE public keys allowed to connect, one a line (# comments); required with curve_secret_key_file."),
 
       VELA_BOOL(trace, enabled, "Record every message that crosses an actor or process boundary."),
       VELA_STR(trace, path, "Trace file prefix: writes PATH.jsonl and PATH.chrome.json."),
@@ -294,8 +303,54 @@ std::optional<Error> check_placement(const Config& c, const std::string& source)
   return std::nullopt;
 }
 
+// A key file named by the config: a readable regular file; a secret one readable by
+// its owner only (as ssh insists).
+std::optional<Error> check_key_file(const std::string& path, bool secret, const std::string& key,
+                                    const std::string& source) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return key_error(source, key, "'" + path + "' is not a readable file");
+  if (secret && (st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    return key_error(source, key, "'" + path + "' is readable by others (mode " + mode + "): chmod 600 it");
+  }
+  return std::nullopt;
+}
+
+// Who may reach the sockets: endpoints parse (a bad scheme fails here, not after the
+// model loads) and nothing listens beyond this host without authentication.
+std::optional<Error> check_endpoints(const Config& c, const std::string& source) {
+  auto frontend = parse_endpoint(c.frontend.endpoint);
+  if (!frontend) return key_error(source, "frontend.endpoint", frontend.error().message);
+  const SecurityConfig& sec = c.security;
+  if (sec.curve_secret_key_file.empty() != sec.curve_authorized_keys_file.empty()) {
+    const char* missing = sec.curve_secret_key_file.empty() ? "security.curve_secret_key_file"
+                                                            : "security.curve_authorized_keys_file";
+    return key_error(source, missing, "is required with the other security key (CURVE authenticates both ends)");
+  }
+  if (sec.curve()) {
+    if (auto e = check_key_file(sec.curve_secret_key_file, true, "security.curve_secret_key_file", source)) return e;
+    if (auto e = check_key_file(sec.curve_authorized_keys_file, false, "security.curve_authorized_keys_file", source))
+      return e;
+  }
+  const std::string how = "set security.curve_secret_key_file and security.curve_authorized_keys_file "
+                          "(vela keygen) to authenticate clients, or bind 127.0.0.1";
+  if (frontend->scheme == "tcp" && !is_loopback_host(frontend->host) && !sec.curve())
+    return key_error(source, "frontend.endpoint",
+                     "'" + c.frontend.endpoint + "' listens beyond this host without authentication: " + how);
+  if (c.parallel.worker_host.empty()) return key_error(source, "parallel.worker_host", "must not be empty");
+  if (c.parallel.worker_host.find_first_of(":/ ") != std::string::npos && c.parallel.worker_host.front() != '[')
+    return key_error(source, "parallel.worker_host", "'" + c.parallel.worker_host + "' is not a host address");
+  if (!is_loopback_host(c.parallel.worker_host) && !sec.curve())
+    return key_error(source, "parallel.worker_host",
+                     "'" + c.parallel.worker_host + "' listens beyond this host without authentication: " + how);
+  return std::nullopt;
+}
+
 // Cross-key rules that no single key can check.
 std::optional<Error> check_consistency(const Config& c, const std::string& source) {
+  if (auto e = check_endpoints(c, source)) return e;
   if (!c.parallel.devices.empty()) {
     size_t need = static_cast<size_t>(c.parallel.tensor_parallel_size) * c.parallel.data_parallel_size;
     if (c.parallel.devices.size() != need)

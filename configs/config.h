@@ -57,6 +57,16 @@ struct FrontendConfig {
   int64_t max_message_bytes = 16 << 20;                    // larger client frames are refused
   int32_t max_pending_requests = 4096;                     // queue bound before "busy"
   double drain_timeout_s = 60;                             // SIGTERM: time in-flight requests get to finish
+  int32_t tokenizer_threads = 2;                           // threads tokenizing prompts off the frontend's
+};
+
+// Authentication of the client endpoint (CURVE, libzmq's built-in: keys from files;
+// `vela keygen` writes them). Required before the frontend binds a non-loopback
+// address. Worker sockets on tcp always use CURVE with keys made per run.
+struct SecurityConfig {
+  std::string curve_secret_key_file;       // the server's secret key (Z85); mode 0600
+  std::string curve_authorized_keys_file;  // client public keys allowed to connect, one a line
+  bool curve() const { return !curve_secret_key_file.empty(); }
 };
 
 // The OpenAI-compatible HTTP front (http/), beside the ZeroMQ one; off while port is 0.
@@ -90,6 +100,7 @@ struct Config {
   SchedulerConfig scheduler;
   FrontendConfig frontend;
   HttpConfig http;
+  SecurityConfig security;
   TraceConfig trace;
   LoggingConfig logging;
 };

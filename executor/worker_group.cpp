@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 
@@ -19,6 +20,8 @@ namespace {
 constexpr int64_t kStoppedCheckAfterNs = 1'000'000'000;
 
 int64_t now_ns() { return SteadyClock().now_ns(); }
+// How long a rank's error waits for a peer's death to show (its likely cause).
+constexpr int kDeathGraceMs = 300;
 int64_t seconds_to_ns(double s) { return static_cast<int64_t>(s * 1e9); }
 std::string identity_of(int32_t rank) { return "w" + std::to_string(rank); }
 size_t total_bytes(const msg::Frames& f) {
@@ -72,20 +75,48 @@ std::string WorkerGroup::check_deaths() {
   return {};
 }
 
-std::string WorkerGroup::check_stopped() {
-  for (size_t r = 0; r < workers_.size(); ++r) {
-    std::ifstream stat("/proc/" + std::to_string(workers_[r].pid()) + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // pid (comm) state ...: the state follows the last ')' (comm may hold anything).
-    const size_t close = line.rfind(')');
-    if (close == std::string::npos || close + 2 >= line.size()) continue;
-    const char state = line[close + 2];
-    if (state == 'T' || state == 't')
-      return name_ + ": worker rank " + std::to_string(r) + " (pid " + std::to_string(workers_[r].pid()) +
-             ") is stopped (SIGSTOP or a debugger); the other ranks wait on it";
+std::string WorkerGroup::wait_for_death(int grace_ms) {
+  const int64_t deadline = now_ns() + int64_t{grace_ms} * 1000000;
+  while (true) {
+    if (auto dead = check_deaths(); !dead.empty()) return dead;
+    const int64_t left_ms = (deadline - now_ns()) / 1000000;
+    if (left_ms <= 0) return {};
+    std::vector<pollfd> fds;
+    for (auto& w : workers_)
+      if (w.pidfd() >= 0) fds.push_back({w.pidfd(), POLLIN, 0});
+    if (fds.empty()) {
+      ::poll(nullptr, 0, static_cast<int>(std::min<int64_t>(left_ms, 10)));
+    } else {
+      ::poll(fds.data(), fds.size(), static_cast<int>(left_ms));
+    }
   }
-  return {};
+}
+
+std::string WorkerGroup::stopped_ranks() {
+  std::string stopped;
+  for (size_t r = 0; r < workers_.size(); ++r) {
+    // /proc/PID/stat: "pid (comm) state ..."; comm may hold spaces, so look after the last ')'.
+    std::ifstream in("/proc/" + std::to_string(workers_[r].pid()) + "/stat");
+    std::string line;
+    std::getline(in, line);
+    const auto paren = line.rfind(')');
+    const char state = paren != std::string::npos && paren + 2 < line.size() ? line[paren + 2] : '?';
+    if (state == 'T' || state == 't')
+      stopped += (stopped.empty() ? "" : ", ") + std::to_string(r) + " (pid " + std::to_string(workers_[r].pid()) + ")";
+  }
+  return stopped.empty() ? "" : "worker rank(s) " + stopped + " stopped (SIGSTOP or a debugger)";
+}
+
+std::string WorkerGroup::check_stopped() {
+  const std::string stopped = stopped_ranks();
+  return stopped.empty() ? "" : name_ + ": " + stopped + "; the other ranks wait on it";
+}
+
+std::string WorkerGroup::describe_stuck_ranks() {
+  if (std::string stopped = stopped_ranks(); !stopped.empty()) return stopped;
+  if (workers_.size() == 1) return "worker rank 0 (pid " + std::to_string(workers_[0].pid()) + ") stopped making progress";
+  return "none of ranks 0.." + std::to_string(workers_.size() - 1) +
+         " is stopped; one of them hangs (rank 0 answers for all: a rank stuck in a kernel or a collective holds it)";
 }
 
 Result<WorkerGroup::Incoming> WorkerGroup::receive(int64_t deadline_ns, const char* waiting_for) {
@@ -139,11 +170,18 @@ Result<WorkerFacts> WorkerGroup::start(const LoadModel& base_load) {
   const int32_t n = options_.world_size;
   if (n < 1) return make_error("bad_world_size", "tensor_parallel_size must be >= 1");
   endpoint_ = transport::make_endpoint(options_.transport, options_.host, name_);
-  try {
-    router_.bind(endpoint_);
-  } catch (const zmq::error_t& e) {
-    return make_error("bind_failed", name_ + ": cannot bind " + endpoint_ + ": " + e.what());
+  if (options_.transport == "tcp") {
+    auto server = transport::new_curve_keypair();
+    auto worker = transport::new_curve_keypair();
+    if (!server || !worker) return server ? worker.error() : server.error();
+    auto auth = transport::CurveAuthenticator::start(context_, {worker->public_key});
+    if (!auth) return auth.error();
+    auth_ = std::move(auth.value());
+    transport::make_curve_server(router_, *server);
+    worker_env_ = transport::worker_curve_env(server->public_key, *worker);
   }
+  if (auto bound = transport::bind_endpoint(router_, endpoint_); !bound)
+    return make_error(bound.error().code, name_ + ": " + bound.error().message);
   endpoint_ = transport::last_endpoint(router_);
   if (options_.step_channel == "shm") {
     auto channel = transport::StepChannel::create(n, options_.shm_slots, options_.shm_slot_bytes);
@@ -162,6 +200,7 @@ Result<WorkerFacts> WorkerGroup::start(const LoadModel& base_load) {
     spec.runner = options_.runner;
     spec.log_level = options_.log_level;
     spec.trace_path = options_.trace_path;
+    spec.env = worker_env_;
     if (channel_) {
       spec.step_channel = channel_->worker_spec(r);
       spec.inherit_fds = channel_->worker_fds(r);
@@ -328,6 +367,11 @@ bool WorkerGroup::accept(const char* rank, WorkerEvent& ev) {
   if (auto* err = std::get_if<ErrorMessage>(&incoming_)) {
     ev.kind = WorkerEvent::Kind::kFailure;
     ev.error = name_ + ": worker rank " + std::to_string(err->rank) + " failed: [" + err->code + "] " + err->message;
+    // kill -9 of rank 0 reaches rank 1 first as a failed collective read: a peer's
+    // death within a moment is the cause, and is reported as such.
+    if (auto dead = wait_for_death(kDeathGraceMs); !dead.empty())
+      ev.error = dead + (in_flight_.empty() ? "" : " during step " + std::to_string(in_flight_.front().step_id)) +
+                 " (then rank " + std::to_string(err->rank) + " reported: " + err->message + ")";
     return true;
   }
   return false;
@@ -375,8 +419,10 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
     }
     if (!in_flight_.empty() && now >= in_flight_.front().deadline_ns) {
       ev.kind = WorkerEvent::Kind::kFailure;
+      char timeout[32];
+      std::snprintf(timeout, sizeof timeout, "%g", options_.step_timeout_s);
       ev.error = name_ + ": step " + std::to_string(in_flight_.front().step_id) + " produced no output within " +
-                 std::to_string(options_.step_timeout_s) + " s (a worker stopped making progress)";
+                 timeout + " s (parallel.step_timeout_s): " + describe_stuck_ranks();
       return;
     }
     if (now >= deadline) return;

@@ -18,6 +18,7 @@
 
 #include "common/result.h"
 #include "engine_core/executor.h"
+#include "transport/curve_auth.h"
 #include "transport/step_channel.h"
 #include "transport/trace_record.h"
 #include "executor/worker_launcher.h"
@@ -100,6 +101,14 @@ class WorkerGroup {
   // it in every collective until the step deadline. Read from /proc; looked at once a
   // step is late by a second, so a stopped rank is named within about a second.
   std::string check_stopped();
+  // Waits up to grace_ms for a worker to die (its pidfd); the description, or empty.
+  // A rank's error is often the echo of a peer's death (its collective read failed):
+  // the death is the cause to report.
+  std::string wait_for_death(int grace_ms);
+  // Step deadline: which ranks are stopped (SIGSTOP: /proc state T), else all of them.
+  std::string describe_stuck_ranks();
+  // "worker rank(s) 1 (pid N), ... stopped (...)" for the stopped workers; empty if none.
+  std::string stopped_ranks();
   // Decodes the message in in_frames_ from worker `rank`; true when it filled `ev`.
   bool accept(const char* rank, WorkerEvent& ev);
   Status send_to(int32_t rank, const msg::Frames& frames);
@@ -107,6 +116,10 @@ class WorkerGroup {
   zmq::context_t& context_;
   WorkerGroupOptions options_;
   TraceFn trace_;
+  // tcp: CURVE with keys made for this group (the workers get theirs in their
+  // environment), so nothing else on the host or network can speak for a rank.
+  std::unique_ptr<transport::CurveAuthenticator> auth_;
+  std::vector<std::string> worker_env_;
   zmq::socket_t router_;
   std::unique_ptr<transport::StepChannel> channel_;  // null: steps on the socket
   std::string endpoint_;

@@ -163,6 +163,11 @@ Result<bool> WorkerGroupExecutor::collect(ModelRunnerOutput& out, int timeout_ms
   return true;
 }
 
+std::optional<std::string> WorkerGroupExecutor::failure() {
+  std::lock_guard lock(mu_);
+  return failure_;
+}
+
 void WorkerGroupExecutor::shutdown(double grace_s) {
   {
     std::lock_guard lock(mu_);

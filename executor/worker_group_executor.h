@@ -34,6 +34,9 @@ class WorkerGroupExecutor final : public Executor {
   void set_notify(std::function<void()> notify) override;
   // Thread-safe: Shutdown to the workers, up to grace_s for them to exit, then join.
   void shutdown(double grace_s) override;
+  // Thread-safe: why the workers failed, once they have (also with no step in flight,
+  // when collect() has nothing to say).
+  std::optional<std::string> failure();
 
  private:
   void run();

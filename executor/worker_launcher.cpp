@@ -143,8 +143,15 @@ Result<WorkerProcess> spawn_worker(const std::string& binary, const WorkerSpec& 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   for (int fd : spec.inherit_fds) posix_spawn_file_actions_adddup2(&actions, fd, fd);
+  // Secrets (the worker's CURVE keys) travel in the environment, which only this user
+  // can read (/proc/PID/environ), never in argv, which every user can.
+  std::vector<char*> envp;
+  for (char** e = environ; e && *e; ++e) envp.push_back(*e);
+  std::vector<std::string> extra = spec.env;
+  for (auto& e : extra) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), environ);
+  int rc = ::posix_spawn(&pid, binary.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0)

@@ -24,6 +24,7 @@ struct WorkerSpec {
   std::string step_channel;      // StepChannel::worker_spec(rank); empty: steps on the socket
   std::vector<int> inherit_fds;  // fds the child keeps (the step channel's memfd, eventfds)
   int64_t step_spin_ns = 0;      // how long an idle worker spins on the channel before sleeping
+  std::vector<std::string> env;  // NAME=VALUE added to the child's environment (its CURVE keys)
 };
 
 // How a process ended, as waitpid reported it.

@@ -1,10 +1,17 @@
 #include "transport/zmq_io.h"
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
 
 namespace vela::transport {
 
@@ -83,19 +90,98 @@ void configure_socket(zmq::socket_t& socket, int send_hwm, int recv_hwm, int lin
 
 std::string last_endpoint(zmq::socket_t& socket) { return socket.get(zmq::sockopt::last_endpoint); }
 
+namespace {
+
+const std::string kIpcPrefix = "ipc://";
+
+// Owns the private directory; removes it (and any socket a killed peer left in it)
+// at exit. Only the process that made it removes it (a forked child inherits the
+// object, not the ownership).
+struct PrivateDir {
+  std::string path;
+  pid_t owner = 0;
+  ~PrivateDir() {
+    if (path.empty() || owner != ::getpid()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+const std::string& private_ipc_dir() {
+  static PrivateDir dir;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+    std::string tmpl = std::string((runtime && *runtime) ? runtime : "/tmp") + "/vela-XXXXXX";
+    if (::mkdtemp(tmpl.data())) {  // mode 0700
+      dir.path = tmpl;
+      dir.owner = ::getpid();
+    } else {
+      std::fprintf(stderr, "vela: cannot create a private socket directory %s: %s\n", tmpl.c_str(),
+                   std::strerror(errno));
+    }
+  });
+  return dir.path;
+}
+
 std::string make_endpoint(const std::string& transport, const std::string& host,
                           const std::string& name) {
   static std::atomic<int> counter{0};
   if (transport == "tcp") return "tcp://" + host + ":*";
-  const char* dir = std::getenv("XDG_RUNTIME_DIR");
-  std::string base = (dir && *dir) ? dir : "/tmp";
-  return "ipc://" + base + "/vela-" + std::to_string(getpid()) + "-" + name + "-" +
-         std::to_string(counter.fetch_add(1)) + ".sock";
+  return kIpcPrefix + private_ipc_dir() + "/" + name + "-" + std::to_string(counter.fetch_add(1)) + ".sock";
+}
+
+std::string endpoint_beside(const std::string& ipc_endpoint, const std::string& name) {
+  const std::string path = ipc_endpoint.substr(kIpcPrefix.size());
+  const auto slash = path.rfind('/');
+  return kIpcPrefix + (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) + "/" + name + "-" +
+         std::to_string(::getpid()) + ".sock";
+}
+
+Status check_ipc_free(const std::string& endpoint) {
+  if (endpoint.rfind(kIpcPrefix, 0) != 0) return ok_status();
+  const std::string path = endpoint.substr(kIpcPrefix.size());
+  sockaddr_un addr{};
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) return ok_status();  // the bind reports it
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ok_status();
+  const int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  const int err = errno;
+  ::close(fd);
+  if (rc == 0)
+    return make_error("endpoint_in_use", endpoint + " is held by another live server (it accepted a connection); "
+                                                    "stop it or choose another frontend.endpoint");
+  // ENOENT: free; ECONNREFUSED: a stale file nobody listens on (the bind replaces it).
+  if (err == ENOENT || err == ECONNREFUSED) return ok_status();
+  return make_error("endpoint_unusable", endpoint + ": " + std::strerror(err));
+}
+
+Status bind_endpoint(zmq::socket_t& socket, const std::string& endpoint) {
+  const bool ipc = endpoint.rfind(kIpcPrefix, 0) == 0;
+  VELA_TRY(check_ipc_free(endpoint));
+  // The socket file takes its mode from the umask: bind under 077, then say 0600
+  // outright. (umask is per process; a file another thread creates meanwhile only
+  // comes out more private.)
+  const mode_t old_mask = ipc ? ::umask(077) : 0;
+  try {
+    socket.bind(endpoint);
+  } catch (const zmq::error_t& e) {
+    if (ipc) ::umask(old_mask);
+    return make_error("bind_failed", "cannot bind " + endpoint + ": " + e.what());
+  }
+  if (ipc) {
+    ::umask(old_mask);
+    ::chmod(endpoint.substr(kIpcPrefix.size()).c_str(), 0600);
+  }
+  return ok_status();
 }
 
 void remove_ipc_file(const std::string& endpoint) {
-  const std::string prefix = "ipc://";
-  if (endpoint.rfind(prefix, 0) == 0) ::unlink(endpoint.substr(prefix.size()).c_str());
+  if (endpoint.rfind(kIpcPrefix, 0) == 0) ::unlink(endpoint.substr(kIpcPrefix.size()).c_str());
 }
 
 }  // namespace vela::transport

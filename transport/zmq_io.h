@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
+
 namespace vela::transport {
 
 using Frames = std::vector<std::string>;
@@ -38,9 +40,27 @@ void configure_socket(zmq::socket_t& socket, int send_hwm = 100000, int recv_hwm
 std::string last_endpoint(zmq::socket_t& socket);
 
 // A fresh endpoint name for a socket this process binds. transport is "ipc" or "tcp";
-// ipc endpoints live under $XDG_RUNTIME_DIR (or /tmp) and carry the pid and `name`.
+// ipc endpoints live in this process's private directory (private_ipc_dir()).
 std::string make_endpoint(const std::string& transport, const std::string& host,
                           const std::string& name);
+
+// This process's directory for the ipc sockets it makes: mkdtemp under
+// $XDG_RUNTIME_DIR (or /tmp), mode 0700, so no other user can reach a socket in it
+// or guess its path; removed with whatever is left in it when the process exits.
+const std::string& private_ipc_dir();
+
+// An ipc endpoint named `name` in the directory of `ipc_endpoint` (a worker's socket
+// beside its engine's, in the engine's private directory).
+std::string endpoint_beside(const std::string& ipc_endpoint, const std::string& name);
+
+// Binds `socket`. For ipc: refuses when a live server answers on the path (ZeroMQ
+// would unlink it and take it over, stranding that server), creates the socket file
+// mode 0600 whatever the umask. Errors name the endpoint and the cause.
+Status bind_endpoint(zmq::socket_t& socket, const std::string& endpoint);
+
+// For ipc: an error when a live server answers on the endpoint's path (a stale file
+// with no listener is fine: the bind replaces it). No-op for other transports.
+Status check_ipc_free(const std::string& endpoint);
 
 // Removes the socket file of an ipc:// endpoint (no-op for other transports).
 void remove_ipc_file(const std::string& endpoint);

@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/logging.h"
+#include "transport/curve_auth.h"
 #include "transport/step_channel.h"
 #include "transport/trace_record.h"
 #include "transport/zmq_io.h"
@@ -36,6 +37,7 @@ class WorkerLoop {
 
   int run() {
     transport::configure_socket(socket_);
+    transport::apply_worker_curve_env(socket_);  // tcp: the keys the engine made for this group
     socket_.set(zmq::sockopt::routing_id, "w" + std::to_string(options_.rank));
     socket_.connect(options_.engine_endpoint);
 
@@ -50,7 +52,7 @@ class WorkerLoop {
       }
     }
     if (options_.world_size > 1 && options_.rank == 0) {
-      auto server = ZmqStoreServer::start(context_, options_.dist_host);
+      auto server = ZmqStoreServer::start(context_, options_.dist_host, options_.engine_endpoint);
       if (!server) return fail_startup(server.error());
       store_server_ = std::move(server.value());
       hello.dist_init_address = store_server_->address();
@@ -162,7 +164,13 @@ class WorkerLoop {
         send(ErrorMessage{options_.rank, "not_ready", "step before LoadModel/InitKVCache", {}}, envelope.id);
         return std::nullopt;
       }
-      if (auto filled = fill_placeholders_of(*step); !filled) {
+      Status filled = ok_status();
+      try {
+        filled = fill_placeholders_of(*step);
+      } catch (const std::exception& e) {  // the all-gather with a dead peer throws
+        filled = make_error("exception", e.what());
+      }
+      if (!filled) {
         send(ErrorMessage{options_.rank, filled.error().code,
                           "step " + std::to_string(step->step_id) + ": " + filled.error().message, {}},
              step->step_id);

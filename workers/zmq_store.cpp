@@ -8,15 +8,16 @@
 
 namespace vela {
 
-Result<std::unique_ptr<ZmqStoreServer>> ZmqStoreServer::start(zmq::context_t& context, const std::string& host) {
+Result<std::unique_ptr<ZmqStoreServer>> ZmqStoreServer::start(zmq::context_t& context, const std::string& host,
+                                                             const std::string& engine_endpoint) {
   std::unique_ptr<ZmqStoreServer> server(new ZmqStoreServer(context));
   server->socket_ = std::make_unique<zmq::socket_t>(context, zmq::socket_type::router);
   transport::configure_socket(*server->socket_);
-  try {
-    server->socket_->bind("tcp://" + host + ":*");
-  } catch (const zmq::error_t& e) {
-    return make_error("store_bind", "rendezvous store cannot bind tcp://" + host + ":*: " + e.what());
-  }
+  const std::string endpoint = engine_endpoint.rfind("ipc://", 0) == 0
+                                   ? transport::endpoint_beside(engine_endpoint, "store")
+                                   : "tcp://" + host + ":*";
+  if (auto bound = transport::bind_endpoint(*server->socket_, endpoint); !bound)
+    return make_error("store_bind", "rendezvous store: " + bound.error().message);
   server->address_ = transport::last_endpoint(*server->socket_);
   server->thread_ = std::thread([s = server.get()] { s->serve(); });
   return server;

@@ -1,8 +1,9 @@
 #pragma once
 // The rendezvous store tensor-parallel ranks use to find each other (Gloo's
-// Store interface). Rank 0 serves it on a loopback TCP port it picks itself; that
-// address travels to the other ranks through the engine (Hello -> LoadModel), so
-// nothing needs a shared filesystem or a fixed port.
+// Store interface). Rank 0 serves it beside the engine's socket: in the engine's
+// private ipc directory when the workers talk to the engine over ipc (no port any
+// local user could reach), else on a loopback TCP port it picks itself. The address
+// travels to the other ranks through the engine (Hello -> LoadModel).
 #include <gloo/rendezvous/store.h>
 #include <zmq.hpp>
 
@@ -19,8 +20,10 @@ namespace vela {
 // Serves set/get on its own thread until destroyed.
 class ZmqStoreServer {
  public:
-  // Binds tcp://host:* (an ephemeral port).
-  static Result<std::unique_ptr<ZmqStoreServer>> start(zmq::context_t& context, const std::string& host);
+  // Binds ipc beside `engine_endpoint` when that is ipc://, else tcp://host:* (an
+  // ephemeral port).
+  static Result<std::unique_ptr<ZmqStoreServer>> start(zmq::context_t& context, const std::string& host,
+                                                       const std::string& engine_endpoint = "");
   ~ZmqStoreServer();
   const std::string& address() const { return address_; }
 

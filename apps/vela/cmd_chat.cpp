@@ -15,13 +15,14 @@
 
 #include "apps/vela/bench_common.h"
 #include "apps/vela/commands.h"
+#include "apps/vela/remote.h"
 #include "client/client.h"
 
 namespace vela::cli {
 namespace {
 
 struct ChatOpts {
-  std::string server;
+  RemoteOpts remote;
   std::string system;
   SamplingParams params;
   int64_t seed = -1;
@@ -122,10 +123,9 @@ Reply stream_reply(client::Client& c, const ChatOpts& o, const std::vector<clien
 }
 
 int run_chat(const ChatOpts& o) {
-  auto connected = client::Client::connect(o.server);
-  if (!connected) fail(connected.error().message);
-  client::Client& c = **connected;
-  if (!c.ping(std::chrono::seconds(10))) fail("no `vela serve` answers at " + o.server);
+  auto connected = connect_remote(o.remote);
+  client::Client& c = *connected;
+  if (!c.ping(std::chrono::seconds(10))) fail("no `vela serve` answers at " + o.remote.server);
 
   // No SA_RESTART: a Ctrl-C must interrupt the blocking read of the next line.
   struct sigaction sa {};
@@ -169,8 +169,9 @@ void add_chat_command(CLI::App& app) {
   o->params.max_tokens = 512;
   o->params.temperature = 0.7f;
   auto* cmd = app.add_subcommand("chat", "Chat with a running `vela serve`: one line per turn, Ctrl-C aborts a reply, Ctrl-D exits");
-  cmd->add_option("--server", o->server, "frontend endpoint of a running `vela serve` (e.g. ipc:///tmp/vela-frontend.sock)")
+  cmd->add_option("--server", o->remote.server, "frontend endpoint of a running `vela serve` (e.g. ipc:///tmp/vela-frontend.sock)")
       ->required();
+  add_remote_key_options(cmd, o->remote);
   cmd->add_option("--system", o->system, "system message that opens the conversation");
   cmd->add_option("--max-tokens", o->params.max_tokens, "reply tokens at most")->check(CLI::Range(1, 1 << 30));
   cmd->add_option("--temperature", o->params.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));

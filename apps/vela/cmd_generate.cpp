@@ -163,6 +163,10 @@ void add_generate_command(CLI::App& app) {
   o->params.temperature = 0.0f;
   auto* cmd = app.add_subcommand("generate", "Generate text: in this process, or from a running `vela serve` (--server)");
   cmd->add_option("--server", o->server, "frontend endpoint of a running `vela serve` (e.g. ipc:///tmp/vela-frontend.sock)");
+  cmd->add_option("--server-key", o->server_key_file,
+                  "with --server: file with the server's CURVE public key (a server with security.curve_* set)");
+  cmd->add_option("--client-key", o->client_key_file,
+                  "with --server-key: file with this client's CURVE secret key (its public key must be authorized)");
   cmd->add_option("--model", o->model, "HF model directory (default: the embedded demo model)");
   cmd->add_option("--tokenizer", o->tokenizer, "directory with tokenizer.json (default: the model's)");
   cmd->add_option("--load-format", o->load_format, "auto | safetensors | dummy");

@@ -11,5 +11,6 @@ void add_serve_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_trace_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
+void add_keygen_command(CLI::App& app);
 
 }  // namespace vela::cli

@@ -17,6 +17,7 @@ namespace vela::cli {
 
 struct GenerateOpts {
   std::string server;                      // empty: in-process
+  std::string server_key_file, client_key_file;  // CURVE (a server with security.curve_* set)
   std::string config_file;                 // in-process engine config
   std::vector<std::string> overrides;
   std::string model, tokenizer, load_format, device;

@@ -11,6 +11,7 @@
 
 #include "apps/vela/bench_common.h"
 #include "apps/vela/generate.h"
+#include "apps/vela/remote.h"
 #include "client/client.h"
 
 namespace vela::cli {
@@ -41,8 +42,7 @@ std::vector<int32_t> parse_ids_or_fail(const std::string& csv) {
 }  // namespace
 
 int run_remote(const GenerateOpts& o) {
-  auto client = client::Client::connect(o.server);
-  if (!client) fail(client.error().message);
+  auto client = connect_remote({o.server, o.server_key_file, o.client_key_file});
   std::vector<client::GenerateRequest> requests;
   auto base = [&] {
     client::GenerateRequest r;
@@ -71,7 +71,7 @@ int run_remote(const GenerateOpts& o) {
   for (size_t i = 0; i < requests.size() * static_cast<size_t>(o.copies); ++i) {
     auto r = requests[i / static_cast<size_t>(o.copies)];
     r.request_id = "gen-" + std::to_string(i);
-    if (auto sent = (*client)->submit(r); !sent) fail("could not send " + r.request_id + ": " + sent.error().message);
+    if (auto sent = client->submit(r); !sent) fail("could not send " + r.request_id + ": " + sent.error().message);
     live[r.request_id].request_id = r.request_id;
     order.push_back(r.request_id);
   }
@@ -83,13 +83,13 @@ int run_remote(const GenerateOpts& o) {
   while (!live.empty()) {
     if (g_interrupted && !aborted) {
       aborted = true;
-      for (auto& [id, r] : live) (void)(*client)->abort(id);
+      for (auto& [id, r] : live) (void)client->abort(id);
     }
     if (std::chrono::steady_clock::now() > deadline) {
       std::cerr << "vela: timed out with " << live.size() << " request(s) unfinished\n";
       return 1;
     }
-    auto ev = (*client)->next_event(std::chrono::milliseconds(100));
+    auto ev = client->next_event(std::chrono::milliseconds(100));
     if (!ev) continue;
     auto it = live.find(ev->request_id);
     if (it == live.end()) continue;

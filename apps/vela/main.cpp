@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   vela::cli::add_generate_command(app);
   vela::cli::add_chat_command(app);
   vela::cli::add_trace_command(app);
+  vela::cli::add_keygen_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -269,3 +269,52 @@ TEST_CASE("protocol: strings must be UTF-8 and request_id at most 256 bytes, eac
     CHECK(e.field == "k\xef\xbf\xbd");
   }
 }
+
+TEST_CASE("protocol: a key that appears twice is refused, naming it, at every level") {
+  auto root = decode_error(generate_frame(2, [](Packer& pk) {
+    pk.pack("prompt"); pk.pack("hi");
+    pk.pack("type"); pk.pack("abort");
+  }));
+  CHECK(root.code == "malformed");
+  CHECK(root.field == "type");
+  auto params = decode_error(generate_frame(2, [](Packer& pk) {
+    pk.pack("prompt"); pk.pack("hi");
+    pk.pack("params"); pk.pack_map(2);
+    pk.pack("temperature"); pk.pack(0.5);
+    pk.pack("temperature"); pk.pack(2.0);
+  }));
+  CHECK(params.code == "malformed");
+  CHECK(params.field == "params.temperature");
+  CHECK(params.request_id == "r1");
+  auto turn = decode_error(generate_frame(1, [](Packer& pk) {
+    pk.pack("messages"); pk.pack_array(1);
+    pk.pack_map(3);
+    pk.pack("role"); pk.pack("user");
+    pk.pack("content"); pk.pack("a");
+    pk.pack("content"); pk.pack("b");
+  }));
+  CHECK(turn.field == "messages[0].content");
+}
+
+TEST_CASE("protocol: a ping has only its type; the pong carries each replica's health") {
+  msgpack::sbuffer buf;
+  Packer pk(buf);
+  pk.pack_map(2);
+  pk.pack("type"); pk.pack("ping");
+  pk.pack("verbose"); pk.pack(true);
+  auto e = decode_error(std::string(buf.data(), buf.size()));
+  CHECK(e.code == "unknown_field");
+  CHECK(e.field == "verbose");
+  auto ok = decode_client_message(encode_client_message(ClientMessage{Ping{}}), kMaxFrame);
+  CHECK(std::holds_alternative<ClientMessage>(ok));
+
+  ServerEvent pong;
+  pong.kind = ServerEvent::Kind::kPong;
+  pong.status = "serving";
+  pong.replicas = {{0, "serving", 3, ""}, {1, "dead", 0, "worker rank 0 killed by signal 9"}};
+  auto back = decode_server_event(encode_server_event(pong));
+  REQUIRE(back.ok());
+  CHECK(back->kind == ServerEvent::Kind::kPong);
+  CHECK(back->status == "serving");
+  CHECK(back->replicas == pong.replicas);
+}

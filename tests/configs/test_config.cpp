@@ -155,3 +155,73 @@ TEST_CASE("placement: the ranks of one replica need distinct GPUs, shared GPUs n
     CHECK(load_config_text(ok, "test.yaml").ok());
   }
 }
+
+TEST_CASE("endpoints are validated with the rest of the config, naming the key") {
+  CHECK(error_of("frontend:\n  endpoint: bogus://x\n").find("frontend.endpoint") != std::string::npos);
+  CHECK(error_of("", {"frontend.endpoint=bogus://x"}).find("unknown transport 'bogus'") != std::string::npos);
+  CHECK(error_of("", {"frontend.endpoint=/tmp/x.sock"}).find("frontend.endpoint") != std::string::npos);
+  CHECK(error_of("", {"frontend.endpoint=ipc://relative.sock"}).find("absolute path") != std::string::npos);
+  CHECK(error_of("", {"frontend.endpoint=ipc:///" + std::string(200, 'a')}).find("limit") != std::string::npos);
+  CHECK(error_of("", {"frontend.endpoint=tcp://127.0.0.1"}).find("tcp://HOST:PORT") != std::string::npos);
+  CHECK(error_of("", {"frontend.endpoint=tcp://127.0.0.1:http"}).find("not a number") != std::string::npos);
+  CHECK(error_of("", {"frontend.endpoint=tcp://127.0.0.1:70000"}).find("out of range") != std::string::npos);
+  CHECK(load_config("", {"frontend.endpoint=tcp://127.0.0.1:5555"}).ok());
+  CHECK(load_config("", {"frontend.endpoint=tcp://localhost:*"}).ok());
+  CHECK(load_config("", {"frontend.endpoint=tcp://[::1]:5555"}).ok());
+  CHECK(load_config("", {"frontend.endpoint=ipc:///run/vela/frontend.sock"}).ok());
+}
+
+namespace {
+// Two key files in a fresh directory, removed at the end of the test.
+struct KeyFiles {
+  std::filesystem::path dir;
+  std::string secret, authorized;
+  KeyFiles() {
+    char tmpl[] = "/tmp/vela-test-keys-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+    secret = (dir / "server.key").string();
+    authorized = (dir / "authorized").string();
+    std::ofstream(secret) << "unused by the config check\n";
+    std::ofstream(authorized) << "\n";
+    std::filesystem::permissions(secret, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
+  ~KeyFiles() { std::filesystem::remove_all(dir); }
+  std::vector<std::string> sets() const {
+    return {"security.curve_secret_key_file=" + secret, "security.curve_authorized_keys_file=" + authorized};
+  }
+};
+}  // namespace
+
+TEST_CASE("a non-loopback bind is refused unless clients must authenticate") {
+  for (std::string ep : {"tcp://0.0.0.0:5555", "tcp://*:5555", "tcp://192.0.2.7:5555", "tcp://[::]:5555",
+                         "tcp://eth0:5555"}) {
+    INFO(ep);
+    const std::string e = error_of("", {"frontend.endpoint=" + ep});
+    CHECK(e.find("frontend.endpoint") != std::string::npos);
+    CHECK(e.find("without authentication") != std::string::npos);
+  }
+  const std::string w = error_of("", {"parallel.worker_host=0.0.0.0"});
+  CHECK(w.find("parallel.worker_host") != std::string::npos);
+  CHECK(w.find("without authentication") != std::string::npos);
+  CHECK(error_of("", {"parallel.worker_host="}).find("parallel.worker_host") != std::string::npos);
+
+  KeyFiles keys;
+  auto sets = keys.sets();
+  sets.push_back("frontend.endpoint=tcp://0.0.0.0:5555");
+  sets.push_back("parallel.worker_host=0.0.0.0");
+  auto ok = load_config("", sets);
+  REQUIRE(ok.ok());
+  CHECK(ok->security.curve());
+}
+
+TEST_CASE("the security keys come in pairs, and the secret one is private") {
+  KeyFiles keys;
+  CHECK(error_of("", {keys.sets()[0]}).find("security.curve_authorized_keys_file") != std::string::npos);
+  CHECK(error_of("", {keys.sets()[1]}).find("security.curve_secret_key_file") != std::string::npos);
+  std::filesystem::permissions(keys.secret, std::filesystem::perms::group_read, std::filesystem::perm_options::add);
+  const std::string e = error_of("", keys.sets());
+  CHECK(e.find("security.curve_secret_key_file") != std::string::npos);
+  CHECK(e.find("mode 0640") != std::string::npos);
+  CHECK(error_of("", {"security.curve_secret_key_file=/nonexistent/key", keys.sets()[1]}).find("not a readable file") !=
+        std::string::npos);
+}

@@ -1,13 +1,16 @@
 #pragma once
 // Runs `vela serve` (the synthetic runner unless told otherwise) as a real child
 // process for a test, with a config written to a temp file; always kills it (and so
-// its workers) at the end.
+// its workers) at the end. Everything the server makes on disk (the config, the
+// frontend socket, its private socket directory: XDG_RUNTIME_DIR points here) lives
+// in one directory of the test's, removed at the end even after a SIGKILL.
 #include <dirent.h>
 #include <signal.h>
 #include <spawn.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -25,12 +28,14 @@ class ServeProcess {
  public:
   // extra_yaml is appended to a config that sets the endpoint and the log level;
   // runner is vela-worker's --runner ("synthetic" or "model").
+  // endpoint: the frontend endpoint (default: ipc in the test's directory).
   explicit ServeProcess(const std::string& extra_yaml, const std::string& endpoint_name = "",
-                        const std::string& runner = "synthetic") {
-    static std::atomic<int> counter{0};
-    const std::string tag = std::to_string(::getpid()) + "-" + std::to_string(counter++) + endpoint_name;
-    endpoint_ = "ipc:///tmp/vela-test-" + tag + ".sock";
-    config_path_ = "/tmp/vela-test-" + tag + ".yaml";
+                        const std::string& runner = "synthetic", const std::string& endpoint = "") {
+    (void)endpoint_name;  // the directory is unique already
+    char tmpl[] = "/tmp/vela-test-XXXXXX";
+    if (::mkdtemp(tmpl)) dir_ = tmpl;
+    endpoint_ = endpoint.empty() ? "ipc://" + dir_ + "/frontend.sock" : endpoint;
+    config_path_ = dir_ + "/config.yaml";
     // A test's own frontend section in extra_yaml comes later and wins (drain_timeout_s).
     std::ofstream(config_path_) << "frontend:\n  endpoint: " << endpoint_ << "\n  drain_timeout_s: 20\nlogging:\n  level: warn\n"
                                 << extra_yaml;
@@ -39,24 +44,34 @@ class ServeProcess {
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    if (::posix_spawn(&pid_, bin.c_str(), nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    std::vector<std::string> env_strings = {"XDG_RUNTIME_DIR=" + dir_};
+    for (char** e = environ; e && *e; ++e)
+      if (std::string(*e).rfind("XDG_RUNTIME_DIR=", 0) != 0) env_strings.push_back(*e);
+    std::vector<char*> envp;
+    for (auto& e : env_strings) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    if (::posix_spawn(&pid_, bin.c_str(), nullptr, nullptr, argv.data(), envp.data()) != 0) pid_ = -1;
   }
   ~ServeProcess() {
     if (pid_ > 0 && !exited_) {
       ::kill(pid_, SIGKILL);
       wait_child(pid_, std::chrono::seconds(10));
     }
-    ::unlink(config_path_.c_str());
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
   }
 
   pid_t pid() const { return pid_; }
   const std::string& endpoint() const { return endpoint_; }
+  // The test's directory: the config, the frontend socket, the server's private socket directory.
+  const std::string& dir() const { return dir_; }
 
   // A connected client once the server answers a ping (it binds after its workers are up).
-  std::unique_ptr<client::Client> connect(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  std::unique_ptr<client::Client> connect(std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                                          const std::optional<client::ClientCurveKeys>& curve = std::nullopt) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      auto c = client::Client::connect(endpoint_);
+      auto c = client::Client::connect(endpoint_, curve);
       if (c && (*c)->ping(std::chrono::milliseconds(300))) return std::move(c.value());
       if (!process_alive(pid_)) return nullptr;
     }
@@ -92,6 +107,7 @@ class ServeProcess {
  private:
   pid_t pid_ = -1;
   bool exited_ = false;
+  std::string dir_;
   std::string endpoint_;
   std::string config_path_;
 };

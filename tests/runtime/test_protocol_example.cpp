@@ -98,10 +98,23 @@ int main() {
 
   std::string printed;
   const int rc = shell("VELA_ENDPOINT=" + server.endpoint() + " timeout 60 " + python + " " + script, &printed);
-  std::remove(script.c_str());
   if (rc != 0) return fail("the example exited with " + std::to_string(rc) + ":\n" + printed);
   if (printed != *expected)
     return fail("the example printed\n---\n" + printed + "---\nbut the C++ client received\n---\n" + *expected + "---");
   std::cout << "test_protocol_example: the example printed what the C++ client received:\n" << printed;
+
+  // The liveness rule: against a server that no longer answers (stopped: to a client
+  // the same as killed) the example gives up within seconds, saying why.
+  ::kill(server.pid(), SIGSTOP);
+  std::string gone;
+  const auto t0 = std::chrono::steady_clock::now();
+  const int gone_rc = shell("VELA_ENDPOINT=" + server.endpoint() + " timeout 30 " + python + " " + script, &gone);
+  const double waited_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ::kill(server.pid(), SIGKILL);
+  std::remove(script.c_str());
+  if (gone_rc == 0 || gone_rc == 124 || gone.find("vela serve is gone") == std::string::npos)
+    return fail("against a stopped server the example exited " + std::to_string(gone_rc) + ":\n" + gone);
+  if (waited_s > 10) return fail("the example took " + std::to_string(waited_s) + " s to give up on a stopped server");
+  std::cout << "test_protocol_example: against a stopped server it gave up after " << waited_s << " s\n";
   return 0;
 }

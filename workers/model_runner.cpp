@@ -334,7 +334,9 @@ Result<bool> ModelRunner::sample(ModelRunnerOutput& out, const Tensor& logits) {
 }
 
 Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
-  auto start = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   if (kv_.empty()) return make_error("not_initialised", "execute before init_kv_cache");
   auto updated = batch_.update(step);
   if (!updated) return updated.error();
@@ -355,7 +357,15 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
   out.request_ids.reserve(inputs_.requests.size());
   for (const RequestState* r : inputs_.requests) out.request_ids.push_back(r->request_id);
   out.sampled_token_ids.resize(inputs_.requests.size());
+  double sample_s = 0;  // inside the sampler: enqueue + wait for its tokens (counted as wait)
   if (inputs_.num_tokens() > 0) {
+    const auto upload_start = Clock::now();
+    auto timed_sample = [&](const Tensor& logits) {
+      const auto t = Clock::now();
+      auto sampled = sample(out, logits);
+      sample_s += seconds_since(t);
+      return sampled;
+    };
     // A pure decode step (one token per sequence) that a captured graph holds replays
     // it, padded; anything else launches op by op. Every rank decides alike (the
     // same step), so collectives inside the graphs pair up.
@@ -364,6 +374,7 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     if (bucket > 0) {
       auto batch = device_inputs_.upload(inputs_, bucket);
       if (!batch) return batch.error();
+      stats_.prep_seconds += std::chrono::duration<double>(upload_start - start).count();
       auto logits = graphs_.replay(bucket, ctx_.stream);
       if (!logits) return logits.error();
       ++stats_.graph_steps;
@@ -372,12 +383,13 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
         // under the communicator's watch first, so a dead peer cannot hang it.
         if (comm_->world_size() > 1) VELA_TRY(comm_->wait(ctx_.stream));
         // The graph computed logits for every padded row; the real ones come first.
-        auto sampled = sample(out, logits->narrow(0, 0, int64_t(inputs_.sample_rows.size())));
+        auto sampled = timed_sample(logits->narrow(0, 0, int64_t(inputs_.sample_rows.size())));
         if (!sampled) return sampled.error();
       }
     } else {
       auto batch = device_inputs_.upload(inputs_);
       if (!batch) return batch.error();
+      stats_.prep_seconds += std::chrono::duration<double>(upload_start - start).count();
       Tensor hidden = model_->forward(*batch, kv_);
       ++stats_.eager_steps;
       if (!inputs_.sample_rows.empty()) {
@@ -385,7 +397,7 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
         Tensor logits = model_->compute_logits(hidden, device_inputs_.sample_rows());
         if (comm_->rank() == 0) {
           if (comm_->world_size() > 1) VELA_TRY(comm_->wait(ctx_.stream));
-          auto sampled = sample(out, logits);
+          auto sampled = timed_sample(logits);
           if (!sampled) return sampled.error();
         }
       }
@@ -394,13 +406,18 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     // (a no-op on the CPU; on the GPU it also surfaces a kernel's fault here). A
     // device communicator waits first, watching its peers: one that died or stopped
     // fails the step instead of hanging it.
+    const auto wait_start = Clock::now();
     VELA_TRY(comm_->wait(ctx_.stream));
     auto synced = runtime_->synchronize();
     if (!synced) return synced.error();
+    const double wait_s = seconds_since(wait_start);
+    // Launch: from the upload to the final wait, less the sampler (enqueue + its wait).
+    stats_.launch_seconds += std::chrono::duration<double>(wait_start - upload_start).count() - sample_s;
+    stats_.wait_seconds += wait_s + sample_s;
   }
   batch_.advance(inputs_);
-  out.execute_time_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  out.execute_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+  stats_.execute_seconds += double(out.execute_time_ns) * 1e-9;
   return out;
 }
 

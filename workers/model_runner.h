@@ -29,6 +29,12 @@ struct ModelRunnerStats {
   uint64_t graph_bytes = 0;     // device memory they took (free memory before - after)
   uint64_t graph_steps = 0;     // steps replayed from a graph
   uint64_t eager_steps = 0;     // steps launched op by op (mixed steps, big batches, eager mode, the CPU)
+  // Where a step's time goes on this rank (seconds summed over steps): building the
+  // inputs on the host (batch update, packing, checks, the upload enqueued), enqueuing
+  // the forward / graph and the sampler, and waiting for the device (the sampled ids
+  // and the end-of-step sync). prep + launch is host time the device may idle through
+  // unless it still has work queued.
+  double prep_seconds = 0, launch_seconds = 0, wait_seconds = 0, execute_seconds = 0;
 };
 
 // comm: this rank's collectives; nullptr means a single rank.

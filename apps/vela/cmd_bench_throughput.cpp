@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -177,6 +178,18 @@ void run(const ThroughputOpts& o) {
     }
     report.figures.push_back({"steps from graphs", 100.0 * double(rs->graph_steps) / double(rs->graph_steps + rs->eager_steps),
                               "%", nan, "", true});
+    // Where the wall time went, per engine step: the runner's host work (inputs,
+    // launches), its wait for the device, and everything outside the runner (the
+    // scheduler, output processing, detokenization in this process). The device is
+    // busy at most during launch + wait; prep and "outside" are host time it idles
+    // through unless work is queued (issue 14: engine time < 3% of the step).
+    const double steps = double(rs->graph_steps + rs->eager_steps);
+    const double outside = std::max(0.0, wall - rs->execute_seconds);
+    report.figures.push_back({"step: runner input prep", 1e3 * rs->prep_seconds / steps, "ms", nan, "", false});
+    report.figures.push_back({"step: runner launches", 1e3 * rs->launch_seconds / steps, "ms", nan, "", false});
+    report.figures.push_back({"step: runner waits on GPU", 1e3 * rs->wait_seconds / steps, "ms", nan, "", false});
+    report.figures.push_back({"step: outside the runner", 1e3 * outside / steps, "ms", nan, "", false});
+    report.figures.push_back({"host share of the step", 100.0 * (outside + rs->prep_seconds) / wall, "%", nan, "", false});
   }
   std::cout << perf::format_table(report);
   if (output_tokens != d.output_tokens) fail("produced " + std::to_string(output_tokens) + " output tokens, expected " +

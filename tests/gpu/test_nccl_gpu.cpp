@@ -29,11 +29,6 @@ int gpus() {
   return n;
 }
 
-void check_cuda(cudaError_t e, const char* what) {
-  INFO(what << ": " << cudaGetErrorString(e));
-  REQUIRE(e == cudaSuccess);
-}
-
 // Runs body(rank, comm) on `world` threads, rank r on cuda:r, each with its own
 // stream, after joining one communicator through an in-process rendezvous store.
 void with_group(int world, std::chrono::milliseconds timeout,

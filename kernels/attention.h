@@ -7,10 +7,20 @@
 // block block_tables[s * block_table_stride + j / block_size], row j % block_size.
 // GQA: query head h reads kv head h / (num_q_heads / num_kv_heads).
 #include <cstddef>
+#include <cstdint>
 
 #include "kernels/common.h"
 
 namespace vela::kernels {
+
+// Which decode kernel runs a pure-decode batch. Engines leave kAuto (tensor cores for
+// GQA groups of 4 and more, CUDA cores below); tests and bench_attention_gpu pin one
+// to check or time both on the same inputs.
+enum class DecodeKernel : uint8_t {
+  kAuto,
+  kCudaCores,   // decode_kernel: FMA dot products, one key per HD/8 threads
+  kTensorCores, // decode_mma_kernel: the G heads as rows of an mma.sync tile
+};
 
 struct PagedAttentionParams {
   const bf16* q = nullptr;  // [T, nq, hd] token-major head view
@@ -36,6 +46,7 @@ struct PagedAttentionParams {
   // Scratch for split-KV partial results; at least paged_attention_workspace_bytes(...).
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
+  DecodeKernel decode_kernel = DecodeKernel::kAuto;
 };
 
 // Scratch the launcher may need for a batch of up to max_tokens query rows.

@@ -99,7 +99,10 @@ cudaError_t make_plan(const PagedAttentionParams& p, Plan& plan) {
 template <int HD, int G>
 cudaError_t run(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
   if (!plan.decode) return launch_prefill<HD, G>(p, plan, stream);
-  if (auto e = launch_decode<HD, G>(p, plan, stream); e != cudaSuccess) return e;
+  const bool mma = p.decode_kernel == DecodeKernel::kTensorCores ||
+                   (p.decode_kernel == DecodeKernel::kAuto && G >= kMmaDecodeMinGroup);
+  const cudaError_t e = mma ? launch_decode_mma<HD, G>(p, plan, stream) : launch_decode<HD, G>(p, plan, stream);
+  if (e != cudaSuccess) return e;
   if (plan.num_splits > 1) return launch_combine<HD>(p, plan, stream);
   return cudaSuccess;
 }

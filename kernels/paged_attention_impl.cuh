@@ -18,6 +18,9 @@ inline constexpr float kLog2e = 1.4426950408889634f;
 // row of head_dim and one log2-sum-exp. Rows are split * num_tokens + token.
 inline constexpr int64_t kMaxPartialRows = 2048;  // splits * num_tokens never exceeds this
 inline constexpr int32_t kMinKeysPerSplit = 256;  // a split shorter than this costs more than it saves
+// kAuto's choice: tensor-core decode from this GQA group size on. The CUDA-core kernel
+// measured 96-99% of copy at G = 2 and 73-77% at G = 4 (H200, 2026-12-01).
+inline constexpr int kMmaDecodeMinGroup = 4;
 
 struct Plan {
   bool decode = false;        // max_query_len == 1: GQA decode kernel, else the prefill kernel
@@ -48,6 +51,8 @@ __host__ __device__ inline int32_t split_len_of(int32_t seq_len, int32_t num_spl
 
 template <int HD, int G>
 cudaError_t launch_decode(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+template <int HD, int G>
+cudaError_t launch_decode_mma(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
 template <int HD>
 cudaError_t launch_combine(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
 template <int HD, int G>

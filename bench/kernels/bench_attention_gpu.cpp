@@ -13,7 +13,12 @@
 // flushed from L2 between launches: cases whose K/V fit in L2 (50 MB; e.g. batch 1
 // at context 512 or 4k) read partly from L2 and can exceed HBM rates.
 //
+// BM_Decode times both decode kernels (arg `kernel`: 0 CUDA cores, the pre-2026-12-02
+// kernel; 1 tensor cores) on the same batch, and the run ends with one table row per
+// (shape, batch, context): GB/s and vs_copy of each kernel side by side.
+//
 // Run: bench_attention_gpu --benchmark_min_time=0.5
+//      bench_attention_gpu --benchmark_filter='BM_Copy|BM_Decode/batch:64/ctx:4096'  (the issue-14 case)
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
@@ -21,6 +26,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <string>
+#include <tuple>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -34,8 +42,21 @@ using vela::kernels::bf16;
 
 struct Shape {
   int32_t nq, nk, hd;
+  const char* name;
 };
-constexpr Shape kShapes[] = {{32, 8, 128} /* Llama-3-8B */, {16, 8, 128} /* Qwen3-0.6B */};
+constexpr Shape kShapes[] = {{32, 8, 128, "llama8b g4"},
+                             {16, 8, 128, "qwen3-0.6b g2"},
+                             {64, 8, 128, "llama70b g8"},
+                             {8, 8, 128, "mha g1"}};
+
+// Decode results for the closing table: (shape, batch, ctx) -> per kernel {GB/s, vs_copy}.
+struct DecodeRow {
+  double gbps[2] = {0, 0}, vs_copy[2] = {0, 0};
+};
+std::map<std::tuple<int, int, int>, DecodeRow>& decode_rows() {
+  static std::map<std::tuple<int, int, int>, DecodeRow> rows;
+  return rows;
+}
 
 // A batch on the device: q_lens[s] new tokens of sequence s with seq_lens[s] in the
 // cache; blocks handed out in shuffled order as a long-running server's would be.
@@ -111,12 +132,15 @@ struct DeviceBatch {
   void launch() const { check(vela::kernels::paged_attention(p, nullptr), "paged_attention"); }
 };
 
-// Args: batch, context, shape index.
+// Args: batch, context, shape index, kernel (0 CUDA cores, 1 tensor cores).
 void BM_Decode(benchmark::State& state) {
   const int32_t batch = int32_t(state.range(0)), ctx = int32_t(state.range(1));
   const Shape sh = kShapes[state.range(2)];
+  const int kernel = int(state.range(3));
   const double ceiling = copy_gbps();
   DeviceBatch b(sh, std::vector<int32_t>(size_t(batch), 1), std::vector<int32_t>(size_t(batch), ctx), 16);
+  b.p.decode_kernel =
+      kernel == 0 ? vela::kernels::DecodeKernel::kCudaCores : vela::kernels::DecodeKernel::kTensorCores;
   Events ev;
   ev.seconds([&] { b.launch(); });  // warm up
   double total = 0;
@@ -130,11 +154,14 @@ void BM_Decode(benchmark::State& state) {
   const double gbps = (kv_bytes + qo_bytes) * double(state.iterations()) / total / 1e9;
   state.counters["GB/s"] = gbps;
   state.counters["vs_copy"] = gbps / ceiling;
-  state.SetLabel(sh.nq == 32 ? "llama8b" : "qwen3-0.6b");
+  state.SetLabel(std::string(sh.name) + (kernel == 0 ? " cuda-cores" : " tensor-cores"));
+  DecodeRow& r = decode_rows()[{int(state.range(2)), batch, ctx}];
+  r.gbps[kernel] = gbps;
+  r.vs_copy[kernel] = gbps / ceiling;
 }
 BENCHMARK(BM_Decode)
-    ->ArgNames({"batch", "ctx", "shape"})
-    ->ArgsProduct({{1, 64, 256}, {512, 4096, 32768}, {0, 1}})
+    ->ArgNames({"batch", "ctx", "shape", "kernel"})
+    ->ArgsProduct({{1, 64, 256}, {512, 4096, 32768}, {0, 1, 2, 3}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
@@ -162,6 +189,27 @@ BENCHMARK(BM_Prefill)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
+void print_decode_table() {
+  if (decode_rows().empty()) return;
+  std::printf("\ndecode attention, copy ceiling %.0f GB/s (kernel 0: CUDA cores, old; 1: tensor cores, new)\n",
+              g_copy_gbps);
+  std::printf("%-15s %6s %6s | %10s %8s | %10s %8s | %6s\n", "shape", "batch", "ctx", "old GB/s", "old copy",
+              "new GB/s", "new copy", "new/old");
+  for (const auto& [key, r] : decode_rows()) {
+    const auto& [shape, batch, ctx] = key;
+    std::printf("%-15s %6d %6d | %10.0f %7.1f%% | %10.0f %7.1f%% | %6.2f\n", kShapes[shape].name, batch, ctx,
+                r.gbps[0], 100 * r.vs_copy[0], r.gbps[1], 100 * r.vs_copy[1],
+                r.gbps[0] > 0 ? r.gbps[1] / r.gbps[0] : 0.0);
+  }
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  print_decode_table();
+  return 0;
+}

@@ -53,6 +53,8 @@ if has bench; then
     run "$(basename "$b")" ${BENCH_TIMEOUT:-240} "$b" --benchmark_min_time=${BENCH_MIN_TIME:-0.1} \
       --benchmark_out="$logs/$(basename "$b").json" --benchmark_out_format=json
     grep -E "^BM_|^bench|ratio|GB/s" "$logs/$(basename "$b").log" | head -40 | sed 's/^/    /' | tee -a "$summary"
+    # bench_attention_gpu's closing table: both decode kernels per case.
+    sed -n '/^decode attention, copy ceiling/,$p' "$logs/$(basename "$b").log" | sed 's/^/    /' | tee -a "$summary"
   done
   run roofline 300 .gpu/bin/vela bench roofline --save --results-dir "$logs"
   tail -n 12 "$logs/roofline.log" | sed 's/^/    /' | tee -a "$summary"

@@ -52,6 +52,7 @@ struct Options {
   // A CUDA graph's launch (workers/decode_graphs.h): max_seq_len is a bound
   // (max_model_len), each sequence splits its own keys by its seq_len.
   bool max_seq_len_is_bound = false;
+  vela::kernels::DecodeKernel decode_kernel = vela::kernels::DecodeKernel::kAuto;
 };
 
 uint16_t random_bf16(std::mt19937_64& rng, float range) {
@@ -138,6 +139,7 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   p.scale = 1.0f / std::sqrt(float(hd));
   p.workspace = ws_bytes > 0 ? ws_d.get() : nullptr;
   p.workspace_bytes = ws_bytes;
+  p.decode_kernel = opt.decode_kernel;
   CUDA_OK(vela::kernels::paged_attention(p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   std::vector<uint16_t> out_h(out_d.size());
@@ -337,4 +339,38 @@ TEST_CASE("paged attention decode as captured in a CUDA graph: splits sized from
   std::vector<int32_t> many(64, 1000);
   graph.max_seq_len_pad = 4096 - 1000;
   check_attention(kLlama8B, decode_q(64), many, seed++, graph);
+}
+
+TEST_CASE("paged attention decode: CUDA-core and tensor-core kernels pinned, GQA 1/2/4/8, hd 64/128, blocks 16/32",
+          "[attention][decode][graphs]") {
+  // Each decode kernel on every shape whatever kAuto would pick, eager and as a graph
+  // launch (max_seq_len a bound, per-sequence splits), contexts 1..32k.
+  using vela::kernels::DecodeKernel;
+  uint64_t seed = 700;
+  const std::vector<int32_t> lens = {1, 15, 16, 17, 255, 257, 1000, 4096, 32768, 5000, 64};
+  for (DecodeKernel kernel : {DecodeKernel::kCudaCores, DecodeKernel::kTensorCores})
+    for (int32_t g : {1, 2, 4, 8})
+      for (int32_t hd : {64, 128})
+        for (int32_t bs : {16, 32}) {
+          const Shape sh{2 * g, 2, hd, bs};
+          Options eager;
+          eager.decode_kernel = kernel;
+          check_attention(sh, decode_q(lens.size()), lens, seed++, eager);
+          check_attention(sh, decode_q(1), {int32_t(seed % 3000 + 1)}, seed, eager);  // one sequence: split-KV
+          ++seed;
+          Options graph = eager;
+          graph.max_seq_len_is_bound = true;
+          graph.max_seq_len_pad = 131072 - 32768;
+          check_attention(sh, decode_q(lens.size()), lens, seed++, graph);
+        }
+  for (DecodeKernel kernel : {DecodeKernel::kCudaCores, DecodeKernel::kTensorCores}) {
+    Options opt;
+    opt.decode_kernel = kernel;
+    check_attention({8, 1, 128, 8}, decode_q(5), {1, 8, 9, 555, 2049}, seed++, opt);  // block 8: chunks span blocks
+    check_attention(kLlama8B, decode_q(64), std::vector<int32_t>(64, 4096), seed++, opt);  // the issue-14 case
+    opt.q_range = 30.0f;  // peaky softmax: max tracking across chunks and warps
+    check_attention({32, 8, 128, 16}, decode_q(3), {5000, 64, 700}, seed++, opt);
+    opt.workspace = false;  // one split over every key
+    check_attention({64, 8, 128, 32}, decode_q(2), {4096, 333}, seed++, opt);
+  }
 }

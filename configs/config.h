@@ -45,7 +45,7 @@ struct CacheConfig {
 
 struct SchedulerConfig {
   int32_t max_num_seqs = 256;
-  int32_t max_num_batched_tokens = 2048;
+  int32_t max_num_batched_tokens = 8192;
   std::string policy = "fcfs";            // fcfs | priority
   bool enable_chunked_prefill = true;
   int32_t long_prefill_token_threshold = 0;  // 0 = auto (4% of max_model_len, vLLM's rule)

@@ -14,8 +14,9 @@
 namespace vela::kernels {
 
 // Which decode kernel runs a pure-decode batch. Engines leave kAuto (tensor cores for
-// GQA groups of 4 and more, CUDA cores below); tests and bench_attention_gpu pin one
-// to check or time both on the same inputs.
+// GQA groups of 4 and more, and for any group from 16 sequences on; CUDA cores for
+// small batches of small groups: paged_attention_impl.cuh says why); tests and
+// bench_attention_gpu pin one to check or time both on the same inputs.
 enum class DecodeKernel : uint8_t {
   kAuto,
   kCudaCores,   // decode_kernel: FMA dot products, one key per HD/8 threads

@@ -100,7 +100,7 @@ template <int HD, int G>
 cudaError_t run(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
   if (!plan.decode) return launch_prefill<HD, G>(p, plan, stream);
   const bool mma = p.decode_kernel == DecodeKernel::kTensorCores ||
-                   (p.decode_kernel == DecodeKernel::kAuto && G >= kMmaDecodeMinGroup);
+                   (p.decode_kernel == DecodeKernel::kAuto && (G >= kMmaDecodeMinGroup || p.num_seqs >= kMmaDecodeMinSeqs));
   const cudaError_t e = mma ? launch_decode_mma<HD, G>(p, plan, stream) : launch_decode<HD, G>(p, plan, stream);
   if (e != cudaSuccess) return e;
   if (plan.num_splits > 1) return launch_combine<HD>(p, plan, stream);

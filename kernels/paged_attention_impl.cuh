@@ -18,9 +18,13 @@ inline constexpr float kLog2e = 1.4426950408889634f;
 // row of head_dim and one log2-sum-exp. Rows are split * num_tokens + token.
 inline constexpr int64_t kMaxPartialRows = 2048;  // splits * num_tokens never exceeds this
 inline constexpr int32_t kMinKeysPerSplit = 256;  // a split shorter than this costs more than it saves
-// kAuto's choice: tensor-core decode from this GQA group size on. The CUDA-core kernel
-// measured 96-99% of copy at G = 2 and 73-77% at G = 4 (H200, 2026-12-01).
+// kAuto's choice (H200, 2026-12-01, bench_attention_gpu, same binary): the tensor-core
+// kernel is at 100-104% of copy from batch 64 for every group size (the CUDA-core one:
+// 94-98% at G = 1-2, 49-63% at G = 4, 39% at G = 8), and ahead at batch 1 except at
+// G <= 2 with long contexts (60% vs 66% at 32k). So: tensor cores from G = 4 always,
+// and for smaller groups once a batch has kMmaDecodeMinSeqs sequences.
 inline constexpr int kMmaDecodeMinGroup = 4;
+inline constexpr int32_t kMmaDecodeMinSeqs = 16;
 
 struct Plan {
   bool decode = false;        // max_query_len == 1: GQA decode kernel, else the prefill kernel

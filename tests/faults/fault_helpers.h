@@ -37,8 +37,14 @@ inline void take(Tally& t, const client::ServerEvent& ev) {
 }
 
 // Reads events until every id has its final or the deadline passes, then a moment
-// more: a second final for any id would show there.
-inline void collect(client::Client& c, const std::set<std::string>& ids, Tally& t, std::chrono::milliseconds timeout) {
+// more: a second final for any id would show there. Events of other ids go to
+// `others` when given (else they are dropped).
+inline void collect(client::Client& c, const std::set<std::string>& ids, Tally& t, std::chrono::milliseconds timeout,
+                    std::vector<client::ServerEvent>* others = nullptr) {
+  auto handle = [&](client::ServerEvent ev) {
+    if (ids.count(ev.request_id)) take(t, ev);
+    else if (others) others->push_back(std::move(ev));
+  };
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto done = [&] {
     for (const auto& id : ids)
@@ -46,10 +52,10 @@ inline void collect(client::Client& c, const std::set<std::string>& ids, Tally& 
     return true;
   };
   while (!done() && std::chrono::steady_clock::now() < deadline)
-    if (auto ev = c.next_event(50ms); ev && ids.count(ev->request_id)) take(t, *ev);
+    if (auto ev = c.next_event(50ms)) handle(std::move(*ev));
   const auto extra = std::chrono::steady_clock::now() + 200ms;
   while (std::chrono::steady_clock::now() < extra)
-    if (auto ev = c.next_event(50ms); ev && ids.count(ev->request_id)) take(t, *ev);
+    if (auto ev = c.next_event(50ms)) handle(std::move(*ev));
 }
 
 inline client::GenerateRequest synthetic_request(const std::string& id, std::vector<int32_t> prompt, int max_tokens) {

@@ -151,6 +151,7 @@ TEST_CASE("faults: kill -9 of the server (= the engine): clients learn within se
   const auto t1 = std::chrono::steady_clock::now();
   CHECK(eventually([&] { return !process_alive(workers[0]) && !process_alive(workers[1]); }, 5s));
   std::printf("[fault] its 2 workers gone %.2f s after the server was reaped\n", seconds_since(t1));
+  std::fflush(stdout);
 }
 
 TEST_CASE("faults: a huge prompt delays only its own request (tokenizers off the frontend's thread)") {
@@ -253,6 +254,7 @@ TEST_CASE("faults: SIGTERM with requests that outlive the drain: each gets one f
   const int exit_code = server.wait_exit(20s);
   report("SIGTERM, requests outlive a 0.5 s drain", last_final_s, ids, t);
   std::printf("[fault] exit code %d\n", exit_code);
+  std::fflush(stdout);
   CHECK(last_final_s < 3.0);  // the drain's end, not the requests' end
   for (const auto& id : ids) {
     INFO(id);
@@ -308,7 +310,10 @@ TEST_CASE("faults: oversized and malformed frames mixed into valid traffic on on
     if (i % 3 == 1) REQUIRE(c->send_raw(bad[i / 3].second).ok());
     drain_events();
   }
-  collect(*c, ids, t, 60s);
+  std::vector<ServerEvent> others;
+  collect(*c, ids, t, 60s, &others);
+  for (auto& ev : others)
+    if (ev.kind == ServerEvent::Kind::kError) refusals.push_back(std::move(ev));
   // The refusals of the last frames may still be on their way.
   eventually([&] { drain_events(); return refusals.size() >= bad.size(); }, 10s);
   report("bad frames mixed with 24 requests", seconds_since(t0), ids, t);

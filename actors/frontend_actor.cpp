@@ -298,6 +298,12 @@ ServerEvent health(Self self) {
     client::ReplicaHealth h;
     h.index = static_cast<int32_t>(i);
     h.num_requests = static_cast<int32_t>(e.load);
+    if (st.settings.metrics) {
+      const SchedulerStats stats = st.settings.metrics->replica_stats(i);
+      h.num_free_blocks = stats.num_free_blocks;
+      h.num_usable_blocks = stats.num_usable_blocks;
+      h.num_preemptions = stats.num_preemptions;
+    }
     switch (e.state) {
       case EngineSlot::State::kStarting: h.state = "starting"; break;
       case EngineSlot::State::kRestarting: h.state = "restarting"; h.message = e.error; break;

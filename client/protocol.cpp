@@ -250,6 +250,10 @@ Fail read_replicas(const Obj& o, std::vector<ReplicaHealth>* out) {
       else if (k == "state") e = read_string(kv.val, at + ".state", &(*out)[i].state);
       else if (k == "num_requests") e = read_i32(kv.val, at + ".num_requests", &(*out)[i].num_requests);
       else if (k == "message") e = read_string(kv.val, at + ".message", &(*out)[i].message);
+      else if (k == "num_free_blocks") e = read_i32(kv.val, at + ".num_free_blocks", &(*out)[i].num_free_blocks);
+      else if (k == "num_usable_blocks") e = read_i32(kv.val, at + ".num_usable_blocks", &(*out)[i].num_usable_blocks);
+      else if (k == "num_preemptions") e = read_int(kv.val, at + ".num_preemptions", 0, std::numeric_limits<int64_t>::max(),
+                                                                       &(*out)[i].num_preemptions);
       if (e) return e;
     }
   }
@@ -443,11 +447,14 @@ std::string encode_server_event(const ServerEvent& e) {
       pk.pack("replicas");
       pk.pack_array(static_cast<uint32_t>(e.replicas.size()));
       for (const auto& r : e.replicas) {
-        pk.pack_map(4);
+        pk.pack_map(7);
         pk.pack("index"); pk.pack(r.index);
         pk.pack("state"); pk.pack(r.state);
         pk.pack("num_requests"); pk.pack(r.num_requests);
         pk.pack("message"); pk.pack(r.message);
+        pk.pack("num_free_blocks"); pk.pack(r.num_free_blocks);
+        pk.pack("num_usable_blocks"); pk.pack(r.num_usable_blocks);
+        pk.pack("num_preemptions"); pk.pack(r.num_preemptions);
       }
       break;
   }

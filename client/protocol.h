@@ -69,6 +69,11 @@ struct ReplicaHealth {
   std::string state;          // "starting" | "serving" | "stalled" | "restarting" | "dead"
   int32_t num_requests = 0;   // requests in flight on it
   std::string message;        // restarting / dead: what failed; stalled: for how long
+  // The replica's KV cache as its scheduler last reported it (0 before its first step):
+  // every block is back when num_free_blocks == num_usable_blocks with no request in flight.
+  int32_t num_free_blocks = 0;
+  int32_t num_usable_blocks = 0;  // the pool less the null block
+  int64_t num_preemptions = 0;    // since start
   bool operator==(const ReplicaHealth&) const = default;
 };
 

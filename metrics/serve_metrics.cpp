@@ -124,6 +124,11 @@ void ServeMetrics::http_response(const std::string& route, int status) {
   http_responses_[{route, status}]++;
 }
 
+SchedulerStats ServeMetrics::replica_stats(size_t replica) const {
+  std::lock_guard lock(mu_);
+  return replica < replicas_.size() ? replicas_[replica].stats : SchedulerStats{};
+}
+
 bool ServeMetrics::healthy() const {
   std::lock_guard lock(mu_);
   if (draining_) return false;

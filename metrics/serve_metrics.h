@@ -36,6 +36,9 @@ class ServeMetrics {
   // HTTP server: one per response, by route and status.
   void http_response(const std::string& route, int status);
 
+  // The replica's scheduler gauges as last reported (for the pong's KV figures).
+  SchedulerStats replica_stats(size_t replica) const;
+
   // 200-worthy: every replica healthy and not draining.
   bool healthy() const;
   bool draining() const;

@@ -360,6 +360,10 @@ int run_worker(const WorkerOptions& options, const RunnerFactory& make_runner) {
   // dies with the engine through PR_SET_PDEATHSIG.
   ::signal(SIGINT, SIG_IGN);
   ::signal(SIGTERM, SIG_IGN);
+  // A write to a peer rank that was killed (Gloo's TCP pair) must be an EPIPE error the
+  // worker reports, not its own death by SIGPIPE: that death raced the peer's and was
+  // sometimes named as the cause (kill -9 of rank 0 reported as rank 1's signal 13).
+  ::signal(SIGPIPE, SIG_IGN);
   WorkerLoop loop(options, make_runner);
   return loop.run();
 }

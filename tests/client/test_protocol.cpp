@@ -311,7 +311,7 @@ TEST_CASE("protocol: a ping has only its type; the pong carries each replica's h
   ServerEvent pong;
   pong.kind = ServerEvent::Kind::kPong;
   pong.status = "serving";
-  pong.replicas = {{0, "serving", 3, ""}, {1, "dead", 0, "worker rank 0 killed by signal 9"}};
+  pong.replicas = {{0, "serving", 3, "", 250, 255, 7}, {1, "dead", 0, "worker rank 0 killed by signal 9"}};
   auto back = decode_server_event(encode_server_event(pong));
   REQUIRE(back.ok());
   CHECK(back->kind == ServerEvent::Kind::kPong);

@@ -3,108 +3,12 @@
 // (none lost), the pong must say what is wrong, and the exit code must say it too.
 #include <catch2/catch.hpp>
 
-#include <cstdio>
-#include <fstream>
-#include <map>
-#include <set>
-
-#include "tests/runtime/serve_fixture.h"
+#include "tests/faults/fault_helpers.h"
 
 using namespace vela;
 using namespace vela::testing;
 using namespace std::chrono_literals;
 using client::ServerEvent;
-
-namespace {
-
-struct Tally {
-  std::map<std::string, std::string> finish;  // request id -> finish_reason
-  std::map<std::string, std::string> message;
-  std::map<std::string, int> finals;          // must be 1 each
-};
-
-// Reads events until every id has its final or the deadline passes.
-void collect(client::Client& c, const std::set<std::string>& ids, Tally& t, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto done = [&] {
-    for (const auto& id : ids)
-      if (!t.finals.count(id)) return false;
-    return true;
-  };
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    auto ev = c.next_event(50ms);
-    if (!ev || !ids.count(ev->request_id)) continue;
-    if (ev->kind == ServerEvent::Kind::kFinal || ev->kind == ServerEvent::Kind::kError) {
-      t.finals[ev->request_id]++;
-      t.finish[ev->request_id] = ev->kind == ServerEvent::Kind::kError ? "refused:" + ev->code : ev->finish_reason;
-      t.message[ev->request_id] = ev->message;
-    }
-  }
-  // A moment more: a second final for any id would show here.
-  const auto extra = std::chrono::steady_clock::now() + 200ms;
-  while (std::chrono::steady_clock::now() < extra)
-    if (auto ev = c.next_event(50ms); ev && ids.count(ev->request_id) && ev->kind == ServerEvent::Kind::kFinal)
-      t.finals[ev->request_id]++;
-}
-
-std::set<std::string> submit_n(client::Client& c, const std::string& prefix, int n, int max_tokens) {
-  std::set<std::string> ids;
-  for (int i = 0; i < n; ++i) {
-    client::GenerateRequest r;
-    r.request_id = prefix + std::to_string(i);
-    r.prompt_token_ids = std::vector<int32_t>{3, 1, 4, 1, 5, static_cast<int32_t>(i)};
-    r.params.max_tokens = max_tokens;
-    REQUIRE(c.submit(r).ok());
-    ids.insert(r.request_id);
-  }
-  return ids;
-}
-
-// Prints the measured line and checks none was lost or ended twice.
-void report(const char* fault, double detect_s, const std::set<std::string>& ids, const Tally& t) {
-  int failed = 0, lost = 0, doubled = 0;
-  for (const auto& id : ids) {
-    auto f = t.finals.find(id);
-    if (f == t.finals.end()) ++lost;
-    else if (f->second > 1) ++doubled;
-    else if (t.finish.at(id) != "length" && t.finish.at(id) != "stop") ++failed;
-  }
-  std::printf("[fault] %-34s detected in %.2f s; %zu requests: %d failed, %d lost, %d with two finals\n", fault,
-              detect_s, ids.size(), failed, lost, doubled);
-  CHECK(lost == 0);
-  CHECK(doubled == 0);
-}
-
-// The workers of this server, by (replica, rank), from their command lines.
-std::map<std::pair<int, int>, pid_t> workers_by_rank(ServeProcess& server) {
-  std::map<std::pair<int, int>, pid_t> out;
-  for (pid_t p : server.worker_pids()) {
-    std::ifstream in("/proc/" + std::to_string(p) + "/cmdline");
-    std::string arg, prev;
-    int rank = -1, replica = 0;
-    while (std::getline(in, arg, '\0')) {
-      if (prev == "--rank") rank = std::stoi(arg);
-      if (prev == "--replica") replica = std::stoi(arg);
-      prev = arg;
-    }
-    out[{replica, rank}] = p;
-  }
-  return out;
-}
-
-std::optional<ServerEvent> health(client::Client& c) {
-  if (!c.send_raw(client::encode_client_message(client::ClientMessage{client::Ping{}}))) return std::nullopt;
-  const auto deadline = std::chrono::steady_clock::now() + 2s;
-  while (std::chrono::steady_clock::now() < deadline)
-    if (auto ev = c.next_event(50ms); ev && ev->kind == ServerEvent::Kind::kPong) return ev;
-  return std::nullopt;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 TEST_CASE("faults: SIGSTOP of the worker: each request's error names the stopped rank within seconds") {
   // The step deadline is long: a stopped worker is found from /proc once a step is a
@@ -160,23 +64,28 @@ TEST_CASE("faults: a step slower than stall_after_s shows the replica stalled in
   CHECK(h->replicas[0].state == "serving");
 }
 
-TEST_CASE("faults: kill -9 of rank 0 of two is reported as rank 0's death, not as its peer's failed read") {
+TEST_CASE("faults: kill -9 of either rank of a TP=2 group is reported as that rank's death, not its peer's read") {
+  // The peer's Gloo read fails first whichever rank dies; the error must name the dead one.
+  const int victim = GENERATE(0, 1);
   ServeProcess server("cache:\n  num_gpu_blocks: 256\nparallel:\n  tensor_parallel_size: 2\n", "", "synthetic@2000");
   auto c = server.connect();
   REQUIRE(c);
   auto ids = submit_n(*c, "k", 8, 200);
   std::this_thread::sleep_for(300ms);  // decode steps: their placeholders travel through Gloo
-  const pid_t rank0 = workers_by_rank(server).at({0, 0});
-  ::kill(rank0, SIGKILL);
+  const pid_t pid = workers_by_rank(server).at({0, victim});
+  ::kill(pid, SIGKILL);
   const auto t0 = std::chrono::steady_clock::now();
   Tally t;
   collect(*c, ids, t, 10s);
-  report("kill -9 of rank 0 (TP=2)", seconds_since(t0), ids, t);
+  const std::string fault = "kill -9 of rank " + std::to_string(victim) + " (TP=2)";
+  const double detect_s = seconds_since(t0);
+  report(fault.c_str(), detect_s, ids, t);
+  CHECK(detect_s < 5.0);
   for (const auto& id : ids) {
     INFO(t.message[id]);
     CHECK(t.finish[id] == "error");
-    CHECK(t.message[id].find("worker rank 0 (pid " + std::to_string(rank0) + ") killed by signal 9") !=
-          std::string::npos);
+    CHECK(t.message[id].find("worker rank " + std::to_string(victim) + " (pid " + std::to_string(pid) +
+                             ") killed by signal 9") != std::string::npos);
   }
   CHECK(server.wait_exit(10s) == 3);
 }
@@ -216,18 +125,22 @@ TEST_CASE("faults: a dead replica is reported dead while the other serves; with 
   CHECK(server.wait_exit(10s) == 3);
 }
 
-TEST_CASE("faults: kill -9 of the server: a client with requests in flight learns within seconds (liveness rule)") {
-  ServeProcess server("cache:\n  num_gpu_blocks: 256\n", "", "synthetic@2000");
+TEST_CASE("faults: kill -9 of the server (= the engine): clients learn within seconds, no worker is left behind") {
+  // `vela serve` runs the frontend and the engine cores (actors) in one process, with
+  // only the workers apart: killing the engine is killing this process.
+  ServeProcess server("cache:\n  num_gpu_blocks: 256\nparallel:\n  tensor_parallel_size: 2\n", "", "synthetic@2000");
   auto c = server.connect();
   REQUIRE(c);
-  auto ids = submit_n(*c, "g", 8, 100000 / 100);
+  auto workers = server.worker_pids();
+  REQUIRE(workers.size() == 2);
+  auto ids = submit_n(*c, "g", 8, 1000);
   std::this_thread::sleep_for(300ms);
   ::kill(server.pid(), SIGKILL);
   const auto t0 = std::chrono::steady_clock::now();
   Tally t;
   collect(*c, ids, t, 15s);
   const double detect_s = seconds_since(t0);
-  report("kill -9 of the server", detect_s, ids, t);
+  report("kill -9 of the server / engine", detect_s, ids, t);
   CHECK(c->server_lost());
   CHECK(detect_s < 7);  // 2 s of silence, a ping, 3 s without an answer
   for (const auto& id : ids) {
@@ -235,6 +148,10 @@ TEST_CASE("faults: kill -9 of the server: a client with requests in flight learn
     CHECK(t.message[id].find("lost the server") != std::string::npos);
   }
   CHECK(server.wait_exit(5s) == -1);  // it was killed, not exited
+  const auto t1 = std::chrono::steady_clock::now();
+  CHECK(eventually([&] { return !process_alive(workers[0]) && !process_alive(workers[1]); }, 5s));
+  std::printf("[fault] its 2 workers gone %.2f s after the server was reaped\n", seconds_since(t1));
+  std::fflush(stdout);
 }
 
 TEST_CASE("faults: a huge prompt delays only its own request (tokenizers off the frontend's thread)") {
@@ -298,4 +215,182 @@ TEST_CASE("faults: with restart_workers the pong says restarting, then serving a
   Tally t;
   collect(*c, ids, t, 10s);
   for (const auto& id : ids) CHECK(t.finish[id] == "length");
+}
+
+TEST_CASE("faults: SIGTERM with requests that outlive the drain: each gets one final (shutdown), exit 3") {
+  // 5 ms a step, 600 tokens: 3 s of work against a 0.5 s drain (frontend.drain_timeout_s).
+  ServeProcess server("cache:\n  num_gpu_blocks: 512\nfrontend:\n  drain_timeout_s: 0.5\n", "", "synthetic@5000");
+  auto c = server.connect();
+  REQUIRE(c);
+  std::set<std::string> ids;
+  for (int i = 0; i < 8; ++i) {
+    auto r = synthetic_request("cut" + std::to_string(i), {2, 7, i}, 600);
+    r.stream = i % 2 == 0;
+    REQUIRE(c->submit(r).ok());
+    ids.insert(r.request_id);
+  }
+  Tally t;
+  auto ev = c->next_event(10s);  // streaming has begun
+  REQUIRE(ev);
+  REQUIRE(ev->kind == ServerEvent::Kind::kDelta);
+  take(t, *ev);
+  ::kill(server.pid(), SIGTERM);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::map<std::string, int32_t> num_output;
+  const auto deadline = t0 + 20s;
+  double last_final_s = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    ev = c->next_event(100ms);
+    if (!ev) {
+      if (t.finals.size() == ids.size() && !process_alive(server.pid())) break;
+      continue;
+    }
+    take(t, *ev);
+    if (is_end(*ev)) {
+      num_output[ev->request_id] = ev->num_output_tokens;
+      last_final_s = seconds_since(t0);
+    }
+  }
+  const int exit_code = server.wait_exit(20s);
+  report("SIGTERM, requests outlive a 0.5 s drain", last_final_s, ids, t);
+  std::printf("[fault] exit code %d\n", exit_code);
+  std::fflush(stdout);
+  CHECK(last_final_s < 3.0);  // the drain's end, not the requests' end
+  for (const auto& id : ids) {
+    INFO(id);
+    CHECK(t.finish[id] == "shutdown");
+    // Cut short, and what arrived is the prefix the synthetic runner produces.
+    CHECK(t.tokens[id].size() < 600u);
+    CHECK(static_cast<int32_t>(t.tokens[id].size()) == num_output[id]);
+    CHECK(t.tokens[id] == expected_synthetic({2, 7, std::stoi(id.substr(3))}, static_cast<int>(t.tokens[id].size())));
+  }
+  CHECK(exit_code == 3);
+}
+
+TEST_CASE("faults: oversized and malformed frames mixed into valid traffic on one connection: every valid request finishes") {
+  // Default frontend.max_message_bytes (16 MiB); frames over 32 MiB once made ZeroMQ
+  // drop the connection, and with it the client's requests in flight. 2 ms a step:
+  // the valid requests are streaming while the bad frames arrive.
+  ServeProcess server("cache:\n  num_gpu_blocks: 512\n", "", "synthetic@2000");
+  auto c = server.connect();
+  REQUIRE(c);
+  auto valid_frame = [](const std::string& id) {
+    return client::encode_client_message(client::ClientMessage{synthetic_request(id, {1, 2, 3}, 4)});
+  };
+  const std::string truncated = valid_frame("trunc").substr(0, 20);
+  std::string wrong_type = valid_frame("wrongtype");
+  // "generate" -> "generatf": an unknown message type with a readable request_id.
+  wrong_type.replace(wrong_type.find("generate"), 8, "generatf");
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"40 MiB", std::string(40u << 20, 'a')},
+      {"garbage", "\xc1 not msgpack"},
+      {"empty", ""},
+      {"int", "\x2a"},
+      {"truncated", truncated},
+      {"unknown type", wrong_type},
+      {"20 MiB", std::string(20u << 20, 'b')},
+      {"array", "\x92\x01\x02"},
+  };
+  std::set<std::string> ids;
+  std::map<std::string, int> max_tokens;
+  Tally t;
+  std::vector<ServerEvent> refusals;  // errors for frames no valid request sent
+  auto drain_events = [&] {
+    while (auto ev = c->next_event(0ms)) {
+      if (ids.count(ev->request_id)) take(t, *ev);
+      else if (ev->kind == ServerEvent::Kind::kError) refusals.push_back(*ev);
+    }
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < 24; ++i) {
+    const std::string id = "v" + std::to_string(i);
+    max_tokens[id] = 50 + static_cast<int>(i) * 20;
+    REQUIRE(c->submit(synthetic_request(id, numbered_prompt(static_cast<int>(i)), max_tokens[id])).ok());
+    ids.insert(id);
+    if (i % 3 == 1) REQUIRE(c->send_raw(bad[i / 3].second).ok());
+    drain_events();
+  }
+  std::vector<ServerEvent> others;
+  collect(*c, ids, t, 60s, &others);
+  for (auto& ev : others)
+    if (ev.kind == ServerEvent::Kind::kError) refusals.push_back(std::move(ev));
+  // The refusals of the last frames may still be on their way.
+  eventually([&] { drain_events(); return refusals.size() >= bad.size(); }, 10s);
+  report("bad frames mixed with 24 requests", seconds_since(t0), ids, t);
+  for (const auto& id : ids) {
+    INFO(id << " " << t.finish[id] << " " << t.message[id]);
+    CHECK(t.finish[id] == "length");
+    CHECK(t.tokens[id] == expected_synthetic(numbered_prompt(std::stoi(id.substr(1))), max_tokens[id]));
+  }
+  int too_large = 0;
+  for (const auto& e : refusals) {
+    INFO(e.code << " " << e.field << " " << e.message);
+    CHECK(!e.code.empty());
+    if (e.code != "too_large") continue;
+    ++too_large;
+    CHECK(e.field == "frame");
+    CHECK(e.message.find("16777216") != std::string::npos);
+    CHECK(e.message.find("frontend.max_message_bytes") != std::string::npos);
+  }
+  std::printf("[fault] %zu bad frames: %zu refused (%d too_large), the connection kept\n", bad.size(), refusals.size(),
+              too_large);
+  CHECK(refusals.size() == bad.size());
+  CHECK(too_large == 2);
+  bool all_free = false;
+  const std::string blocks = wait_all_blocks_free(*c, 5s, &all_free);
+  std::printf("[fault] blocks after: %s\n", blocks.c_str());
+  CHECK(all_free);
+}
+
+TEST_CASE("faults: a client that disconnects with 500 requests open: every KV block comes back") {
+  ServeProcess server("cache:\n  num_gpu_blocks: 1024\n", "", "synthetic@1000");
+  auto watcher = server.connect();
+  REQUIRE(watcher);
+  std::string before;
+  {
+    auto gone = server.connect();
+    REQUIRE(gone);
+    submit_n(*gone, "open", 500, 1000);
+    REQUIRE(gone->next_event(10s));
+    std::this_thread::sleep_for(300ms);  // streaming under way, blocks held
+    auto h = health(*watcher);
+    REQUIRE(h);
+    REQUIRE(h->replicas.size() == 1);
+    before = std::to_string(h->replicas[0].num_free_blocks) + "/" + std::to_string(h->replicas[0].num_usable_blocks);
+    CHECK(h->replicas[0].num_requests == 500);
+    CHECK(h->replicas[0].num_free_blocks < h->replicas[0].num_usable_blocks);
+  }  // the socket closes with 500 requests open
+  const auto t0 = std::chrono::steady_clock::now();
+  bool all_free = false;
+  const std::string after = wait_all_blocks_free(*watcher, 10s, &all_free);
+  const double detect_s = seconds_since(t0);
+  std::printf("[fault] %-38s detected in %.2f s; 500 requests aborted; blocks %s free before, %s after\n",
+              "a client gone with 500 requests open", detect_s, before.c_str(), after.c_str());
+  CHECK(all_free);
+  // Still serving.
+  auto ids = submit_n(*watcher, "after", 4, 5);
+  Tally t;
+  collect(*watcher, ids, t, 10s);
+  for (const auto& id : ids) CHECK(t.finish[id] == "length");
+}
+
+TEST_CASE("faults: KV exhausted: more requests than the pool holds queue or are preempted, and all finish") {
+  // 63 usable blocks of 16 tokens; 48 requests of 6 + 200 tokens need 13 blocks each (624 in all).
+  ServeProcess server("cache:\n  num_gpu_blocks: 64\n");
+  auto c = server.connect();
+  REQUIRE(c);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto ids = submit_n(*c, "kv", 48, 200);
+  Tally t;
+  collect(*c, ids, t, 60s);
+  bool all_free = false;
+  const std::string blocks = wait_all_blocks_free(*c, 5s, &all_free);
+  auto h = health(*c);
+  REQUIRE(h);
+  REQUIRE(h->replicas.size() == 1);
+  const auto counts = report("KV exhausted (48 x 13 blocks in 63)", seconds_since(t0), ids, t, blocks);
+  std::printf("[fault] %lld preemptions\n", static_cast<long long>(h->replicas[0].num_preemptions));
+  CHECK(counts.failed == 0);
+  for (const auto& id : ids) CHECK(t.tokens[id] == expected_synthetic(numbered_prompt(std::stoi(id.substr(2))), 200));
+  CHECK(all_free);
 }

@@ -35,18 +35,23 @@ WorkloadBound workload_bound(const Workload& w, const ModelShape& shape, const C
   WorkloadBound b;
   double kv_token_reads = 0;  // sum over decode steps of live context tokens
   int64_t longest_output = 0;
+  // A shared prefix (P1) is the same KV blocks for every request: a step must read
+  // them once, not once per sequence, so the fewest bytes count it once per step.
+  const int64_t shared = std::max<int32_t>(0, w.shared_prefix_tokens);
   for (const auto& r : w.requests) {
     const int64_t in = static_cast<int64_t>(r.prompt_token_ids.size()), out = r.max_tokens;
     b.prompt_tokens += in;
     b.output_tokens += out;
     longest_output = std::max(longest_output, out);
     // Decode step t (1..out-1) reads in + t tokens of context; the first token comes from prefill.
-    kv_token_reads += static_cast<double>(out - 1) * in + static_cast<double>(out - 1) * out / 2.0;
+    kv_token_reads += static_cast<double>(out - 1) * static_cast<double>(in - std::min(in, shared)) +
+                      static_cast<double>(out - 1) * out / 2.0;
   }
-  if (w.shared_prefix_tokens > 0 && !w.requests.empty())
-    b.prompt_tokens -= static_cast<int64_t>(w.requests.size() - 1) * w.shared_prefix_tokens;
+  if (shared > 0 && !w.requests.empty())
+    b.prompt_tokens -= static_cast<int64_t>(w.requests.size() - 1) * shared;
   const int64_t concurrent = std::max<int64_t>(1, std::min<int64_t>(max_num_seqs, w.requests.size()));
   b.decode_steps = std::max<int64_t>(longest_output - 1, (b.output_tokens - static_cast<int64_t>(w.requests.size()) + concurrent - 1) / concurrent);
+  kv_token_reads += static_cast<double>(b.decode_steps) * static_cast<double>(shared);
   // Prompt tokens multiply through the body; the lm_head is needed for the last one only.
   b.prefill_s = 2.0 * static_cast<double>(shape.body_params()) * b.prompt_tokens / ceil.gemm_flops_per_s;
   b.decode_weights_s = static_cast<double>(b.decode_steps) * shape.streamed_params() * shape.bytes_per_param /

@@ -71,6 +71,25 @@ TEST_CASE("the bounds reproduce BENCHMARKS.md's figures from its ceilings") {
   CHECK(s1.total_s() / 256 * 1e3 == Approx(3.9).epsilon(0.1));
 }
 
+TEST_CASE("a shared prefix's KV counts once per decode step, not once per sequence") {
+  const Ceilings h200{4.15e12, 760e12};
+  auto qwen = read_model_shape(std::string(VELA_SOURCE_DIR) + "/perf/models/qwen3-0.6b/config.json");
+  REQUIRE(qwen.ok());
+  auto p1 = make_workload("P1");
+  REQUIRE(p1.ok());
+  REQUIRE(p1->shared_prefix_tokens > 0);
+  const auto shared = workload_bound(*p1, *qwen, h200, 256);
+  Workload unshared = *p1;
+  unshared.shared_prefix_tokens = 0;  // the same prompts, as if nothing were shared
+  const auto full = workload_bound(unshared, *qwen, h200, 256);
+  // Fewer bytes to read: the decode KV term shrinks by about the prefix's share of
+  // the context times the sequences per step; prefill shrinks too (computed once).
+  CHECK(shared.decode_kv_s < full.decode_kv_s / 4);
+  CHECK(shared.prefill_s < full.prefill_s);
+  CHECK(shared.decode_weights_s == Approx(full.decode_weights_s));
+  CHECK(shared.decode_kv_s > 0);
+}
+
 TEST_CASE("reports show measured / limit") {
   Report r{"throughput", "W1", "cpu", utc_now_iso8601(), build_commit(), "", {}};
   r.figures.push_back({"output tokens/s", 1000, "tok/s", 4000, "roofline", true});

@@ -7,11 +7,8 @@
 set -uo pipefail
 out=${1:?usage: run_multi.sh OUT_DIR [STAGES...]}; shift
 stages=${*:-nccl tp bench dp faults}
-logs=/tmp/vela-multi-logs; rm -rf "$logs"; mkdir -p "$logs" "$out"
-summary="$out/summary.txt"; : > "$summary"
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
-note() { echo "$*" | tee -a "$summary"; }
-has() { [[ " $stages " == *" $1 "* ]]; }
+logs=/tmp/vela-multi-logs
+source "$(dirname "$0")/lib.sh"
 vela=.gpu/bin/vela
 ngpu=$(nvidia-smi -L | grep -c '^GPU')
 mem() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | tr '\n' ' '; }
@@ -20,18 +17,6 @@ nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,nohea
 nvidia-smi topo -m > "$logs/topo.txt" 2>&1
 note "GPUs: $(tr '\n' ';' < "$logs/gpu.csv")  commit: $(cat .gpu/COMMIT 2>/dev/null)"
 note "link: $(grep -E '^GPU0' "$logs/topo.txt" | head -1)"
-ref=/tmp/vela-reference; rm -rf "$ref"; mkdir -p "$ref"
-tar xzf .gpu/reference.tar.gz -C "$ref" && export VELA_REFERENCE_DIR="$ref"
-
-run() {  # run NAME TIMEOUT CMD...: logs to $logs/NAME.log, one summary line
-  local name=$1 limit=$2; shift 2
-  local t0=$(date +%s.%N)
-  timeout "$limit" "$@" > "$logs/$name.log" 2>&1
-  local rc=$? t1=$(date +%s.%N)
-  note "$(printf "%-34s %-6s %6.1f s" "$name" "$([ $rc -eq 0 ] && echo ok || echo "rc=$rc")" "$(awk "BEGIN{print $t1 - $t0}")")"
-  [ $rc -eq 0 ] || tail -n 25 "$logs/$name.log" | sed 's/^/    | /' | tee -a "$summary"
-  return $rc
-}
 
 if has nccl; then
   note "== NCCL communicator on two GPUs; all-reduce latency"

@@ -10,26 +10,11 @@
 set -uo pipefail
 out=${1:?usage: run_tests.sh OUT_DIR [STAGES...]}; shift
 stages=${*:-tests compare bench throughput startup serve sanitizer}
-logs=/tmp/vela-gpu-logs; rm -rf "$logs"; mkdir -p "$logs" "$out"
-summary="$out/summary.txt"; : > "$summary"
-export NCCL_NVLS_ENABLE=0
-note() { echo "$*" | tee -a "$summary"; }
-has() { [[ " $stages " == *" $1 "* ]]; }
+logs=/tmp/vela-gpu-logs
+source "$(dirname "$0")/lib.sh"
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$logs/gpu.csv" 2>&1
 note "GPU: $(cat "$logs/gpu.csv")  commit: $(cat .gpu/COMMIT 2>/dev/null)"
-ref=/tmp/vela-reference; rm -rf "$ref"; mkdir -p "$ref"
-tar xzf .gpu/reference.tar.gz -C "$ref" && export VELA_REFERENCE_DIR="$ref"
-
-run() {  # run NAME TIMEOUT CMD...: logs to $logs/NAME.log, one summary line
-  local name=$1 limit=$2; shift 2
-  local t0=$(date +%s.%N)
-  timeout "$limit" "$@" > "$logs/$name.log" 2>&1
-  local rc=$? t1=$(date +%s.%N)
-  note "$(printf "%-34s %-6s %6.1f s" "$name" "$([ $rc -eq 0 ] && echo ok || echo "rc=$rc")" "$(awk "BEGIN{print $t1 - $t0}")")"
-  [ $rc -eq 0 ] || tail -n 25 "$logs/$name.log" | sed 's/^/    | /' | tee -a "$summary"
-  return $rc
-}
 
 if has tests; then
   note "== GPU tests (each kernel vs the CPU backend; the reference models end to end)"

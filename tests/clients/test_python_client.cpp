@@ -13,18 +13,6 @@ using namespace vela;
 using namespace vela::testing;
 using namespace std::chrono_literals;
 
-namespace {
-int shell(const std::string& command, std::string* output) {
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
-  int status = ::pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-}  // namespace
-
 int main() {
   std::string python, ignored;
   for (const char* candidate : {"/usr/bin/python3", "python3"})

@@ -15,16 +15,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-int shell(const std::string& command, std::string* output) {
-  FILE* p = ::popen((command + " 2>/dev/null").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
-  int status = ::pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 int fail(const std::string& why) {
   std::cerr << "test_chat_page: FAILED: " << why << "\n";
   return 1;
@@ -34,7 +24,7 @@ int fail(const std::string& why) {
 
 int main() {
   std::string ignored;
-  if (shell("command -v chromium", &ignored) != 0) {
+  if (shell("command -v chromium", &ignored, false) != 0) {
     std::cerr << "test_chat_page: skipped: no chromium\n";
     return 77;
   }
@@ -52,7 +42,7 @@ int main() {
       "timeout 90 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run "
       "--user-data-dir=/tmp/vela-chromium-" + std::to_string(::getpid()) + " --virtual-time-budget=15000 --window-size=1100,700 ";
   std::string dom;
-  shell(flags + "--dump-dom " + url, &dom);
+  shell(flags + "--dump-dom " + url, &dom, false);
   const auto user = dom.find("class=\"msg user\">def main():</div>");
   const auto assistant = dom.find("class=\"msg assistant\">");
   if (user == std::string::npos) return fail("the sent message is not on the page:\n" + dom.substr(0, 2000));
@@ -65,7 +55,7 @@ int main() {
   const std::string png = std::string(VELA_BINARY_DIR) + "/tests/http/chat_page.png";
   std::filesystem::remove(png);
   std::string out;
-  shell(flags + "--screenshot=" + png + " " + url, &out);
+  shell(flags + "--screenshot=" + png + " " + url, &out, false);
   if (!std::filesystem::exists(png) || std::filesystem::file_size(png) < 1000) return fail("no screenshot at " + png);
   std::cout << "screenshot: " << png << "\n";
   std::filesystem::remove_all("/tmp/vela-chromium-" + std::to_string(::getpid()));

@@ -14,20 +14,6 @@ using namespace vela;
 using namespace vela::testing;
 using namespace std::chrono_literals;
 
-namespace {
-
-int shell(const std::string& command, std::string* output) {
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) output->append(buf, n);
-  int status = ::pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-}  // namespace
-
 int main() {
   const std::string module = std::string(VELA_SOURCE_DIR) + "/third_party/node/node_modules/openai";
   std::string ignored;

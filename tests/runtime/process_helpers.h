@@ -6,12 +6,26 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <string>
 #include <thread>
 
 namespace vela::testing {
+
+// Runs command through /bin/sh; appends what it prints (stdout, and stderr unless
+// keep_stderr is false) to *output when given. The exit code, or -1 if it did not exit.
+inline int shell(const std::string& command, std::string* output = nullptr, bool keep_stderr = true) {
+  FILE* p = ::popen((command + (keep_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+    if (output) output->append(buf, n);
+  const int status = ::pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 // True while the process exists and is not a zombie.
 inline bool process_alive(pid_t pid) {

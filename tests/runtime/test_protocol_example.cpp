@@ -17,16 +17,6 @@ namespace {
 
 constexpr int kSkipped = 77;
 
-int shell(const std::string& command, std::string* output = nullptr) {
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-    if (output) output->append(buf, n);
-  int status = ::pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 // The Debian interpreter first: a python3 earlier on PATH (pyenv, venv) may lack
 // the Debian packages python3-zmq and python3-msgpack.

@@ -48,7 +48,25 @@ struct PagedAttentionParams {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   DecodeKernel decode_kernel = DecodeKernel::kAuto;
+  // Decode batches (max_query_len 1): the first shared_prefix_len keys of every
+  // sequence are the same cache blocks (their block-table entries agree: a prefix
+  // cache hit shared by the whole batch). Those keys can then be read once for the batch (cascade attention: one tensor-core pass of every
+  // sequence's query heads over the shared keys, the decode kernel over each
+  // sequence's own keys after them, the two merged by log-sum-exp) instead of once
+  // per sequence. The caller judges when that pays (workers/persistent_batch.h); the
+  // plan declines it for a graph-bounded launch or a workspace too small. A hint
+  // only: 0, or a declined batch, reads every key per sequence, same result.
+  int32_t shared_prefix_len = 0;
 };
+
+// What paged_attention would launch for p (host only, nothing runs): for tests and
+// benchmarks to know which path they exercise.
+struct PagedAttentionPlanInfo {
+  bool decode = false;
+  int32_t num_splits = 0;     // decode splits per sequence
+  int32_t prefix_splits = 0;  // > 0: the cascade's shared pass runs, in this many splits
+};
+PagedAttentionPlanInfo paged_attention_plan_info(const PagedAttentionParams& p);
 
 // Scratch the launcher may need for a batch of up to max_tokens query rows.
 size_t paged_attention_workspace_bytes(int64_t max_tokens, int32_t num_q_heads, int32_t head_dim);

@@ -65,31 +65,57 @@ cudaError_t make_plan(const PagedAttentionParams& p, Plan& plan) {
   plan.split_len = INT_MAX;
   if (!plan.decode) return cudaSuccess;
 
+  const int64_t sms = sm_count();
+  // Cascade: the shared prefix in one pass for the batch (its own splits, about two
+  // CTAs per SM), the decode splits over each sequence's keys after it. The caller
+  // judges when it pays (workers/persistent_batch.h); declined here (every key per
+  // sequence) for a graph's launch (the prefix is a per-step fact) or partials that
+  // do not fit the workspace.
+  const int64_t max_rows = p.workspace == nullptr ? 0 : kMaxPartialRows / p.num_tokens;  // splits that fit
+  if (p.shared_prefix_len > 0 && !p.max_seq_len_is_bound && p.shared_prefix_len < p.max_seq_len && max_rows >= 2 &&
+      partial_bytes(2 * int64_t(p.num_tokens), p.num_q_heads, p.head_dim) <= p.workspace_bytes) {
+    const int64_t row_tiles = (int64_t(p.num_tokens) * group + 63) / 64;
+    int64_t splits = (2 * sms + row_tiles * p.num_kv_heads - 1) / (row_tiles * p.num_kv_heads);
+    splits = std::min<int64_t>({splits, p.shared_prefix_len / kMinKeysPerSplit, max_rows - 1});
+    splits = std::max<int64_t>(splits, 1);
+    while (splits > 1 && partial_bytes((splits + 1) * p.num_tokens, p.num_q_heads, p.head_dim) > p.workspace_bytes)
+      --splits;
+    int64_t split_len = (p.shared_prefix_len + splits - 1) / splits;
+    split_len = (split_len + 63) / 64 * 64;
+    plan.prefix_len = p.shared_prefix_len;
+    plan.prefix_split_len = int32_t(split_len);
+    plan.prefix_splits = int32_t((p.shared_prefix_len + split_len - 1) / split_len);
+  }
+
   // Split-KV when (sequence, kv head) CTAs alone would leave SMs idle: aim at about
   // four CTAs per SM, splits of at least kMinKeysPerSplit keys, and never more
   // partial rows than the workspace holds.
-  const int64_t sms = sm_count();
+  const int64_t own_keys = int64_t(p.max_seq_len) - plan.prefix_len;  // per sequence, after the shared ones
   const int64_t ctas = int64_t(p.num_seqs) * p.num_kv_heads;
-  if (ctas >= 2 * sms || p.max_seq_len < 2 * kMinKeysPerSplit) return cudaSuccess;
-  int64_t splits = (4 * sms + ctas - 1) / ctas;
-  splits = std::min<int64_t>(splits, p.max_seq_len / kMinKeysPerSplit);
-  splits = std::min<int64_t>(splits, kMaxSplits);
-  splits = std::min<int64_t>(splits, kMaxPartialRows / p.num_tokens);
-  if (p.workspace == nullptr) splits = 1;
-  while (splits > 1 && partial_bytes(splits * p.num_tokens, p.num_q_heads, p.head_dim) > p.workspace_bytes) --splits;
-  if (splits <= 1) return cudaSuccess;
-  plan.per_seq_split = p.max_seq_len_is_bound;
-  int64_t split_len = (p.max_seq_len + splits - 1) / splits;
-  split_len = (split_len + 63) / 64 * 64;
-  plan.split_len = int32_t(split_len);
-  plan.num_splits = int32_t((p.max_seq_len + split_len - 1) / split_len);
+  int64_t splits = 1;
+  if (ctas < 2 * sms && own_keys >= 2 * kMinKeysPerSplit && max_rows > plan.prefix_splits + 1) {
+    splits = (4 * sms + ctas - 1) / ctas;
+    splits = std::min<int64_t>(splits, own_keys / kMinKeysPerSplit);
+    splits = std::min<int64_t>(splits, kMaxSplits);
+    splits = std::min<int64_t>(splits, max_rows - plan.prefix_splits);
+    while (splits > 1 &&
+           partial_bytes((splits + plan.prefix_splits) * p.num_tokens, p.num_q_heads, p.head_dim) > p.workspace_bytes)
+      --splits;
+  }
+  if (splits > 1) {
+    plan.per_seq_split = p.max_seq_len_is_bound;
+    int64_t split_len = (own_keys + splits - 1) / splits;
+    split_len = (split_len + 63) / 64 * 64;
+    plan.split_len = int32_t(split_len);
+    plan.num_splits = int32_t((own_keys + split_len - 1) / split_len);
+  }
   if (plan.num_splits <= 1) {
     plan.num_splits = 1;
     plan.split_len = INT_MAX;
     plan.per_seq_split = false;
-    return cudaSuccess;
+    if (plan.prefix_splits == 0) return cudaSuccess;  // one split, no partials
   }
-  const int64_t rows = int64_t(plan.num_splits) * p.num_tokens;
+  const int64_t rows = int64_t(plan.num_splits + plan.prefix_splits) * p.num_tokens;
   const size_t acc_bytes = (size_t(rows) * p.num_q_heads * p.head_dim * sizeof(float) + 255) / 256 * 256;
   plan.partial_acc = static_cast<float*>(p.workspace);
   plan.partial_lse = reinterpret_cast<float*>(static_cast<char*>(p.workspace) + acc_bytes);
@@ -101,9 +127,10 @@ cudaError_t run(const PagedAttentionParams& p, const Plan& plan, cudaStream_t st
   if (!plan.decode) return launch_prefill<HD, G>(p, plan, stream);
   const bool mma = p.decode_kernel == DecodeKernel::kTensorCores ||
                    (p.decode_kernel == DecodeKernel::kAuto && (G >= kMmaDecodeMinGroup || p.num_seqs >= kMmaDecodeMinSeqs));
-  const cudaError_t e = mma ? launch_decode_mma<HD, G>(p, plan, stream) : launch_decode<HD, G>(p, plan, stream);
+  cudaError_t e = mma ? launch_decode_mma<HD, G>(p, plan, stream) : launch_decode<HD, G>(p, plan, stream);
+  if (e == cudaSuccess && plan.prefix_splits > 0) e = launch_shared_prefix<HD, G>(p, plan, stream);
   if (e != cudaSuccess) return e;
-  if (plan.num_splits > 1) return launch_combine<HD>(p, plan, stream);
+  if (plan.num_splits > 1 || plan.prefix_splits > 0) return launch_combine<HD>(p, plan, stream);
   return cudaSuccess;
 }
 
@@ -128,6 +155,12 @@ cudaError_t run_group(const PagedAttentionParams& p, const Plan& plan, cudaStrea
 size_t paged_attention_workspace_bytes(int64_t max_tokens, int32_t num_q_heads, int32_t head_dim) {
   const int64_t rows = std::min<int64_t>(attn::kMaxPartialRows, std::max<int64_t>(1, max_tokens) * attn::kMaxSplits);
   return attn::partial_bytes(rows, num_q_heads, head_dim);
+}
+
+PagedAttentionPlanInfo paged_attention_plan_info(const PagedAttentionParams& p) {
+  attn::Plan plan;
+  if (attn::make_plan(p, plan) != cudaSuccess) return {};
+  return {plan.decode, plan.num_splits, plan.prefix_splits};
 }
 
 cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream) {

@@ -38,17 +38,9 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionPa
   const int split = blockIdx.x, kh = blockIdx.y, s = blockIdx.z;
   const int row = p.query_start_loc[s];
   if (p.query_start_loc[s + 1] - row != 1) return;  // an empty (padding) sequence
-  const int seq_len = p.seq_lens[s];
-  // Per-sequence splits (a captured graph): this sequence's own split length, and
-  // when its keys fit one split that split writes the output (the combine skips it).
-  const int split_len = plan.per_seq_split ? split_len_of(seq_len, int(gridDim.x)) : plan.split_len;
-  const bool direct = gridDim.x == 1 || (plan.per_seq_split && seq_len <= split_len);
-  const int k_begin = split * split_len;
-  // The last split takes every remaining key, so a max_seq_len that undercounts
-  // loses nothing; one split takes them all.
-  const int k_end = (split == int(gridDim.x) - 1 || seq_len - k_begin <= split_len) ? seq_len
-                                                                                     : k_begin + split_len;
-  if (split > 0 && k_begin >= seq_len) return;  // nothing here; the combine pass skips it
+  const DecodeKeys keys = decode_keys(plan, split, int(gridDim.x), p.seq_lens[s]);
+  if (keys.skip) return;  // nothing here; the combine pass skips it
+  const int k_begin = keys.begin, k_end = keys.end;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int grp = lane / C::kThreadsPerKey, gl = lane % C::kThreadsPerKey;
@@ -185,15 +177,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionPa
       lsum = fmaf(s_l[st][g], w, lsum);
       a = fmaf(s_acc[st][g][d], w, a);
     }
-    const int h = kh * G + g;
-    const float o = lsum > 0.0f ? a / lsum : 0.0f;
-    if (direct) {
-      p.out[int64_t(row) * p.out_token_stride + int64_t(h) * HD + d] = __float2bfloat16(o);
-    } else {
-      const int64_t prow = int64_t(split) * p.num_tokens + row;
-      plan.partial_acc[(prow * p.num_q_heads + h) * HD + d] = o;
-      if (d == 0) plan.partial_lse[prow * p.num_q_heads + h] = lsum > 0.0f ? mmax + log2f(lsum) : -INFINITY;
-    }
+    store_attention(p, plan, keys.direct, int64_t(split) * p.num_tokens + row, row, kh * G + g, d, HD, a, mmax, lsum);
   }
 }
 
@@ -203,18 +187,21 @@ __global__ void __launch_bounds__(HD) combine_kernel(const PagedAttentionParams 
   const int h = blockIdx.x, s = blockIdx.y, d = threadIdx.x;
   const int row = p.query_start_loc[s];
   if (p.query_start_loc[s + 1] - row != 1) return;
-  const int seq_len = p.seq_lens[s];
-  const int split_len = plan.per_seq_split ? split_len_of(seq_len, plan.num_splits) : plan.split_len;
-  int n = (seq_len + split_len - 1) / split_len;
-  n = max(1, min(n, plan.num_splits));
-  if (plan.per_seq_split && n == 1) return;  // one split: the decode kernel wrote the output
+  // The decode splits that held keys (the rest skipped and wrote nothing), then the
+  // cascade's shared-prefix partials, which follow them.
+  const DecodeKeys keys = decode_keys(plan, 0, plan.num_splits, p.seq_lens[s]);
+  if (keys.direct) return;  // one split wrote the output itself
+  const int own = p.seq_lens[s] - plan.prefix_len;
+  const int n = own <= 0 ? 1 : min((own - 1) / keys.split_len + 1, plan.num_splits);  // split_len may be INT_MAX
+  auto partial_row = [&](int i) { return i < n ? i : plan.num_splits + (i - n); };
+  const int count = n + plan.prefix_splits;
   float mmax = -INFINITY;
-  for (int i = 0; i < n; ++i)
-    mmax = fmaxf(mmax, plan.partial_lse[(int64_t(i) * p.num_tokens + row) * p.num_q_heads + h]);
+  for (int i = 0; i < count; ++i)
+    mmax = fmaxf(mmax, plan.partial_lse[(int64_t(partial_row(i)) * p.num_tokens + row) * p.num_q_heads + h]);
   const float b = safe_base(mmax);
   float wsum = 0.0f, a = 0.0f;
-  for (int i = 0; i < n; ++i) {
-    const int64_t prow = (int64_t(i) * p.num_tokens + row) * p.num_q_heads + h;
+  for (int i = 0; i < count; ++i) {
+    const int64_t prow = (int64_t(partial_row(i)) * p.num_tokens + row) * p.num_q_heads + h;
     const float w = exp2f(plan.partial_lse[prow] - b);
     wsum += w;
     a = fmaf(w, plan.partial_acc[prow * HD + d], a);

@@ -62,14 +62,9 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttenti
   const int split = blockIdx.x, kh = blockIdx.y, s = blockIdx.z;
   const int row = p.query_start_loc[s];
   if (p.query_start_loc[s + 1] - row != 1) return;  // an empty (padding) sequence
-  const int seq_len = p.seq_lens[s];
-  // Key range: exactly decode_kernel's (see there).
-  const int split_len = plan.per_seq_split ? split_len_of(seq_len, int(gridDim.x)) : plan.split_len;
-  const bool direct = gridDim.x == 1 || (plan.per_seq_split && seq_len <= split_len);
-  const int k_begin = split * split_len;
-  const int k_end = (split == int(gridDim.x) - 1 || seq_len - k_begin <= split_len) ? seq_len
-                                                                                     : k_begin + split_len;
-  if (split > 0 && k_begin >= seq_len) return;
+  const DecodeKeys keys = decode_keys(plan, split, int(gridDim.x), p.seq_lens[s]);
+  if (keys.skip) return;
+  const int k_begin = keys.begin, k_end = keys.end;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int fr = lane / 4, fc = lane % 4;  // fragment row (query head) and column pair
@@ -221,15 +216,7 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttenti
       lsum = fmaf(s_l[w][g], wt, lsum);
       a = fmaf(s_o[(w * 8 + g) * HD + d], wt, a);
     }
-    const int h = kh * G + g;
-    const float out = lsum > 0.0f ? a / lsum : 0.0f;
-    if (direct) {
-      p.out[int64_t(row) * p.out_token_stride + int64_t(h) * HD + d] = __float2bfloat16(out);
-    } else {
-      const int64_t prow = int64_t(split) * p.num_tokens + row;
-      plan.partial_acc[(prow * p.num_q_heads + h) * HD + d] = out;
-      if (d == 0) plan.partial_lse[prow * p.num_q_heads + h] = lsum > 0.0f ? mmax + log2f(lsum) : -INFINITY;
-    }
+    store_attention(p, plan, keys.direct, int64_t(split) * p.num_tokens + row, row, kh * G + g, d, HD, a, mmax, lsum);
   }
 }
 

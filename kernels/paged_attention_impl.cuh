@@ -32,8 +32,15 @@ struct Plan {
   int32_t split_len = 0;      // keys per split (decode), a multiple of 64
   bool per_seq_split = false; // decode: each sequence splits by its own seq_len (split_len_of)
   int32_t block_shift = 0;    // log2(block_size)
-  float* partial_acc = nullptr;  // [num_splits * num_tokens, nq, hd]
-  float* partial_lse = nullptr;  // [num_splits * num_tokens, nq]
+  // Cascade (decode, shared_prefix_len accepted): keys [0, prefix_len) are the shared
+  // pass's (prefix_splits splits of prefix_split_len keys, partial rows after the
+  // decode splits'); the decode splits cover keys [prefix_len, seq_len) and always
+  // write partials, which the combine pass merges with the shared ones.
+  int32_t prefix_len = 0;
+  int32_t prefix_splits = 0;
+  int32_t prefix_split_len = 0;
+  float* partial_acc = nullptr;  // [(num_splits + prefix_splits) * num_tokens, nq, hd]
+  float* partial_lse = nullptr;  // [(num_splits + prefix_splits) * num_tokens, nq]
 };
 
 // Bytes of the partials for `rows` partial rows (acc region padded to 256 bytes).
@@ -53,6 +60,42 @@ __host__ __device__ inline int32_t split_len_of(int32_t seq_len, int32_t num_spl
   return len > min_len ? len : min_len;
 }
 
+// The keys one decode CTA (sequence, split) covers: [begin, end) of the keys after the
+// cascade's shared ones, split_len per split (the last takes every remaining key, so
+// a max_seq_len that undercounts loses nothing). `direct`: this split alone holds the
+// sequence's keys and writes the output itself (the combine pass skips it); `skip`:
+// nothing here. Both decode kernels and the combine pass read ranges from here.
+struct DecodeKeys {
+  int begin = 0, end = 0, split_len = 0;
+  bool direct = false, skip = false;
+};
+__device__ __forceinline__ DecodeKeys decode_keys(const Plan& plan, int split, int num_splits, int seq_len) {
+  DecodeKeys r;
+  const int n = seq_len - plan.prefix_len;  // this sequence's own keys
+  r.split_len = plan.per_seq_split ? split_len_of(n, num_splits) : plan.split_len;
+  r.direct = plan.prefix_len == 0 && (num_splits == 1 || (plan.per_seq_split && n <= r.split_len));
+  const int offset = split * r.split_len;  // split 0 when split_len is INT_MAX
+  r.begin = plan.prefix_len + offset;
+  r.end = (split == num_splits - 1 || n - offset <= r.split_len) ? seq_len : r.begin + r.split_len;
+  r.skip = split > 0 && offset >= n;
+  return r;
+}
+
+// Writes one output element of query row `row`, head h: to the output (direct), or as
+// the normalised partial of partial row `prow` with its log2-sum-exp (stored once,
+// by the d == 0 thread). lsum: the softmax denominator, mmax: the max it is relative to.
+__device__ __forceinline__ void store_attention(const PagedAttentionParams& p, const Plan& plan, bool direct,
+                                                int64_t prow, int row, int h, int d, int hd, float acc, float mmax,
+                                                float lsum) {
+  const float o = lsum > 0.0f ? acc / lsum : 0.0f;
+  if (direct) {
+    p.out[int64_t(row) * p.out_token_stride + int64_t(h) * hd + d] = __float2bfloat16(o);
+  } else {
+    plan.partial_acc[(prow * p.num_q_heads + h) * hd + d] = o;
+    if (d == 0) plan.partial_lse[prow * p.num_q_heads + h] = lsum > 0.0f ? mmax + log2f(lsum) : -INFINITY;
+  }
+}
+
 template <int HD, int G>
 cudaError_t launch_decode(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
 template <int HD, int G>
@@ -61,6 +104,9 @@ template <int HD>
 cudaError_t launch_combine(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
 template <int HD, int G>
 cudaError_t launch_prefill(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+// The cascade's shared pass: every decode row's G heads over keys [0, prefix_len).
+template <int HD, int G>
+cudaError_t launch_shared_prefix(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
 
 // ---- device helpers ------------------------------------------------------------
 

@@ -10,6 +10,12 @@
 // softmax in fp32, P rounded to bf16 and O += P V. K(t+1) is fetched (cp.async) while
 // softmax and P V of tile t run, V(t+1) while S of tile t+1 runs. Tiles past a
 // sequence's rows exit at once.
+//
+// The same kernel is the cascade's shared pass (kShared, launch_shared_prefix): the
+// CTA's rows are then (decode row t, head g) pairs of the whole batch, R = t * G + g,
+// its keys one split [z * prefix_split_len, ...) of the shared prefix (blockIdx.z is
+// the split), no mask (every row sees every shared key), and the result a normalised
+// fp32 partial + log2-sum-exp for the combine pass, after the decode splits' rows.
 #include <cuda_runtime.h>
 
 #include "kernels/paged_attention_impl.cuh"
@@ -27,17 +33,18 @@ __device__ __forceinline__ int swz(int r, int c) {
   return r * HD + ((c ^ (r & 7)) << 3);
 }
 
-// Copies keys [t*64, t*64 + 64) of one kv head into a shared tile (zeros past n_keys).
+// Copies keys [key0 + t*64, key0 + t*64 + 64) of one kv head into a shared tile
+// (zeros from key_end on).
 template <int HD>
-__device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const int32_t* table, int t, int n_keys,
-                                             const PagedAttentionParams& p, const Plan& plan, int kh) {
+__device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const int32_t* table, int key0, int t,
+                                             int key_end, const PagedAttentionParams& p, const Plan& plan, int kh) {
   constexpr int kChunks = HD / 8;
   const int64_t slot_stride = int64_t(p.num_kv_heads) * HD;
 #pragma unroll
   for (int idx = threadIdx.x; idx < kTileKeys * kChunks; idx += kThreads) {
     const int r = idx / kChunks, c = idx % kChunks;
-    const int j = t * kTileKeys + r;
-    const bool valid = j < n_keys;
+    const int j = key0 + t * kTileKeys + r;
+    const bool valid = j < key_end;
     const bf16* src = cache;
     if (valid) {
       const int64_t slot = int64_t(table[j >> plan.block_shift]) * p.block_size + (j & (p.block_size - 1));
@@ -49,7 +56,7 @@ __device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const
 
 // Min CTAs per SM: 3 (hd 128) / 4 (hd 64) fit in registers without spills (ptxas -v:
 // 168 / <= 128 registers) and in shared memory (48 / 24 KB each).
-template <int HD, int G>
+template <int HD, int G, bool kShared>
 __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(const PagedAttentionParams p, const Plan plan) {
   constexpr int kChunks = HD / 8;
   constexpr int kK = HD / 16;   // k-steps of Q K^T
@@ -59,16 +66,20 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   __shared__ __align__(128) bf16 sK[kTileKeys * HD];
   __shared__ __align__(128) bf16 sV[kTileKeys * HD];
 
-  const int kh = blockIdx.y, s = blockIdx.z;
-  const int q0 = p.query_start_loc[s];
-  const int q_len = p.query_start_loc[s + 1] - q0;
-  const int seq_len = p.seq_lens[s];
-  const int context = seq_len - q_len;  // cached keys before this chunk
+  const int kh = blockIdx.y, s = kShared ? 0 : int(blockIdx.z);
+  // Prefill: sequence s's chunk of q_len rows after `context` cached keys. Shared pass:
+  // every token row of the batch (one per sequence) over the shared keys [k0, k1).
+  const int q0 = kShared ? 0 : p.query_start_loc[s];
+  const int q_len = kShared ? p.num_tokens : p.query_start_loc[s + 1] - q0;
+  const int context = kShared ? 0 : p.seq_lens[s] - q_len;  // cached keys before this chunk
+  const int k0 = kShared ? int(blockIdx.z) * plan.prefix_split_len : 0;
+  const int k1 = kShared ? min(plan.prefix_len, k0 + plan.prefix_split_len) : p.seq_lens[s];
   const int total_rows = q_len * G;
   const int r0 = blockIdx.x * kTileRows;
-  if (r0 >= total_rows) return;
+  if (r0 >= total_rows || k0 >= k1) return;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // The shared keys' blocks are the same in every row of the table: take row 0's.
   const int32_t* table = p.block_tables + int64_t(s) * p.block_table_stride;
 
   // Q tile (rows past the chunk are zeros and never stored).
@@ -84,14 +95,14 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   }
   cp_async_commit();
 
-  // Keys this CTA needs: up to the last visible key of its last row.
+  // Keys this CTA needs: [k0, key_end), up to the last visible key of its last row.
   const int i_hi = min(q_len - 1, (r0 + kTileRows - 1) / G);
-  const int n_keys = min(seq_len, context + i_hi + 1);
-  const int n_tiles = (n_keys + kTileKeys - 1) / kTileKeys;
+  const int key_end = kShared ? k1 : min(k1, context + i_hi + 1);
+  const int n_tiles = (key_end - k0 + kTileKeys - 1) / kTileKeys;
 
-  load_kv_tile<HD>(sK, p.k_cache, table, 0, n_keys, p, plan, kh);
+  load_kv_tile<HD>(sK, p.k_cache, table, k0, 0, key_end, p, plan, kh);
   cp_async_commit();
-  load_kv_tile<HD>(sV, p.v_cache, table, 0, n_keys, p, plan, kh);
+  load_kv_tile<HD>(sV, p.v_cache, table, k0, 0, key_end, p, plan, kh);
   cp_async_commit();
 
   // This thread's two rows (fragment rows lane/4 and lane/4 + 8 of the warp's 16).
@@ -99,7 +110,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
 #pragma unroll
   for (int rr = 0; rr < 2; ++rr) {
     const int R = r0 + warp * 16 + lane / 4 + rr * 8;
-    limit[rr] = R < total_rows ? context + R / G : n_keys - 1;  // last visible key
+    limit[rr] = R < total_rows && !kShared ? context + R / G : key_end - 1;  // last visible key
   }
 
   cp_async_wait<1>();  // Q and K(0)
@@ -134,7 +145,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
       }
     }
     __syncthreads();  // every warp is done with sK
-    if (t + 1 < n_tiles) load_kv_tile<HD>(sK, p.k_cache, table, t + 1, n_keys, p, plan, kh);
+    if (t + 1 < n_tiles) load_kv_tile<HD>(sK, p.k_cache, table, k0, t + 1, key_end, p, plan, kh);
     cp_async_commit();
 
     // Scale, mask, online softmax (each row's stats are shared by the 4 lanes of a quad).
@@ -142,7 +153,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
     for (int n = 0; n < kNS; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int key = t * kTileKeys + n * 8 + (lane % 4) * 2 + (e & 1);
+        const int key = k0 + t * kTileKeys + n * 8 + (lane % 4) * 2 + (e & 1);
         sc[n][e] = key <= limit[e / 2] ? sc[n][e] * qscale : -INFINITY;
       }
 #pragma unroll
@@ -193,7 +204,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
       }
     }
     __syncthreads();  // every warp is done with sV
-    if (t + 1 < n_tiles) load_kv_tile<HD>(sV, p.v_cache, table, t + 1, n_keys, p, plan, kh);
+    if (t + 1 < n_tiles) load_kv_tile<HD>(sV, p.v_cache, table, k0, t + 1, key_end, p, plan, kh);
     cp_async_commit();
   }
   cp_async_wait<0>();
@@ -206,6 +217,17 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
     const int R = r0 + warp * 16 + lane / 4 + rr * 8;
     if (R >= total_rows) continue;
     const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
+    if constexpr (kShared) {
+      // Partial row (num_splits + split) * num_tokens + token, as decode_kernel's.
+      const int h = kh * G + R % G;
+      const int64_t prow = int64_t(plan.num_splits + int(blockIdx.z)) * p.num_tokens + R / G;
+      float* acc = plan.partial_acc + (prow * p.num_q_heads + h) * HD + (lane % 4) * 2;
+#pragma unroll
+      for (int n = 0; n < kN; ++n)
+        *reinterpret_cast<float2*>(acc + n * 8) = make_float2(o[n][2 * rr] * inv, o[n][2 * rr + 1] * inv);
+      if (lane % 4 == 0) plan.partial_lse[prow * p.num_q_heads + h] = lsum > 0.0f ? m[rr] + log2f(lsum) : -INFINITY;
+      continue;
+    }
     bf16* dst = p.out + int64_t(q0 + R / G) * p.out_token_stride + int64_t(kh * G + R % G) * HD + (lane % 4) * 2;
 #pragma unroll
     for (int n = 0; n < kN; ++n)
@@ -219,21 +241,27 @@ template <int HD, int G>
 cudaError_t launch_prefill(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
   const int64_t row_tiles = (int64_t(p.max_query_len) * G + kTileRows - 1) / kTileRows;
   dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
-  prefill_kernel<HD, G><<<grid, kThreads, 0, stream>>>(p, plan);
+  prefill_kernel<HD, G, false><<<grid, kThreads, 0, stream>>>(p, plan);
   return cudaGetLastError();
 }
 
-#define VELA_PREFILL_INSTANTIATE(HD)                                                                 \
-  template cudaError_t launch_prefill<HD, 1>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 2>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 3>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 4>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 5>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 6>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 7>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 8>(const PagedAttentionParams&, const Plan&, cudaStream_t);
+template <int HD, int G>
+cudaError_t launch_shared_prefix(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+  const int64_t row_tiles = (int64_t(p.num_tokens) * G + kTileRows - 1) / kTileRows;
+  dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(plan.prefix_splits));
+  prefill_kernel<HD, G, true><<<grid, kThreads, 0, stream>>>(p, plan);
+  return cudaGetLastError();
+}
+
+#define VELA_PREFILL_ONE(HD, G)                                                                     \
+  template cudaError_t launch_prefill<HD, G>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_shared_prefix<HD, G>(const PagedAttentionParams&, const Plan&, cudaStream_t);
+#define VELA_PREFILL_INSTANTIATE(HD)                                                                   \
+  VELA_PREFILL_ONE(HD, 1) VELA_PREFILL_ONE(HD, 2) VELA_PREFILL_ONE(HD, 3) VELA_PREFILL_ONE(HD, 4)      \
+  VELA_PREFILL_ONE(HD, 5) VELA_PREFILL_ONE(HD, 6) VELA_PREFILL_ONE(HD, 7) VELA_PREFILL_ONE(HD, 8)
 VELA_PREFILL_INSTANTIATE(64)
 VELA_PREFILL_INSTANTIATE(128)
 #undef VELA_PREFILL_INSTANTIATE
+#undef VELA_PREFILL_ONE
 
 }  // namespace vela::kernels::attn

@@ -25,6 +25,9 @@ struct ForwardBatch {
   // and num_seqs are the padded bucket, max_seq_len only an upper bound (max_model_len);
   // kernels take every per-step length from the tensors above.
   bool max_seq_len_is_bound = false;
+  // A pure decode step whose sequences all start with the same cached blocks: their
+  // length in tokens (attention may read them once for the batch); 0 otherwise.
+  int32_t shared_prefix_len = 0;
 };
 
 // One layer's paged KV cache: [num_blocks, block_size, num_kv_heads, head_dim] each.

@@ -367,10 +367,12 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
       return sampled;
     };
     // A pure decode step (one token per sequence) that a captured graph holds replays
-    // it, padded; anything else launches op by op. Every rank decides alike (the
-    // same step), so collectives inside the graphs pair up.
+    // it, padded; anything else launches op by op, and so does a decode step with a
+    // shared prefix (its cascade attention is a per-step launch). Every rank decides
+    // alike (the same step), so collectives inside the graphs pair up.
     const int32_t num_seqs = int32_t(inputs_.requests.size());
-    const int32_t bucket = inputs_.num_tokens() == num_seqs ? graphs_.bucket_for(num_seqs) : 0;
+    const bool plain_decode = inputs_.num_tokens() == num_seqs && inputs_.shared_prefix_len == 0;
+    const int32_t bucket = plain_decode ? graphs_.bucket_for(num_seqs) : 0;
     if (bucket > 0) {
       auto batch = device_inputs_.upload(inputs_, bucket);
       if (!batch) return batch.error();

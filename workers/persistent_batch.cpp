@@ -114,6 +114,7 @@ Result<bool> PersistentBatch::prepare(const SchedulerOutput& step, int32_t block
     out.max_seq_len = std::max(out.max_seq_len, end);
   }
   fill_block_tables(out, max_blocks_needed);
+  out.shared_prefix_len = shared_prefix_len(out, block_size);
   last_order_ = out.requests;
   return true;
 }
@@ -144,6 +145,22 @@ void PersistentBatch::fill_block_tables(StepInputs& out, int32_t blocks_needed) 
     }
     row = Row{&r, r.blocks_version, n};
   }
+}
+
+int32_t PersistentBatch::shared_prefix_len(const StepInputs& out, int32_t block_size) {
+  const size_t n = out.requests.size();
+  if (n < size_t(StepInputs::kCascadeMinSeqs) || out.num_tokens() != int32_t(n)) return 0;  // not a big decode step
+  const int32_t min_blocks = (StepInputs::kCascadeMinPrefix + block_size - 1) / block_size;
+  // Full blocks every sequence has before its current token; the common run of ids
+  // can only shrink from there.
+  int32_t blocks = INT32_MAX;
+  for (int32_t len : out.seq_lens) blocks = std::min(blocks, (len - 1) / block_size);
+  const std::vector<int32_t>& first = out.requests[0]->block_ids;
+  for (size_t i = 1; i < n && blocks >= min_blocks; ++i) {
+    const std::vector<int32_t>& ids = out.requests[i]->block_ids;
+    blocks = int32_t(std::mismatch(first.begin(), first.begin() + blocks, ids.begin()).first - first.begin());
+  }
+  return blocks >= min_blocks ? blocks * block_size : 0;
 }
 
 void PersistentBatch::advance(const StepInputs& inputs) {

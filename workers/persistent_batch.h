@@ -41,6 +41,13 @@ struct StepInputs {
   // rows persist across steps and a decode step writes only new block ids.
   int32_t max_blocks_per_seq = 0;
   int32_t max_seq_len = 0;
+  // A pure decode step of at least kCascadeMinSeqs sequences whose first blocks are
+  // the same ids in every row (a prefix cache hit they all share), at least
+  // kCascadeMinPrefix tokens of it: that prefix's length, so attention reads it once
+  // for the batch (cascade attention, ForwardBatch::shared_prefix_len); else 0.
+  int32_t shared_prefix_len = 0;
+  static constexpr int32_t kCascadeMinSeqs = 8;
+  static constexpr int32_t kCascadeMinPrefix = 256;
   // Requests sampled this step (their KV catches up with all their tokens):
   std::vector<int32_t> sampled_request_index;  // index into requests
   std::vector<int32_t> sample_rows;            // the token row whose logits are sampled
@@ -70,6 +77,7 @@ class PersistentBatch {
   // requests in the same order, so a short compare usually saves the hash), else the map.
   RequestState* lookup(const std::string& id, const std::vector<RequestState*>& hints, size_t& cursor);
   void fill_block_tables(StepInputs& out, int32_t blocks_needed);
+  static int32_t shared_prefix_len(const StepInputs& out, int32_t block_size);
 
   std::unordered_map<std::string, RequestState> requests_;
   uint64_t base_seed_;

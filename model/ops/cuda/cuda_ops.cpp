@@ -211,6 +211,7 @@ void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCac
   p.max_query_len = batch.max_query_len;
   p.max_seq_len = batch.max_seq_len;
   p.max_seq_len_is_bound = batch.max_seq_len_is_bound;
+  p.shared_prefix_len = batch.shared_prefix_len;
   p.scale = scale;
   p.workspace = workspace.defined() ? workspace.raw_data() : nullptr;
   p.workspace_bytes = workspace.defined() ? workspace.nbytes() : 0;

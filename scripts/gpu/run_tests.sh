@@ -3,7 +3,8 @@
 # a short table last. Builds nothing (scripts/gpu/bundle.sh builds here).
 #   tar xJf .gpu/bundle.tar.xz -C .gpu
 #   export LD_LIBRARY_PATH=$PWD/.gpu/lib:/usr/local/cuda/lib64; bash scripts/gpu/run_tests.sh $OUT [STAGES...]
-# Stages (default all): tests compare bench throughput startup serve sanitizer. throughput runs
+# Stages (default all): tests compare bench throughput startup serve sanitizer; profile
+# (nsys per-kernel time of short S1 and W2 runs, graphs traced by node) runs only when named. throughput runs
 # WORKLOADS (default S1 W1 P1 W2) with decode CUDA graphs, then EAGER_WORKLOADS (default S1 W1)
 # with --enforce-eager (EAGER_WORKLOADS= skips those). $OUT gets summary.txt and
 # logs.tar.gz (every log and JSON), so the 8-file limit of the way back holds.
@@ -85,10 +86,37 @@ if has sanitizer; then
   run sanitizer-reference 300 $cs .gpu/bin/vela generate --device cuda:0 --model "$ref/models/qwen3-tiny" \
     --set cache.gpu_memory_utilization=0.2 --set scheduler.max_num_batched_tokens=64 --set scheduler.max_num_seqs=8 \
     --prompt-ids 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20 --prompt-ids 7,8 --max-tokens 12 --ignore-eos
-  run sanitizer-qwen3-0.6b 300 $cs .gpu/bin/vela bench throughput --workload W1 --device cuda:0 --num-requests 6 \
+  # 20 sequences: decode steps reach the tensor-core kernel (kAuto picks it from 16),
+  # the tail reaches the GEMV (1-2 rows); chunked prefill mixes batches.
+  run sanitizer-qwen3-0.6b 300 $cs .gpu/bin/vela bench throughput --workload W1 --device cuda:0 --num-requests 20 \
     --length-factor 0.03 --hbm-tbps 4.2 --gemm-tflops 800 --no-progress \
-    --set scheduler.max_num_batched_tokens=128 --set scheduler.max_num_seqs=8 --set cache.gpu_memory_utilization=0.3
+    --set scheduler.max_num_batched_tokens=128 --set scheduler.max_num_seqs=32 --set cache.gpu_memory_utilization=0.3
   grep -h "ERROR SUMMARY" "$logs"/sanitizer-*.log | sed 's/^/    /' | tee -a "$summary"
+fi
+
+if has profile; then
+  note "== nsys: GPU time per kernel (graphs traced by node), short S1 and W2 on cuda:0"
+  if command -v nsys >/dev/null; then
+    prof() {  # prof NAME WORKLOAD [ARGS...]
+      local name=$1 w=$2; shift 2
+      run "nsys-$name" 300 nsys profile --cuda-graph-trace=node --sample=none --cpuctxsw=none -o "$logs/$name" \
+        .gpu/bin/vela bench throughput --workload "$w" --device cuda:0 --no-progress "$@"
+      nsys stats --report cuda_gpu_kern_sum --format csv -o "$logs/$name" "$logs/$name.nsys-rep" > /dev/null 2>&1
+      python3 - "$logs/${name}_cuda_gpu_kern_sum.csv" <<'PY' | sed 's/^/    /' | tee -a "$summary"
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+total = sum(float(r["Total Time (ns)"]) for r in rows)
+print(f"{'share':>6} {'total ms':>9} {'calls':>7} {'avg us':>8}  kernel (GPU total {total/1e6:.1f} ms)")
+for r in rows[:18]:
+    t = float(r["Total Time (ns)"])
+    print(f"{100*t/total:5.1f}% {t/1e6:9.2f} {r['Instances']:>7} {float(r['Avg (ns)'])/1e3:8.2f}  {r['Name'][:90]}")
+PY
+    }
+    prof s1 S1 --num-requests 4
+    prof w2 W2 --num-requests 64
+  else
+    note "    nsys not on this machine"
+  fi
 fi
 
 tar czf "$out/logs.tar.gz" -C "$logs" .

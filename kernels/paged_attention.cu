@@ -63,6 +63,7 @@ cudaError_t make_plan(const PagedAttentionParams& p, Plan& plan) {
   plan.decode = p.max_query_len == 1;
   plan.num_splits = 1;
   plan.split_len = INT_MAX;
+  plan.decode_rows_apart = !plan.decode && p.num_seqs > 1;
   if (!plan.decode) return cudaSuccess;
 
   const int64_t sms = sm_count();
@@ -124,9 +125,15 @@ cudaError_t make_plan(const PagedAttentionParams& p, Plan& plan) {
 
 template <int HD, int G>
 cudaError_t run(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
-  if (!plan.decode) return launch_prefill<HD, G>(p, plan, stream);
   const bool mma = p.decode_kernel == DecodeKernel::kTensorCores ||
                    (p.decode_kernel == DecodeKernel::kAuto && (G >= kMmaDecodeMinGroup || p.num_seqs >= kMmaDecodeMinSeqs));
+  if (!plan.decode) {
+    cudaError_t e = launch_prefill<HD, G>(p, plan, stream);
+    // The one-token sequences of a mixed batch (one split each: direct output).
+    if (e == cudaSuccess && plan.decode_rows_apart)
+      e = mma ? launch_decode_mma<HD, G>(p, plan, stream) : launch_decode<HD, G>(p, plan, stream);
+    return e;
+  }
   cudaError_t e = mma ? launch_decode_mma<HD, G>(p, plan, stream) : launch_decode<HD, G>(p, plan, stream);
   if (e == cudaSuccess && plan.prefix_splits > 0) e = launch_shared_prefix<HD, G>(p, plan, stream);
   if (e != cudaSuccess) return e;

@@ -28,6 +28,10 @@ inline constexpr int32_t kMmaDecodeMinSeqs = 16;
 
 struct Plan {
   bool decode = false;        // max_query_len == 1: GQA decode kernel, else the prefill kernel
+  // Mixed batches (not decode, several sequences): the decode kernel takes the
+  // one-token sequences and the prefill kernel skips them (a decode row is G rows of
+  // a 64-row tile there: the tile's whole context read for a sixteenth of its rows).
+  bool decode_rows_apart = false;
   int32_t num_splits = 1;     // decode only; > 1 means partials in the workspace + combine pass
   int32_t split_len = 0;      // keys per split (decode), a multiple of 64
   bool per_seq_split = false; // decode: each sequence splits by its own seq_len (split_len_of)

@@ -77,6 +77,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   const int total_rows = q_len * G;
   const int r0 = blockIdx.x * kTileRows;
   if (r0 >= total_rows || k0 >= k1) return;
+  if (!kShared && q_len == 1 && plan.decode_rows_apart) return;  // the decode kernel's row
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   // The shared keys' blocks are the same in every row of the table: take row 0's.

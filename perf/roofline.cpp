@@ -28,18 +28,39 @@ Result<ModelShape> read_model_shape(const std::string& path, int32_t bytes_per_p
   s.num_params = s.embedding_params + c->num_hidden_layers * per_layer + h + (s.tied_embeddings ? 0 : s.lm_head_params);
   s.bytes_per_param = bytes_per_param;
   s.kv_bytes_per_token = 2 * c->num_hidden_layers * kv * d * bytes_per_param;
+  s.attn_flops_per_token_key = 4 * c->num_hidden_layers * heads * d;
   return s;
 }
 
+namespace {
+
+// FLOPs to compute `computed` prompt tokens that follow `cached` tokens already in the
+// KV cache: through the body weights, and causal attention (token i sees cached + i + 1
+// keys). Both need the tensor cores, so both count at the GEMM rate.
+double prompt_flops(const ModelShape& shape, int64_t cached, int64_t computed) {
+  const double keys = static_cast<double>(computed) * static_cast<double>(cached) +
+                      static_cast<double>(computed) * static_cast<double>(computed + 1) / 2.0;
+  return 2.0 * static_cast<double>(shape.body_params()) * static_cast<double>(computed) +
+         static_cast<double>(shape.attn_flops_per_token_key) * keys;
+}
+
+}  // namespace
+
 WorkloadBound workload_bound(const Workload& w, const ModelShape& shape, const Ceilings& ceil, int32_t max_num_seqs) {
   WorkloadBound b;
+  double prompt_work = 0;  // FLOPs
   double kv_token_reads = 0;  // sum over decode steps of live context tokens
   int64_t longest_output = 0;
   // A shared prefix (P1) is the same KV blocks for every request: a step must read
   // them once, not once per sequence, so the fewest bytes count it once per step.
   const int64_t shared = std::max<int32_t>(0, w.shared_prefix_tokens);
+  bool first = true;
   for (const auto& r : w.requests) {
     const int64_t in = static_cast<int64_t>(r.prompt_token_ids.size()), out = r.max_tokens;
+    // A shared prefix is computed by the first request; the others attend to it.
+    const int64_t cached = first ? 0 : std::min(in, shared);
+    prompt_work += prompt_flops(shape, cached, in - cached);
+    first = false;
     b.prompt_tokens += in;
     b.output_tokens += out;
     longest_output = std::max(longest_output, out);
@@ -52,8 +73,9 @@ WorkloadBound workload_bound(const Workload& w, const ModelShape& shape, const C
   const int64_t concurrent = std::max<int64_t>(1, std::min<int64_t>(max_num_seqs, w.requests.size()));
   b.decode_steps = std::max<int64_t>(longest_output - 1, (b.output_tokens - static_cast<int64_t>(w.requests.size()) + concurrent - 1) / concurrent);
   kv_token_reads += static_cast<double>(b.decode_steps) * static_cast<double>(shared);
-  // Prompt tokens multiply through the body; the lm_head is needed for the last one only.
-  b.prefill_s = 2.0 * static_cast<double>(shape.body_params()) * b.prompt_tokens / ceil.gemm_flops_per_s;
+  // Prompt tokens multiply through the body (the lm_head is needed for the last one
+  // only) and attend to their context.
+  b.prefill_s = prompt_work / ceil.gemm_flops_per_s;
   b.decode_weights_s = static_cast<double>(b.decode_steps) * shape.streamed_params() * shape.bytes_per_param /
                        ceil.hbm_bytes_per_s;
   b.decode_kv_s = kv_token_reads * shape.kv_bytes_per_token / ceil.hbm_bytes_per_s;
@@ -62,7 +84,7 @@ WorkloadBound workload_bound(const Workload& w, const ModelShape& shape, const C
 
 LatencyBound latency_bound(const BenchRequest& r, const ModelShape& shape, const Ceilings& ceil) {
   LatencyBound b;
-  b.ttft_s = 2.0 * static_cast<double>(shape.body_params()) * r.prompt_token_ids.size() / ceil.gemm_flops_per_s +
+  b.ttft_s = prompt_flops(shape, 0, static_cast<int64_t>(r.prompt_token_ids.size())) / ceil.gemm_flops_per_s +
              static_cast<double>(shape.streamed_params()) * shape.bytes_per_param / ceil.hbm_bytes_per_s;
   b.tpot_s = (static_cast<double>(shape.streamed_params()) * shape.bytes_per_param +
               static_cast<double>(shape.kv_bytes_per_token) * (r.prompt_token_ids.size() + r.max_tokens / 2)) /

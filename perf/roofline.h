@@ -20,6 +20,9 @@ struct ModelShape {
   // Weights one decode step streams: the body plus the lm_head.
   int64_t streamed_params() const { return body_params() + lm_head_params; }
   int64_t kv_bytes_per_token = 0;     // K + V over all layers at the KV dtype
+  // Attention FLOPs of one query token per key it sees, over all layers
+  // (Q K^T and P V: 2 x 2 x num_heads x head_dim per layer).
+  int64_t attn_flops_per_token_key = 0;
   bool tied_embeddings = false;       // lm_head is the embedding table
   int32_t bytes_per_param = 2;        // bf16
 };
@@ -34,7 +37,7 @@ struct Ceilings {
 };
 
 struct WorkloadBound {
-  double prefill_s = 0;         // GEMM-bound prompt compute
+  double prefill_s = 0;         // GEMM-bound prompt compute (body weights and causal attention)
   double decode_weights_s = 0;  // streaming the weights once per decode step
   double decode_kv_s = 0;       // reading the KV cache of every running sequence per step
   double total_s() const { return prefill_s + decode_weights_s + decode_kv_s; }

@@ -4,7 +4,9 @@
 #   tar xJf .gpu/bundle.tar.xz -C .gpu
 #   export LD_LIBRARY_PATH=$PWD/.gpu/lib:/usr/local/cuda/lib64; bash scripts/gpu/run_tests.sh $OUT [STAGES...]
 # Stages (default all): tests compare bench throughput startup serve sanitizer; profile
-# (nsys per-kernel time of short S1 and W2 runs, graphs traced by node) runs only when named. throughput runs
+# (nsys per-kernel time of short S1 and W2 runs, graphs traced by node) and ncu (Nsight
+# Compute: each kernel's GPU time over a window of launches, summed per step and per
+# kind; NCU_RUNS="name skip count args...;...") run only when named. throughput runs
 # WORKLOADS (default S1 W1 P1 W2) with decode CUDA graphs, then EAGER_WORKLOADS (default S1 W1)
 # with --enforce-eager (EAGER_WORKLOADS= skips those). $OUT gets summary.txt and
 # logs.tar.gz (every log and JSON), so the 8-file limit of the way back holds.
@@ -117,6 +119,18 @@ PY
   else
     note "    nsys not on this machine"
   fi
+fi
+
+if has ncu; then
+  note "== ncu: GPU time per kernel, summed per engine step (a sampler launch ends a step)"
+  IFS=';' read -ra ncu_runs <<< "${NCU_RUNS:-p1 400 3000 --workload P1 --enforce-eager}"
+  for spec in "${ncu_runs[@]}"; do
+    read -r name skip count args <<< "$spec"
+    run "ncu-$name" ${NCU_TIMEOUT:-300} ncu --metrics gpu__time_duration.sum --csv --print-units base \
+      --launch-skip "$skip" --launch-count "$count" --log-file "$logs/ncu-$name.csv" \
+      .gpu/bin/vela bench throughput --device cuda:0 --no-progress $args
+    python3 scripts/gpu/ncu_steps.py "$logs/ncu-$name.csv" | sed 's/^/    /' | tee -a "$summary"
+  done
 fi
 
 tar czf "$out/logs.tar.gz" -C "$logs" .

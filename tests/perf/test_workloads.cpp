@@ -90,6 +90,26 @@ TEST_CASE("a shared prefix's KV counts once per decode step, not once per sequen
   CHECK(shared.decode_kv_s > 0);
 }
 
+TEST_CASE("prefill counts attention: a prompt token attends to every key before it") {
+  const Ceilings h200{4.15e12, 760e12};
+  auto qwen = read_model_shape(std::string(VELA_SOURCE_DIR) + "/perf/models/qwen3-0.6b/config.json");
+  REQUIRE(qwen.ok());
+  CHECK(qwen->attn_flops_per_token_key == 4 * 28 * 16 * 128);
+  Workload one;
+  one.requests.resize(1);
+  one.requests[0].prompt_token_ids.assign(1000, 1);
+  one.requests[0].max_tokens = 1;
+  const double body = 2.0 * double(qwen->body_params()) * 1000;
+  const double attn = double(qwen->attn_flops_per_token_key) * 1000 * 1001 / 2;
+  CHECK(workload_bound(one, *qwen, h200).prefill_s == Approx((body + attn) / 760e12));
+  // P1: the 255 requests after the first attend to the 2k prefix they hit, so
+  // attention is a large part of what their short suffixes cost.
+  auto p1 = make_workload("P1");
+  REQUIRE(p1.ok());
+  const auto b = workload_bound(*p1, *qwen, h200, 256);
+  CHECK(b.prefill_s * 760e12 > 1.4 * 2.0 * double(qwen->body_params()) * double(b.prompt_tokens));
+}
+
 TEST_CASE("reports show measured / limit") {
   Report r{"throughput", "W1", "cpu", utc_now_iso8601(), build_commit(), "", {}};
   r.figures.push_back({"output tokens/s", 1000, "tok/s", 4000, "roofline", true});

@@ -26,6 +26,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/attention.h"
@@ -53,6 +54,11 @@ struct Options {
   // (max_model_len), each sequence splits its own keys by its seq_len.
   bool max_seq_len_is_bound = false;
   vela::kernels::DecodeKernel decode_kernel = vela::kernels::DecodeKernel::kAuto;
+  // > 0: every sequence's first shared_prefix_blocks blocks are sequence 0's (a prefix
+  // cache hit shared by the batch) and the kernel is told so (shared_prefix_len), so
+  // the cascade's shared pass runs; cascade says whether the plan must take it.
+  int32_t shared_prefix_blocks = 0;
+  bool cascade = false;
 };
 
 uint16_t random_bf16(std::mt19937_64& rng, float range) {
@@ -84,14 +90,18 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   total_blocks += 7;  // some blocks no one owns
   const int32_t table_stride = max_blocks + 3;
 
-  // Block tables: shuffled block ids, unused entries -1.
+  // Block tables: shuffled block ids, unused entries -1; a shared prefix reuses
+  // sequence 0's first blocks.
   std::vector<int32_t> ids(static_cast<size_t>(total_blocks));
   std::iota(ids.begin(), ids.end(), 0);
   std::shuffle(ids.begin(), ids.end(), rng);
   std::vector<int32_t> table(size_t(num_seqs) * table_stride, -1);
   size_t next = 0;
   for (int32_t s = 0; s < num_seqs; ++s)
-    for (int32_t b = 0; b < (seq_lens[s] + bs - 1) / bs; ++b) table[size_t(s) * table_stride + b] = ids[next++];
+    for (int32_t b = 0; b < (seq_lens[s] + bs - 1) / bs; ++b) {
+      REQUIRE(seq_lens[s] >= opt.shared_prefix_blocks * bs);
+      table[size_t(s) * table_stride + b] = s > 0 && b < opt.shared_prefix_blocks ? table[size_t(b)] : ids[next++];
+    }
 
   // KV cache [blocks, bs, nk, hd] and q inside a fused qkv row [T, nq + 2 nk, hd].
   const size_t cache_elems = size_t(total_blocks) * bs * nk * hd;
@@ -140,6 +150,9 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   p.workspace = ws_bytes > 0 ? ws_d.get() : nullptr;
   p.workspace_bytes = ws_bytes;
   p.decode_kernel = opt.decode_kernel;
+  p.shared_prefix_len = opt.shared_prefix_blocks * bs;
+  const vela::kernels::PagedAttentionPlanInfo plan = vela::kernels::paged_attention_plan_info(p);
+  if (opt.cascade) REQUIRE(plan.prefix_splits > 0);
   CUDA_OK(vela::kernels::paged_attention(p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   std::vector<uint16_t> out_h(out_d.size());
@@ -187,8 +200,12 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
     }
     for (int64_t e = int64_t(nq) * hd; e < out_stride; ++e) pad_bad += out_h[size_t(t * out_stride + e)] != 0xFFFF;
   }
-  std::printf("attention nq %d nk %d hd %d block %d: %d seqs, %d tokens, max q_len %d, max seq_len %d: max |err| %.2e%s\n",
-              nq, nk, hd, bs, num_seqs, T, max_q, max_seq, max_err, bad > 0 ? "  FAIL" : "");
+  std::printf("attention nq %d nk %d hd %d block %d: %d seqs, %d tokens, max q_len %d, max seq_len %d%s: max |err| %.2e%s\n",
+              nq, nk, hd, bs, num_seqs, T, max_q, max_seq,
+              plan.prefix_splits > 0 ? (", shared prefix " + std::to_string(p.shared_prefix_len) + " in " +
+                                        std::to_string(plan.prefix_splits) + " splits").c_str()
+                                     : "",
+              max_err, bad > 0 ? "  FAIL" : "");
   INFO("nq " << nq << " nk " << nk << " hd " << hd << " block " << bs << " seqs " << num_seqs << " tokens " << T
              << " max_q " << max_q << " max_seq " << max_seq << " seed " << seed << " max_err " << max_err);
   CHECK(pad_bad == 0);  // nothing written between rows
@@ -373,4 +390,51 @@ TEST_CASE("paged attention decode: CUDA-core and tensor-core kernels pinned, GQA
     opt.workspace = false;  // one split over every key
     check_attention({64, 8, 128, 32}, decode_q(2), {4096, 333}, seed++, opt);
   }
+}
+
+TEST_CASE("paged attention decode with a prefix shared by the batch: cascade (shared pass + own keys + combine)",
+          "[attention][decode][cascade]") {
+  // The P1 shape (Qwen3-0.6B, 2k shared system prompt, 256 sequences) and the 8B
+  // shape; suffixes from empty (the prefix is all a sequence has: its own pass reads
+  // nothing) to several splits long; both decode kernels under the shared pass; a
+  // prefix that is not a multiple of the 64-key tile; peaky scores so the combine's
+  // max tracking across the shared and own partials matters.
+  using vela::kernels::DecodeKernel;
+  uint64_t seed = 900;
+  Options c;
+  c.cascade = true;
+  auto lens_after = [&](int32_t prefix, size_t n, int32_t max_own) {
+    std::mt19937 rng{uint32_t(seed)};
+    std::vector<int32_t> lens(n);
+    for (auto& x : lens) x = prefix + int32_t(rng() % uint32_t(max_own + 1));
+    lens[0] = prefix;        // nothing of its own
+    lens[n - 1] = prefix + max_own;
+    return lens;
+  };
+  c.shared_prefix_blocks = 128;  // 2048 keys, block 16
+  check_attention({16, 8, 128, 16}, decode_q(256), lens_after(2048, 256, 264), seed++, c);
+  check_attention({16, 8, 128, 16}, decode_q(8), lens_after(2048, 8, 3000), seed++, c);  // few: own keys split
+  check_attention(kLlama8B, decode_q(64), lens_after(2048, 64, 500), seed++, c);
+  for (DecodeKernel kernel : {DecodeKernel::kCudaCores, DecodeKernel::kTensorCores})
+    for (int32_t g : {1, 2, 4, 8})
+      for (int32_t hd : {64, 128}) {
+        Options o = c;
+        o.decode_kernel = kernel;
+        o.shared_prefix_blocks = 21;  // 672 keys at block 32: the last shared tile is partial
+        check_attention({2 * g, 2, hd, 32}, decode_q(12), lens_after(672, 12, 700), seed++, o);
+      }
+  Options peaky = c;
+  peaky.q_range = 30.0f;
+  peaky.shared_prefix_blocks = 40;
+  check_attention({8, 2, 128, 16}, decode_q(16), lens_after(640, 16, 100), seed++, peaky);
+  // Declined, same result: a graph-bounded launch, and no workspace.
+  Options graph;
+  graph.shared_prefix_blocks = 32;
+  graph.max_seq_len_is_bound = true;
+  graph.max_seq_len_pad = 8192;
+  check_attention({16, 8, 128, 16}, decode_q(16), lens_after(512, 16, 50), seed++, graph);
+  Options no_ws;
+  no_ws.shared_prefix_blocks = 32;
+  no_ws.workspace = false;
+  check_attention({16, 8, 128, 16}, decode_q(16), lens_after(512, 16, 50), seed++, no_ws);
 }

@@ -54,13 +54,13 @@ __host__ __device__ inline int32_t split_len_of(int32_t seq_len, int32_t num_spl
 }
 
 template <int HD, int G>
-cudaError_t launch_decode(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+cudaError_t launch_decode(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
 template <int HD, int G>
-cudaError_t launch_decode_mma(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+cudaError_t launch_decode_mma(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
 template <int HD>
-cudaError_t launch_combine(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+cudaError_t launch_combine(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
 template <int HD, int G>
-cudaError_t launch_prefill(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+cudaError_t launch_prefill(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
 
 // ---- device helpers ------------------------------------------------------------
 

@@ -30,7 +30,7 @@ __device__ __forceinline__ int swz(int r, int c) {
 // Copies keys [t*64, t*64 + 64) of one kv head into a shared tile (zeros past n_keys).
 template <int HD>
 __device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const int32_t* table, int t, int n_keys,
-                                             const PagedAttentionParams& p, const Plan& plan, int kh) {
+                                             const PagedAttentionParams<bf16>& p, const Plan& plan, int kh) {
   constexpr int kChunks = HD / 8;
   const int64_t slot_stride = int64_t(p.num_kv_heads) * HD;
 #pragma unroll
@@ -50,7 +50,7 @@ __device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const
 // Min CTAs per SM: 3 (hd 128) / 4 (hd 64) fit in registers without spills (ptxas -v:
 // 168 / <= 128 registers) and in shared memory (48 / 24 KB each).
 template <int HD, int G>
-__global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(const PagedAttentionParams p, const Plan plan) {
+__global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
   constexpr int kChunks = HD / 8;
   constexpr int kK = HD / 16;   // k-steps of Q K^T
   constexpr int kN = HD / 8;    // n-tiles of the output
@@ -216,7 +216,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
 }  // namespace
 
 template <int HD, int G>
-cudaError_t launch_prefill(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t launch_prefill(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   const int64_t row_tiles = (int64_t(p.max_query_len) * G + kTileRows - 1) / kTileRows;
   dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
   prefill_kernel<HD, G><<<grid, kThreads, 0, stream>>>(p, plan);
@@ -224,14 +224,14 @@ cudaError_t launch_prefill(const PagedAttentionParams& p, const Plan& plan, cuda
 }
 
 #define VELA_PREFILL_INSTANTIATE(HD)                                                                 \
-  template cudaError_t launch_prefill<HD, 1>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 2>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 3>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 4>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 5>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 6>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 7>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_prefill<HD, 8>(const PagedAttentionParams&, const Plan&, cudaStream_t);
+  template cudaError_t launch_prefill<HD, 1>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_prefill<HD, 2>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_prefill<HD, 3>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_prefill<HD, 4>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_prefill<HD, 5>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_prefill<HD, 6>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_prefill<HD, 7>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_prefill<HD, 8>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);
 VELA_PREFILL_INSTANTIATE(64)
 VELA_PREFILL_INSTANTIATE(128)
 #undef VELA_PREFILL_INSTANTIATE

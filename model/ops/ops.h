@@ -1,7 +1,8 @@
 #pragma once
 // The ops the models are written against. Each dispatches on the DeviceContext:
 // the CPU backend (ops/cpu/) computes in fp32; the CUDA backend (ops/cuda/, kernels/)
-// keeps weights and activations in bf16 with fp32 math, the residual stream in fp32,
+// keeps weights and activations in the compute dtype (bf16, or fp32 for model.dtype
+// float32) with fp32 math, the residual stream in fp32,
 // and enqueues everything on ctx.stream (no host synchronisation inside an op).
 // Shapes: T tokens, H hidden, D last dim, nq/nk query/kv heads, hd head_dim.
 // Tensors may be row-strided views (e.g. q/k/v inside one fused qkv buffer) but

@@ -20,13 +20,15 @@
 // dropping a single key of a 32-key softmax.
 //
 // fp32 (model.dtype float32: q, caches and output fp32, always the generic kernel):
-// |gpu - ref| <= 2e-5 + 1e-4 * |ref|. No rounding step is left, only fp32 order:
-// each score is a dot product of hd terms summed in another order (and q scaled
-// before rather than after), ~sqrt(hd) * 2^-24 * sum |q_i k_i| <= ~1e-6 at q_range
-// 3 (~1e-5 for the peaky q_range 30 cases), expf vs libm exp within 2 ulps, and the
-// softmax sums over up to 32k keys in chunks vs in a row (~sqrt(n) * 2^-24 ~ 1e-5
-// relative). A score error e moves an output by <= e * max|v| = e. The bound is
-// ~200x below bf16's and ~3000x below dropping one key of a 32-key softmax.
+// |gpu - ref| <= 1e-4 + 1e-4 * |ref|. No rounding step is left, only fp32 order:
+// each score is a dot product of hd terms whose partial sums round differently (and
+// q is scaled before rather than after the sum): ~sqrt(hd) * 2^-24 * |partial sums|,
+// ~1e-6 at q_range 3 but ~1e-5 (tails ~4e-5) for the peaky q_range 30 cases with
+// scores up to ~35; expf vs libm exp within 2 ulps; the softmax sums over up to 32k
+// keys in chunks vs in a row (~sqrt(n) * 2^-24 ~ 1e-5 relative). A difference e
+// between two keys' score errors moves an output by <= e * |v_i - v_j| <= 2e. The
+// bound is 2x over those tails, 60x below bf16's, and ~1000x below the error of
+// dropping one key of a 32-key softmax.
 #include <catch2/catch.hpp>
 #include <cuda_runtime_api.h>
 
@@ -190,7 +192,7 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   vela::ops::cpu::paged_attention(q_ref, cache, batch, p.scale, out_ref);
 
   constexpr bool kF32 = std::is_same_v<Elem, float>;
-  constexpr double kAtol = kF32 ? 2e-5 : 6e-3, kRtol = kF32 ? 1e-4 : 1e-2;
+  constexpr double kAtol = kF32 ? 1e-4 : 6e-3, kRtol = kF32 ? 1e-4 : 1e-2;
   HostOf<Elem> poison;
   std::memset(&poison, 0xFF, sizeof(poison));
   int64_t bad = 0, pad_bad = 0;

@@ -49,7 +49,7 @@ void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& 
 // head by q_norm / k_norm [hd] when given (null: none), then RoPE (as rope());
 // q is left in place, k (rotated) and v are written to the cache (as
 // reshape_and_cache). k's own contents afterwards are unspecified. On CUDA one
-// fused kernel (kernels/qkv_rope_cache.cu) where the shapes allow.
+// fused kernel (kernels/qkv_rope_cache.cu, bf16 only) where the shapes allow.
 void qkv_rope_cache(const DeviceContext& ctx, Tensor& q, Tensor& k, const Tensor& v, const Tensor* q_norm,
                     const Tensor* k_norm, float eps, const Tensor& positions, const Tensor& cos_sin, bool interleaved,
                     LayerKVCache& cache, const ForwardBatch& batch);

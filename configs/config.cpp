@@ -128,7 +128,7 @@ const std::vector<KeySpec>& specs() {
   static const std::vector<KeySpec> kSpecs = {
       VELA_STR(model, path, "HF model directory (config.json, *.safetensors). Empty: the embedded demo model."),
       VELA_STR(model, tokenizer, "Directory holding tokenizer.json. Empty: the model directory."),
-      VELA_CHOICE(model, dtype, "Compute dtype. auto: float32 on the CPU, bfloat16 on CUDA.",
+      VELA_CHOICE(model, dtype, "Compute dtype. auto: float32 on the CPU, bfloat16 on CUDA. CUDA also computes in float32 (bf16 checkpoints widened on the GPU, fp32 KV cache, true fp32 GEMMs: precision, not speed); the CPU only in float32; float16 is refused at model load.",
                   "auto", "float32", "bfloat16", "float16"),
       VELA_INT(model, max_model_len, 0, 1 << 24, "Longest prompt + output in tokens. 0: the model's max_position_embeddings."),
       VELA_CHOICE(model, load_format, "auto/safetensors read the weights; dummy makes seeded random weights of the config's shapes.",

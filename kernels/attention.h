@@ -6,6 +6,8 @@
 // [0, seq_len - q_len + i] (bottom-right causal). Token j of sequence s lives in
 // block block_tables[s * block_table_stride + j / block_size], row j % block_size.
 // GQA: query head h reads kv head h / (num_q_heads / num_kv_heads).
+// Element type T of q, the caches and out: bf16 (the tuned kernels, or the generic
+// one) or float (model.dtype float32: the generic kernel, fp32 end to end).
 #include <cstddef>
 #include <cstdint>
 
@@ -23,16 +25,17 @@ enum class DecodeKernel : uint8_t {
   kTensorCores, // decode_mma_kernel: the G heads as rows of an mma.sync tile
 };
 
+template <class T>
 struct PagedAttentionParams {
-  const bf16* q = nullptr;  // [T, nq, hd] token-major head view
+  const T* q = nullptr;  // [T, nq, hd] token-major head view
   int64_t q_token_stride = 0;
-  const bf16* k_cache = nullptr;  // [num_blocks, block_size, nk, hd]
-  const bf16* v_cache = nullptr;
+  const T* k_cache = nullptr;  // [num_blocks, block_size, nk, hd]
+  const T* v_cache = nullptr;
   const int32_t* block_tables = nullptr;  // [num_seqs, block_table_stride]
   int32_t block_table_stride = 0;
   const int32_t* query_start_loc = nullptr;  // [num_seqs + 1]
   const int32_t* seq_lens = nullptr;         // [num_seqs]
-  bf16* out = nullptr;  // [T, nq, hd] token-major head view
+  T* out = nullptr;  // [T, nq, hd] token-major head view
   int64_t out_token_stride = 0;
   int32_t num_seqs = 0, num_tokens = 0;
   int32_t num_q_heads = 0, num_kv_heads = 0, head_dim = 0, block_size = 0;
@@ -66,18 +69,21 @@ struct PagedAttentionPlanInfo {
   int32_t num_splits = 0;     // decode splits per sequence
   int32_t prefix_splits = 0;  // > 0: the cascade's shared pass runs, in this many splits
 };
-PagedAttentionPlanInfo paged_attention_plan_info(const PagedAttentionParams& p);
+PagedAttentionPlanInfo paged_attention_plan_info(const PagedAttentionParams<bf16>& p);
 
 // Scratch the launcher may need for a batch of up to max_tokens query rows.
 size_t paged_attention_workspace_bytes(int64_t max_tokens, int32_t num_q_heads, int32_t head_dim);
 
-// The tuned kernels (head_dim 64/128, GQA 1..8, power-of-two blocks, aligned rows)
-// when they apply, otherwise the generic one.
-cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream);
+// bf16: the tuned kernels (head_dim 64/128, GQA 1..8, power-of-two blocks, aligned
+// rows) when they apply, otherwise the generic one. float: the generic one.
+cudaError_t paged_attention(const PagedAttentionParams<bf16>& p, cudaStream_t stream);
+cudaError_t paged_attention(const PagedAttentionParams<float>& p, cudaStream_t stream);
 
 // The generic kernel alone (any head_dim <= 256, any GQA ratio and block size):
-// small and test models, and a second opinion in tests.
-bool paged_attention_generic_supports(const PagedAttentionParams& p);
-cudaError_t paged_attention_generic(const PagedAttentionParams& p, cudaStream_t stream);
+// small and test models, fp32, and a second opinion in tests. T: bf16 or float.
+template <class T>
+bool paged_attention_generic_supports(const PagedAttentionParams<T>& p);
+template <class T>
+cudaError_t paged_attention_generic(const PagedAttentionParams<T>& p, cudaStream_t stream);
 
 }  // namespace vela::kernels

@@ -8,11 +8,11 @@ namespace {
 
 constexpr int kMaxThreads = 256;
 
-template <bool kVec8>
-__global__ void gather_rows_kernel(GatherRowsParams p) {
+template <class T, bool kVec8>
+__global__ void gather_rows_kernel(GatherRowsParams<T> p) {
   const int64_t r = blockIdx.x;
-  const bf16* src = p.x + int64_t(p.rows[r]) * p.x_token_stride;
-  bf16* dst = p.out + r * p.dim;
+  const T* src = p.x + int64_t(p.rows[r]) * p.x_token_stride;
+  T* dst = p.out + r * p.dim;
   if constexpr (kVec8) {
     for (int64_t i = int64_t(threadIdx.x) * kVec; i < p.dim; i += int64_t(blockDim.x) * kVec) copy8(dst + i, src + i);
   } else {
@@ -22,15 +22,19 @@ __global__ void gather_rows_kernel(GatherRowsParams p) {
 
 }  // namespace
 
-cudaError_t gather_rows(const GatherRowsParams& p, cudaStream_t stream) {
+template <class T>
+cudaError_t gather_rows(const GatherRowsParams<T>& p, cudaStream_t stream) {
   if (p.num_rows == 0 || p.dim == 0) return cudaSuccess;
   const bool vec = vec8_ok({p.x, p.out}, {p.dim, p.x_token_stride});
   const int threads = threads_for(vec ? p.dim / kVec : p.dim, kMaxThreads);
   if (vec)
-    gather_rows_kernel<true><<<unsigned(p.num_rows), threads, 0, stream>>>(p);
+    gather_rows_kernel<T, true><<<unsigned(p.num_rows), threads, 0, stream>>>(p);
   else
-    gather_rows_kernel<false><<<unsigned(p.num_rows), threads, 0, stream>>>(p);
+    gather_rows_kernel<T, false><<<unsigned(p.num_rows), threads, 0, stream>>>(p);
   return cudaGetLastError();
 }
+
+template cudaError_t gather_rows(const GatherRowsParams<bf16>&, cudaStream_t);
+template cudaError_t gather_rows(const GatherRowsParams<float>&, cudaStream_t);
 
 }  // namespace vela::kernels

@@ -24,7 +24,7 @@ namespace {
 
 struct PlanKey {
   int64_t m, n, k, x_row_stride, out_row_stride;
-  bool out_f32, has_bias;
+  bool out_f32, has_bias, in_f32;
   uint16_t align_x, align_w, align_out, align_bias;
   bool operator==(const PlanKey&) const = default;
 };
@@ -35,7 +35,7 @@ struct PlanKeyHash {
     auto mix = [&h](uint64_t v) { h = (h ^ v) * 0x100000001b3ull; h ^= h >> 29; };
     mix(uint64_t(key.m)); mix(uint64_t(key.n)); mix(uint64_t(key.k));
     mix(uint64_t(key.x_row_stride)); mix(uint64_t(key.out_row_stride));
-    mix(uint64_t(key.out_f32) | uint64_t(key.has_bias) << 1 | uint64_t(key.align_x) << 8 |
+    mix(uint64_t(key.out_f32) | uint64_t(key.has_bias) << 1 | uint64_t(key.in_f32) << 2 | uint64_t(key.align_x) << 8 |
         uint64_t(key.align_w) << 20 | uint64_t(key.align_out) << 32 | uint64_t(key.align_bias) << 44);
     return size_t(h);
   }
@@ -67,7 +67,8 @@ struct Plan {
 std::string shape_text(const PlanKey& key) {
   return "m=" + std::to_string(key.m) + " n=" + std::to_string(key.n) + " k=" + std::to_string(key.k) +
          " x_row_stride=" + std::to_string(key.x_row_stride) + " out_row_stride=" +
-         std::to_string(key.out_row_stride) + (key.out_f32 ? " out=f32" : " out=bf16") +
+         std::to_string(key.out_row_stride) + (key.in_f32 ? " in=f32" : " in=bf16") +
+         (key.out_f32 ? " out=f32" : " out=bf16") +
          (key.has_bias ? " bias" : "") + " align(x,w,out,bias)=" + std::to_string(key.align_x) + "," +
          std::to_string(key.align_w) + "," + std::to_string(key.align_out) + "," + std::to_string(key.align_bias);
 }
@@ -92,15 +93,17 @@ class CublasLtGemm final : public Gemm {
   Result<bool> run(const GemmArgs& args, cudaStream_t stream) override {
     if (args.m == 0) return true;
     const PlanKey key{args.m, args.n, args.k, args.x_row_stride, args.out_row_stride, args.out_f32,
-                      args.bias != nullptr, alignment_of(args.x), alignment_of(args.w), alignment_of(args.out),
+                      args.bias != nullptr, args.in_f32, alignment_of(args.x), alignment_of(args.w), alignment_of(args.out),
                       uint16_t(args.bias ? alignment_of(args.bias) : 0)};
     if (args.m < 0 || args.n <= 0 || args.k <= 0 || args.x_row_stride < args.k || args.out_row_stride < args.n ||
         args.x == nullptr || args.w == nullptr || args.out == nullptr)
       return make_error("bad_gemm", "invalid GEMM arguments: " + shape_text(key));
     // cuBLASLt has no algorithm for a bf16 bias with fp32 output; only the LM head
-    // writes fp32, and it has no bias.
-    if (args.out_f32 && args.bias != nullptr)
+    // writes fp32 from bf16, and it has no bias. fp32 inputs take an fp32 bias.
+    if (!args.in_f32 && args.out_f32 && args.bias != nullptr)
       return make_error("bad_gemm", "a bias with fp32 output is not supported: " + shape_text(key));
+    if (args.in_f32 && !args.out_f32)
+      return make_error("bad_gemm", "fp32 inputs need an fp32 output: " + shape_text(key));
     auto it = plans_.find(key);
     if (it == plans_.end()) {
       auto plan = make_plan(key);
@@ -125,6 +128,8 @@ class CublasLtGemm final : public Gemm {
   Result<std::unique_ptr<Plan>> make_plan(const PlanKey& key) {
     auto plan = std::make_unique<Plan>();
     auto fail = [&key](const char* what, cublasStatus_t s) { return cublas_error(what, s, &key); };
+    // fp32 accumulation for both input types; with fp32 inputs CUBLAS_COMPUTE_32F is
+    // IEEE fp32 products too (TF32 would be CUBLAS_COMPUTE_32F_FAST_TF32, never asked for).
     cublasStatus_t s = cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F);
     if (s != CUBLAS_STATUS_SUCCESS) return fail("cublasLtMatmulDescCreate", s);
     const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
@@ -136,16 +141,17 @@ class CublasLtGemm final : public Gemm {
       const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
       s = cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue));
       if (s != CUBLAS_STATUS_SUCCESS) return fail("cublasLtMatmulDescSetAttribute(EPILOGUE)", s);
-      // bf16 bias also for an fp32 output (the default would be the output's type).
-      const cudaDataType_t bias_type = CUDA_R_16BF;
+      // The inputs' type (bf16 also for an fp32 output; the default would be the output's).
+      const cudaDataType_t bias_type = key.in_f32 ? CUDA_R_32F : CUDA_R_16BF;
       s = cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
                                          sizeof(bias_type));
       if (s != CUBLAS_STATUS_SUCCESS) return fail("cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)", s);
     }
     // Column-major views (rows, cols, ld): A = w as [k, n], B = x as [k, m], D as [n, m].
-    s = cublasLtMatrixLayoutCreate(&plan->a, CUDA_R_16BF, uint64_t(key.k), uint64_t(key.n), key.k);
+    const cudaDataType_t in_type = key.in_f32 ? CUDA_R_32F : CUDA_R_16BF;
+    s = cublasLtMatrixLayoutCreate(&plan->a, in_type, uint64_t(key.k), uint64_t(key.n), key.k);
     if (s != CUBLAS_STATUS_SUCCESS) return fail("cublasLtMatrixLayoutCreate(A=w)", s);
-    s = cublasLtMatrixLayoutCreate(&plan->b, CUDA_R_16BF, uint64_t(key.k), uint64_t(key.m), key.x_row_stride);
+    s = cublasLtMatrixLayoutCreate(&plan->b, in_type, uint64_t(key.k), uint64_t(key.m), key.x_row_stride);
     if (s != CUBLAS_STATUS_SUCCESS) return fail("cublasLtMatrixLayoutCreate(B=x)", s);
     s = cublasLtMatrixLayoutCreate(&plan->d, key.out_f32 ? CUDA_R_32F : CUDA_R_16BF, uint64_t(key.n),
                                    uint64_t(key.m), key.out_row_stride);

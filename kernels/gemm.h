@@ -1,6 +1,8 @@
 #pragma once
-// GEMMs through cuBLASLt: out[M, N] = x[M, K] · w[N, K]^T (+ bias[N]), bf16 inputs,
-// fp32 accumulation, bf16 or fp32 output (fp32 for logits). One handle and one
+// GEMMs through cuBLASLt: out[M, N] = x[M, K] · w[N, K]^T (+ bias[N]). Inputs bf16
+// (fp32 accumulation, bf16 or fp32 output: fp32 for logits) or fp32 (model.dtype
+// float32: fp32 output, CUBLAS_COMPUTE_32F, true fp32 products and sums, never
+// TF32, since that mode exists for precision). One handle and one
 // workspace per device; the algorithm for each (M, N, K, out type, bias) shape is
 // chosen once (heuristic, optionally timed) and cached, so a step does no search.
 #include <cstddef>
@@ -12,14 +14,15 @@
 namespace vela::kernels {
 
 struct GemmArgs {
-  const bf16* x = nullptr;  // [m, k], row stride x_row_stride (>= k)
+  const void* x = nullptr;  // [m, k], row stride x_row_stride (>= k); bf16, or fp32 when in_f32
   int64_t x_row_stride = 0;
-  const bf16* w = nullptr;  // [n, k] contiguous (torch nn.Linear layout)
-  const bf16* bias = nullptr;  // [n] or nullptr
+  const void* w = nullptr;  // [n, k] contiguous (torch nn.Linear layout); x's type
+  const void* bias = nullptr;  // [n] of x's type, or nullptr
   void* out = nullptr;      // [m, n], row stride out_row_stride (>= n)
   int64_t out_row_stride = 0;
-  bool out_f32 = false;     // fp32 output instead of bf16
+  bool out_f32 = false;     // fp32 output instead of bf16 (always set when in_f32)
   int64_t m = 0, n = 0, k = 0;
+  bool in_f32 = false;      // x, w and bias fp32: a true fp32 GEMM (cuBLASLt only, no GEMV)
 };
 
 class Gemm {
@@ -33,7 +36,7 @@ class Gemm {
 
 // The small-batch path (gemv.cu): out = x · w^T (+ bias) for 1 <= m <= kGemvMaxRows
 // by a bandwidth-bound matrix-vector kernel (any output type, bias allowed).
-// gemv_supported: k and x's row stride multiples of 8, x and w 16-byte aligned.
+// gemv_supported: bf16 inputs, k and x's row stride multiples of 8, x and w 16-byte aligned.
 inline constexpr int64_t kGemvMaxRows = 4;
 bool gemv_supported(const GemmArgs& args);
 cudaError_t gemv(const GemmArgs& args, cudaStream_t stream);

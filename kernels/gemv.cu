@@ -16,16 +16,6 @@ constexpr int kWarpsPerBlock = 8;
 constexpr int kUnroll = 4;
 constexpr int64_t kChunk = 32 * kVec;  // elements a warp covers with one load per lane
 
-__device__ inline void unpack8(const uint4& raw, float (&f)[kVec]) {
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < kVec / 2; ++i) {
-    const float2 v = __bfloat1622float2(h[i]);
-    f[2 * i] = v.x;
-    f[2 * i + 1] = v.y;
-  }
-}
-
 template <int M>
 __device__ inline void accumulate(const GemmArgs& a, const uint4& wraw, int64_t k, float (&acc)[M]) {
   float w[kVec];
@@ -33,7 +23,7 @@ __device__ inline void accumulate(const GemmArgs& a, const uint4& wraw, int64_t 
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     float x[kVec];
-    load8(a.x + m * a.x_row_stride + k, x);
+    load8(static_cast<const bf16*>(a.x) + m * a.x_row_stride + k, x);
 #pragma unroll
     for (int e = 0; e < kVec; ++e) acc[m] = fmaf(w[e], x[e], acc[m]);
   }
@@ -44,7 +34,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
   const int lane = threadIdx.x & 31;
   const int64_t n = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
   if (n >= a.n) return;
-  const bf16* w = a.w + n * a.k;
+  const bf16* w = static_cast<const bf16*>(a.w) + n * a.k;
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.f;
@@ -62,7 +52,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
   if (lane != 0) return;
-  const float b = a.bias != nullptr ? __bfloat162float(a.bias[n]) : 0.f;
+  const float b = a.bias != nullptr ? to_f32(static_cast<const bf16*>(a.bias)[n]) : 0.f;
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     const float v = acc[m] + b;
@@ -81,7 +71,7 @@ cudaError_t launch(const GemmArgs& a, cudaStream_t stream) {
 }  // namespace
 
 bool gemv_supported(const GemmArgs& a) {
-  return a.m >= 1 && a.m <= kGemvMaxRows && a.k % kVec == 0 && a.x_row_stride % kVec == 0 && aligned16(a.x) &&
+  return !a.in_f32 && a.m >= 1 && a.m <= kGemvMaxRows && a.k % kVec == 0 && a.x_row_stride % kVec == 0 && aligned16(a.x) &&
          aligned16(a.w) && a.out_row_stride >= a.n;
 }
 

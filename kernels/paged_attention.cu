@@ -39,7 +39,7 @@ int sm_count() {
 bool is_pow2(int32_t x) { return x > 0 && (x & (x - 1)) == 0; }
 
 // Checks what the kernels assume; fills the plan.
-cudaError_t make_plan(const PagedAttentionParams& p, Plan& plan) {
+cudaError_t make_plan(const PagedAttentionParams<bf16>& p, Plan& plan) {
   if (p.num_seqs < 0 || p.num_tokens < 0) return cudaErrorInvalidValue;
   if (p.head_dim != 64 && p.head_dim != 128) return cudaErrorInvalidValue;
   if (p.num_kv_heads <= 0 || p.num_q_heads % p.num_kv_heads != 0) return cudaErrorInvalidValue;
@@ -124,7 +124,7 @@ cudaError_t make_plan(const PagedAttentionParams& p, Plan& plan) {
 }
 
 template <int HD, int G>
-cudaError_t run(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t run(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   const bool mma = p.decode_kernel == DecodeKernel::kTensorCores ||
                    (p.decode_kernel == DecodeKernel::kAuto && (G >= kMmaDecodeMinGroup || p.num_seqs >= kMmaDecodeMinSeqs));
   if (!plan.decode) {
@@ -142,7 +142,7 @@ cudaError_t run(const PagedAttentionParams& p, const Plan& plan, cudaStream_t st
 }
 
 template <int HD>
-cudaError_t run_group(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t run_group(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   switch (p.num_q_heads / p.num_kv_heads) {
     case 1: return run<HD, 1>(p, plan, stream);
     case 2: return run<HD, 2>(p, plan, stream);
@@ -164,13 +164,18 @@ size_t paged_attention_workspace_bytes(int64_t max_tokens, int32_t num_q_heads, 
   return attn::partial_bytes(rows, num_q_heads, head_dim);
 }
 
-PagedAttentionPlanInfo paged_attention_plan_info(const PagedAttentionParams& p) {
+PagedAttentionPlanInfo paged_attention_plan_info(const PagedAttentionParams<bf16>& p) {
   attn::Plan plan;
   if (attn::make_plan(p, plan) != cudaSuccess) return {};
   return {plan.decode, plan.num_splits, plan.prefix_splits};
 }
 
-cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream) {
+// fp32 (model.dtype float32) is for precision, not speed: the generic kernel serves it.
+cudaError_t paged_attention(const PagedAttentionParams<float>& p, cudaStream_t stream) {
+  return paged_attention_generic(p, stream);
+}
+
+cudaError_t paged_attention(const PagedAttentionParams<bf16>& p, cudaStream_t stream) {
   attn::Plan plan;
   if (auto e = attn::make_plan(p, plan); e != cudaSuccess) {
     // Shapes outside the tuned kernels (e.g. head_dim 8..32 of small models).

@@ -28,7 +28,7 @@ struct DecodeCfg {
 };
 
 template <int HD, int G>
-__global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionParams p, const Plan plan) {
+__global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
   using C = DecodeCfg<HD, G>;
   constexpr int U = C::kUnroll;
   __shared__ float s_m[C::kStreams][G];
@@ -183,7 +183,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionPa
 
 // grid (num_q_heads, num_seqs), HD threads: merges a sequence's split partials.
 template <int HD>
-__global__ void __launch_bounds__(HD) combine_kernel(const PagedAttentionParams p, const Plan plan) {
+__global__ void __launch_bounds__(HD) combine_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
   const int h = blockIdx.x, s = blockIdx.y, d = threadIdx.x;
   const int row = p.query_start_loc[s];
   if (p.query_start_loc[s + 1] - row != 1) return;
@@ -212,29 +212,29 @@ __global__ void __launch_bounds__(HD) combine_kernel(const PagedAttentionParams 
 }  // namespace
 
 template <int HD, int G>
-cudaError_t launch_decode(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t launch_decode(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   dim3 grid(unsigned(plan.num_splits), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
   decode_kernel<HD, G><<<grid, kThreads, 0, stream>>>(p, plan);
   return cudaGetLastError();
 }
 
 template <int HD>
-cudaError_t launch_combine(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t launch_combine(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   dim3 grid(unsigned(p.num_q_heads), unsigned(p.num_seqs));
   combine_kernel<HD><<<grid, HD, 0, stream>>>(p, plan);
   return cudaGetLastError();
 }
 
 #define VELA_DECODE_INSTANTIATE(HD)                                                                        \
-  template cudaError_t launch_decode<HD, 1>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
-  template cudaError_t launch_decode<HD, 2>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
-  template cudaError_t launch_decode<HD, 3>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
-  template cudaError_t launch_decode<HD, 4>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
-  template cudaError_t launch_decode<HD, 5>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
-  template cudaError_t launch_decode<HD, 6>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
-  template cudaError_t launch_decode<HD, 7>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
-  template cudaError_t launch_decode<HD, 8>(const PagedAttentionParams&, const Plan&, cudaStream_t);       \
-  template cudaError_t launch_combine<HD>(const PagedAttentionParams&, const Plan&, cudaStream_t);
+  template cudaError_t launch_decode<HD, 1>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 2>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 3>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 4>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 5>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 6>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 7>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_decode<HD, 8>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);       \
+  template cudaError_t launch_combine<HD>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);
 VELA_DECODE_INSTANTIATE(64)
 VELA_DECODE_INSTANTIATE(128)
 #undef VELA_DECODE_INSTANTIATE

@@ -47,7 +47,7 @@ __device__ __forceinline__ int swz(int r, int c) {
 }
 
 template <int HD, int G>
-__global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttentionParams p, const Plan plan) {
+__global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
   static_assert(G >= 1 && G <= 8, "query rows live in fragment rows 0..7");
   using C = MmaDecodeCfg<HD>;
   constexpr int S = C::kStages;
@@ -237,7 +237,7 @@ cudaError_t allow_smem() {
 }  // namespace
 
 template <int HD, int G>
-cudaError_t launch_decode_mma(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t launch_decode_mma(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   if (auto e = allow_smem<HD, G>(); e != cudaSuccess) return e;
   dim3 grid(unsigned(plan.num_splits), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
   decode_mma_kernel<HD, G><<<grid, kThreads, MmaDecodeCfg<HD>::kSmemBytes, stream>>>(p, plan);
@@ -245,14 +245,14 @@ cudaError_t launch_decode_mma(const PagedAttentionParams& p, const Plan& plan, c
 }
 
 #define VELA_DECODE_MMA_INSTANTIATE(HD)                                                                  \
-  template cudaError_t launch_decode_mma<HD, 1>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 2>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 3>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 4>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 5>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 6>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 7>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 8>(const PagedAttentionParams&, const Plan&, cudaStream_t);
+  template cudaError_t launch_decode_mma<HD, 1>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_decode_mma<HD, 2>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_decode_mma<HD, 3>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_decode_mma<HD, 4>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_decode_mma<HD, 5>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_decode_mma<HD, 6>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_decode_mma<HD, 7>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_decode_mma<HD, 8>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);
 VELA_DECODE_MMA_INSTANTIATE(64)
 VELA_DECODE_MMA_INSTANTIATE(128)
 #undef VELA_DECODE_MMA_INSTANTIATE

@@ -1,10 +1,12 @@
 // Paged attention for the shapes the tuned kernels do not cover (head_dim other than
 // 64/128, GQA ratios above 8, block sizes that are not powers of two, unaligned
-// views): small and test models. Correctness over speed: one CTA per (query row,
-// query head), keys in chunks of kThreads, a running (max, sum, acc) per CTA.
+// views), and every fp32 (model.dtype float32) batch. Correctness over speed: one CTA
+// per (query row, query head), keys in chunks of kThreads, a running (max, sum, acc)
+// per CTA, all in fp32 whatever the element type T (bf16 or float).
 #include <cmath>
 
 #include "kernels/attention.h"
+#include "kernels/vec.cuh"
 
 namespace vela::kernels {
 namespace {
@@ -26,7 +28,8 @@ __device__ float block_reduce(float v, float* scratch, bool is_max) {
   return v;
 }
 
-__global__ void __launch_bounds__(kThreads) generic_attention_kernel(PagedAttentionParams p) {
+template <class T>
+__global__ void __launch_bounds__(kThreads) generic_attention_kernel(PagedAttentionParams<T> p) {
   const int t = blockIdx.x, h = blockIdx.y;
   // The sequence of query row t: the last s with query_start_loc[s] <= t.
   int lo = 0, hi = p.num_seqs - 1;
@@ -45,12 +48,12 @@ __global__ void __launch_bounds__(kThreads) generic_attention_kernel(PagedAttent
   __shared__ float probs[kThreads];
   __shared__ float scratch[kThreads / 32];
   for (int d = threadIdx.x; d < hd; d += kThreads)
-    q[d] = __bfloat162float(p.q[int64_t(t) * p.q_token_stride + int64_t(h) * hd + d]) * p.scale;
+    q[d] = to_f32(p.q[int64_t(t) * p.q_token_stride + int64_t(h) * hd + d]) * p.scale;
   __syncthreads();
 
   float running_max = -INFINITY, running_sum = 0.0f;
   float acc[kMaxHeadDim / kThreads] = {};
-  auto row = [&](const bf16* cache, int j) {
+  auto row = [&](const T* cache, int j) {
     const int64_t block = table[j / p.block_size];
     return cache + ((block * p.block_size + j % p.block_size) * p.num_kv_heads + kv_head) * hd;
   };
@@ -58,9 +61,9 @@ __global__ void __launch_bounds__(kThreads) generic_attention_kernel(PagedAttent
     const int j = base + threadIdx.x;
     float score = -INFINITY;
     if (j < visible) {
-      const bf16* k = row(p.k_cache, j);
+      const T* k = row(p.k_cache, j);
       score = 0.0f;
-      for (int d = 0; d < hd; ++d) score += q[d] * __bfloat162float(k[d]);
+      for (int d = 0; d < hd; ++d) score += q[d] * to_f32(k[d]);
     }
     const float chunk_max = block_reduce(score, scratch, true);
     const float new_max = fmaxf(running_max, chunk_max);
@@ -76,7 +79,7 @@ __global__ void __launch_bounds__(kThreads) generic_attention_kernel(PagedAttent
       const int d = threadIdx.x + i * kThreads;
       if (d >= hd) continue;
       float a = acc[i] * rescale;
-      for (int c = 0; c < n; ++c) a += probs[c] * __bfloat162float(row(p.v_cache, base + c)[d]);
+      for (int c = 0; c < n; ++c) a += probs[c] * to_f32(row(p.v_cache, base + c)[d]);
       acc[i] = a;
     }
     __syncthreads();  // probs is rewritten by the next chunk
@@ -84,23 +87,30 @@ __global__ void __launch_bounds__(kThreads) generic_attention_kernel(PagedAttent
 #pragma unroll
   for (int i = 0; i < kMaxHeadDim / kThreads; ++i) {
     const int d = threadIdx.x + i * kThreads;
-    if (d < hd) p.out[int64_t(t) * p.out_token_stride + int64_t(h) * hd + d] = __float2bfloat16(acc[i] / running_sum);
+    if (d < hd) p.out[int64_t(t) * p.out_token_stride + int64_t(h) * hd + d] = from_f32<T>(acc[i] / running_sum);
   }
 }
 
 }  // namespace
 
-bool paged_attention_generic_supports(const PagedAttentionParams& p) {
+template <class T>
+bool paged_attention_generic_supports(const PagedAttentionParams<T>& p) {
   return p.head_dim >= 1 && p.head_dim <= kMaxHeadDim && p.num_kv_heads > 0 && p.num_q_heads % p.num_kv_heads == 0 &&
          p.block_size > 0 && p.num_seqs >= 0 && p.num_tokens >= 0 && p.q && p.k_cache && p.v_cache && p.out &&
          p.block_tables && p.query_start_loc && p.seq_lens;
 }
 
-cudaError_t paged_attention_generic(const PagedAttentionParams& p, cudaStream_t stream) {
+template <class T>
+cudaError_t paged_attention_generic(const PagedAttentionParams<T>& p, cudaStream_t stream) {
   if (!paged_attention_generic_supports(p)) return cudaErrorInvalidValue;
   if (p.num_seqs == 0 || p.num_tokens == 0) return cudaSuccess;
-  generic_attention_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_q_heads)), kThreads, 0, stream>>>(p);
+  generic_attention_kernel<T><<<dim3(unsigned(p.num_tokens), unsigned(p.num_q_heads)), kThreads, 0, stream>>>(p);
   return cudaGetLastError();
 }
+
+template bool paged_attention_generic_supports(const PagedAttentionParams<bf16>&);
+template bool paged_attention_generic_supports(const PagedAttentionParams<float>&);
+template cudaError_t paged_attention_generic(const PagedAttentionParams<bf16>&, cudaStream_t);
+template cudaError_t paged_attention_generic(const PagedAttentionParams<float>&, cudaStream_t);
 
 }  // namespace vela::kernels

@@ -88,7 +88,7 @@ __device__ __forceinline__ DecodeKeys decode_keys(const Plan& plan, int split, i
 // Writes one output element of query row `row`, head h: to the output (direct), or as
 // the normalised partial of partial row `prow` with its log2-sum-exp (stored once,
 // by the d == 0 thread). lsum: the softmax denominator, mmax: the max it is relative to.
-__device__ __forceinline__ void store_attention(const PagedAttentionParams& p, const Plan& plan, bool direct,
+__device__ __forceinline__ void store_attention(const PagedAttentionParams<bf16>& p, const Plan& plan, bool direct,
                                                 int64_t prow, int row, int h, int d, int hd, float acc, float mmax,
                                                 float lsum) {
   const float o = lsum > 0.0f ? acc / lsum : 0.0f;
@@ -101,16 +101,16 @@ __device__ __forceinline__ void store_attention(const PagedAttentionParams& p, c
 }
 
 template <int HD, int G>
-cudaError_t launch_decode(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+cudaError_t launch_decode(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
 template <int HD, int G>
-cudaError_t launch_decode_mma(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+cudaError_t launch_decode_mma(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
 template <int HD>
-cudaError_t launch_combine(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+cudaError_t launch_combine(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
 template <int HD, int G>
-cudaError_t launch_prefill(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+cudaError_t launch_prefill(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
 // The cascade's shared pass: every decode row's G heads over keys [0, prefix_len).
 template <int HD, int G>
-cudaError_t launch_shared_prefix(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream);
+cudaError_t launch_shared_prefix(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
 
 // ---- device helpers ------------------------------------------------------------
 

@@ -37,7 +37,7 @@ __device__ __forceinline__ int swz(int r, int c) {
 // (zeros from key_end on).
 template <int HD>
 __device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const int32_t* table, int key0, int t,
-                                             int key_end, const PagedAttentionParams& p, const Plan& plan, int kh) {
+                                             int key_end, const PagedAttentionParams<bf16>& p, const Plan& plan, int kh) {
   constexpr int kChunks = HD / 8;
   const int64_t slot_stride = int64_t(p.num_kv_heads) * HD;
 #pragma unroll
@@ -57,7 +57,7 @@ __device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const
 // Min CTAs per SM: 3 (hd 128) / 4 (hd 64) fit in registers without spills (ptxas -v:
 // 168 / <= 128 registers) and in shared memory (48 / 24 KB each).
 template <int HD, int G, bool kShared>
-__global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(const PagedAttentionParams p, const Plan plan) {
+__global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
   constexpr int kChunks = HD / 8;
   constexpr int kK = HD / 16;   // k-steps of Q K^T
   constexpr int kN = HD / 8;    // n-tiles of the output
@@ -239,7 +239,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
 }  // namespace
 
 template <int HD, int G>
-cudaError_t launch_prefill(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t launch_prefill(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   const int64_t row_tiles = (int64_t(p.max_query_len) * G + kTileRows - 1) / kTileRows;
   dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
   prefill_kernel<HD, G, false><<<grid, kThreads, 0, stream>>>(p, plan);
@@ -247,7 +247,7 @@ cudaError_t launch_prefill(const PagedAttentionParams& p, const Plan& plan, cuda
 }
 
 template <int HD, int G>
-cudaError_t launch_shared_prefix(const PagedAttentionParams& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t launch_shared_prefix(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   const int64_t row_tiles = (int64_t(p.num_tokens) * G + kTileRows - 1) / kTileRows;
   dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(plan.prefix_splits));
   prefill_kernel<HD, G, true><<<grid, kThreads, 0, stream>>>(p, plan);
@@ -255,8 +255,8 @@ cudaError_t launch_shared_prefix(const PagedAttentionParams& p, const Plan& plan
 }
 
 #define VELA_PREFILL_ONE(HD, G)                                                                     \
-  template cudaError_t launch_prefill<HD, G>(const PagedAttentionParams&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_shared_prefix<HD, G>(const PagedAttentionParams&, const Plan&, cudaStream_t);
+  template cudaError_t launch_prefill<HD, G>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
+  template cudaError_t launch_shared_prefix<HD, G>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);
 #define VELA_PREFILL_INSTANTIATE(HD)                                                                   \
   VELA_PREFILL_ONE(HD, 1) VELA_PREFILL_ONE(HD, 2) VELA_PREFILL_ONE(HD, 3) VELA_PREFILL_ONE(HD, 4)      \
   VELA_PREFILL_ONE(HD, 5) VELA_PREFILL_ONE(HD, 6) VELA_PREFILL_ONE(HD, 7) VELA_PREFILL_ONE(HD, 8)

@@ -15,24 +15,6 @@ namespace {
 constexpr int kWarpsPerBlock = 8;
 
 template <int E>
-__device__ inline void load_head(const bf16* p, float (&x)[E]) {
-  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(p);
-#pragma unroll
-  for (int i = 0; i < E / 2; ++i) {
-    const float2 v = __bfloat1622float2(h[i]);
-    x[2 * i] = v.x;
-    x[2 * i + 1] = v.y;
-  }
-}
-
-template <int E>
-__device__ inline void store_head(bf16* p, const float (&x)[E]) {
-  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(p);
-#pragma unroll
-  for (int i = 0; i < E / 2; ++i) h[i] = __floats2bfloat162_rn(x[2 * i], x[2 * i + 1]);
-}
-
-template <int E>
 __global__ void qkv_rope_cache_kernel(QkvRopeCacheParams p) {
   constexpr int64_t hd = 32 * E, half = hd / 2;
   const int64_t t = blockIdx.x;
@@ -48,13 +30,13 @@ __global__ void qkv_rope_cache_kernel(QkvRopeCacheParams p) {
     if (!is_q && !is_k) {
       const int64_t vh = h - nq - nk;
       float x[E];
-      load_head<E>(p.v + t * p.v_token_stride + vh * hd + base, x);
-      store_head<E>(p.v_cache + cache_row + vh * hd + base, x);
+      load_bf16_pairs<E>(p.v + t * p.v_token_stride + vh * hd + base, x);
+      store_bf16_pairs<E>(p.v_cache + cache_row + vh * hd + base, x);
       continue;
     }
     const bf16* src = is_q ? p.q + t * p.q_token_stride + h * hd : p.k + t * p.k_token_stride + (h - nq) * hd;
     float x[E];
-    load_head<E>(src + base, x);
+    load_bf16_pairs<E>(src + base, x);
     if (const bf16* w = is_q ? p.q_norm : p.k_norm; w != nullptr) {
       float ss = 0.f;
 #pragma unroll
@@ -63,7 +45,7 @@ __global__ void qkv_rope_cache_kernel(QkvRopeCacheParams p) {
       for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
       const float inv = rsqrtf(ss / float(hd) + p.eps);
       float g[E];
-      load_head<E>(w + base, g);
+      load_bf16_pairs<E>(w + base, g);
 #pragma unroll
       for (int e = 0; e < E; ++e) x[e] = g[e] * (x[e] * inv);  // the CPU op's order
     }
@@ -88,7 +70,7 @@ __global__ void qkv_rope_cache_kernel(QkvRopeCacheParams p) {
       }
     }
     bf16* dst = is_q ? const_cast<bf16*>(src) : p.k_cache + cache_row + (h - nq) * hd;
-    store_head<E>(dst + base, x);
+    store_bf16_pairs<E>(dst + base, x);
   }
 }
 

@@ -9,15 +9,15 @@ namespace {
 
 constexpr int kMaxThreads = 256;
 
-template <bool kVec8>
-__global__ void reshape_and_cache_kernel(ReshapeAndCacheParams p) {
+template <class T, bool kVec8>
+__global__ void reshape_and_cache_kernel(ReshapeAndCacheParams<T> p) {
   const int64_t t = blockIdx.x, slot = p.slot_mapping[t];
   if (slot < 0) return;
   const int64_t width = p.num_kv_heads * p.head_dim;
-  const bf16* k = p.k + t * p.k_token_stride;
-  const bf16* v = p.v + t * p.v_token_stride;
-  bf16* kc = p.k_cache + slot * width;
-  bf16* vc = p.v_cache + slot * width;
+  const T* k = p.k + t * p.k_token_stride;
+  const T* v = p.v + t * p.v_token_stride;
+  T* kc = p.k_cache + slot * width;
+  T* vc = p.v_cache + slot * width;
   if constexpr (kVec8) {
     for (int64_t i = int64_t(threadIdx.x) * kVec; i < width; i += int64_t(blockDim.x) * kVec) {
       copy8(kc + i, k + i);
@@ -33,16 +33,20 @@ __global__ void reshape_and_cache_kernel(ReshapeAndCacheParams p) {
 
 }  // namespace
 
-cudaError_t reshape_and_cache(const ReshapeAndCacheParams& p, cudaStream_t stream) {
+template <class T>
+cudaError_t reshape_and_cache(const ReshapeAndCacheParams<T>& p, cudaStream_t stream) {
   const int64_t width = p.num_kv_heads * p.head_dim;
   if (p.num_tokens == 0 || width == 0) return cudaSuccess;
   const bool vec = vec8_ok({p.k, p.v, p.k_cache, p.v_cache}, {width, p.k_token_stride, p.v_token_stride});
   const int threads = threads_for(vec ? width / kVec : width, kMaxThreads);
   if (vec)
-    reshape_and_cache_kernel<true><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+    reshape_and_cache_kernel<T, true><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
   else
-    reshape_and_cache_kernel<false><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+    reshape_and_cache_kernel<T, false><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
   return cudaGetLastError();
 }
+
+template cudaError_t reshape_and_cache(const ReshapeAndCacheParams<bf16>&, cudaStream_t);
+template cudaError_t reshape_and_cache(const ReshapeAndCacheParams<float>&, cudaStream_t);
 
 }  // namespace vela::kernels

@@ -34,8 +34,8 @@ __device__ float partial_sum_sq(const T* x, int64_t dim, int tid, int nthreads) 
 }
 
 // out[i] = w[i] * (src[i] * inv), the CPU op's order of operations.
-template <bool kVec8, class T>
-__device__ void scale_row(const T* src, const bf16* w, float inv, int64_t dim, int tid, int nthreads, bf16* out) {
+template <bool kVec8, class S, class T>
+__device__ void scale_row(const S* src, const T* w, float inv, int64_t dim, int tid, int nthreads, T* out) {
   if constexpr (kVec8) {
     for (int64_t i = int64_t(tid) * kVec; i < dim; i += int64_t(nthreads) * kVec) {
       float f[kVec], g[kVec];
@@ -46,13 +46,13 @@ __device__ void scale_row(const T* src, const bf16* w, float inv, int64_t dim, i
       store8(out + i, f);
     }
   } else {
-    for (int64_t i = tid; i < dim; i += nthreads) out[i] = __float2bfloat16(to_f32(w[i]) * (to_f32(src[i]) * inv));
+    for (int64_t i = tid; i < dim; i += nthreads) out[i] = from_f32<T>(to_f32(w[i]) * (to_f32(src[i]) * inv));
   }
 }
 
 // kWarpRow: a warp per row (blockDim.x / 32 rows per block); else a block per row.
-template <bool kVec8, bool kWarpRow>
-__global__ void rms_norm_kernel(RmsNormParams p) {
+template <class T, bool kVec8, bool kWarpRow>
+__global__ void rms_norm_kernel(RmsNormParams<T> p) {
   const int64_t rows = p.num_tokens * p.num_heads;
   int64_t row;
   int tid, nthreads;
@@ -67,8 +67,8 @@ __global__ void rms_norm_kernel(RmsNormParams p) {
     nthreads = blockDim.x;
   }
   const int64_t t = row / p.num_heads, h = row % p.num_heads;
-  const bf16* x = p.x + t * p.x_token_stride + h * p.dim;
-  bf16* out = p.out + t * p.out_token_stride + h * p.dim;
+  const T* x = p.x + t * p.x_token_stride + h * p.dim;
+  T* out = p.out + t * p.out_token_stride + h * p.dim;
   float ss = partial_sum_sq<kVec8>(x, p.dim, tid, nthreads);
   if constexpr (kWarpRow)
     ss = warp_sum(ss);
@@ -79,11 +79,11 @@ __global__ void rms_norm_kernel(RmsNormParams p) {
 }
 
 // A block per row: residual (fp32) = [residual +] x; x = rms_norm(residual) * w.
-template <bool kVec8>
-__global__ void add_rms_norm_kernel(AddRmsNormParams p) {
+template <class T, bool kVec8>
+__global__ void add_rms_norm_kernel(AddRmsNormParams<T> p) {
   const int64_t t = blockIdx.x;
   const int tid = threadIdx.x, nthreads = blockDim.x;
-  bf16* x = p.x + t * p.x_token_stride;
+  T* x = p.x + t * p.x_token_stride;
   float* res = p.residual + t * p.dim;
   float ss = 0.0f;
   if constexpr (kVec8) {
@@ -117,7 +117,8 @@ __global__ void add_rms_norm_kernel(AddRmsNormParams p) {
 
 }  // namespace
 
-cudaError_t rms_norm(const RmsNormParams& p, cudaStream_t stream) {
+template <class T>
+cudaError_t rms_norm(const RmsNormParams<T>& p, cudaStream_t stream) {
   const int64_t rows = p.num_tokens * p.num_heads;
   if (rows == 0 || p.dim == 0) return cudaSuccess;
   const bool vec = vec8_ok({p.x, p.out, p.weight}, {p.dim, p.x_token_stride, p.out_token_stride});
@@ -125,28 +126,34 @@ cudaError_t rms_norm(const RmsNormParams& p, cudaStream_t stream) {
     const int rows_per_block = kWarpRowBlockThreads / 32;
     const dim3 grid(unsigned((rows + rows_per_block - 1) / rows_per_block));
     if (vec)
-      rms_norm_kernel<true, true><<<grid, kWarpRowBlockThreads, 0, stream>>>(p);
+      rms_norm_kernel<T, true, true><<<grid, kWarpRowBlockThreads, 0, stream>>>(p);
     else
-      rms_norm_kernel<false, true><<<grid, kWarpRowBlockThreads, 0, stream>>>(p);
+      rms_norm_kernel<T, false, true><<<grid, kWarpRowBlockThreads, 0, stream>>>(p);
   } else {
     const int threads = threads_for(vec ? p.dim / kVec : p.dim, kMaxRowThreads);
     if (vec)
-      rms_norm_kernel<true, false><<<unsigned(rows), threads, 0, stream>>>(p);
+      rms_norm_kernel<T, true, false><<<unsigned(rows), threads, 0, stream>>>(p);
     else
-      rms_norm_kernel<false, false><<<unsigned(rows), threads, 0, stream>>>(p);
+      rms_norm_kernel<T, false, false><<<unsigned(rows), threads, 0, stream>>>(p);
   }
   return cudaGetLastError();
 }
 
-cudaError_t add_rms_norm(const AddRmsNormParams& p, cudaStream_t stream) {
+template <class T>
+cudaError_t add_rms_norm(const AddRmsNormParams<T>& p, cudaStream_t stream) {
   if (p.num_tokens == 0 || p.dim == 0) return cudaSuccess;
   const bool vec = vec8_ok({p.x, p.residual, p.weight}, {p.dim, p.x_token_stride});
   const int threads = threads_for(vec ? p.dim / kVec : p.dim, kMaxRowThreads);
   if (vec)
-    add_rms_norm_kernel<true><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+    add_rms_norm_kernel<T, true><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
   else
-    add_rms_norm_kernel<false><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+    add_rms_norm_kernel<T, false><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
   return cudaGetLastError();
 }
+
+template cudaError_t rms_norm(const RmsNormParams<bf16>&, cudaStream_t);
+template cudaError_t rms_norm(const RmsNormParams<float>&, cudaStream_t);
+template cudaError_t add_rms_norm(const AddRmsNormParams<bf16>&, cudaStream_t);
+template cudaError_t add_rms_norm(const AddRmsNormParams<float>&, cudaStream_t);
 
 }  // namespace vela::kernels

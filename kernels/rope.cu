@@ -18,8 +18,8 @@ constexpr int64_t units_per_head(int64_t head_dim) {
   else return head_dim / 2;
 }
 
-template <RopePath kPath>
-__global__ void rope_kernel(RopeParams p) {
+template <class T, RopePath kPath>
+__global__ void rope_kernel(RopeParams<T> p) {
   const int64_t t = blockIdx.x, hd = p.head_dim, half = hd / 2;
   const float* cos_row = p.cos_sin + int64_t(p.positions[t]) * hd;
   const float* sin_row = cos_row + half;
@@ -27,7 +27,7 @@ __global__ void rope_kernel(RopeParams p) {
   const int64_t units = (p.num_q_heads + p.num_kv_heads) * per_head;
   for (int64_t u = threadIdx.x; u < units; u += blockDim.x) {
     const int64_t head = u / per_head, j = u % per_head;
-    bf16* v = head < p.num_q_heads ? p.q + t * p.q_token_stride + head * hd
+    T* v = head < p.num_q_heads ? p.q + t * p.q_token_stride + head * hd
                                    : p.k + t * p.k_token_stride + (head - p.num_q_heads) * hd;
     if constexpr (kPath == RopePath::kNeoxVec8) {
       const int64_t i = j * kVec;  // element i of the first half pairs with half + i
@@ -59,33 +59,37 @@ __global__ void rope_kernel(RopeParams p) {
       }
       store8(v + e0, x);
     } else {
-      bf16* a = p.interleaved ? v + 2 * j : v + j;
-      bf16* b = p.interleaved ? v + 2 * j + 1 : v + half + j;
-      const float x1 = __bfloat162float(*a), x2 = __bfloat162float(*b), c = cos_row[j], s = sin_row[j];
-      *a = __float2bfloat16(x1 * c - x2 * s);
-      *b = __float2bfloat16(x2 * c + x1 * s);
+      T* a = p.interleaved ? v + 2 * j : v + j;
+      T* b = p.interleaved ? v + 2 * j + 1 : v + half + j;
+      const float x1 = to_f32(*a), x2 = to_f32(*b), c = cos_row[j], s = sin_row[j];
+      *a = from_f32<T>(x1 * c - x2 * s);
+      *b = from_f32<T>(x2 * c + x1 * s);
     }
   }
 }
 
-template <RopePath kPath>
-cudaError_t launch(const RopeParams& p, cudaStream_t stream) {
+template <class T, RopePath kPath>
+cudaError_t launch(const RopeParams<T>& p, cudaStream_t stream) {
   const int64_t units = (p.num_q_heads + p.num_kv_heads) * units_per_head<kPath>(p.head_dim);
   if (units == 0) return cudaSuccess;
-  rope_kernel<kPath><<<unsigned(p.num_tokens), threads_for(units, kMaxThreads), 0, stream>>>(p);
+  rope_kernel<T, kPath><<<unsigned(p.num_tokens), threads_for(units, kMaxThreads), 0, stream>>>(p);
   return cudaGetLastError();
 }
 
 }  // namespace
 
-cudaError_t rope(const RopeParams& p, cudaStream_t stream) {
+template <class T>
+cudaError_t rope(const RopeParams<T>& p, cudaStream_t stream) {
   if (p.num_tokens == 0) return cudaSuccess;
   // Every row of q, k and cos_sin starts 16-byte aligned when the bases are and
   // head_dim and the token strides are multiples of 8 (cos_sin rows are hd floats).
   const bool vec = vec8_ok({p.q, p.k, p.cos_sin}, {p.head_dim, p.q_token_stride, p.k_token_stride});
-  if (vec && p.interleaved) return launch<RopePath::kInterleavedVec8>(p, stream);
-  if (vec && (p.head_dim / 2) % kVec == 0) return launch<RopePath::kNeoxVec8>(p, stream);
-  return launch<RopePath::kScalar>(p, stream);
+  if (vec && p.interleaved) return launch<T, RopePath::kInterleavedVec8>(p, stream);
+  if (vec && (p.head_dim / 2) % kVec == 0) return launch<T, RopePath::kNeoxVec8>(p, stream);
+  return launch<T, RopePath::kScalar>(p, stream);
 }
+
+template cudaError_t rope(const RopeParams<bf16>&, cudaStream_t);
+template cudaError_t rope(const RopeParams<float>&, cudaStream_t);
 
 }  // namespace vela::kernels

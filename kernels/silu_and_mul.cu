@@ -13,12 +13,12 @@ constexpr int kThreads = 256;
 // The CPU op's expression: g / (1 + exp(-g)) * u.
 __device__ inline float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
-template <bool kVec8>
-__global__ void silu_and_mul_kernel(SiluAndMulParams p) {
+template <class T, bool kVec8>
+__global__ void silu_and_mul_kernel(SiluAndMulParams<T> p) {
   const int64_t t = blockIdx.x, inter = p.intermediate;
-  const bf16* gate = p.gate_up + t * 2 * inter;
-  const bf16* up = gate + inter;
-  bf16* out = p.out + t * inter;
+  const T* gate = p.gate_up + t * 2 * inter;
+  const T* up = gate + inter;
+  T* out = p.out + t * inter;
   const int64_t first = int64_t(blockIdx.y) * blockDim.x + threadIdx.x, step = int64_t(gridDim.y) * blockDim.x;
   if constexpr (kVec8) {
     for (int64_t u = first; u * kVec < inter; u += step) {
@@ -31,23 +31,27 @@ __global__ void silu_and_mul_kernel(SiluAndMulParams p) {
     }
   } else {
     for (int64_t i = first; i < inter; i += step)
-      out[i] = __float2bfloat16(silu_mul(__bfloat162float(gate[i]), __bfloat162float(up[i])));
+      out[i] = from_f32<T>(silu_mul(to_f32(gate[i]), to_f32(up[i])));
   }
 }
 
 }  // namespace
 
-cudaError_t silu_and_mul(const SiluAndMulParams& p, cudaStream_t stream) {
+template <class T>
+cudaError_t silu_and_mul(const SiluAndMulParams<T>& p, cudaStream_t stream) {
   if (p.num_tokens == 0 || p.intermediate == 0) return cudaSuccess;
   const bool vec = vec8_ok({p.gate_up, p.out}, {p.intermediate});
   const int64_t units = vec ? p.intermediate / kVec : p.intermediate;
   const int threads = threads_for(units, kThreads);
   const dim3 grid(unsigned(p.num_tokens), unsigned((units + threads - 1) / threads));
   if (vec)
-    silu_and_mul_kernel<true><<<grid, threads, 0, stream>>>(p);
+    silu_and_mul_kernel<T, true><<<grid, threads, 0, stream>>>(p);
   else
-    silu_and_mul_kernel<false><<<grid, threads, 0, stream>>>(p);
+    silu_and_mul_kernel<T, false><<<grid, threads, 0, stream>>>(p);
   return cudaGetLastError();
 }
+
+template cudaError_t silu_and_mul(const SiluAndMulParams<bf16>&, cudaStream_t);
+template cudaError_t silu_and_mul(const SiluAndMulParams<float>&, cudaStream_t);
 
 }  // namespace vela::kernels

@@ -96,10 +96,11 @@ Result<std::unique_ptr<DeviceRuntime>> DeviceRuntime::open(Device device, std::s
     return std::unique_ptr<DeviceRuntime>(new CpuRuntime());
   }
 #ifdef VELA_HAVE_CUDA
-  if (dtype != "auto" && dtype != "bfloat16")
+  if (dtype != "auto" && dtype != "bfloat16" && dtype != "float32")
     return make_error("bad_dtype", "model.dtype '" + std::string(dtype) +
-                                       "': the CUDA backend computes in bfloat16 (use auto or bfloat16)");
-  return cuda::open_runtime(device.index);
+                                       "': the CUDA backend computes in bfloat16 or float32 (use auto, bfloat16 "
+                                       "or float32)");
+  return cuda::open_runtime(device.index, dtype == "float32" ? DType::kF32 : DType::kBF16);
 #else
   return no_cuda(device);
 #endif

@@ -22,7 +22,7 @@ class Gemm;
 
 struct DeviceContext {
   Device device;
-  DType dtype = DType::kF32;         // weights and activations (CPU: F32; CUDA: BF16)
+  DType dtype = DType::kF32;         // weights and activations (CPU: F32; CUDA: BF16, or F32 if asked)
   CUstream_st* stream = nullptr;     // CUDA: every op and copy of the model runs on it
   kernels::Gemm* gemm = nullptr;     // CUDA: cuBLASLt handle, workspace, algorithm cache
   bool is_cuda() const { return device.type == DeviceType::kCUDA; }
@@ -47,8 +47,8 @@ Result<DeviceMemory> query_device_memory(Device device);
 
 class DeviceRuntime {
  public:
-  // dtype: "auto" (CPU float32, CUDA bfloat16), "float32", "bfloat16"; anything
-  // the device cannot compute in is refused naming model.dtype.
+  // dtype: "auto" (CPU float32, CUDA bfloat16), "float32" (both), "bfloat16" (CUDA);
+  // anything the device cannot compute in is refused naming model.dtype and the value.
   static Result<std::unique_ptr<DeviceRuntime>> open(Device device, std::string_view dtype);
   virtual ~DeviceRuntime() = default;
   virtual const DeviceContext& context() const = 0;

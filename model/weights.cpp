@@ -144,7 +144,10 @@ class SafetensorsWeights final : public WeightSource {
 #ifdef VELA_HAVE_CUDA
   // bf16 straight from the mapping into pinned staging and on to the device, the
   // next chunk converted while the last one travels; zero rows of a padded shard
-  // travel the same way.
+  // travel the same way. An fp32 target (model.dtype float32) gets bf16-stored
+  // tensors the same way into a bf16 scratch on the device, widened there into the
+  // fp32 tensor (no fp32 copy on the host, half the bytes over PCIe); F32/F16-stored
+  // ones travel as fp32.
   Result<Tensor> load_to_device(const std::string& name, const std::vector<int64_t>& full_shape, const Slice& slice,
                                 const SafetensorsEntry& e, DType stored, const std::vector<int64_t>& shape) {
     if (!upload_) {
@@ -153,19 +156,35 @@ class SafetensorsWeights final : public WeightSource {
       upload_ = std::move(up.value());
       total_bytes_ = ckpt_->total_bytes();
     }
-    Tensor out = Tensor::empty(shape.data(), int(shape.size()), DType::kBF16, target().device);
-    if (auto began = upload_->begin(out.raw_data()); !began) return began.error();
+    const bool f32_target = target().dtype == DType::kF32;
+    const bool widen = f32_target && stored == DType::kBF16;
+    const size_t wire = f32_target && !widen ? 4 : 2;  // bytes per element in staging
+    Tensor out = Tensor::empty(shape.data(), int(shape.size()), target().dtype, target().device);
+    void* dst_base = out.raw_data();
+    if (widen) {
+      if (!widen_scratch_.defined() || widen_scratch_.numel() < out.numel()) {
+        const int64_t n = out.numel();
+        // The last tensor's copies and widening may still use the old scratch.
+        cudaError_t err = cudaStreamSynchronize(reinterpret_cast<cudaStream_t>(target().stream));
+        if (err != cudaSuccess) return make_error("cuda_error", "loading '" + name + "': " + cudaGetErrorString(err));
+        widen_scratch_ = Tensor();
+        widen_scratch_ = Tensor::empty(&n, 1, DType::kBF16, target().device);
+      }
+      dst_base = widen_scratch_.raw_data();
+    }
+    if (auto began = upload_->begin(dst_base); !began) return began.error();
     const size_t elem = dtype_size(stored);
     Result<bool> status = true;
     auto send = [&](const unsigned char* src, int64_t count) {  // src == nullptr: zeros
       while (count > 0 && status) {
-        auto room = upload_->reserve(size_t(count) * 2, 2);
+        auto room = upload_->reserve(size_t(count) * wire, wire);
         if (!room) { status = room.error(); return; }
-        const int64_t n = int64_t(room->size() / 2);
-        auto* dst = reinterpret_cast<uint16_t*>(room->data());
-        if (src == nullptr) std::memset(dst, 0, size_t(n) * 2);
-        else convert_to_bf16(src, stored, size_t(n), dst), src += size_t(n) * elem;
-        status = upload_->commit(size_t(n) * 2);
+        const int64_t n = int64_t(room->size() / wire);
+        void* dst = room->data();
+        if (src == nullptr) std::memset(dst, 0, size_t(n) * wire);
+        else if (wire == 2) convert_to_bf16(src, stored, size_t(n), static_cast<uint16_t*>(dst)), src += size_t(n) * elem;
+        else convert_to_f32(src, stored, size_t(n), static_cast<float*>(dst)), src += size_t(n) * elem;
+        status = upload_->commit(size_t(n) * wire);
         count -= n;
       }
     };
@@ -176,6 +195,13 @@ class SafetensorsWeights final : public WeightSource {
     // Sent now, so nothing of this tensor waits in staging; the copy still runs while
     // the next tensor is converted.
     if (auto flushed = upload_->flush(); !flushed) return flushed.error();
+    if (widen) {  // after the copies on the same stream
+      cudaError_t err = kernels::widen_bf16(static_cast<const kernels::bf16*>(widen_scratch_.raw_data()),
+                                            static_cast<float*>(out.raw_data()), out.numel(),
+                                            reinterpret_cast<cudaStream_t>(target().stream));
+      if (err != cudaSuccess)
+        return make_error("cuda_error", "widening '" + name + "' to fp32: " + cudaGetErrorString(err));
+    }
     report_progress(name);
     return out;
   }
@@ -190,6 +216,7 @@ class SafetensorsWeights final : public WeightSource {
   }
 
   std::unique_ptr<cuda::StagedUpload> upload_;
+  Tensor widen_scratch_;  // bf16 [largest tensor so far], fp32 targets only
   uint64_t total_bytes_ = 0;
 #endif
   std::unique_ptr<SafetensorsCheckpoint> ckpt_;
@@ -217,13 +244,17 @@ class DummyWeights final : public WeightSource {
     if (target().is_cuda()) {  // generated where it lives: an 8B model in well under a second
       Tensor out = Tensor::empty(shape.data(), int(shape.size()), target().dtype, target().device);
       const SliceGeometry g = geometry(full_shape, slice);
-      kernels::DummyFillParams p;
-      p.out = static_cast<kernels::bf16*>(out.raw_data());
-      p.key = key;
-      p.half_width = half_width_;
-      p.is_norm = is_norm;
-      p.outer = g.outer, p.dim_size = g.dim_size, p.start = g.start, p.length = g.length, p.inner = g.inner;
-      cudaError_t err = kernels::dummy_fill(p, reinterpret_cast<cudaStream_t>(target().stream));
+      auto fill = [&]<class T>(T* dst) {
+        kernels::DummyFillParams<T> p;
+        p.out = dst;
+        p.key = key;
+        p.half_width = half_width_;
+        p.is_norm = is_norm;
+        p.outer = g.outer, p.dim_size = g.dim_size, p.start = g.start, p.length = g.length, p.inner = g.inner;
+        return kernels::dummy_fill(p, reinterpret_cast<cudaStream_t>(target().stream));
+      };
+      cudaError_t err = target().dtype == DType::kF32 ? fill(static_cast<float*>(out.raw_data()))
+                                                      : fill(static_cast<kernels::bf16*>(out.raw_data()));
       if (err != cudaSuccess)
         return make_error("cuda_error", "dummy weights for '" + name + "': " + cudaGetErrorString(err));
       return out;

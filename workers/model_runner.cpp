@@ -127,6 +127,9 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
   if (!loaded) return loaded.error();
   auto synced = runtime_->synchronize();
   if (!synced) return synced.error();
+  // The source's staging buffers (and, for fp32 on a GPU, its bf16 widening scratch)
+  // go before the memory profile counts what this process holds.
+  weights.reset();
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   batch_.set_base_seed(request.seed);
   block_size_ = request.block_size_tokens;

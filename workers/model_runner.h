@@ -1,6 +1,6 @@
 #pragma once
 // The model runner: loads an HF model (this rank's shard) onto its device (the CPU
-// in fp32, or one CUDA GPU in bf16), owns the paged KV cache, and runs one step
+// in fp32, or one CUDA GPU in bf16 or fp32: model.dtype), owns the paged KV cache, and runs one step
 // per SchedulerOutput: persistent batch update, flat inputs (one async copy to the
 // GPU), forward, logits for the sampled rows, sampling on rank 0.
 #include <cstdint>

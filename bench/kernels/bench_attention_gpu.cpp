@@ -62,7 +62,7 @@ std::map<std::tuple<int, int, int>, DecodeRow>& decode_rows() {
 // cache; blocks handed out in shuffled order as a long-running server's would be.
 struct DeviceBatch {
   std::vector<void*> allocs;
-  vela::kernels::PagedAttentionParams p;
+  vela::kernels::PagedAttentionParams<vela::kernels::bf16> p;
 
   DeviceBatch(const Shape& sh, const std::vector<int32_t>& q_lens, const std::vector<int32_t>& seq_lens,
               int32_t block_size) {

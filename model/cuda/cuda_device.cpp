@@ -37,7 +37,7 @@ class CudaRuntime final : public DeviceRuntime {
     gemm_.reset();
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
-  static Result<std::unique_ptr<DeviceRuntime>> open(int index) {
+  static Result<std::unique_ptr<DeviceRuntime>> open(int index, DType dtype) {
     int count = 0;
     cudaError_t err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess) return cuda_error("cuda:" + std::to_string(index) + ": no usable CUDA device", err);
@@ -58,7 +58,7 @@ class CudaRuntime final : public DeviceRuntime {
     if (!gemm) return gemm.error();
     rt->gemm_ = std::move(gemm.value());
     rt->ctx_.device = Device{DeviceType::kCUDA, index};
-    rt->ctx_.dtype = DType::kBF16;
+    rt->ctx_.dtype = dtype;
     rt->ctx_.stream = rt->stream_;
     rt->ctx_.gemm = rt->gemm_.get();
     rt->name_ = prop.name;
@@ -74,7 +74,8 @@ class CudaRuntime final : public DeviceRuntime {
     return true;
   }
   std::string description() const override {
-    return name_ + " (" + device_name(ctx_.device) + ", " + gib(total_) + ", bf16)";
+    return name_ + " (" + device_name(ctx_.device) + ", " + gib(total_) + ", " +
+           (ctx_.dtype == DType::kF32 ? "fp32" : "bf16") + ")";
   }
 
  private:
@@ -88,7 +89,9 @@ class CudaRuntime final : public DeviceRuntime {
 
 }  // namespace
 
-Result<std::unique_ptr<DeviceRuntime>> open_runtime(int device_index) { return CudaRuntime::open(device_index); }
+Result<std::unique_ptr<DeviceRuntime>> open_runtime(int device_index, DType dtype) {
+  return CudaRuntime::open(device_index, dtype);
+}
 
 int device_count() {
   int n = 0;

@@ -9,7 +9,8 @@
 
 namespace vela::cuda {
 
-Result<std::unique_ptr<DeviceRuntime>> open_runtime(int device_index);
+// dtype: the compute dtype, BF16 or F32 (DeviceRuntime::open has checked it).
+Result<std::unique_ptr<DeviceRuntime>> open_runtime(int device_index, DType dtype);
 Result<DeviceMemory> memory_info(int device_index);
 int device_count();  // 0 when the driver finds none
 

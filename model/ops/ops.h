@@ -1,7 +1,8 @@
 #pragma once
 // The ops the models are written against. Each dispatches on the DeviceContext:
 // the CPU backend (ops/cpu/) computes in fp32; the CUDA backend (ops/cuda/, kernels/)
-// keeps weights and activations in bf16 with fp32 math, the residual stream in fp32,
+// keeps weights and activations in the compute dtype (bf16, or fp32 for model.dtype
+// float32) with fp32 math, the residual stream in fp32,
 // and enqueues everything on ctx.stream (no host synchronisation inside an op).
 // Shapes: T tokens, H hidden, D last dim, nq/nk query/kv heads, hd head_dim.
 // Tensors may be row-strided views (e.g. q/k/v inside one fused qkv buffer) but
@@ -48,7 +49,7 @@ void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& 
 // head by q_norm / k_norm [hd] when given (null: none), then RoPE (as rope());
 // q is left in place, k (rotated) and v are written to the cache (as
 // reshape_and_cache). k's own contents afterwards are unspecified. On CUDA one
-// fused kernel (kernels/qkv_rope_cache.cu) where the shapes allow.
+// fused kernel (kernels/qkv_rope_cache.cu, bf16 only) where the shapes allow.
 void qkv_rope_cache(const DeviceContext& ctx, Tensor& q, Tensor& k, const Tensor& v, const Tensor* q_norm,
                     const Tensor* k_norm, float eps, const Tensor& positions, const Tensor& cos_sin, bool interleaved,
                     LayerKVCache& cache, const ForwardBatch& batch);

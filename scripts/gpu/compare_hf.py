@@ -6,7 +6,9 @@ For each reference model and golden case, greedy decoding by
   - Vela in-process (`vela generate --device cuda:0`), all cases batched together,
   - Vela through `vela serve` on cuda:0 and `vela generate --server`,
 and the goldens (HF fp32). Tokens are compared up to the first golden step whose
-top-1/top-2 margin is < 0.1 (bf16 may swap closer logits). Writes one JSON line per
+top-1/top-2 margin is < 0.1 (bf16 may swap closer logits). Then Vela in fp32
+(model.dtype float32, in-process and through `vela serve`) against the goldens up to
+the first margin < 0.01 (fp32 computes as the goldens do). Writes one JSON line per
 model and exits non-zero on any mismatch.
 With --tp N, Vela runs at tensor_parallel_size N on cuda:0..N-1 (in-process: the
 engine drives N worker processes; and through vela serve), and its tokens are also
@@ -21,11 +23,12 @@ import tempfile
 import time
 
 MIN_MARGIN = 0.1
+F32_MIN_MARGIN = 0.01
 
 
-def reliable(case):
+def reliable(case, min_margin=MIN_MARGIN):
     for i, s in enumerate(case["steps"]):
-        if s["margin"] < MIN_MARGIN:
+        if s["margin"] < min_margin:
             return i
     return len(case["steps"])
 
@@ -36,6 +39,38 @@ def vela_generate(vela, args):
         raise RuntimeError(f"vela generate {' '.join(args)}: exit {out.returncode}: {out.stderr[-2000:]}")
     rows = [json.loads(l) for l in out.stdout.splitlines() if l.startswith("{")]
     return rows
+
+
+def serve_generate(vela, name, model_dir, devices, tp, common, dtype="auto"):
+    """Starts `vela serve` on the GPU(s), runs `vela generate --server`, stops it.
+    Returns (rows or None, the last client error, the server's log)."""
+    sock = f"ipc:///tmp/vela-gpu-{name}-{dtype}.sock"
+    cfg = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    cfg.write(f"model:\n  path: {model_dir}\n  dtype: {dtype}\nfrontend:\n  endpoint: {sock}\n"
+              f"parallel:\n  devices: [{devices}]\n  tensor_parallel_size: {tp}\n"
+              f"cache:\n  gpu_memory_utilization: 0.2\nlogging:\n  level: warn\n")
+    cfg.close()
+    server = subprocess.Popen([vela, "serve", "--config", cfg.name], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    remote, remote_err = None, ""
+    try:
+        for _ in range(120):
+            try:
+                remote = vela_generate(vela, ["--server", sock, "--timeout", "60", *common])
+                break
+            except RuntimeError as e:
+                remote_err = str(e)
+                if server.poll() is not None:
+                    break
+                time.sleep(1)
+    finally:
+        server.terminate()
+        try:
+            log = server.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            server.kill()
+            log = server.communicate()[0]
+    return remote, remote_err, log
 
 
 def hf_greedy(model_dir, cases, n):
@@ -92,32 +127,11 @@ def main():
             tp1 = local if tp == 1 else vela_generate(vela, ["--model", model_dir, "--device", "cuda:0",
                                                              "--set", "cache.gpu_memory_utilization=0.2", *common])
             # Through vela serve on the GPU.
-            sock = f"ipc:///tmp/vela-gpu-{name}.sock"
-            cfg = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-            cfg.write(f"model:\n  path: {model_dir}\nfrontend:\n  endpoint: {sock}\nparallel:\n  devices: [{devices}]\n"
-                      f"  tensor_parallel_size: {tp}\n"
-                      f"cache:\n  gpu_memory_utilization: 0.2\nlogging:\n  level: warn\n")
-            cfg.close()
-            server = subprocess.Popen([vela, "serve", "--config", cfg.name], stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True)
-            remote, remote_err = None, ""
-            try:
-                for _ in range(120):
-                    try:
-                        remote = vela_generate(vela, ["--server", sock, "--timeout", "60", *common])
-                        break
-                    except RuntimeError as e:
-                        remote_err = str(e)
-                        if server.poll() is not None:
-                            break
-                        time.sleep(1)
-            finally:
-                server.terminate()
-                try:
-                    log = server.communicate(timeout=30)[0]
-                except subprocess.TimeoutExpired:
-                    server.kill()
-                    log = server.communicate()[0]
+            remote, remote_err, log = serve_generate(vela, name, model_dir, devices, tp, common)
+            # fp32 (model.dtype float32), in-process and through vela serve.
+            local32 = vela_generate(vela, ["--model", model_dir, *placement, "--set", "model.dtype=float32",
+                                           "--set", "cache.gpu_memory_utilization=0.2", *common])
+            remote32, remote32_err, log32 = serve_generate(vela, name, model_dir, devices, tp, common, "float32")
             hf = hf_greedy(model_dir, cases, n)
             rec = {"model": name, "tp": tp, "cases": len(cases), "local_wall_s": round(local_s, 2),
                    "hf_bf16_max_logit_error": round(hf_teacher_forced_error(model_dir, cases), 5)}
@@ -142,20 +156,34 @@ def main():
                 if got_local != got_hf:
                     mism.append({"case": i, "who": "vela in-process vs HF bf16", "k": k, "hf": got_hf,
                                  "got": got_local})
+                k32 = reliable(c, F32_MIN_MARGIN)
+                want32 = c["generated"][:k32]
+                for who, rows in (("vela fp32 in-process vs golden", local32), ("vela fp32 serve vs golden", remote32)):
+                    got32 = rows[i]["token_ids"][:k32] if rows and i < len(rows) else None
+                    if got32 != want32:
+                        mism.append({"case": i, "who": who, "k": k32, "want": want32, "got": got32})
             rec["compared_tokens"] = sum(reliable(c) for c in cases)
+            rec["fp32_compared_tokens"] = sum(reliable(c, F32_MIN_MARGIN) for c in cases)
             rec["mismatches"] = mism
             if remote is None:
                 rec["serve_error"] = remote_err[-1500:]
                 rec["serve_log"] = log[-3000:]
-            failures += sum(1 for m in mism if m["who"].startswith("vela")) + (remote is None)
+            if remote32 is None:
+                rec["fp32_serve_error"] = remote32_err[-1500:]
+                rec["fp32_serve_log"] = log32[-3000:]
+            failures += sum(1 for m in mism if m["who"].startswith("vela")) + (remote is None) + (remote32 is None)
             out.write(json.dumps(rec) + "\n")
             print(f"{name} (TP={tp}): HF bf16 teacher-forced max |logit - golden| {rec['hf_bf16_max_logit_error']}; "
                   f"{rec['compared_tokens']} tokens compared over {len(cases)} cases, "
-                  f"{len(mism)} mismatches, serve {'ok' if remote else 'FAILED'}", flush=True)
+                  f"fp32 {rec['fp32_compared_tokens']} tokens compared; "
+                  f"{len(mism)} mismatches, serve {'ok' if remote else 'FAILED'}, "
+                  f"fp32 serve {'ok' if remote32 else 'FAILED'}", flush=True)
             for m in mism[:6]:
                 print("   ", m, flush=True)
             if remote is None:
                 print(rec["serve_error"][-800:], "\n", log[-1500:], flush=True)
+            if remote32 is None:
+                print(rec["fp32_serve_error"][-800:], "\n", log32[-1500:], flush=True)
     sys.exit(1 if failures else 0)
 
 

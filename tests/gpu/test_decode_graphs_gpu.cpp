@@ -29,7 +29,8 @@
 // Models: the reference models (qwen3-tiny takes the tuned decode kernel, head_dim
 // 64 GQA 2:1; llama3-tiny and qwen2-tiny the generic one) with their real weights,
 // and the Qwen3-0.6B shape with dummy weights (head_dim 128, 28 layers, the GEMMs of
-// a real model).
+// a real model); qwen3-tiny and the 0.6B shape again in fp32 (model.dtype float32:
+// fp32 GEMMs, the generic attention kernel and the unfused prologue inside the graphs).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -54,10 +55,12 @@ constexpr int32_t kNumTop = 5;
 constexpr float kLogprobTolerance = 0.05f;
 constexpr int32_t kDecodeSteps = 12;
 
-LoadModel load_request(const std::string& path, const std::string& format, int32_t graph_max_batch) {
+LoadModel load_request(const std::string& path, const std::string& format, int32_t graph_max_batch,
+                       const std::string& dtype) {
   LoadModel req;
   req.model_path = path;
   req.load_format = format;
+  req.dtype = dtype;
   req.max_model_len = 4096;
   req.max_num_batched_tokens = 4096;
   req.max_num_seqs = kGraphMaxBatch;
@@ -69,10 +72,11 @@ LoadModel load_request(const std::string& path, const std::string& format, int32
 }
 
 std::unique_ptr<Runner> make_runner(const std::string& path, const std::string& format, int32_t graph_max_batch,
-                                    int32_t num_blocks) {
-  const std::string what = path + " on cuda:0 (cuda_graph_max_batch " + std::to_string(graph_max_batch) + ")";
+                                    int32_t num_blocks, const std::string& dtype) {
+  const std::string what =
+      path + " on cuda:0 (cuda_graph_max_batch " + std::to_string(graph_max_batch) + ", dtype " + dtype + ")";
   auto runner = make_model_runner(nullptr, ModelRunnerOptions{0, "cuda:0"});
-  auto profile = runner->load(load_request(path, format, graph_max_batch));
+  auto profile = runner->load(load_request(path, format, graph_max_batch, dtype));
   if (!profile) FAIL("loading " << what << ": " << profile.error().message);
   // The graphs are captured here, once the KV cache exists.
   auto init = runner->init_kv_cache(InitKVCache{num_blocks, kBlockSize});
@@ -195,9 +199,10 @@ void run_batch(Runner& eager, Runner& graphs, const std::string& model, int32_t 
   CHECK(after.eager_steps - before.eager_steps >= 2);
 }
 
-void compare_model(const std::string& path, const std::string& format, const std::string& name, int32_t num_blocks) {
-  auto eager = make_runner(path, format, 0, num_blocks);
-  auto graphs = make_runner(path, format, kGraphMaxBatch, num_blocks);
+void compare_model(const std::string& path, const std::string& format, const std::string& name, int32_t num_blocks,
+                   const std::string& dtype = "auto") {
+  auto eager = make_runner(path, format, 0, num_blocks, dtype);
+  auto graphs = make_runner(path, format, kGraphMaxBatch, num_blocks, dtype);
   const auto stats = *model_runner_stats(*graphs);
   WARN(name << ": " << stats.graphs_captured << " decode graphs captured in " << stats.capture_seconds << " s, "
             << double(stats.graph_bytes) / double(1 << 20) << " MiB");
@@ -230,6 +235,16 @@ TEST_CASE("CUDA graphs: decode replay matches eager on the Qwen3-0.6B shape (dum
   const std::string path = find_project_file("perf/models/qwen3-0.6b");
   REQUIRE(!path.empty());
   compare_model(path, "dummy", "qwen3-0.6b", 4096);
+}
+
+TEST_CASE("CUDA graphs fp32: decode replay matches eager on qwen3-tiny", "[gpu][graphs][fp32]") {
+  compare_model(testing::model_dir("qwen3-tiny"), "auto", "qwen3-tiny fp32", 4096, "float32");
+}
+TEST_CASE("CUDA graphs fp32: decode replay matches eager on the Qwen3-0.6B shape (dummy weights)",
+          "[gpu][graphs][fp32]") {
+  const std::string path = find_project_file("perf/models/qwen3-0.6b");
+  REQUIRE(!path.empty());
+  compare_model(path, "dummy", "qwen3-0.6b fp32", 4096, "float32");
 }
 
 TEST_CASE("CUDA graphs: the in-process engine reproduces HF greedy tokens with graphs and async scheduling",

@@ -1,5 +1,7 @@
-// The CUDA backend end to end on the reference models (bf16 weights as stored, bf16
-// activations, fp32 residual and logits) against HF transformers' fp32 goldens:
+// The CUDA backend end to end on the reference models against HF transformers' fp32
+// goldens, in bf16 (the default: bf16 weights as stored, bf16 activations and KV, fp32
+// residual and logits) and in fp32 (model.dtype float32: the bf16 weights widened on
+// the GPU, fp32 activations, KV cache and true-fp32 GEMMs, as the goldens compute):
 //  - teacher-forced logits of every golden case within 0.15, and the argmax right
 //    wherever the golden top-1/top-2 margin is >= 0.1;
 //  - the in-process engine on cuda:0 (real scheduler, paged KV on the GPU) gives the
@@ -15,6 +17,11 @@
 // O(1). Greedy tokens are compared before the first golden step whose top-1/top-2
 // margin is < 0.1; the teacher-forced argmax is checked at every step with a margin
 // of at least 0.1 (all of them matched in that run).
+// fp32: the goldens' own arithmetic on the same weights, so only summation order,
+// libm vs CUDA exp / rsqrt and cuBLAS's blocking differ (~1e-4 expected on these
+// logits); the bound is the issue's 5e-2 and the measured error is printed. Greedy
+// tokens are compared up to the first golden step with a margin under 1e-2 (the CPU
+// engine's rule, whose error is ~1e-5), argmaxes from that margin on.
 #include <catch2/catch.hpp>
 #include <cuda_runtime_api.h>
 
@@ -38,6 +45,8 @@ namespace {
 constexpr int32_t kBlockSize = 16;
 constexpr float kLogitTolerance = 0.15f;
 constexpr float kMinMargin = 0.1f;
+constexpr float kF32LogitTolerance = 5e-2f;  // issue 12's bound for the fp32 path
+constexpr float kF32MinMargin = 1e-2f;
 
 Tensor upload(const DeviceContext& ctx, void* data, std::initializer_list<int64_t> shape, DType dtype) {
   auto t = to_device(Tensor::from_blob(data, shape, dtype), dtype, ctx);
@@ -45,11 +54,13 @@ Tensor upload(const DeviceContext& ctx, void* data, std::initializer_list<int64_
   return t.value();
 }
 
-void check_teacher_forced(const std::string& name) {
-  auto runtime = DeviceRuntime::open(Device{DeviceType::kCUDA, 0}, "auto");
+// dtype: model.dtype ("auto" = bf16, or "float32"); tolerance and min_margin as above.
+void check_teacher_forced(const std::string& name, const std::string& dtype = "auto",
+                          float tolerance = kLogitTolerance, float min_margin = kMinMargin) {
+  auto runtime = DeviceRuntime::open(Device{DeviceType::kCUDA, 0}, dtype);
   if (!runtime) FAIL(runtime.error().message);
   const DeviceContext& ctx = (*runtime)->context();
-  REQUIRE(ctx.dtype == DType::kBF16);
+  REQUIRE(ctx.dtype == (dtype == "float32" ? DType::kF32 : DType::kBF16));
   auto config = load_hf_config(testing::model_dir(name));
   REQUIRE(config.ok());
   auto model = create_model(*config, ParallelInfo{}, nullptr, ctx);
@@ -111,10 +122,10 @@ void check_teacher_forced(const std::string& name) {
       for (size_t j = 0; j < st.top_ids.size(); ++j) {
         float diff = std::fabs(row[st.top_ids[j]] - st.top_logits[j]);
         worst = std::max(worst, diff);
-        CHECK(diff <= kLogitTolerance);
+        CHECK(diff <= tolerance);
       }
-      CHECK(std::fabs(row[st.token] - st.logit) <= kLogitTolerance);
-      if (st.margin >= kMinMargin) {
+      CHECK(std::fabs(row[st.token] - st.logit) <= tolerance);
+      if (st.margin >= min_margin) {
         int64_t best = 0;
         for (int64_t v = 1; v < logits->size(1); ++v)
           if (row[v] > row[best]) best = v;
@@ -125,7 +136,7 @@ void check_teacher_forced(const std::string& name) {
   }
   CHECK(argmax_checked > 0);
   WARN(name << " on " << (*runtime)->description() << ": largest |logit - HF fp32| over the top-8 of every step: "
-            << worst << " (bound " << kLogitTolerance << "), " << argmax_checked << " argmaxes checked");
+            << worst << " (bound " << tolerance << "), " << argmax_checked << " argmaxes checked");
 }
 
 }  // namespace
@@ -138,6 +149,16 @@ TEST_CASE("CUDA: llama3-tiny teacher-forced logits match HF transformers", "[gpu
 }
 TEST_CASE("CUDA: qwen2-tiny teacher-forced logits match HF transformers", "[gpu][golden]") {
   check_teacher_forced("qwen2-tiny");
+}
+
+TEST_CASE("CUDA fp32: qwen3-tiny teacher-forced logits within 5e-2 of HF fp32", "[gpu][golden][fp32]") {
+  check_teacher_forced("qwen3-tiny", "float32", kF32LogitTolerance, kF32MinMargin);
+}
+TEST_CASE("CUDA fp32: llama3-tiny teacher-forced logits within 5e-2 of HF fp32", "[gpu][golden][fp32]") {
+  check_teacher_forced("llama3-tiny", "float32", kF32LogitTolerance, kF32MinMargin);
+}
+TEST_CASE("CUDA fp32: qwen2-tiny teacher-forced logits within 5e-2 of HF fp32", "[gpu][golden][fp32]") {
+  check_teacher_forced("qwen2-tiny", "float32", kF32LogitTolerance, kF32MinMargin);
 }
 
 TEST_CASE("CUDA: the in-process engine reproduces HF greedy tokens", "[gpu][golden]") {
@@ -153,6 +174,29 @@ TEST_CASE("CUDA: the in-process engine reproduces HF greedy tokens", "[gpu][gold
     for (const auto& s : scenarios) {
       DYNAMIC_SECTION(model << ": " << s.name) { testing::run_scenario(model, s, target); }
     }
+}
+
+// The same scenarios in fp32 (model.dtype float32): fp32 KV blocks sized by the
+// memory profile, the generic attention kernel and unfused prologue, decode steps
+// replayed from CUDA graphs (run_scenario checks that graphs were captured and
+// replayed), and once more eagerly.
+TEST_CASE("CUDA fp32: the in-process engine reproduces HF greedy tokens", "[gpu][golden][fp32]") {
+  const testing::Scenario scenarios[] = {
+      {"whole prompts", 2048, 0, true, 1},
+      {"chunked prefill (budget 7) mixed with decodes", 7, 0, true, 1},
+      {"prefix-cache hits (every case twice)", 64, 0, true, 2},
+      {"preemption in a pool of 24 blocks", 48, 24, false, 2},
+  };
+  testing::EngineTarget target{"cuda:0", 0.2, kF32MinMargin};
+  target.dtype = "float32";
+  testing::EngineTarget eager = target;
+  eager.enforce_eager = true;
+  for (const char* model : {"qwen3-tiny", "llama3-tiny", "qwen2-tiny"}) {
+    for (const auto& s : scenarios) {
+      DYNAMIC_SECTION(model << ": " << s.name) { testing::run_scenario(model, s, target); }
+    }
+    DYNAMIC_SECTION(model << ": chunked prefill, enforce_eager") { testing::run_scenario(model, scenarios[1], eager); }
+  }
 }
 
 // Tensor parallelism over NCCL: the engine drives two worker processes, rank i on
@@ -171,19 +215,41 @@ TEST_CASE("CUDA: TP=2 over NCCL reproduces HF greedy tokens", "[gpu][golden][tp]
   testing::EngineTarget target{"cuda:0", 0.2, kMinMargin};
   target.tensor_parallel_size = 2;
   target.async_scheduling = true;
-  for (const char* model : {"qwen3-tiny", "llama3-tiny", "qwen2-tiny"})
+  testing::EngineTarget f32 = target;  // fp32 all-reduces and all-gathers
+  f32.dtype = "float32";
+  f32.min_margin = kF32MinMargin;
+  for (const char* model : {"qwen3-tiny", "llama3-tiny", "qwen2-tiny"}) {
     for (const auto& s : scenarios) {
       DYNAMIC_SECTION(model << ": " << s.name) { testing::run_scenario(model, s, target); }
     }
+    DYNAMIC_SECTION(model << ": fp32, " << scenarios[0].name) { testing::run_scenario(model, scenarios[0], f32); }
+  }
 }
 
-TEST_CASE("CUDA: bad device and dtype are refused by name", "[gpu]") {
+TEST_CASE("CUDA: bad device and dtype are refused by name; float32 and bfloat16 open", "[gpu]") {
   auto missing = DeviceRuntime::open(Device{DeviceType::kCUDA, 99}, "auto");
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().message.find("cuda:99") != std::string::npos);
   auto f16 = DeviceRuntime::open(Device{DeviceType::kCUDA, 0}, "float16");
   REQUIRE_FALSE(f16.ok());
   CHECK(f16.error().message.find("model.dtype") != std::string::npos);
+  CHECK(f16.error().message.find("float16") != std::string::npos);
+  for (const auto& [name, dtype] : {std::pair{"auto", DType::kBF16}, std::pair{"bfloat16", DType::kBF16},
+                                    std::pair{"float32", DType::kF32}}) {
+    auto rt = DeviceRuntime::open(Device{DeviceType::kCUDA, 0}, name);
+    if (!rt) FAIL(rt.error().message);
+    CHECK((*rt)->context().dtype == dtype);
+  }
+  // Through the engine: refused at creation, naming the key and the value.
+  Config config;
+  config.model.path = testing::model_dir("qwen3-tiny");
+  config.model.dtype = "float16";
+  config.parallel.devices = {"cuda:0"};
+  auto resolved = resolve_model_paths(config);
+  REQUIRE(resolved.ok());
+  auto engine = LLMEngine::create(*resolved);
+  REQUIRE_FALSE(engine.ok());
+  CHECK(engine.error().message.find("model.dtype 'float16'") != std::string::npos);
 }
 
 namespace {
@@ -194,11 +260,12 @@ namespace {
 // token's logprob (asked for, top 1) must be finite: a NaN or Inf anywhere in the
 // forward pass reaches the logits and so the logprobs.
 void run_dummy_shape(const std::string& shape, int32_t num_requests, int32_t prompt_len, int32_t output_len,
-                     int32_t num_blocks) {
+                     int32_t num_blocks, const std::string& dtype = "auto") {
   Config config;
   config.model.path = find_project_file("perf/models/" + shape);
   REQUIRE(!config.model.path.empty());
   config.model.load_format = "dummy";
+  config.model.dtype = dtype;
   config.model.max_model_len = 4096;
   config.cache.num_gpu_blocks = num_blocks;
   config.parallel.devices = {"cuda:0"};
@@ -238,7 +305,7 @@ void run_dummy_shape(const std::string& shape, int32_t num_requests, int32_t pro
     }
   }
   const auto stats = e.scheduler().stats();
-  WARN(shape << ": " << num_requests << " requests x " << output_len << " tokens in a pool of " << num_blocks
+  WARN(shape << " (" << dtype << "): " << num_requests << " requests x " << output_len << " tokens in a pool of " << num_blocks
              << " blocks: " << stats.num_preemptions << " preemptions, " << logprobs_seen << " logprobs, "
              << non_finite << " not finite");
   CHECK(finished == size_t(num_requests));
@@ -260,4 +327,9 @@ TEST_CASE("CUDA: Qwen3-0.6B shape, dummy weights: finite logits, forced preempti
 TEST_CASE("CUDA: Llama-3.1-8B shape, dummy weights: finite logits, forced preemption", "[gpu][shapes]") {
   // W2-like: 32 requests of 1024 + 64 tokens in a pool of a quarter of what they need.
   run_dummy_shape("llama-3.1-8b", 32, 1024, 64, 600);
+}
+
+TEST_CASE("CUDA fp32: Qwen3-0.6B shape, dummy weights: finite logits, forced preemption", "[gpu][shapes][fp32]") {
+  // fp32 dummy weights generated on the GPU, fp32 KV blocks (twice the bytes of bf16's).
+  run_dummy_shape("qwen3-0.6b", 32, 300, 100, 200, "float32");
 }

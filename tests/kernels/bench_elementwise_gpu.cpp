@@ -53,20 +53,20 @@ TEST_CASE("elementwise kernel throughput at T=4096, H=4096", "[.bench]") {
   DeviceArray<float> dcs(std::vector<float>(size_t(max_pos * hd), 0.5f));
   const double e = double(T * H);
 
-  k::RmsNormParams rn{.x = dx.bf16(), .out = dout.bf16(), .weight = dw.bf16(), .num_tokens = T, .num_heads = 1,
+  k::RmsNormParams<k::bf16> rn{.x = dx.bf16(), .out = dout.bf16(), .weight = dw.bf16(), .num_tokens = T, .num_heads = 1,
                       .dim = H, .x_token_stride = H, .out_token_stride = H};
   report("rms_norm", e * 2 * 2, time_ms([&] { return k::rms_norm(rn, nullptr); }));
 
-  k::AddRmsNormParams arn{.x = dx.bf16(), .residual = dres.get(), .weight = dw.bf16(), .num_tokens = T, .dim = H,
+  k::AddRmsNormParams<k::bf16> arn{.x = dx.bf16(), .residual = dres.get(), .weight = dw.bf16(), .num_tokens = T, .dim = H,
                           .x_token_stride = H};
   report("add_rms_norm", e * (2 + 4 + 4 + 2), time_ms([&] { return k::add_rms_norm(arn, nullptr); }));
 
-  k::SiluAndMulParams sm{.gate_up = dx.bf16(), .out = dout.bf16(), .num_tokens = T, .intermediate = H};
+  k::SiluAndMulParams<k::bf16> sm{.gate_up = dx.bf16(), .out = dout.bf16(), .num_tokens = T, .intermediate = H};
   report("silu_and_mul", e * (4 + 2), time_ms([&] { return k::silu_and_mul(sm, nullptr); }));
 
   // q [T, 32, 128] and k [T, 8, 128] inside fused qkv rows of 48 heads; cos/sin rows counted once per token.
   const int64_t width = (nq + 2 * nk) * hd;
-  k::RopeParams rp{.positions = dpos.get(), .q = dx.bf16(), .k = dx.bf16() + nq * hd, .cos_sin = dcs.get(),
+  k::RopeParams<k::bf16> rp{.positions = dpos.get(), .q = dx.bf16(), .k = dx.bf16() + nq * hd, .cos_sin = dcs.get(),
                    .num_tokens = T, .num_q_heads = nq, .num_kv_heads = nk, .head_dim = hd,
                    .q_token_stride = width, .k_token_stride = width};
   REQUIRE(T * width <= int64_t(x.bits.size()));

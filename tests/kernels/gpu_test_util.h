@@ -1,7 +1,9 @@
 #pragma once
 // Helpers of the GPU kernel tests: checked CUDA calls, device arrays, seeded
-// bf16 inputs (kept both as bf16 bits for the GPU and as their exact fp32
-// values for the CPU reference), and comparisons that report the worst element.
+// bf16 or fp32 inputs (kept both as the kernel's element bits for the GPU and as
+// their exact fp32 values for the CPU reference), and comparisons that report the
+// worst element. Kernels instantiated for both element types are tested through
+// TEMPLATE_TEST_CASE over kernels::bf16 and float with the helpers below.
 #include <catch2/catch.hpp>
 #include <cuda_runtime_api.h>
 
@@ -12,6 +14,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/hash.h"
@@ -53,6 +56,12 @@ class DeviceArray {
     static_assert(sizeof(T) == 2);
     return reinterpret_cast<kernels::bf16*>(p_);
   }
+  // The elements as the kernel's type U (bf16 held as uint16_t bits, float as float).
+  template <class U>
+  U* as() const {
+    static_assert(sizeof(U) == sizeof(T));
+    return reinterpret_cast<U*>(p_);
+  }
   size_t size() const { return n_; }
   size_t bytes() const { return n_ * sizeof(T); }
 
@@ -75,6 +84,12 @@ class DeviceArray {
   size_t n_;
 };
 
+// A device array's elements as the kernel's element type T.
+template <class T, class H>
+T* elems(const DeviceArray<H>& a) {
+  return a.template as<T>();
+}
+
 // splitmix64: a seeded generator that needs no state beyond one word.
 struct SplitMix {
   uint64_t s;
@@ -92,11 +107,17 @@ struct SplitMix {
   int32_t below(int64_t n) { return int32_t(next() % uint64_t(n)); }
 };
 
-// bf16 values and their exact fp32 upcasts.
-struct Bf16Data {
-  std::vector<uint16_t> bits;
+// How the host holds a kernel element type: bf16 as its uint16_t bits, float as is.
+template <class T>
+using HostOf = std::conditional_t<std::is_same_v<T, float>, float, uint16_t>;
+
+// Values of element type T and their exact fp32 values.
+template <class T>
+struct ElemData {
+  std::vector<HostOf<T>> bits;
   std::vector<float> f32;
 };
+using Bf16Data = ElemData<kernels::bf16>;
 
 inline Bf16Data random_bf16(size_t n, float lo, float hi, std::mt19937_64& rng) {
   std::uniform_real_distribution<float> dist(lo, hi);
@@ -115,6 +136,22 @@ inline std::vector<float> upcast(const std::vector<uint16_t>& bits) {
   for (size_t i = 0; i < bits.size(); ++i) out[i] = bf16_to_f32(bits[i]);
   return out;
 }
+inline std::vector<float> upcast(const std::vector<float>& f) { return f; }
+
+// Uniform values in [lo, hi) of element type T (bf16: rounded, f32 its exact value).
+template <class T>
+ElemData<T> random_elems(size_t n, float lo, float hi, std::mt19937_64& rng) {
+  if constexpr (std::is_same_v<T, float>) {
+    std::uniform_real_distribution<float> dist(lo, hi);
+    ElemData<T> d;
+    d.f32.resize(n);
+    for (float& v : d.f32) v = dist(rng);
+    d.bits = d.f32;
+    return d;
+  } else {
+    return random_bf16(n, lo, hi, rng);
+  }
+}
 
 // Tolerance of a bf16 output against an fp32 reference computed from the same
 // inputs: |got - want| <= atol + rtol * |want|.
@@ -130,6 +167,20 @@ struct Tolerance {
 // absolute fp32 error is ~4 * 2^-23 = 5e-7), while a wrong element (wrong
 // head, pair, position or scale) is off by O(0.1) or more.
 inline constexpr Tolerance kBf16Out{1.0 / 256.0, 1e-5};
+
+// fp32 outputs (model.dtype float32) against the same fp32 reference: no rounding
+// step, only those fp32 differences: rsqrtf / expf within 2 ulps of libm, FMA
+// contraction and reduction order (rms_norm sums up to 8192 squares in a tree on
+// the GPU and in a row on the CPU: a random walk of ~sqrt(8192) * 2^-24 ~ 5e-6 of
+// the sum, half that after the rsqrt). rtol 2e-5 is 3x that; atol 1e-5, as for bf16,
+// covers a result that cancels to near zero (rope's x1*c - x2*s with |x| <= 4: each
+// product rounds by up to 2^-22 and one side may fuse them into an FMA, ~1e-6). A
+// wrong element is off by O(0.1), and even bf16 rounding (2^-9) would fail by 100x.
+inline constexpr Tolerance kF32Out{2e-5, 1e-5};
+
+// The output tolerance of element type T.
+template <class T>
+inline constexpr Tolerance kOutTol = std::is_same_v<T, float> ? kF32Out : kBf16Out;
 
 // Requires every element within tol (NaN fails); reports the count and the worst.
 inline void require_close(const std::vector<float>& got, const std::vector<float>& want, Tolerance tol,
@@ -175,6 +226,13 @@ inline std::vector<uint16_t> to_bf16(const std::vector<float>& f) {
   std::vector<uint16_t> out(f.size());
   for (size_t i = 0; i < f.size(); ++i) out[i] = f32_to_bf16(f[i]);
   return out;
+}
+
+// fp32 reference values as element type T holds them (bf16 bits, or the floats).
+template <class T>
+std::vector<HostOf<T>> to_elems(const std::vector<float>& f) {
+  if constexpr (std::is_same_v<T, float>) return f;
+  else return to_bf16(f);
 }
 
 }  // namespace vela::testing

@@ -1,5 +1,6 @@
 // Paged attention (kernels/attention.h) against the CPU fp32 reference
-// (vela::ops::cpu::paged_attention) on the same bf16 values upcast to fp32.
+// (vela::ops::cpu::paged_attention) on the same bf16 values upcast to fp32, and
+// with fp32 q, caches and output (model.dtype float32).
 //
 // Every case uses fresh seeded data: q inside a fused qkv row (token stride larger
 // than nq*hd), a KV cache whose blocks are handed out in shuffled order, a block
@@ -17,6 +18,17 @@
 // (3) fp32 summation order and exp2 vs exp, ~1e-6. Worst case ~3.9e-3 + 3.9e-3 |ref|;
 // the tolerance leaves a factor ~1.5 over that and is ~30x below the error of
 // dropping a single key of a 32-key softmax.
+//
+// fp32 (model.dtype float32: q, caches and output fp32, always the generic kernel):
+// |gpu - ref| <= 1e-4 + 1e-4 * |ref|. No rounding step is left, only fp32 order:
+// each score is a dot product of hd terms whose partial sums round differently (and
+// q is scaled before rather than after the sum): ~sqrt(hd) * 2^-24 * |partial sums|,
+// ~1e-6 at q_range 3 but ~1e-5 (tails ~4e-5) for the peaky q_range 30 cases with
+// scores up to ~35; expf vs libm exp within 2 ulps; the softmax sums over up to 32k
+// keys in chunks vs in a row (~sqrt(n) * 2^-24 ~ 1e-5 relative). A difference e
+// between two keys' score errors moves an output by <= e * |v_i - v_j| <= 2e. The
+// bound is 2x over those tails, 60x below bf16's, and ~1000x below the error of
+// dropping one key of a 32-key softmax.
 #include <catch2/catch.hpp>
 #include <cuda_runtime_api.h>
 
@@ -27,6 +39,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/attention.h"
@@ -61,13 +74,22 @@ struct Options {
   bool cascade = false;
 };
 
-uint16_t random_bf16(std::mt19937_64& rng, float range) {
+using vela::testing::HostOf;
+
+// One uniform value in [-range, range) as element type T holds it on the host.
+template <class T>
+HostOf<T> random_elem(std::mt19937_64& rng, float range) {
   std::uniform_real_distribution<float> u(-range, range);
-  return vela::f32_to_bf16(u(rng));
+  if constexpr (std::is_same_v<T, float>) return u(rng);
+  else return vela::f32_to_bf16(u(rng));
 }
+
+inline float host_f32(uint16_t bits) { return vela::bf16_to_f32(bits); }
+inline float host_f32(float f) { return f; }
 
 // Runs one batch (sequence s: q_lens[s] new tokens, seq_lens[s] tokens in the cache)
 // on the GPU and on the CPU reference and compares every output element.
+template <class Elem = vela::kernels::bf16>
 void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const std::vector<int32_t>& seq_lens,
                      uint64_t seed, const Options& opt = {}) {
   const int32_t num_seqs = int32_t(q_lens.size());
@@ -105,15 +127,15 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
 
   // KV cache [blocks, bs, nk, hd] and q inside a fused qkv row [T, nq + 2 nk, hd].
   const size_t cache_elems = size_t(total_blocks) * bs * nk * hd;
-  std::vector<uint16_t> k_h(cache_elems), v_h(cache_elems);
-  for (auto& x : k_h) x = random_bf16(rng, 1.0f);
-  for (auto& x : v_h) x = random_bf16(rng, 1.0f);
+  std::vector<HostOf<Elem>> k_h(cache_elems), v_h(cache_elems);
+  for (auto& x : k_h) x = random_elem<Elem>(rng, 1.0f);
+  for (auto& x : v_h) x = random_elem<Elem>(rng, 1.0f);
   const int64_t q_stride = int64_t(nq + 2 * nk) * hd;
-  std::vector<uint16_t> qkv_h(size_t(T) * q_stride);
-  for (auto& x : qkv_h) x = random_bf16(rng, opt.q_range);
+  std::vector<HostOf<Elem>> qkv_h(size_t(T) * q_stride);
+  for (auto& x : qkv_h) x = random_elem<Elem>(rng, opt.q_range);
   const int64_t out_stride = int64_t(nq) * hd + 64;
 
-  vela::testing::DeviceArray<uint16_t> k_d(cache_elems), v_d(cache_elems), qkv_d(qkv_h.size()), out_d(size_t(T) * out_stride);
+  vela::testing::DeviceArray<HostOf<Elem>> k_d(cache_elems), v_d(cache_elems), qkv_d(qkv_h.size()), out_d(size_t(T) * out_stride);
   vela::testing::DeviceArray<int32_t> table_d(table.size()), qsl_d(qsl.size()), seq_d(seq_lens.size());
   k_d.upload(k_h);
   v_d.upload(v_h);
@@ -121,21 +143,21 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   table_d.upload(table);
   qsl_d.upload(qsl);
   seq_d.upload(seq_lens);
-  CUDA_OK(cudaMemset(out_d.get(), 0xFF, out_d.size() * sizeof(uint16_t)));
+  CUDA_OK(cudaMemset(out_d.get(), 0xFF, out_d.bytes()));
   const size_t ws_bytes = opt.workspace ? vela::kernels::paged_attention_workspace_bytes(T, nq, hd) : 0;
   vela::testing::DeviceArray<char> ws_d(ws_bytes);
   if (ws_bytes > 0) CUDA_OK(cudaMemset(ws_d.get(), 0xFF, ws_bytes));
 
-  vela::kernels::PagedAttentionParams p;
-  p.q = reinterpret_cast<const vela::kernels::bf16*>(qkv_d.get());
+  vela::kernels::PagedAttentionParams<Elem> p;
+  p.q = vela::testing::elems<Elem>(qkv_d);
   p.q_token_stride = q_stride;
-  p.k_cache = reinterpret_cast<const vela::kernels::bf16*>(k_d.get());
-  p.v_cache = reinterpret_cast<const vela::kernels::bf16*>(v_d.get());
+  p.k_cache = vela::testing::elems<Elem>(k_d);
+  p.v_cache = vela::testing::elems<Elem>(v_d);
   p.block_tables = table_d.get();
   p.block_table_stride = table_stride;
   p.query_start_loc = qsl_d.get();
   p.seq_lens = seq_d.get();
-  p.out = reinterpret_cast<vela::kernels::bf16*>(out_d.get());
+  p.out = vela::testing::elems<Elem>(out_d);
   p.out_token_stride = out_stride;
   p.num_seqs = num_seqs;
   p.num_tokens = T;
@@ -151,24 +173,25 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   p.workspace_bytes = ws_bytes;
   p.decode_kernel = opt.decode_kernel;
   p.shared_prefix_len = opt.shared_prefix_blocks * bs;
-  const vela::kernels::PagedAttentionPlanInfo plan = vela::kernels::paged_attention_plan_info(p);
+  constexpr bool kF32 = std::is_same_v<Elem, float>;
+  vela::kernels::PagedAttentionPlanInfo plan;  // fp32 takes the generic kernel: no plan
+  if constexpr (!kF32) plan = vela::kernels::paged_attention_plan_info(p);
   if (opt.cascade) REQUIRE(plan.prefix_splits > 0);
   CUDA_OK(vela::kernels::paged_attention(p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
-  std::vector<uint16_t> out_h(out_d.size());
-  CUDA_OK(cudaMemcpy(out_h.data(), out_d.get(), out_h.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost));
+  std::vector<HostOf<Elem>> out_h = out_d.download();
 
   // CPU reference on the same values in fp32.
   Tensor q_ref = Tensor::zeros({T, nq, hd}, DType::kF32);
   for (int32_t t = 0; t < T; ++t)
     for (int64_t e = 0; e < int64_t(nq) * hd; ++e)
-      q_ref.data<float>()[int64_t(t) * nq * hd + e] = vela::bf16_to_f32(qkv_h[size_t(t * q_stride + e)]);
+      q_ref.data<float>()[int64_t(t) * nq * hd + e] = host_f32(qkv_h[size_t(t * q_stride + e)]);
   vela::LayerKVCache cache;
   cache.k = Tensor::zeros({total_blocks, bs, nk, hd}, DType::kF32);
   cache.v = Tensor::zeros({total_blocks, bs, nk, hd}, DType::kF32);
   for (size_t i = 0; i < cache_elems; ++i) {
-    cache.k.data<float>()[i] = vela::bf16_to_f32(k_h[i]);
-    cache.v.data<float>()[i] = vela::bf16_to_f32(v_h[i]);
+    cache.k.data<float>()[i] = host_f32(k_h[i]);
+    cache.v.data<float>()[i] = host_f32(v_h[i]);
   }
   vela::ForwardBatch batch;
   batch.block_tables = Tensor::zeros({num_seqs, table_stride}, DType::kI32);
@@ -183,13 +206,15 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   Tensor out_ref = Tensor::zeros({T, nq, hd}, DType::kF32);
   vela::ops::cpu::paged_attention(q_ref, cache, batch, p.scale, out_ref);
 
-  constexpr double kAtol = 6e-3, kRtol = 1e-2;
+  constexpr double kAtol = kF32 ? 1e-4 : 6e-3, kRtol = kF32 ? 1e-4 : 1e-2;
+  HostOf<Elem> poison;
+  std::memset(&poison, 0xFF, sizeof(poison));
   int64_t bad = 0, pad_bad = 0;
   double max_err = 0.0;
   for (int32_t t = 0; t < T; ++t) {
     for (int64_t e = 0; e < int64_t(nq) * hd; ++e) {
       const double ref = out_ref.data<float>()[int64_t(t) * nq * hd + e];
-      const double got = vela::bf16_to_f32(out_h[size_t(t * out_stride + e)]);
+      const double got = host_f32(out_h[size_t(t * out_stride + e)]);
       const double err = std::fabs(got - ref);
       if (!(err <= kAtol + kRtol * std::fabs(ref))) {  // NaN (unwritten) fails too
         if (bad < 8)
@@ -198,10 +223,11 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
       }
       if (err > max_err || std::isnan(err)) max_err = std::isnan(err) ? INFINITY : std::max(max_err, err);
     }
-    for (int64_t e = int64_t(nq) * hd; e < out_stride; ++e) pad_bad += out_h[size_t(t * out_stride + e)] != 0xFFFF;
+    for (int64_t e = int64_t(nq) * hd; e < out_stride; ++e)
+      pad_bad += std::memcmp(&out_h[size_t(t * out_stride + e)], &poison, sizeof(poison)) != 0;
   }
-  std::printf("attention nq %d nk %d hd %d block %d: %d seqs, %d tokens, max q_len %d, max seq_len %d%s: max |err| %.2e%s\n",
-              nq, nk, hd, bs, num_seqs, T, max_q, max_seq,
+  std::printf("attention %s nq %d nk %d hd %d block %d: %d seqs, %d tokens, max q_len %d, max seq_len %d%s: max |err| %.2e%s\n",
+              kF32 ? "fp32" : "bf16", nq, nk, hd, bs, num_seqs, T, max_q, max_seq,
               plan.prefix_splits > 0 ? (", shared prefix " + std::to_string(p.shared_prefix_len) + " in " +
                                         std::to_string(plan.prefix_splits) + " splits").c_str()
                                      : "",
@@ -311,8 +337,31 @@ TEST_CASE("paged attention: shapes outside the tuned kernels take the generic ke
   }
 }
 
+TEST_CASE("paged attention fp32 (model.dtype float32): the generic kernel on every batch kind", "[attention][fp32]") {
+  // fp32 always takes the generic kernel, whatever the shape: the tuned kernels'
+  // shapes (Llama-8B, Qwen3-0.6B) as well as the reference models' (head dims 8, 16
+  // and 64 with GQA 2), decode, prefill with and without prefix hits, mixed batches,
+  // odd block sizes and a graph launch (max_seq_len a bound).
+  uint64_t seed = 900;
+  for (auto sh : {kLlama8B, Shape{16, 8, 128, 16}, Shape{4, 2, 8, 16}, Shape{4, 2, 16, 16}, Shape{2, 1, 64, 16},
+                  Shape{18, 2, 64, 16}, Shape{4, 2, 64, 12}}) {
+    check_attention<float>(sh, decode_q(7), {1, 17, 97, 1000, 4096, 300, 5}, seed++);
+    check_attention<float>(sh, {1, 7, 33, 1, 150}, {1, 40, 33, 600, 700}, seed++);
+    check_attention<float>(sh, {97}, {97}, seed++);
+    check_attention<float>(sh, {64}, {64 + 777}, seed++);
+  }
+  Options peaky;
+  peaky.q_range = 30.0f;
+  check_attention<float>({8, 2, 128, 16}, decode_q(3), {5000, 64, 700}, seed++, peaky);
+  Options graph;
+  graph.max_seq_len_is_bound = true;
+  graph.max_seq_len_pad = 131072 - 4096;
+  check_attention<float>(kLlama8B, decode_q(5), {1, 300, 4096, 17, 2000}, seed++, graph);
+  check_attention<float>(kLlama8B, decode_q(1), {32768}, seed++);
+}
+
 TEST_CASE("paged attention rejects what no kernel supports", "[attention]") {
-  vela::kernels::PagedAttentionParams p;
+  vela::kernels::PagedAttentionParams<vela::kernels::bf16> p;
   p.num_seqs = 1;
   p.num_tokens = 1;
   p.num_q_heads = 8;
@@ -326,6 +375,17 @@ TEST_CASE("paged attention rejects what no kernel supports", "[attention]") {
   p.head_dim = 128;
   p.num_q_heads = 12;  // not a multiple of the kv heads
   REQUIRE(vela::kernels::paged_attention(p, nullptr) == cudaErrorInvalidValue);
+  vela::kernels::PagedAttentionParams<float> f;  // fp32: the generic kernel's limits
+  f.num_seqs = 1;
+  f.num_tokens = 1;
+  f.num_q_heads = 8;
+  f.num_kv_heads = 8;
+  f.block_size = 16;
+  f.max_query_len = 1;
+  f.head_dim = 512;
+  REQUIRE(vela::kernels::paged_attention(f, nullptr) == cudaErrorInvalidValue);
+  f.head_dim = 128;  // no buffers
+  REQUIRE(vela::kernels::paged_attention(f, nullptr) == cudaErrorInvalidValue);
 }
 
 TEST_CASE("paged attention decode as captured in a CUDA graph: splits sized from max_model_len, per sequence",

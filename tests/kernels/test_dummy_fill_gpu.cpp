@@ -1,5 +1,6 @@
 // dummy_fill must equal model/weights.cpp's DummyWeights (make_dummy_weights)
-// after bf16 rounding, bit for bit, for whole tensors, dim-0 shards, slices of an
+// bit for bit: after bf16 rounding for bf16 outputs, exactly for fp32 ones (model.dtype
+// float32), for whole tensors, dim-0 shards, slices of an
 // inner dim, padded shards past the end (zero rows) and norm weights (ones).
 #include <catch2/catch.hpp>
 
@@ -20,6 +21,7 @@ namespace {
 // Runs dummy_fill for (name, full_shape, slice) and compares with DummyWeights.
 // flatten: describe a whole tensor as one run of numel elements (inner = 1, the
 // scalar path) instead of [1, dim0, rest].
+template <class T>
 void check(uint64_t seed, double init_std, const std::string& name, const std::vector<int64_t>& full,
            const Slice& slice, bool flatten = false) {
   INFO("seed=" << seed << " tensor=" << name << " slice dim=" << slice.dim << " start=" << slice.start
@@ -31,7 +33,7 @@ void check(uint64_t seed, double init_std, const std::string& name, const std::v
 
   int64_t numel = 1;
   for (int64_t d : full) numel *= d;
-  k::DummyFillParams p;
+  k::DummyFillParams<T> p;
   p.key = vela::dummy_key(seed, name);
   p.half_width = vela::dummy_half_width(init_std);
   p.is_norm = vela::dummy_is_norm(name);
@@ -51,50 +53,50 @@ void check(uint64_t seed, double init_std, const std::string& name, const std::v
     p.length = slice.length;
   }
   REQUIRE(p.outer * p.length * p.inner == want.numel());
-  DeviceArray<uint16_t> dout(size_t(want.numel()));
+  DeviceArray<HostOf<T>> dout(size_t(want.numel()));
   dout.poison();
-  p.out = dout.bf16();
+  p.out = elems<T>(dout);
   LAUNCH_OK(k::dummy_fill(p, nullptr));
-  require_equal_bits(dout.download(), to_bf16(want_f), "dummy weights");
+  require_equal_bits(dout.download(), to_elems<T>(want_f), "dummy weights");
 }
 
 }  // namespace
 
-TEST_CASE("dummy_fill equals DummyWeights rounded to bf16", "[dummy_fill]") {
+TEMPLATE_TEST_CASE("dummy_fill equals DummyWeights (rounded to bf16 for bf16)", "[dummy_fill]", k::bf16, float) {
   const double init_std = 0.02;
   const std::vector<uint64_t> seeds{0, 1234};
   SECTION("whole tensors") {
     for (uint64_t seed : seeds) {
-      check(seed, init_std, "model.layers.0.mlp.down_proj.weight", {96, 40}, Slice::whole());
-      check(seed, init_std, "model.layers.0.mlp.down_proj.weight", {96, 40}, Slice::whole(), true);
-      check(seed, init_std, "lm_head.weight", {33, 17}, Slice::whole());
-      check(seed, init_std, "model.layers.0.self_attn.q_proj.bias", {4096}, Slice::whole());
+      check<TestType>(seed, init_std, "model.layers.0.mlp.down_proj.weight", {96, 40}, Slice::whole());
+      check<TestType>(seed, init_std, "model.layers.0.mlp.down_proj.weight", {96, 40}, Slice::whole(), true);
+      check<TestType>(seed, init_std, "lm_head.weight", {33, 17}, Slice::whole());
+      check<TestType>(seed, init_std, "model.layers.0.self_attn.q_proj.bias", {4096}, Slice::whole());
     }
   }
   SECTION("dim-0 shards") {
     for (uint64_t seed : seeds) {
-      check(seed, init_std, "model.layers.1.self_attn.q_proj.weight", {100, 24}, Slice::along(0, 50, 25));
-      check(seed, init_std, "model.layers.1.mlp.gate_proj.weight", {100, 21}, Slice::along(0, 0, 50));
+      check<TestType>(seed, init_std, "model.layers.1.self_attn.q_proj.weight", {100, 24}, Slice::along(0, 50, 25));
+      check<TestType>(seed, init_std, "model.layers.1.mlp.gate_proj.weight", {100, 21}, Slice::along(0, 0, 50));
     }
   }
   SECTION("slices of an inner dim") {
     for (uint64_t seed : seeds) {
-      check(seed, init_std, "model.layers.1.self_attn.o_proj.weight", {24, 100}, Slice::along(1, 30, 20));
-      check(seed, init_std, "model.layers.2.mlp.experts.w1", {4, 50, 16}, Slice::along(1, 10, 25));
+      check<TestType>(seed, init_std, "model.layers.1.self_attn.o_proj.weight", {24, 100}, Slice::along(1, 30, 20));
+      check<TestType>(seed, init_std, "model.layers.2.mlp.experts.w1", {4, 50, 16}, Slice::along(1, 10, 25));
     }
   }
   SECTION("padded vocab shards past the end are zero") {
     for (uint64_t seed : seeds) {
-      check(seed, init_std, "model.embed_tokens.weight", {1003, 16}, Slice::along(0, 504, 504));
-      check(seed, init_std, "model.embed_tokens.weight", {1003, 16}, Slice::along(0, 0, 504));
-      check(seed, init_std, "lm_head.weight", {1003, 17}, Slice::along(0, 504, 504));
+      check<TestType>(seed, init_std, "model.embed_tokens.weight", {1003, 16}, Slice::along(0, 504, 504));
+      check<TestType>(seed, init_std, "model.embed_tokens.weight", {1003, 16}, Slice::along(0, 0, 504));
+      check<TestType>(seed, init_std, "lm_head.weight", {1003, 17}, Slice::along(0, 504, 504));
     }
   }
   SECTION("norm weights are one (and zero past the end)") {
     for (uint64_t seed : seeds) {
-      check(seed, init_std, "model.layers.0.input_layernorm.weight", {64}, Slice::whole());
-      check(seed, init_std, "model.norm.weight", {20}, Slice::along(0, 16, 8));
-      check(seed, init_std, "model.layers.3.self_attn.q_norm.weight", {128}, Slice::whole());
+      check<TestType>(seed, init_std, "model.layers.0.input_layernorm.weight", {64}, Slice::whole());
+      check<TestType>(seed, init_std, "model.norm.weight", {20}, Slice::along(0, 16, 8));
+      check<TestType>(seed, init_std, "model.layers.3.self_attn.q_norm.weight", {128}, Slice::whole());
     }
   }
 }

@@ -1,4 +1,5 @@
-// kernels::Gemm (cuBLASLt) against an fp64 host reference over the same bf16 values.
+// kernels::Gemm (cuBLASLt) against an fp64 host reference over the same bf16 values,
+// and over fp32 values (model.dtype float32: fp32 x, w, bias and out).
 //
 // Tolerance, per checked entry (ref computed in fp64 from the bf16 inputs):
 //   |got - ref| <= 1e-4 * (sum_k |x_k w_k| + |bias|)  +  (bf16 out ? 2^-8 |ref| : 0)
@@ -8,6 +9,9 @@
 //   over the expected error while any layout bug (a wrong stride, transpose, missing
 //   k-slab or bias) moves entries by O(|ref|) ~ sqrt(sum x²w²), i.e. >> 1e-4·sum|x w|.
 // - bf16 output: round-to-nearest costs at most 2^-9 relative; we allow 2^-8.
+// - fp32 inputs: the same bound (the products are exact in fp64 and carry one fp32
+//   rounding each, 2^-24, far inside 1e-4). That TF32 is not used (10 mantissa bits,
+//   2^-11 per product) is checked apart, where fp32 is exact and TF32 cannot be.
 // Outputs are poisoned with NaN (0xFF bytes) first, so an unwritten entry fails, and
 // strided outputs check that the padding columns stay poisoned.
 #include <catch2/catch.hpp>
@@ -35,35 +39,55 @@ struct Shape {
   int64_t out_pad;  // out row stride = n + out_pad
   bool out_f32;
   int64_t x_offset = 0;  // elements before x's first row (a view not 256-byte aligned)
+  bool in_f32 = false;   // fp32 x, w and bias (then out_f32 too) instead of bf16
 };
 
 void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool gemv = false) {
   INFO("m=" << s.m << " x_offset=" << s.x_offset << " n=" << s.n << " k=" << s.k << " x_pad=" << s.x_pad << " out_pad=" << s.out_pad
-            << " out_f32=" << s.out_f32 << " bias=" << with_bias << (gemv ? " (gemv)" : " (cuBLASLt)"));
+            << " out_f32=" << s.out_f32 << " in_f32=" << s.in_f32 << " bias=" << with_bias
+            << (gemv ? " (gemv)" : " (cuBLASLt)"));
   const int64_t ldx = s.k + s.x_pad, ldo = s.n + s.out_pad;
   vela::testing::SplitMix rng{seed};
-  std::vector<uint16_t> x(size_t(s.m * ldx)), w(size_t(s.n * s.k)), bias(size_t(s.n));
-  for (auto& v : x) v = vela::f32_to_bf16(rng.uniform(-1.0f, 1.0f));
-  for (auto& v : w) v = vela::f32_to_bf16(rng.uniform(-1.0f, 1.0f));
-  for (auto& v : bias) v = vela::f32_to_bf16(rng.uniform(-2.0f, 2.0f));
+  // The exact input values (bf16-representable unless in_f32) and their device bytes.
+  const size_t in_elem = s.in_f32 ? 4 : 2;
+  auto draw = [&](float lo, float hi) {
+    const float v = rng.uniform(lo, hi);
+    return s.in_f32 ? v : vela::bf16_to_f32(vela::f32_to_bf16(v));
+  };
+  auto bytes_of = [&](const std::vector<float>& v) {
+    std::vector<char> b(v.size() * in_elem);
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (s.in_f32) std::memcpy(b.data() + i * 4, &v[i], 4);
+      else { const uint16_t h = vela::f32_to_bf16(v[i]); std::memcpy(b.data() + i * 2, &h, 2); }
+    }
+    return b;
+  };
+  std::vector<float> x(size_t(s.m * ldx)), w(size_t(s.n * s.k)), bias(size_t(s.n));
+  for (auto& v : x) v = draw(-1.0f, 1.0f);
+  for (auto& v : w) v = draw(-1.0f, 1.0f);
+  for (auto& v : bias) v = draw(-2.0f, 2.0f);
 
   const size_t out_elem = s.out_f32 ? 4 : 2;
-  vela::testing::DeviceArray<uint16_t> dx(x.size() + size_t(s.x_offset)), dw(w.size()), db(bias.size());
+  const size_t x_offset_bytes = size_t(s.x_offset) * in_elem;
+  vela::testing::DeviceArray<char> dx(x.size() * in_elem + x_offset_bytes), dw(w.size() * in_elem),
+      db(bias.size() * in_elem);
   vela::testing::DeviceArray<char> dout(size_t(s.m * ldo) * out_elem);
   REQUIRE((dx.get() && dw.get() && db.get() && dout.get()));
-  CUDA_OK(cudaMemcpy(dx.get() + s.x_offset, x.data(), x.size() * 2, cudaMemcpyHostToDevice));
-  CUDA_OK(cudaMemcpy(dw.get(), w.data(), w.size() * 2, cudaMemcpyHostToDevice));
-  CUDA_OK(cudaMemcpy(db.get(), bias.data(), bias.size() * 2, cudaMemcpyHostToDevice));
+  const std::vector<char> xb = bytes_of(x), wb = bytes_of(w), bb = bytes_of(bias);
+  CUDA_OK(cudaMemcpy(dx.get() + x_offset_bytes, xb.data(), xb.size(), cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(dw.get(), wb.data(), wb.size(), cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(db.get(), bb.data(), bb.size(), cudaMemcpyHostToDevice));
   CUDA_OK(cudaMemset(dout.get(), 0xFF, size_t(s.m * ldo) * out_elem));  // NaN poison
 
   GemmArgs args;
-  args.x = reinterpret_cast<const bf16*>(dx.get() + s.x_offset);
+  args.x = dx.get() + x_offset_bytes;
   args.x_row_stride = ldx;
-  args.w = reinterpret_cast<const bf16*>(dw.get());
-  args.bias = with_bias ? reinterpret_cast<const bf16*>(db.get()) : nullptr;
+  args.w = dw.get();
+  args.bias = with_bias ? db.get() : nullptr;
   args.out = dout.get();
   args.out_row_stride = ldo;
   args.out_f32 = s.out_f32;
+  args.in_f32 = s.in_f32;
   args.m = s.m;
   args.n = s.n;
   args.k = s.k;
@@ -97,16 +121,16 @@ void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool 
   double worst = 0.0;
   for (auto [i, j] : entries) {
     double ref = 0.0, mag = 0.0;
-    const uint16_t* xr = x.data() + i * ldx;
-    const uint16_t* wr = w.data() + j * s.k;
+    const float* xr = x.data() + i * ldx;
+    const float* wr = w.data() + j * s.k;
     for (int64_t q = 0; q < s.k; ++q) {
-      const double p = double(vela::bf16_to_f32(xr[q])) * double(vela::bf16_to_f32(wr[q]));
+      const double p = double(xr[q]) * double(wr[q]);
       ref += p;
       mag += std::fabs(p);
     }
     if (with_bias) {
-      ref += vela::bf16_to_f32(bias[size_t(j)]);
-      mag += std::fabs(vela::bf16_to_f32(bias[size_t(j)]));
+      ref += bias[size_t(j)];
+      mag += std::fabs(bias[size_t(j)]);
     }
     const double got = got_at(i, j);
     const double tol = 1e-4 * mag + (s.out_f32 ? 0.0 : std::ldexp(std::fabs(ref), -8));
@@ -182,6 +206,53 @@ TEST_CASE("cuBLASLt GEMM: odd shapes and a misaligned x view", "[gemm]") {
   check_gemm(**gemm, {97, 129, 200, 8, 0, true}, false, 101);
 }
 
+TEST_CASE("fp32 GEMM (model.dtype float32) matches an fp64 reference of the same fp32 values", "[gemm][fp32]") {
+  auto gemm = Gemm::create();
+  if (!gemm.ok()) FAIL(gemm.error().message);
+  struct NK { int64_t n, k, x_pad, out_pad; };
+  const NK nks[] = {
+      {4096, 4096, 0, 0},
+      {6144, 4096, 1024, 8},  // a strided x view (q inside a fused row), padded out
+      {1024, 3072, 0, 0},
+      {151936, 1024, 0, 0},   // lm_head
+      {96, 64, 96, 0},        // reference-model sizes: qkv of hidden 64 inside a wider row
+      {17, 72, 128, 3},       // odd
+  };
+  uint64_t seed = 2000;
+  // m = 1 and 2 too: fp32 never takes the GEMV, ops::linear sends every m here.
+  for (int64_t m : {1, 2, 7, 128, 2048})
+    for (const NK& nk : nks)
+      for (bool bias : {false, true}) {
+        Shape sh{m, nk.n, nk.k, nk.x_pad, nk.out_pad, true, m == 7 ? 4 : 0, true};  // offset 16 bytes
+        if (m * nk.n * nk.k > (int64_t(1) << 36)) continue;  // the 2048 x lm_head case: time, not coverage
+        check_gemm(**gemm, sh, bias, seed++);
+      }
+  GemmArgs a;
+  a.in_f32 = true, a.out_f32 = true, a.m = 1, a.n = 64, a.k = 64, a.x_row_stride = 64, a.out_row_stride = 64;
+  CHECK_FALSE(vela::kernels::gemv_supported(a));
+}
+
+TEST_CASE("fp32 GEMM is IEEE fp32, not TF32", "[gemm][fp32]") {
+  // x = 1 + 2^-20 (21 significant bits: TF32 keeps 11 and reads 1), w = 1, k = 8:
+  // every partial sum is exact in fp32 (<= 8 + 2^-17, 24 bits), so fp32 gives exactly
+  // 8 + 8 * 2^-20 and TF32 gives 8.
+  auto gemm = Gemm::create();
+  if (!gemm.ok()) FAIL(gemm.error().message);
+  const int64_t m = 16, n = 16, k = 8;
+  const float xv = 1.0f + std::ldexp(1.0f, -20);
+  vela::testing::DeviceArray<float> x(std::vector<float>(size_t(m * k), xv)), w(std::vector<float>(size_t(n * k), 1.0f));
+  vela::testing::DeviceArray<float> out(size_t(m * n));
+  GemmArgs a;
+  a.x = x.get(), a.w = w.get(), a.out = out.get();
+  a.x_row_stride = k, a.out_row_stride = n, a.m = m, a.n = n, a.k = k;
+  a.in_f32 = true, a.out_f32 = true;
+  auto r = (*gemm)->run(a, nullptr);
+  if (!r.ok()) FAIL(r.error().message);
+  CUDA_OK(cudaDeviceSynchronize());
+  const float want = 8.0f + std::ldexp(8.0f, -20);
+  for (float got : out.download()) REQUIRE(got == want);
+}
+
 TEST_CASE("cuBLASLt GEMM rejects bad arguments with the shape in the message", "[gemm]") {
   auto gemm = Gemm::create();
   if (!gemm.ok()) FAIL(gemm.error().message);
@@ -194,11 +265,16 @@ TEST_CASE("cuBLASLt GEMM rejects bad arguments with the shape in the message", "
   vela::testing::DeviceArray<uint16_t> x(64), w(128), b(8);
   vela::testing::DeviceArray<float> out(32);
   args.x_row_stride = 16; args.out_row_stride = 8;
-  args.x = reinterpret_cast<const bf16*>(x.get()); args.w = reinterpret_cast<const bf16*>(w.get());
-  args.bias = reinterpret_cast<const bf16*>(b.get()); args.out = out.get(); args.out_f32 = true;
+  args.x = x.get(); args.w = w.get();
+  args.bias = b.get(); args.out = out.get(); args.out_f32 = true;
   auto refused = (*gemm)->run(args, nullptr);
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().message.find("bias") != std::string::npos);
+  // fp32 inputs into a bf16 output: refused (model.dtype float32 keeps fp32 throughout).
+  args.bias = nullptr; args.in_f32 = true; args.out_f32 = false;
+  auto mixed = (*gemm)->run(args, nullptr);
+  REQUIRE_FALSE(mixed.ok());
+  CHECK(mixed.error().message.find("in=f32") != std::string::npos);
 }
 
 TEST_CASE("GEMM bench", "[.bench]") {
@@ -211,8 +287,8 @@ TEST_CASE("GEMM bench", "[.bench]") {
     CUDA_OK(cudaMemset(x.get(), 0x3c, size_t(b.m * b.k) * 2));
     CUDA_OK(cudaMemset(w.get(), 0x3c, size_t(b.n * b.k) * 2));
     GemmArgs a;
-    a.x = reinterpret_cast<const bf16*>(x.get()); a.x_row_stride = b.k;
-    a.w = reinterpret_cast<const bf16*>(w.get());
+    a.x = x.get(); a.x_row_stride = b.k;
+    a.w = w.get();
     a.out = out.get(); a.out_row_stride = b.n;
     a.m = b.m; a.n = b.n; a.k = b.k;
     for (int i = 0; i < 3; ++i) REQUIRE((*gemm)->run(a, nullptr).ok());

@@ -1,4 +1,4 @@
-// RoPE against the CPU op: neox halves and interleaved pairs, q and k as head
+// RoPE against the CPU op, bf16 and fp32 elements: neox halves and interleaved pairs, q and k as head
 // views inside fused qkv rows (v must stay untouched), separate contiguous q/k,
 // and a misaligned base that forces the scalar path for vector-friendly shapes.
 #include <catch2/catch.hpp>
@@ -36,7 +36,8 @@ enum class Layout { kFusedQkv, kFusedQkvMisaligned, kSeparate };
 
 }  // namespace
 
-TEST_CASE("rope: neox and interleaved over q/k head views", "[rope]") {
+TEMPLATE_TEST_CASE("rope: neox and interleaved over q/k head views", "[rope]", k::bf16, float) {
+  using T = TestType;
   struct Shape { int64_t nq, nk, hd; };
   // hd 24: interleaved vector path but scalar neox (half 12); hd 18: scalar both ways.
   for (Shape s : {Shape{8, 1, 128}, Shape{32, 8, 128}, Shape{4, 2, 64}, Shape{2, 1, 24}, Shape{3, 1, 18}})
@@ -60,7 +61,7 @@ TEST_CASE("rope: neox and interleaved over q/k head views", "[rope]") {
           const int64_t k_stride = fused ? q_stride : s.nk * s.hd;
           const int64_t q_off = base, k_off = fused ? base + s.nq * s.hd : tokens * q_stride;
           const int64_t total = fused ? base + tokens * q_stride : tokens * (q_stride + k_stride);
-          Bf16Data buf = random_bf16(size_t(total), -4.0f, 4.0f, rng);
+          ElemData<T> buf = random_elems<T>(size_t(total), -4.0f, 4.0f, rng);
 
           std::vector<float> want = buf.f32;
           auto view = [&](int64_t off, int64_t stride, int64_t heads) {
@@ -71,13 +72,13 @@ TEST_CASE("rope: neox and interleaved over q/k head views", "[rope]") {
           Tensor qv = view(q_off, q_stride, s.nq), kv = view(k_off, k_stride, s.nk);
           ops::cpu::rope(pos_t, qv, kv, cs_t, interleaved);
 
-          DeviceArray<uint16_t> dbuf(buf.bits);
+          DeviceArray<HostOf<T>> dbuf(buf.bits);
           DeviceArray<int32_t> dpos(pos);
           DeviceArray<float> dcs(cs);
-          k::RopeParams p;
+          k::RopeParams<T> p;
           p.positions = dpos.get();
-          p.q = dbuf.bf16() + q_off;
-          p.k = dbuf.bf16() + k_off;
+          p.q = elems<T>(dbuf) + q_off;
+          p.k = elems<T>(dbuf) + k_off;
           p.cos_sin = dcs.get();
           p.num_tokens = tokens;
           p.num_q_heads = s.nq;
@@ -87,6 +88,6 @@ TEST_CASE("rope: neox and interleaved over q/k head views", "[rope]") {
           p.k_token_stride = k_stride;
           p.interleaved = interleaved;
           LAUNCH_OK(k::rope(p, nullptr));
-          require_close(upcast(dbuf.download()), want, kBf16Out, "q, k (rotated) and the rest (untouched)");
+          require_close(upcast(dbuf.download()), want, kOutTol<T>, "q, k (rotated) and the rest (untouched)");
         }
 }

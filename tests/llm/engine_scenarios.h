@@ -40,6 +40,8 @@ struct EngineTarget {
   // config.model.enforce_eager: CUDA only (pure decode steps replay CUDA graphs
   // when false, the default); no effect on the CPU.
   bool enforce_eager = false;
+  // config.model.dtype: "auto" (CPU float32, CUDA bfloat16), or "float32" on CUDA.
+  std::string dtype = "auto";
 };
 
 inline void run_scenario(const std::string& model, const Scenario& s, const EngineTarget& target) {
@@ -53,6 +55,7 @@ inline void run_scenario(const std::string& model, const Scenario& s, const Engi
   config.scheduler.max_num_seqs = 16;
   config.scheduler.async_scheduling = target.async_scheduling;
   config.model.enforce_eager = target.enforce_eager;
+  config.model.dtype = target.dtype;
   if (target.device != "cpu") config.parallel.devices = {target.device};
   if (target.tensor_parallel_size > 1) {
     config.parallel.tensor_parallel_size = target.tensor_parallel_size;

@@ -72,6 +72,30 @@ TEST_CASE("engine setup errors name the key") {
   CHECK(*agree_num_blocks({ProfileResult{0, 1000, 10, 0, 0}}, 7) == 7);
 }
 
+// The compute dtype is the device's to accept: the CPU computes in float32 only, so
+// bfloat16 and float16 are refused when the engine is created, naming the key and the
+// value (CUDA accepts bfloat16 and float32 and refuses float16 the same way:
+// tests/gpu/test_model_gpu.cpp).
+TEST_CASE("a compute dtype the device cannot run is refused at engine creation, by key and value") {
+  for (const char* dtype : {"bfloat16", "float16"}) {
+    Config c;
+    c.model.path = testing::model_dir("qwen3-tiny");
+    c.model.dtype = dtype;
+    auto resolved = resolve_model_paths(c);
+    REQUIRE(resolved.ok());
+    auto engine = LLMEngine::create(*resolved);
+    REQUIRE_FALSE(engine.ok());
+    INFO(engine.error().message);
+    CHECK(engine.error().message.find(std::string("model.dtype '") + dtype + "'") != std::string::npos);
+  }
+  Config c;
+  c.model.path = testing::model_dir("qwen3-tiny");
+  c.model.dtype = "float32";
+  auto resolved = resolve_model_paths(c);
+  REQUIRE(resolved.ok());
+  CHECK(LLMEngine::create(*resolved).ok());
+}
+
 TEST_CASE("the embedded default resolves to the demo model and tokenizer") {
   auto r = resolve_model_paths(Config{});
   REQUIRE(r.ok());

@@ -1,6 +1,7 @@
 #pragma once
 // CUDA implementations of ops/ops.h: translate Tensors into the kernels' Params
-// and launch on ctx.stream. bf16 activations and weights, fp32 residual and logits.
+// and launch on ctx.stream. Activations and weights in the compute dtype (bf16, or
+// fp32 for model.dtype float32), fp32 residual and logits.
 #include <cstddef>
 
 #include "model/device.h"

@@ -130,10 +130,20 @@ Result<bool> CudaSampler::ensure_history(int64_t num_ids, int64_t num_table_slot
 
 Result<bool> CudaSampler::sample(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top,
                                  std::vector<int32_t>& tokens, StepLogprobs* logprobs) {
+  VELA_TRY(enqueue(logits, rows, num_top, logprobs != nullptr));
+  return collect(tokens, logprobs);
+}
+
+Result<bool> CudaSampler::enqueue(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top,
+                                  bool want_logprobs) {
   const int64_t num_rows = int64_t(rows.size());
-  tokens.resize(rows.size());
+  if (pending_rows_ >= 0) return make_error("sampler_busy", "CudaSampler: enqueue before the last draw was collected");
   last_sequential_rows_ = 0;
-  if (num_rows == 0) return true;
+  pending_top_ = -1;
+  if (num_rows == 0) {
+    pending_rows_ = 0;
+    return true;
+  }
   if (logits.device().type != DeviceType::kCUDA || logits.dtype() != DType::kF32 || logits.ndim() != 2 ||
       logits.size(0) != num_rows || logits.size(1) != vocab_ || logits.stride(1) != 1)
     return make_error("bad_logits", "CudaSampler wants f32 CUDA logits [" + std::to_string(num_rows) + ", " +
@@ -142,7 +152,7 @@ Result<bool> CudaSampler::sample(const Tensor& logits, std::span<const SampleRow
   if (num_rows > max_rows_)
     return make_error("bad_logits", "CudaSampler: " + std::to_string(num_rows) + " rows > max_rows " +
                                         std::to_string(max_rows_));
-  const int32_t top = (logprobs != nullptr && num_top >= 0) ? num_top : -1;
+  const int32_t top = (want_logprobs && num_top >= 0) ? num_top : -1;
   if (top > kMaxTop || top > vocab_)
     return make_error("bad_num_top", "CudaSampler: num_top " + std::to_string(top) + " > " +
                                          std::to_string(kMaxTop) + " or > vocab");
@@ -249,13 +259,25 @@ Result<bool> CudaSampler::sample(const Tensor& logits, std::span<const SampleRow
   }
   VELA_CUDA_TRY(kernels::sampling_draw(bp, stream_));
   VELA_CUDA_TRY(cudaMemcpyAsync(out_host_, out_, out.total, cudaMemcpyDeviceToHost, stream_));
-  VELA_CUDA_TRY(cudaStreamSynchronize(stream_));
+  pending_rows_ = num_rows;
+  pending_top_ = top;
+  return true;
+}
 
+Result<bool> CudaSampler::collect(std::vector<int32_t>& tokens, StepLogprobs* logprobs) {
+  if (pending_rows_ < 0) return make_error("sampler_idle", "CudaSampler: collect without an enqueued draw");
+  const int64_t num_rows = pending_rows_;
+  const int32_t top = pending_top_;
+  pending_rows_ = -1;
+  tokens.resize(size_t(num_rows));
+  if (num_rows == 0) return true;
+  VELA_CUDA_TRY(cudaStreamSynchronize(stream_));
+  const OutLayout out(num_rows, top > 0 ? top : 0);
   const char* oh = static_cast<const char*>(out_host_);
   std::memcpy(tokens.data(), oh + out.tokens, size_t(num_rows) * 4);
   const auto* fallbacks = reinterpret_cast<const int32_t*>(oh + out.fallbacks);
   for (int64_t r = 0; r < num_rows; ++r) last_sequential_rows_ += fallbacks[r] != 0;
-  if (top >= 0) {
+  if (top >= 0 && logprobs != nullptr) {
     const auto* sampled = reinterpret_cast<const float*>(oh + out.sampled);
     logprobs->sampled_logprobs.insert(logprobs->sampled_logprobs.end(), sampled, sampled + num_rows);
     if (top > 0) {

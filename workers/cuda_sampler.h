@@ -31,6 +31,12 @@ class CudaSampler {
   // column stride). Errors name the bad argument or the failing CUDA call.
   Result<bool> sample(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top,
                       std::vector<int32_t>& tokens, StepLogprobs* logprobs);
+  // sample() in two halves, so the host can do other work while the GPU draws:
+  // enqueue() packs and sends the rows (their histories are copied: the rows may change
+  // once it returns) and launches the draw; collect() waits for it and reads the
+  // tokens (and logprobs) back. Each enqueue() is followed by one collect().
+  Result<bool> enqueue(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top, bool want_logprobs);
+  Result<bool> collect(std::vector<int32_t>& tokens, StepLogprobs* logprobs);
 
   // Tests: rows whose draw took the one-thread exact path in the last call (the
   // parallel prefix sums were too close to a threshold to be trusted), and a switch
@@ -47,6 +53,8 @@ class CudaSampler {
   cudaStream_t stream_;
   bool force_sequential_ = false;
   int32_t last_sequential_rows_ = 0;
+  int64_t pending_rows_ = -1;   // rows enqueued and not collected yet (-1: none)
+  int32_t pending_top_ = -1;
 
   // Device.
   float* work_ = nullptr;            // [max_rows, vocab]

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <new>
+#include <optional>
+#include <unordered_map>
 
 #include "common/logging.h"
 #include "model/communicator.h"
@@ -17,6 +19,7 @@
 #include "workers/memory_profile.h"
 #include "workers/persistent_batch.h"
 #include "workers/sampler.h"
+#include "messages/step_placeholders.h"
 #ifdef VELA_HAVE_CUDA
 #include "workers/cuda_sampler.h"
 #endif
@@ -39,12 +42,22 @@ class ModelRunner final : public Runner {
   Result<ProfileResult> load(const LoadModel& request) override;
   Result<bool> init_kv_cache(const InitKVCache& request) override;
   Result<ModelRunnerOutput> execute(const SchedulerOutput& step) override;
+  void set_lookahead(Lookahead lookahead) override { lookahead_ = std::move(lookahead); }
 
  private:
+  // The step's host inputs: persistent batch update, flat inputs, checks.
+  Status prepare_inputs(const SchedulerOutput& step);
+  // prepare_inputs for the step after the one running, placeholders and all (their
+  // token and input-row slots noted, filled by fill_ahead when the step comes).
+  void prepare_ahead(const SchedulerOutput& next);
+  Status fill_ahead(const SchedulerOutput& step);
   Result<ProfileResult> load_on_device(const LoadModel& request);
   Result<bool> profile_forward(int32_t num_tokens);
   Result<bool> capture_decode_graphs();
-  Result<bool> sample(ModelRunnerOutput& out, const Tensor& logits);
+  // Sampling in two halves around the lookahead: enqueue (rank 0; on the CPU it
+  // samples there and then), then collect the tokens into `out`.
+  Result<bool> sample_enqueue(const Tensor& logits);
+  Result<bool> sample_collect(ModelRunnerOutput& out);
 
   SingleRankCommunicator single_rank_;
   Communicator* comm_;
@@ -70,6 +83,25 @@ class ModelRunner final : public Runner {
 #endif
   std::vector<SampleRow> sample_rows_;
   std::vector<int32_t> sampled_tokens_;
+  std::vector<int32_t> sampled_index_;
+  StepLogprobs sampled_lp_;             // the CPU sampler's logprobs, until collected
+  Tensor pending_logits_;               // what the enqueued draw reads  // the running step's sampled_request_index (inputs_ may move on)
+  int32_t sample_top_ = -1;             // its largest logprobs ask (-1: none)
+  bool sample_pending_ = false;
+  Lookahead lookahead_;
+  // A step prepared ahead: its id, whether that worked, and where its placeholders go.
+  struct Ahead {
+    bool valid = false;
+    uint64_t step_id = 0;
+    std::optional<Error> error;
+    struct Slot {
+      size_t cached = 0, index = 0;  // scheduled_cached_reqs.new_token_ids[cached][index]
+      RequestState* request = nullptr;
+      size_t position = 0;           // in request->token_ids
+      int32_t row = -1;              // in inputs_.input_ids, or -1
+    };
+    std::vector<Slot> slots;
+  } ahead_;
   // Declared after the KV cache and the model so that it is destroyed first.
   DecodeGraphs graphs_;
   ModelRunnerStats stats_;
@@ -302,29 +334,45 @@ Result<bool> ModelRunner::capture_decode_graphs() {
   return true;
 }
 
-Result<bool> ModelRunner::sample(ModelRunnerOutput& out, const Tensor& logits) {
+Result<bool> ModelRunner::sample_enqueue(const Tensor& logits) {
   sample_rows_.clear();
-  int32_t num_top = -1;
+  sample_top_ = -1;
   for (int32_t i : inputs_.sampled_request_index) {
     const RequestState& r = *inputs_.requests[size_t(i)];
     std::span<const int32_t> all(r.token_ids);
     sample_rows_.push_back({&r.sampling_params, r.seed, all.first(size_t(r.num_prompt_tokens)),
                             all.subspan(size_t(r.num_prompt_tokens))});
-    num_top = std::max(num_top, r.sampling_params.logprobs);
+    sample_top_ = std::max(sample_top_, r.sampling_params.logprobs);
   }
-  StepLogprobs* lp = num_top >= 0 ? &out.logprobs : nullptr;
-  if (lp != nullptr) lp->num_top = num_top;
+  sampled_index_ = inputs_.sampled_request_index;
+  sample_pending_ = true;
+  pending_logits_ = logits;  // kept alive (and its buffer unreused) until collected
+#ifdef VELA_HAVE_CUDA
+  if (ctx_.is_cuda()) return gpu_sampler_->enqueue(logits, sample_rows_, sample_top_, sample_top_ >= 0);
+#endif
+  sampled_lp_ = StepLogprobs{};
+  sampled_lp_.num_top = sample_top_;
+  sampler_.sample(logits, sample_rows_, sample_top_, sampled_tokens_, sample_top_ >= 0 ? &sampled_lp_ : nullptr);
+  return true;
+}
+
+Result<bool> ModelRunner::sample_collect(ModelRunnerOutput& out) {
+  if (!sample_pending_) return true;
+  sample_pending_ = false;
+  pending_logits_ = Tensor();
+  StepLogprobs* lp = sample_top_ >= 0 ? &out.logprobs : nullptr;
+  if (lp != nullptr) lp->num_top = sample_top_;
 #ifdef VELA_HAVE_CUDA
   if (ctx_.is_cuda()) {  // only token ids (and the logprobs asked for) come back
-    auto sampled = gpu_sampler_->sample(logits, sample_rows_, num_top, sampled_tokens_, lp);
-    if (!sampled) return sampled.error();
+    auto collected = gpu_sampler_->collect(sampled_tokens_, lp);
+    if (!collected) return collected.error();
   } else
 #endif
-  {
-    sampler_.sample(logits, sample_rows_, num_top, sampled_tokens_, lp);
+  if (lp != nullptr) {
+    *lp = std::move(sampled_lp_);
   }
-  for (size_t j = 0; j < inputs_.sampled_request_index.size(); ++j)
-    out.sampled_token_ids[size_t(inputs_.sampled_request_index[j])].push_back(sampled_tokens_[j]);
+  for (size_t j = 0; j < sampled_index_.size(); ++j)
+    out.sampled_token_ids[size_t(sampled_index_[j])].push_back(sampled_tokens_[j]);
   if (lp != nullptr) {
     // Rows follow the requests' order; a request not sampled this step has none.
     int32_t row = 0;
@@ -336,15 +384,9 @@ Result<bool> ModelRunner::sample(ModelRunnerOutput& out, const Tensor& logits) {
   return true;
 }
 
-Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
-  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
-  if (kv_.empty()) return make_error("not_initialised", "execute before init_kv_cache");
-  auto updated = batch_.update(step);
-  if (!updated) return updated.error();
-  auto prepared = batch_.prepare(step, block_size_, inputs_);
-  if (!prepared) return prepared.error();
+Status ModelRunner::prepare_inputs(const SchedulerOutput& step) {
+  VELA_TRY(batch_.update(step));
+  VELA_TRY(batch_.prepare(step, block_size_, inputs_));
   for (size_t i = 0; i < inputs_.requests.size(); ++i) {
     const RequestState& r = *inputs_.requests[i];
     if (inputs_.seq_lens[i] > model_->shape().max_positions)
@@ -355,6 +397,85 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
         return make_error("bad_step", "request '" + r.request_id + "': block id " + std::to_string(b) +
                                           " outside the pool of " + std::to_string(num_blocks_));
   }
+  return ok_status();
+}
+
+void ModelRunner::prepare_ahead(const SchedulerOutput& next) {
+  const auto start = std::chrono::steady_clock::now();
+  ahead_ = Ahead{};
+  ahead_.step_id = next.step_id;
+  ahead_.valid = true;
+  if (Status prepared = prepare_inputs(next); !prepared) {
+    ahead_.error = prepared.error();
+    return;
+  }
+  // Where each placeholder landed: the end of its request's token_ids (update appended
+  // the step's new tokens there) and, when it is an input this step, its input row.
+  std::unordered_map<const RequestState*, size_t> index;
+  const CachedRequestData& cached = next.scheduled_cached_reqs;
+  for (size_t i = 0; i < cached.new_token_ids.size() && i < cached.request_ids.size(); ++i) {
+    const std::vector<int32_t>& tokens = cached.new_token_ids[i];
+    for (size_t j = 0; j < tokens.size(); ++j) {
+      if (tokens[j] != kPlaceholderToken) continue;
+      if (index.empty())
+        for (size_t k = 0; k < inputs_.requests.size(); ++k) index.emplace(inputs_.requests[k], k);
+      const RequestState* found = batch_.find(cached.request_ids[i]);
+      auto it = index.find(found);
+      if (it == index.end()) {
+        ahead_.error = make_error("bad_placeholder", "request '" + cached.request_ids[i] +
+                                                         "': a placeholder for a request not scheduled in step " +
+                                                         std::to_string(next.step_id));
+        return;
+      }
+      Ahead::Slot slot;
+      slot.cached = i;
+      slot.index = j;
+      slot.request = inputs_.requests[it->second];
+      slot.position = slot.request->token_ids.size() - tokens.size() + j;
+      const size_t k = it->second;
+      const int32_t first = inputs_.seq_lens[k] - inputs_.num_scheduled[k];  // first position computed
+      if (int32_t(slot.position) >= first && int32_t(slot.position) < inputs_.seq_lens[k])
+        slot.row = inputs_.query_start_loc[k] + (int32_t(slot.position) - first);
+      ahead_.slots.push_back(slot);
+    }
+  }
+  ++stats_.ahead_steps;
+  stats_.ahead_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+Status ModelRunner::fill_ahead(const SchedulerOutput& step) {
+  ahead_.valid = false;
+  if (ahead_.error) return *ahead_.error;
+  const CachedRequestData& cached = step.scheduled_cached_reqs;
+  for (const Ahead::Slot& slot : ahead_.slots) {
+    if (slot.cached >= cached.new_token_ids.size() || slot.index >= cached.new_token_ids[slot.cached].size())
+      return make_error("bad_placeholder", "step " + std::to_string(step.step_id) +
+                                               " no longer matches the step prepared ahead");
+    const int32_t token = cached.new_token_ids[slot.cached][slot.index];
+    if (token < 0)
+      return make_error("bad_placeholder", "step " + std::to_string(step.step_id) + ": request '" +
+                                               slot.request->request_id + "' still has a placeholder");
+    slot.request->token_ids[slot.position] = token;
+    if (slot.row >= 0) inputs_.input_ids[size_t(slot.row)] = token;
+  }
+  return ok_status();
+}
+
+Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  if (kv_.empty()) return make_error("not_initialised", "execute before init_kv_cache");
+  if (ahead_.valid && ahead_.step_id == step.step_id) {
+    VELA_TRY(fill_ahead(step));  // built while the step before ran; now its placeholders
+  } else {
+    if (ahead_.valid) {  // the driver dropped the step it showed (e.g. it failed before running)
+      ahead_.valid = false;
+      return make_error("bad_step", "step " + std::to_string(step.step_id) + " arrived after step " +
+                                        std::to_string(ahead_.step_id) + " was prepared ahead");
+    }
+    VELA_TRY(prepare_inputs(step));
+  }
   ModelRunnerOutput out;
   out.step_id = step.step_id;
   out.request_ids.reserve(inputs_.requests.size());
@@ -363,11 +484,11 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
   double sample_s = 0;  // inside the sampler: enqueue + wait for its tokens (counted as wait)
   if (inputs_.num_tokens() > 0) {
     const auto upload_start = Clock::now();
-    auto timed_sample = [&](const Tensor& logits) {
+    auto timed_enqueue = [&](const Tensor& logits) {
       const auto t = Clock::now();
-      auto sampled = sample(out, logits);
+      auto enqueued = sample_enqueue(logits);
       sample_s += seconds_since(t);
-      return sampled;
+      return enqueued;
     };
     // A pure decode step (one token per sequence) that a captured graph holds replays
     // it, padded; anything else launches op by op, and so does a decode step with a
@@ -388,8 +509,7 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
         // under the communicator's watch first, so a dead peer cannot hang it.
         if (comm_->world_size() > 1) VELA_TRY(comm_->wait(ctx_.stream));
         // The graph computed logits for every padded row; the real ones come first.
-        auto sampled = timed_sample(logits->narrow(0, 0, int64_t(inputs_.sample_rows.size())));
-        if (!sampled) return sampled.error();
+        VELA_TRY(timed_enqueue(logits->narrow(0, 0, int64_t(inputs_.sample_rows.size()))));
       }
     } else {
       auto batch = device_inputs_.upload(inputs_);
@@ -402,25 +522,39 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
         Tensor logits = model_->compute_logits(hidden, device_inputs_.sample_rows());
         if (comm_->rank() == 0) {
           if (comm_->world_size() > 1) VELA_TRY(comm_->wait(ctx_.stream));
-          auto sampled = timed_sample(logits);
-          if (!sampled) return sampled.error();
+          VELA_TRY(timed_enqueue(logits));
         }
       }
     }
-    // The next step reuses the staging buffer and must see this step's KV: wait
-    // (a no-op on the CPU; on the GPU it also surfaces a kernel's fault here). A
-    // device communicator waits first, watching its peers: one that died or stopped
-    // fails the step instead of hanging it.
+    // The scheduled tokens are in the KV cache once this step's work is done; the
+    // next step's inputs (built now, if the driver already has that step) count on it.
+    batch_.advance(inputs_);
+    // While the device runs this step: the next step's host inputs.
+    double ahead_s = 0;
+    if (lookahead_)
+      if (const SchedulerOutput* next = lookahead_(); next != nullptr && next->step_id != step.step_id) {
+        const auto t = Clock::now();
+        prepare_ahead(*next);
+        ahead_s = seconds_since(t);
+      }
+    // The sampled tokens, then the end of the step: the next step reuses the staging
+    // buffer and must see this step's KV (a no-op on the CPU; on the GPU it also
+    // surfaces a kernel's fault here). A device communicator waits first, watching its
+    // peers: one that died or stopped fails the step instead of hanging it.
+    const auto collect_start = Clock::now();
+    VELA_TRY(sample_collect(out));
+    sample_s += seconds_since(collect_start);
     const auto wait_start = Clock::now();
     VELA_TRY(comm_->wait(ctx_.stream));
     auto synced = runtime_->synchronize();
     if (!synced) return synced.error();
     const double wait_s = seconds_since(wait_start);
     // Launch: from the upload to the final wait, less the sampler (enqueue + its wait).
-    stats_.launch_seconds += std::chrono::duration<double>(wait_start - upload_start).count() - sample_s;
+    stats_.launch_seconds += std::chrono::duration<double>(wait_start - upload_start).count() - sample_s - ahead_s;
     stats_.wait_seconds += wait_s + sample_s;
+  } else {
+    batch_.advance(inputs_);
   }
-  batch_.advance(inputs_);
   out.execute_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
   stats_.execute_seconds += double(out.execute_time_ns) * 1e-9;
   return out;

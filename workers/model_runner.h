@@ -35,6 +35,11 @@ struct ModelRunnerStats {
   // and the end-of-step sync). prep + launch is host time the device may idle through
   // unless it still has work queued.
   double prep_seconds = 0, launch_seconds = 0, wait_seconds = 0, execute_seconds = 0;
+  // Steps whose inputs were built ahead, while the device ran the step before (the
+  // driver's lookahead, Runner::set_lookahead), and the host time that took (hidden
+  // behind the device; not in prep_seconds).
+  uint64_t ahead_steps = 0;
+  double ahead_seconds = 0;
 };
 
 // comm: this rank's collectives; nullptr means a single rank.

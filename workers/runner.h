@@ -2,6 +2,7 @@
 // Runner: what a worker process drives, one per device. The CPU model runner
 // (workers/model_runner.*) and the no-op runner used to measure the engine's own
 // overhead both implement it; the worker's message loop knows nothing else.
+#include <functional>
 #include <memory>
 
 #include "common/result.h"
@@ -30,6 +31,12 @@ class Runner {
     out = std::move(result.value());
     return true;
   }
+  // What the driver has already received after the step being run: the next step
+  // (its placeholders not filled yet) or nullptr. A runner may call it while the device
+  // runs a step and build the next step's host inputs then; when that step is executed
+  // (placeholders filled) it finds them ready. Default: not used.
+  using Lookahead = std::function<const SchedulerOutput*()>;
+  virtual void set_lookahead(Lookahead) {}
 };
 
 }  // namespace vela

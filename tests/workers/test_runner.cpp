@@ -2,6 +2,7 @@
 // logprob rows, bad steps, the KV profile, and the no-op runner.
 #include <catch2/catch.hpp>
 
+#include "messages/step_placeholders.h"
 #include "tests/model/golden.h"
 #include "tests/workers/mini_scheduler.h"
 #include "tests/workers/runner_fixture.h"
@@ -122,4 +123,104 @@ TEST_CASE("the no-op runner answers one fixed token per completed request", "[ru
   sched.run(*runner);  // the scheduler checks a token comes exactly when a prompt completes
   CHECK(sched.request("a").outputs == std::vector<int32_t>(5, 0));
   CHECK(sched.request("b").outputs == std::vector<int32_t>(3, 0));
+}
+
+namespace {
+
+// Async-style steps by hand: step 1 prefills two prompts; each later step decodes
+// every live request one token, its input a placeholder for the token the step before
+// sampled; `finish_at` finishes r1 (as an abort would) in that step.
+std::vector<SchedulerOutput> placeholder_steps(int num_steps, int finish_at) {
+  std::vector<SchedulerOutput> steps;
+  const std::vector<std::vector<int32_t>> prompts = {{9707, 11, 847, 5562, 374}, {1, 2, 3, 4, 5, 6, 7, 8, 9}};
+  SchedulerOutput first;
+  first.step_id = 1;
+  for (int i = 0; i < 2; ++i) {
+    NewRequestData r;
+    r.request_id = "r" + std::to_string(i);
+    r.prompt_token_ids = prompts[size_t(i)];
+    r.sampling_params = testing::greedy();
+    r.block_ids = {2 * i, 2 * i + 1};
+    first.num_scheduled_tokens.emplace_back(r.request_id, int32_t(r.prompt_token_ids.size()));
+    first.total_num_scheduled_tokens += int32_t(r.prompt_token_ids.size());
+    first.scheduled_new_reqs.push_back(r);
+  }
+  steps.push_back(first);
+  for (int n = 2; n <= num_steps; ++n) {
+    SchedulerOutput s;
+    s.step_id = uint64_t(n);
+    for (int i = 0; i < 2; ++i) {
+      const std::string id = "r" + std::to_string(i);
+      if (i == 1 && n >= finish_at) {
+        if (n == finish_at) s.finished_req_ids.push_back(id);
+        continue;
+      }
+      s.scheduled_cached_reqs.request_ids.push_back(id);
+      s.scheduled_cached_reqs.resumed_from_preemption.push_back(0);
+      s.scheduled_cached_reqs.new_token_ids.push_back({kPlaceholderToken});
+      s.scheduled_cached_reqs.new_block_ids.push_back({});
+      s.scheduled_cached_reqs.num_computed_tokens.push_back(int32_t(prompts[size_t(i)].size()) + n - 2);
+      s.num_scheduled_tokens.emplace_back(id, 1);
+      s.total_num_scheduled_tokens += 1;
+    }
+    steps.push_back(s);
+  }
+  return steps;
+}
+
+// Runs the steps in order, filling each one's placeholders from the output before;
+// with `lookahead`, the runner is shown the next step (placeholders unfilled) while
+// it runs the current one, as the worker's loop does.
+std::vector<ModelRunnerOutput> run_steps(Runner& runner, std::vector<SchedulerOutput> steps, bool lookahead) {
+  std::vector<ModelRunnerOutput> outs;
+  size_t current = 0;
+  if (lookahead)
+    runner.set_lookahead([&]() -> const SchedulerOutput* {
+      return current + 1 < steps.size() ? &steps[current + 1] : nullptr;
+    });
+  for (current = 0; current < steps.size(); ++current) {
+    if (current > 0) REQUIRE(fill_placeholders(steps[current], outs.back()).ok());
+    auto out = runner.execute(steps[current]);
+    if (!out) FAIL(out.error().message);
+    outs.push_back(std::move(out.value()));
+  }
+  runner.set_lookahead(nullptr);
+  return outs;
+}
+
+}  // namespace
+
+TEST_CASE("inputs built ahead (while the step before runs) give the same tokens", "[runner][lookahead]") {
+  for (int finish_at : {100, 4}) {  // r1 lives throughout; r1 aborted in step 4 (the lookahead frees it)
+    INFO("finish_at " << finish_at);
+    const auto steps = placeholder_steps(8, finish_at);
+    auto plain = testing::loaded_runner("qwen3-tiny");
+    auto ahead = testing::loaded_runner("qwen3-tiny");
+    const auto expected = run_steps(*plain, steps, false);
+    const auto got = run_steps(*ahead, steps, true);
+    REQUIRE(got.size() == expected.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].request_ids == expected[i].request_ids);
+      CHECK(got[i].sampled_token_ids == expected[i].sampled_token_ids);
+    }
+    const auto stats = model_runner_stats(*ahead);
+    REQUIRE(stats.has_value());
+    CHECK(stats->ahead_steps == steps.size() - 1);  // every step but the first
+    CHECK(model_runner_stats(*plain)->ahead_steps == 0);
+  }
+}
+
+TEST_CASE("a step other than the one prepared ahead is refused by name, and the runner recovers", "[runner][lookahead]") {
+  auto steps = placeholder_steps(4, 100);
+  auto runner = testing::loaded_runner("qwen3-tiny");
+  const SchedulerOutput* shown = &steps[1];
+  runner->set_lookahead([&]() { return shown; });
+  auto first = runner->execute(steps[0]);  // prepares step 2 ahead
+  REQUIRE(first.ok());
+  runner->set_lookahead(nullptr);
+  SchedulerOutput other = steps[2];
+  REQUIRE(fill_placeholders_from(other, std::vector<int32_t>{5, 6}).ok());
+  auto refused = runner->execute(other);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("prepared ahead") != std::string::npos);
 }

@@ -1,5 +1,6 @@
-// The attention block's element-wise prologue in one pass, a block per token and a
-// warp per head: q and k heads get their optional RMSNorm (Qwen3's q/k norm) and
+// The attention block's element-wise prologue in one pass, a block per (token, group
+// of up to 8 heads) and a warp per head (one head each: at batch 1 a block that walked
+// all 48 heads of an 8B layer in turn was a chain of dependent loads, 7 us): q and k heads get their optional RMSNorm (Qwen3's q/k norm) and
 // RoPE in fp32 registers; q goes back in place (attention reads it), k and v go
 // straight into their paged-cache slot. Replaces four launches (norm q, norm k,
 // rope, cache write) and three passes over q/k, and rounds to bf16 once instead of
@@ -24,7 +25,7 @@ __global__ void qkv_rope_cache_kernel(QkvRopeCacheParams p) {
   const float* sin_row = cos_row + half;
   const int64_t nq = p.num_q_heads, nk = p.num_kv_heads, base = int64_t(lane) * E;
   const int64_t cache_row = slot * nk * hd;
-  for (int64_t h = warp; h < nq + 2 * nk; h += warps) {  // uniform per warp
+  for (int64_t h = int64_t(blockIdx.y) * warps + warp; h < nq + 2 * nk; h += int64_t(warps) * gridDim.y) {  // uniform per warp
     const bool is_q = h < nq, is_k = !is_q && h < nq + nk;
     if (!is_q && slot < 0) continue;  // a token whose KV is not written (padding)
     if (!is_q && !is_k) {
@@ -78,7 +79,8 @@ template <int E>
 cudaError_t launch(const QkvRopeCacheParams& p, cudaStream_t stream) {
   const int64_t heads = p.num_q_heads + 2 * p.num_kv_heads;
   const int warps = int(heads < kWarpsPerBlock ? heads : kWarpsPerBlock);
-  qkv_rope_cache_kernel<E><<<unsigned(p.num_tokens), unsigned(32 * warps), 0, stream>>>(p);
+  const dim3 grid(unsigned(p.num_tokens), unsigned((heads + warps - 1) / warps));
+  qkv_rope_cache_kernel<E><<<grid, unsigned(32 * warps), 0, stream>>>(p);
   return cudaGetLastError();
 }
 

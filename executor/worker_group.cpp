@@ -301,8 +301,8 @@ Status WorkerGroup::init_kv_cache(const InitKVCache& init) {
   }
   // Block 0 is the null block (engine_core/agree_num_blocks): requests get the rest,
   // which is the count admission refusals quote.
-  logger("executor")->info("{}: {} worker(s) ready, {} KV blocks of {} tokens ({} usable; block 0 is the null block)",
-                            name_, n, init.num_blocks, init.block_size_tokens, init.num_blocks - 1);
+  logger("executor")->info("{}: {} worker(s) ready, {} KV blocks ({} usable; block 0 is the null block)",
+                            name_, n, init.num_blocks, init.num_blocks - 1);
   return ok_status();
 }
 

@@ -24,11 +24,6 @@ int64_t now_ns() { return SteadyClock().now_ns(); }
 constexpr int kDeathGraceMs = 300;
 int64_t seconds_to_ns(double s) { return static_cast<int64_t>(s * 1e9); }
 std::string identity_of(int32_t rank) { return "w" + std::to_string(rank); }
-size_t total_bytes(const msg::Frames& f) {
-  size_t n = 0;
-  for (const auto& x : f) n += x.size();
-  return n;
-}
 
 }  // namespace
 
@@ -123,45 +118,30 @@ Result<WorkerGroup::Incoming> WorkerGroup::receive(int64_t deadline_ns, const ch
   while (true) {
     if (auto dead = check_deaths(); !dead.empty())
       return make_error("worker_died", dead + " while waiting for " + waiting_for);
-    int src_fd = -1;
-    if (auto frames = transport::recv_frames(router_, &src_fd)) {
-      Incoming in;
+    VELA_TRY_ASSIGN(const auto from, outputs_->receive(in_frames_, &in_identity_));
+    if (from != transport::StepReceiver::From::kNothing) {
       const int64_t recv_wall = wall_time_ns();
-      if (frames->size() < 2) continue;
-      const std::string id = frames->front();
-      frames->erase(frames->begin());
-      in.bytes = total_bytes(*frames);
-      auto decoded = msg::decode(*frames);
+      auto decoded = msg::decode(in_frames_);
       if (!decoded) {
-        logger("executor")->error("{}: dropping undecodable frame from {}: {}", name_, id,
+        logger("executor")->error("{}: dropping undecodable frame from {}: {}", name_, in_identity_,
                                   decoded.error().message);
         continue;
       }
-      in.rank = (id.size() > 1 && id[0] == 'w') ? std::atoi(id.c_str() + 1) : -1;
-      in.decoded = std::move(decoded.value());
-      if (trace_) {
-        TraceRecord rec;
-        rec.type = msg::msg_type_name(in.decoded.envelope.type);
-        rec.from = name_ + ".worker" + std::to_string(in.rank);
-        rec.to = name_;
-        rec.bytes = in.bytes;
-        rec.step_id = in.decoded.envelope.id;
-        rec.send_time_ns = in.decoded.envelope.send_time_ns;
-        rec.recv_time_ns = recv_wall;
-        trace_(std::move(rec));
-      }
+      Incoming in{in_identity_.size() > 1 && in_identity_[0] == 'w' ? std::atoi(in_identity_.c_str() + 1) : -1,
+                  std::move(decoded.value())};
+      if (trace_)
+        trace_(received_record(in.decoded.envelope, name_ + ".worker" + std::to_string(in.rank), name_, in_frames_,
+                               recv_wall));
       return in;
     }
     const int64_t left = deadline_ns - now_ns();
     if (left <= 0)
       return make_error("timeout", name_ + ": no " + std::string(waiting_for) + " within the deadline");
-    std::vector<zmq::pollitem_t> items;
-    items.push_back({static_cast<void*>(router_), 0, ZMQ_POLLIN, 0});
+    poll_items_.clear();
     for (auto& w : workers_)
-      if (w.pidfd() >= 0) items.push_back({nullptr, w.pidfd(), ZMQ_POLLIN, 0});
+      if (w.pidfd() >= 0) poll_items_.push_back({nullptr, w.pidfd(), ZMQ_POLLIN, 0});
     // Without pidfds, deaths are checked every 50 ms.
-    const long wait_ms = std::clamp<int64_t>(left / 1000000 + 1, 1, 50);
-    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
+    outputs_->wait(0, static_cast<int>(std::clamp<int64_t>(left / 1000000 + 1, 1, 50)), poll_items_);
   }
 }
 
@@ -335,17 +315,7 @@ bool WorkerGroup::accept(const char* rank, WorkerEvent& ev) {
     logger("executor")->error("{}: dropping undecodable frame from worker {}: {}", name_, rank, env.error().message);
     return false;
   }
-  if (trace_) {
-    TraceRecord rec;
-    rec.type = msg::msg_type_name(env->type);
-    rec.from = name_ + ".worker" + rank;
-    rec.to = name_;
-    rec.bytes = total_bytes(in_frames_);
-    rec.step_id = env->id;
-    rec.send_time_ns = env->send_time_ns;
-    rec.recv_time_ns = recv_wall;
-    trace_(std::move(rec));
-  }
+  if (trace_) trace_(received_record(*env, name_ + ".worker" + rank, name_, in_frames_, recv_wall));
   if (auto* out = std::get_if<ModelRunnerOutput>(&incoming_)) {
     if (in_flight_.empty() || out->step_id != in_flight_.front().step_id) {
       logger("executor")->warn("{}: output for step {} that is not the oldest in flight", name_, out->step_id);

@@ -93,7 +93,6 @@ class WorkerGroup {
   struct Incoming {
     int32_t rank = -1;
     msg::Decoded decoded;
-    size_t bytes = 0;
   };
   // Waits for the next decoded message from any worker, watching deaths and the deadline.
   Result<Incoming> receive(int64_t deadline_ns, const char* waiting_for);

@@ -6,12 +6,8 @@
 // engine's). The engine creates the channel before spawning its workers; each worker
 // inherits the memfd and its two eventfds (no name in /dev/shm, so nothing is left
 // behind when a process is SIGKILLed) and attaches with the spec string it is given.
-//
-// Control messages (Hello, LoadModel, InitKVCache, errors, Shutdown) stay on the
-// ZeroMQ socket; so does any step or output too large for a slot (the down ring then
-// carries a kOnSocket marker, so every rank knows to take that step from the socket).
-// That protocol is transport/step_link.h's, for both directions; this class only
-// owns the memory and the fds.
+// Control messages stay on the ZeroMQ socket, and so does a step or output too large
+// for a slot: transport/step_link.h is that protocol; this class owns memory and fds.
 #include <cstdint>
 #include <memory>
 #include <string>

@@ -102,20 +102,8 @@ class WorkerLoop {
       send(ErrorMessage{options_.rank, env.error().code, env.error().message, {}}, 0);
       return std::nullopt;
     }
-    if (trace_) record(*env, frames, recv_wall);
+    if (trace_) trace_->append(received_record(*env, "engine" + std::to_string(options_.replica), name_, frames, recv_wall));
     return handle(*env, incoming_);
-  }
-
-  void record(const msg::Envelope& env, const msg::Frames& frames, int64_t recv_wall) {
-    TraceRecord rec;
-    rec.type = msg::msg_type_name(env.type);
-    rec.from = "engine" + std::to_string(options_.replica);
-    rec.to = name_;
-    for (const auto& f : frames) rec.bytes += f.size();
-    rec.step_id = env.id;
-    rec.send_time_ns = env.send_time_ns;
-    rec.recv_time_ns = recv_wall;
-    trace_->append(rec);
   }
 
   // Returns an exit code when the loop should end.

@@ -102,7 +102,7 @@ EngineHarness* engine_for(int workers, int channel, int trace, std::string* erro
   // requests x 4096 blocks of 16 tokens.
   h->num_blocks = 1 << 20;
   auto facts = h->group->start(LoadModel{});
-  auto init = facts ? h->group->init_kv_cache(InitKVCache{h->num_blocks, 16}) : Status(facts.error());
+  auto init = facts ? h->group->init_kv_cache(InitKVCache{h->num_blocks}) : Status(facts.error());
   if (!init) {
     *error = "workers did not start: " + init.error().message;
     return nullptr;

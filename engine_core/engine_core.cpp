@@ -34,7 +34,7 @@ Result<std::unique_ptr<EngineCore>> EngineCore::create(const EngineCoreOptions& 
   EngineFacts facts;
   VELA_TRY_ASSIGN(facts.workers, executor.start(load));
   VELA_TRY_ASSIGN(facts.num_blocks, agree_num_blocks(facts.workers.profiles, options.num_blocks_override));
-  VELA_TRY(executor.init_kv_cache(InitKVCache{facts.num_blocks, limits.block_size_tokens}));
+  VELA_TRY(executor.init_kv_cache(InitKVCache{facts.num_blocks}));
   limits.num_blocks = facts.num_blocks;
   VELA_TRY_ASSIGN(auto scheduler, Scheduler::create(limits));
   facts.vocab_size = facts.workers.profiles[0].vocab_size;

@@ -6,8 +6,9 @@
 //
 // Startup (create(), written once): every rank loads the model and profiles its
 // memory -> one pool size every rank can hold (agree_num_blocks) -> InitKVCache on
-// every rank -> the Scheduler (Scheduler::create). The block size travels from
-// limits.block_size_tokens to LoadModel and InitKVCache; nowhere else.
+// every rank -> the Scheduler (Scheduler::create). The block size is checked once
+// (validate_scheduler_limits, before any worker starts) and travels once, from
+// limits.block_size_tokens in LoadModel; workers keep it from there.
 //
 // Steps: submit_steps() schedules and hands steps to the executor while fewer than
 // max_steps_in_flight() are in flight; collect() applies the oldest one's output.

@@ -24,11 +24,6 @@ int64_t now_ns() { return SteadyClock().now_ns(); }
 constexpr int kDeathGraceMs = 300;
 int64_t seconds_to_ns(double s) { return static_cast<int64_t>(s * 1e9); }
 std::string identity_of(int32_t rank) { return "w" + std::to_string(rank); }
-size_t total_bytes(const msg::Frames& f) {
-  size_t n = 0;
-  for (const auto& x : f) n += x.size();
-  return n;
-}
 
 }  // namespace
 
@@ -123,45 +118,30 @@ Result<WorkerGroup::Incoming> WorkerGroup::receive(int64_t deadline_ns, const ch
   while (true) {
     if (auto dead = check_deaths(); !dead.empty())
       return make_error("worker_died", dead + " while waiting for " + waiting_for);
-    int src_fd = -1;
-    if (auto frames = transport::recv_frames(router_, &src_fd)) {
-      Incoming in;
+    VELA_TRY_ASSIGN(const auto from, outputs_->receive(in_frames_, &in_identity_));
+    if (from != transport::StepReceiver::From::kNothing) {
       const int64_t recv_wall = wall_time_ns();
-      if (frames->size() < 2) continue;
-      const std::string id = frames->front();
-      frames->erase(frames->begin());
-      in.bytes = total_bytes(*frames);
-      auto decoded = msg::decode(*frames);
+      auto decoded = msg::decode(in_frames_);
       if (!decoded) {
-        logger("executor")->error("{}: dropping undecodable frame from {}: {}", name_, id,
+        logger("executor")->error("{}: dropping undecodable frame from {}: {}", name_, in_identity_,
                                   decoded.error().message);
         continue;
       }
-      in.rank = (id.size() > 1 && id[0] == 'w') ? std::atoi(id.c_str() + 1) : -1;
-      in.decoded = std::move(decoded.value());
-      if (trace_) {
-        TraceRecord rec;
-        rec.type = msg::msg_type_name(in.decoded.envelope.type);
-        rec.from = name_ + ".worker" + std::to_string(in.rank);
-        rec.to = name_;
-        rec.bytes = in.bytes;
-        rec.step_id = in.decoded.envelope.id;
-        rec.send_time_ns = in.decoded.envelope.send_time_ns;
-        rec.recv_time_ns = recv_wall;
-        trace_(std::move(rec));
-      }
+      Incoming in{in_identity_.size() > 1 && in_identity_[0] == 'w' ? std::atoi(in_identity_.c_str() + 1) : -1,
+                  std::move(decoded.value())};
+      if (trace_)
+        trace_(received_record(in.decoded.envelope, name_ + ".worker" + std::to_string(in.rank), name_, in_frames_,
+                               recv_wall));
       return in;
     }
     const int64_t left = deadline_ns - now_ns();
     if (left <= 0)
       return make_error("timeout", name_ + ": no " + std::string(waiting_for) + " within the deadline");
-    std::vector<zmq::pollitem_t> items;
-    items.push_back({static_cast<void*>(router_), 0, ZMQ_POLLIN, 0});
+    poll_items_.clear();
     for (auto& w : workers_)
-      if (w.pidfd() >= 0) items.push_back({nullptr, w.pidfd(), ZMQ_POLLIN, 0});
+      if (w.pidfd() >= 0) poll_items_.push_back({nullptr, w.pidfd(), ZMQ_POLLIN, 0});
     // Without pidfds, deaths are checked every 50 ms.
-    const long wait_ms = std::clamp<int64_t>(left / 1000000 + 1, 1, 50);
-    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(wait_ms));
+    outputs_->wait(0, static_cast<int>(std::clamp<int64_t>(left / 1000000 + 1, 1, 50)), poll_items_);
   }
 }
 
@@ -190,6 +170,11 @@ Result<WorkerFacts> WorkerGroup::start(const LoadModel& base_load) {
   } else if (options_.step_channel != "socket") {
     return make_error("bad_step_channel", "step_channel must be shm or socket, got '" + options_.step_channel + "'");
   }
+  steps_.emplace(channel_.get(), [this](const msg::Frames& frames) -> Status {
+    for (int32_t r = 0; r < static_cast<int32_t>(workers_.size()); ++r) VELA_TRY(send_to(r, frames));
+    return ok_status();
+  });
+  outputs_.emplace(router_, channel_.get(), msg::MsgType::kModelRunnerOutput);
   for (int32_t r = 0; r < n; ++r) {
     WorkerSpec spec;
     spec.rank = r;
@@ -296,34 +281,22 @@ Status WorkerGroup::init_kv_cache(const InitKVCache& init) {
   }
   // Block 0 is the null block (engine_core/agree_num_blocks): requests get the rest,
   // which is the count admission refusals quote.
-  logger("executor")->info("{}: {} worker(s) ready, {} KV blocks of {} tokens ({} usable; block 0 is the null block)",
-                            name_, n, init.num_blocks, init.block_size_tokens, init.num_blocks - 1);
+  logger("executor")->info("{}: {} worker(s) ready, {} KV blocks ({} usable; block 0 is the null block)",
+                            name_, n, init.num_blocks, init.num_blocks - 1);
   return ok_status();
 }
 
 Status WorkerGroup::submit_step(const SchedulerOutput& step) {
+  if (!steps_) return make_error("not_started", name_ + ": a step before start()");
   if (in_flight_.size() >= kMaxStepsInFlight)
     return make_error("steps_in_flight", name_ + ": " + std::to_string(in_flight_.size()) + " steps still running");
   const int64_t send_wall = wall_time_ns();
   msg::encode_into(step, step.step_id, send_wall, step_frames_);
   const int64_t deadline = now_ns() + seconds_to_ns(options_.step_timeout_s);
-  const bool on_socket = !channel_ || !channel_->down().fits(step_frames_);
-  if (channel_) {
-    // Too large for a slot: a marker keeps the ranks' order (they take this step from
-    // the socket before reading the ring again). It is published before the socket
-    // send, so a rank that receives the step has the marker to read.
-    static const msg::Frames kMarker;
-    auto written = on_socket ? channel_->down().write(kMarker, transport::StepChannel::kOnSocket, deadline)
-                             : channel_->down().write(step_frames_, transport::StepChannel::kMessage, deadline);
-    if (!written) {
-      if (auto dead = check_deaths(); !dead.empty()) return make_error("worker_died", dead);
-      return make_error(written.error().code, name_ + ": step " + std::to_string(step.step_id) + ": " +
-                                                  written.error().message);
-    }
+  if (auto sent = steps_->send(step_frames_, deadline); !sent) {
+    if (auto dead = check_deaths(); !dead.empty()) return make_error("worker_died", dead);
+    return make_error(sent.error().code, name_ + ": step " + std::to_string(step.step_id) + ": " + sent.error().message);
   }
-  if (on_socket)
-    for (int32_t r = 0; r < static_cast<int32_t>(workers_.size()); ++r)
-      if (auto sent = send_to(r, step_frames_); !sent) return sent;
   in_flight_.push_back({step.step_id, deadline, now_ns()});
   return ok_status();
 }
@@ -342,17 +315,7 @@ bool WorkerGroup::accept(const char* rank, WorkerEvent& ev) {
     logger("executor")->error("{}: dropping undecodable frame from worker {}: {}", name_, rank, env.error().message);
     return false;
   }
-  if (trace_) {
-    TraceRecord rec;
-    rec.type = msg::msg_type_name(env->type);
-    rec.from = name_ + ".worker" + rank;
-    rec.to = name_;
-    rec.bytes = total_bytes(in_frames_);
-    rec.step_id = env->id;
-    rec.send_time_ns = env->send_time_ns;
-    rec.recv_time_ns = recv_wall;
-    trace_(std::move(rec));
-  }
+  if (trace_) trace_(received_record(*env, name_ + ".worker" + rank, name_, in_frames_, recv_wall));
   if (auto* out = std::get_if<ModelRunnerOutput>(&incoming_)) {
     if (in_flight_.empty() || out->step_id != in_flight_.front().step_id) {
       logger("executor")->warn("{}: output for step {} that is not the oldest in flight", name_, out->step_id);
@@ -380,6 +343,7 @@ bool WorkerGroup::accept(const char* rank, WorkerEvent& ev) {
 void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
   ev.kind = WorkerEvent::Kind::kNone;
   ev.error.clear();
+  if (!outputs_) return;  // not started: nothing to wait for
   const int64_t deadline = now_ns() + int64_t{timeout_ms} * 1000000;
   // A death shows as a readable pidfd, so deaths are looked for at entry and after a
   // poll that saw one (each look is a waitpid per worker); without pidfds, always.
@@ -392,21 +356,17 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
         return;
       }
     }
-    if (channel_) {  // rank 0's outputs through shared memory
-      uint32_t tag = 0;
-      while (true) {
-        auto got = channel_->up().read(0, in_frames_, &tag);
-        if (!got) {
-          ev.kind = WorkerEvent::Kind::kFailure;
-          ev.error = name_ + ": " + got.error().message;
-          return;
-        }
-        if (!*got) break;
-        if (tag == transport::StepChannel::kMessage && accept("0", ev)) return;
+    while (true) {  // rank 0's outputs in order, from the ring or the socket; errors from any rank
+      auto from = outputs_->receive(in_frames_, &in_identity_);
+      if (!from) {
+        ev.kind = WorkerEvent::Kind::kFailure;
+        ev.error = name_ + ": " + from.error().message;
+        return;
       }
+      if (*from == transport::StepReceiver::From::kNothing) break;
+      const bool ring = *from == transport::StepReceiver::From::kRing;
+      if (accept(ring ? "0" : in_identity_.c_str() + std::min<size_t>(1, in_identity_.size()), ev)) return;
     }
-    while (transport::recv_frames_into(router_, in_frames_, &in_identity_))
-      if (accept(in_identity_.c_str() + std::min<size_t>(1, in_identity_.size()), ev)) return;
     const int64_t now = now_ns();
     if (!in_flight_.empty() && now - in_flight_.front().submit_ns > kStoppedCheckAfterNs &&
         now - last_stop_check_ns_ > kStoppedCheckAfterNs / 2) {
@@ -426,16 +386,10 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
       return;
     }
     if (now >= deadline) return;
-    // The answer to a step in flight is usually microseconds away: spin for it first.
-    if (channel_ && !in_flight_.empty() && channel_->up().spin(0, options_.step_spin_ns)) continue;
-    if (channel_ && !channel_->up().begin_sleep(0)) continue;
     int64_t until = deadline;
     if (!in_flight_.empty()) until = std::min(until, in_flight_.front().deadline_ns);
-    // Items: the ROUTER, the channel's and the caller's wake fds, one pidfd per worker.
+    // Beside the ROUTER and the channel: the caller's wake fd, one pidfd per worker.
     poll_items_.clear();
-    poll_items_.push_back({static_cast<void*>(router_), 0, ZMQ_POLLIN, 0});
-    if (channel_) poll_items_.push_back({nullptr, channel_->wake_fd(), ZMQ_POLLIN, 0});
-    const size_t wake_index = poll_items_.size();
     if (wake_fd >= 0) poll_items_.push_back({nullptr, wake_fd, ZMQ_POLLIN, 0});
     const size_t first_pidfd = poll_items_.size();
     for (auto& w : workers_)
@@ -443,9 +397,9 @@ void WorkerGroup::poll(int timeout_ms, WorkerEvent& ev, int wake_fd) {
     // Blocks on the sockets themselves; the cap only bounds death checks without pidfds.
     const int64_t cap_ms = !all_pidfds_ ? 50 : !in_flight_.empty() ? kStoppedCheckAfterNs / 2000000 : 1000;
     const long wait_ms = std::clamp<int64_t>((until - now) / 1000000 + 1, 0, cap_ms);
-    zmq::poll(poll_items_.data(), poll_items_.size(), std::chrono::milliseconds(wait_ms));
-    if (channel_) channel_->up().end_sleep(0, channel_->wake_fd());
-    if (wake_fd >= 0 && (poll_items_[wake_index].revents & ZMQ_POLLIN)) return;
+    // The answer to a step in flight is usually microseconds away: spin for it first.
+    outputs_->wait(in_flight_.empty() ? 0 : options_.step_spin_ns, static_cast<int>(wait_ms), poll_items_);
+    if (wake_fd >= 0 && (poll_items_[0].revents & ZMQ_POLLIN)) return;
     look_for_deaths = false;
     for (size_t i = first_pidfd; i < poll_items_.size(); ++i)
       if (poll_items_[i].revents & ZMQ_POLLIN) look_for_deaths = true;

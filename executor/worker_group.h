@@ -10,16 +10,17 @@
 #include <zmq.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
-
-#include <deque>
 
 #include "common/result.h"
 #include "engine_core/executor.h"
 #include "transport/curve_auth.h"
 #include "transport/step_channel.h"
+#include "transport/step_link.h"
 #include "transport/trace_record.h"
 #include "executor/worker_launcher.h"
 #include "messages/codec.h"
@@ -92,7 +93,6 @@ class WorkerGroup {
   struct Incoming {
     int32_t rank = -1;
     msg::Decoded decoded;
-    size_t bytes = 0;
   };
   // Waits for the next decoded message from any worker, watching deaths and the deadline.
   Result<Incoming> receive(int64_t deadline_ns, const char* waiting_for);
@@ -122,6 +122,8 @@ class WorkerGroup {
   std::vector<std::string> worker_env_;
   zmq::socket_t router_;
   std::unique_ptr<transport::StepChannel> channel_;  // null: steps on the socket
+  std::optional<transport::StepSender> steps_;       // down to every rank (made by start())
+  std::optional<transport::StepReceiver> outputs_;   // rank 0's outputs and every rank's errors
   std::string endpoint_;
   std::vector<WorkerProcess> workers_;
   std::string name_;                       // "engine<replica>"
@@ -140,7 +142,7 @@ class WorkerGroup {
   msg::Frames in_frames_;                  // the message being received
   std::string in_identity_;
   msg::Message incoming_;                  // decoded in place
-  std::vector<zmq::pollitem_t> poll_items_;
+  std::vector<zmq::pollitem_t> poll_items_;  // the caller's wake fd and the pidfds
 };
 
 }  // namespace vela

@@ -86,7 +86,7 @@ template <class V> void fields(V& v, ProfileResult& x) {
   v("eos_token_id", x.eos_token_id);
 }
 template <class V> void fields(V& v, InitKVCache& x) {
-  v("num_blocks", x.num_blocks); v("block_size_tokens", x.block_size_tokens);
+  v("num_blocks", x.num_blocks);
 }
 template <class V> void fields(V& v, Heartbeat& x) { v("rank", x.rank); v("sequence", x.sequence); }
 template <class V> void fields(V& v, Shutdown& x) { v("reason", x.reason); }

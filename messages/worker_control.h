@@ -24,7 +24,7 @@ struct LoadModel {
   int32_t max_model_len = 0;
   int32_t max_num_batched_tokens = 0;
   int32_t max_num_seqs = 0;
-  int32_t block_size_tokens = 16;
+  int32_t block_size_tokens = 16;     // tokens per KV block: the worker's only copy (checked by the engine)
   double memory_utilization = 0.9;    // fraction of device memory the worker may use
   int32_t tensor_parallel_size = 1;
   int32_t tp_rank = 0;
@@ -48,10 +48,10 @@ struct ProfileResult {
   bool operator==(const ProfileResult&) const = default;
 };
 
-// Engine -> workers: allocate the KV cache.
+// Engine -> workers: allocate the KV cache (blocks of LoadModel.block_size_tokens).
+// An older sender's second field, the block size again, is skipped.
 struct InitKVCache {
   int32_t num_blocks = 0;
-  int32_t block_size_tokens = 16;
   bool operator==(const InitKVCache&) const = default;
 };
 

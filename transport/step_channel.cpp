@@ -103,6 +103,7 @@ Result<std::unique_ptr<StepChannel>> StepChannel::attach(const std::string& spec
   c->down_ = down.value();
   c->up_ = up.value();
   c->up_.set_wake_fds({up_fd});
+  c->reader_ = static_cast<uint32_t>(rank);
   return c;
 }
 

@@ -6,10 +6,8 @@
 // engine's). The engine creates the channel before spawning its workers; each worker
 // inherits the memfd and its two eventfds (no name in /dev/shm, so nothing is left
 // behind when a process is SIGKILLed) and attaches with the spec string it is given.
-//
-// Control messages (Hello, LoadModel, InitKVCache, errors, Shutdown) stay on the
-// ZeroMQ socket; so does any step or output too large for a slot (the down ring then
-// carries a kOnSocket marker, so every rank knows to take that step from the socket).
+// Control messages stay on the ZeroMQ socket, and so does a step or output too large
+// for a slot: transport/step_link.h is that protocol; this class owns memory and fds.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -40,6 +38,10 @@ class StepChannel {
 
   ShmRing& down() { return down_; }
   ShmRing& up() { return up_; }
+  // This end's view: the ring it reads (as reader()) and the ring it writes.
+  ShmRing& inbox() { return is_engine_ ? up_ : down_; }
+  ShmRing& outbox() { return is_engine_ ? down_ : up_; }
+  uint32_t reader() const { return reader_; }
   // The eventfd this end sleeps on: the engine's "up" fd, or this rank's "down" fd.
   int wake_fd() const { return is_engine_ ? up_fd_ : down_fds_.at(0); }
 
@@ -48,6 +50,7 @@ class StepChannel {
   Result<bool> map(size_t size);
 
   bool is_engine_ = false;
+  uint32_t reader_ = 0;  // of inbox(): the engine is the up ring's only reader, rank r reads down as r
   int memfd_ = -1;
   void* mem_ = nullptr;
   size_t size_ = 0;

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "messages/codec.h"
+
 namespace vela {
 
 std::string to_json_line(const TraceRecord& r) {
@@ -13,6 +15,19 @@ std::string to_json_line(const TraceRecord& r) {
                       {"step", r.step_id},    {"request_id", r.request_id},
                       {"send_ns", r.send_time_ns}, {"recv_ns", r.recv_time_ns}};
   return j.dump();
+}
+
+TraceRecord received_record(const msg::Envelope& envelope, std::string from, std::string to,
+                            const std::vector<std::string>& frames, int64_t recv_time_ns) {
+  TraceRecord r;
+  r.type = msg::msg_type_name(envelope.type);
+  r.from = std::move(from);
+  r.to = std::move(to);
+  for (const auto& f : frames) r.bytes += f.size();
+  r.step_id = envelope.id;
+  r.send_time_ns = envelope.send_time_ns;
+  r.recv_time_ns = recv_time_ns;
+  return r;
 }
 
 TraceFile::TraceFile(const std::string& path) {

@@ -5,8 +5,12 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace vela {
+namespace msg {
+struct Envelope;
+}
 
 struct TraceRecord {
   std::string type;        // message type, e.g. "SchedulerOutput"
@@ -23,6 +27,10 @@ struct TraceRecord {
 using TraceFn = std::function<void(TraceRecord)>;
 
 std::string to_json_line(const TraceRecord& record);  // one line, no newline
+
+// The record of an encoded message `from` -> `to`, received at recv_time_ns (wall).
+TraceRecord received_record(const msg::Envelope& envelope, std::string from, std::string to,
+                            const std::vector<std::string>& frames, int64_t recv_time_ns);
 
 // Appends records to a JSONL file. Thread-safe: each record is one write(2).
 class TraceFile {

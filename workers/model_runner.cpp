@@ -1,6 +1,7 @@
 #include "workers/model_runner.h"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <new>
 #include <optional>
@@ -123,8 +124,7 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
     return make_error("bad_parallel", "LoadModel asks for rank " + std::to_string(request.tp_rank) + " of " +
                                           std::to_string(request.tensor_parallel_size) + " but the communicator is rank " +
                                           std::to_string(comm_->rank()) + " of " + std::to_string(comm_->world_size()));
-  if (request.block_size_tokens <= 0)
-    return make_error("bad_config", "block_size_tokens must be positive, got " + std::to_string(request.block_size_tokens));
+  assert(request.block_size_tokens > 0 && "checked by the engine (validate_scheduler_limits)");
   auto device = parse_device(options_.device);
   if (!device) return device.error();
   auto runtime = DeviceRuntime::open(*device, request.dtype);
@@ -255,9 +255,8 @@ Result<bool> ModelRunner::profile_forward(int32_t num_tokens) {
 
 Result<bool> ModelRunner::init_kv_cache(const InitKVCache& request) {
   if (!model_) return make_error("not_loaded", "init_kv_cache before load");
-  if (request.num_blocks <= 0 || request.block_size_tokens <= 0)
-    return make_error("bad_config", "InitKVCache needs positive num_blocks and block_size_tokens");
-  block_size_ = request.block_size_tokens;
+  if (request.num_blocks <= 0)
+    return make_error("bad_config", "InitKVCache needs a positive num_blocks, got " + std::to_string(request.num_blocks));
   num_blocks_ = request.num_blocks;
   const ModelShape& s = model_->shape();
   graphs_.clear();  // they point into the KV cache about to be replaced

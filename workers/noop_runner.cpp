@@ -1,6 +1,7 @@
 #include "workers/noop_runner.h"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -19,9 +20,7 @@ class NoopRunner final : public Runner {
   explicit NoopRunner(const NoopRunnerOptions& options) : options_(options) {}
 
   Result<ProfileResult> load(const LoadModel& request) override {
-    if (request.block_size_tokens < 1)
-      return make_error("bad_block_size", "block_size_tokens must be >= 1, got " +
-                                              std::to_string(request.block_size_tokens));
+    assert(request.block_size_tokens > 0 && "checked by the engine (validate_scheduler_limits)");
     ProfileResult profile;
     profile.rank = request.tp_rank;
     profile.vocab_size = options_.vocab_size;
@@ -50,10 +49,7 @@ class NoopRunner final : public Runner {
     return profile;
   }
 
-  Result<bool> init_kv_cache(const InitKVCache& request) override {
-    block_size_ = request.block_size_tokens;
-    return true;
-  }
+  Result<bool> init_kv_cache(const InitKVCache&) override { return true; }
 
   Result<ModelRunnerOutput> execute(const SchedulerOutput& step) override {
     ModelRunnerOutput out;

@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "transport/curve_auth.h"
 #include "transport/step_channel.h"
+#include "transport/step_link.h"
 #include "transport/trace_record.h"
 #include "transport/zmq_io.h"
 #include "messages/codec.h"
@@ -62,77 +63,38 @@ class WorkerLoop {
       if (!channel) return fail_startup(channel.error());
       channel_ = std::move(channel.value());
     }
+    steps_.emplace(socket_, channel_.get(), msg::MsgType::kSchedulerOutput);
+    outputs_.emplace(channel_.get(), [this](const msg::Frames& frames) {
+      return send_frames(frames) ? ok_status() : make_error("send_failed", "could not send an output to the engine");
+    });
     send(hello, 0);
 
-    const uint32_t rank = static_cast<uint32_t>(options_.rank);
-    bool spin = false;  // armed by a step: the next one is usually microseconds away
+    bool spin = false;  // armed by a step from the ring: the next one is usually microseconds away
     while (true) {
       if (options_.parent_pid > 0 && ::getppid() != options_.parent_pid) {
         log_->error("{}: engine (pid {}) is gone, exiting", name_, options_.parent_pid);
         return 3;
       }
-      // Steps through shared memory, unless the ring said the next one is on the socket.
-      if (auto code = drain_ring(spin)) return *code;
       // The message and its decoded form are reused across steps (no allocation once warm).
-      while (transport::recv_frames_into(socket_, in_frames_)) {
-        if (channel_ && !awaiting_socket_step_ && is_step(in_frames_)) {
-          // A step on the socket comes after its marker in the ring (the engine
-          // publishes the marker first) and after every ring step before it.
-          if (auto code = drain_ring(spin)) return *code;
-          if (!awaiting_socket_step_) {
-            const std::string what = "a step arrived on the socket without its marker in the shared-memory ring";
-            log_->error("{}: {}", name_, what);
-            send(ErrorMessage{options_.rank, "protocol", what, {}}, 0);
-            return 4;
-          }
+      while (true) {
+        auto from = steps_->receive(in_frames_);
+        if (!from) {
+          log_->error("{}: {}", name_, from.error().message);
+          send(ErrorMessage{options_.rank, from.error().code, from.error().message, {}}, 0);
+          return 4;
         }
-        if (auto code = process(in_frames_, true)) return *code;
+        if (*from == transport::StepReceiver::From::kNothing) break;
+        spin = spin || *from == transport::StepReceiver::From::kRing;
+        if (auto code = process(in_frames_)) return *code;
       }
-      const bool use_channel = channel_ && !awaiting_socket_step_;
-      if (use_channel && spin) {
-        spin = false;
-        if (channel_->down().spin(rank, options_.step_spin_ns)) continue;
-      }
-      if (use_channel && !channel_->down().begin_sleep(rank)) continue;
-      zmq::pollitem_t items[2] = {{static_cast<void*>(socket_), 0, ZMQ_POLLIN, 0},
-                                  {nullptr, use_channel ? channel_->wake_fd() : -1, ZMQ_POLLIN, 0}};
-      zmq::poll(items, use_channel ? 2 : 1, std::chrono::milliseconds(200));
-      if (use_channel) channel_->down().end_sleep(rank, channel_->wake_fd());
+      steps_->wait(spin ? options_.step_spin_ns : 0, 200);
+      spin = false;
     }
   }
 
  private:
-  // Reads and handles the ring's steps until it is empty or its next step is on the
-  // socket (awaiting_socket_step_). `spin` is armed when a step was handled.
-  std::optional<int> drain_ring(bool& spin) {
-    const uint32_t rank = static_cast<uint32_t>(options_.rank);
-    while (channel_ && !awaiting_socket_step_) {
-      uint32_t tag = 0;
-      auto got = channel_->down().read(rank, ring_frames_, &tag);
-      if (!got) {
-        log_->error("{}: {}", name_, got.error().message);
-        send(ErrorMessage{options_.rank, got.error().code, got.error().message, {}}, 0);
-        return 4;
-      }
-      if (!*got) break;
-      if (tag == transport::StepChannel::kOnSocket) {
-        awaiting_socket_step_ = true;
-        break;
-      }
-      spin = true;
-      if (auto code = process(ring_frames_, false)) return code;
-    }
-    return std::nullopt;
-  }
-
-  static bool is_step(const msg::Frames& frames) {
-    if (frames.empty()) return false;
-    auto env = msg::peek_envelope(frames[0]);
-    return env && env->type == msg::MsgType::kSchedulerOutput;
-  }
-
   // Decodes the message in `frames` and handles it; an exit code ends the loop.
-  std::optional<int> process(const msg::Frames& frames, bool from_socket) {
+  std::optional<int> process(const msg::Frames& frames) {
     const int64_t recv_wall = wall_time_ns();
     auto env = msg::decode_into(frames, incoming_);
     if (!env) {
@@ -140,21 +102,8 @@ class WorkerLoop {
       send(ErrorMessage{options_.rank, env.error().code, env.error().message, {}}, 0);
       return std::nullopt;
     }
-    if (trace_) record(*env, frames, recv_wall);
-    if (from_socket && std::holds_alternative<SchedulerOutput>(incoming_)) awaiting_socket_step_ = false;
+    if (trace_) trace_->append(received_record(*env, "engine" + std::to_string(options_.replica), name_, frames, recv_wall));
     return handle(*env, incoming_);
-  }
-
-  void record(const msg::Envelope& env, const msg::Frames& frames, int64_t recv_wall) {
-    TraceRecord rec;
-    rec.type = msg::msg_type_name(env.type);
-    rec.from = "engine" + std::to_string(options_.replica);
-    rec.to = name_;
-    for (const auto& f : frames) rec.bytes += f.size();
-    rec.step_id = env.id;
-    rec.send_time_ns = env.send_time_ns;
-    rec.recv_time_ns = recv_wall;
-    trace_->append(rec);
   }
 
   // Returns an exit code when the loop should end.
@@ -188,7 +137,11 @@ class WorkerLoop {
              step->step_id);
       } else if (options_.rank == 0) {
         msg::encode_into(output_, step->step_id, wall_time_ns(), out_frames_);
-        send_output();
+        // At most two steps are in flight (4 slots), so a slot is free unless the engine is stuck.
+        if (auto sent = outputs_->send(out_frames_, transport::steady_now_ns() + 5'000'000'000); !sent) {
+          log_->error("{}: step {}: {}", name_, step->step_id, sent.error().message);
+          send(ErrorMessage{options_.rank, sent.error().code, sent.error().message, {}}, step->step_id);
+        }
       }
       return std::nullopt;
     }
@@ -302,25 +255,13 @@ class WorkerLoop {
     return 2;
   }
 
-  // Rank 0's output: through the channel when it fits a slot, else on the socket.
-  void send_output() {
-    if (channel_ && channel_->up().fits(out_frames_)) {
-      // At most two steps are in flight (4 slots), so a slot is free unless the engine is stuck.
-      auto written = channel_->up().write(out_frames_, transport::StepChannel::kMessage,
-                                          transport::steady_now_ns() + 5'000'000'000);
-      if (written) return;
-      log_->error("{}: {}; sending the output on the socket", name_, written.error().message);
-    }
-    send_frames(out_frames_, msg::MsgType::kModelRunnerOutput);
+  void send(const msg::Message& m, uint64_t id) {
+    if (!send_frames(msg::encode(m, id)))
+      log_->error("{}: could not send {} to the engine", name_, msg::msg_type_name(msg::type_of(m)));
   }
-
-  void send(const msg::Message& m, uint64_t id) { send_frames(msg::encode(m, id), msg::type_of(m)); }
-  void send_frames(const msg::Frames& frames, msg::MsgType type) {
-    // Blocking send with the bounded queue: the engine reads continuously; if it is
-    // gone the parent check ends this process.
-    if (!transport::send_frames(socket_, frames, {}, false))
-      log_->error("{}: could not send {} to the engine", name_, msg::msg_type_name(type));
-  }
+  // Blocking send with the bounded queue: the engine reads continuously; if it is
+  // gone the parent check ends this process.
+  bool send_frames(const msg::Frames& frames) { return transport::send_frames(socket_, frames, {}, false); }
 
   const WorkerOptions& options_;
   const RunnerFactory& make_runner_;
@@ -334,11 +275,11 @@ class WorkerLoop {
   std::unique_ptr<Communicator> device_comm_;  // CUDA tensor parallelism: NCCL (else null)
   std::unique_ptr<Runner> runner_;
   std::unique_ptr<transport::StepChannel> channel_;  // null: steps arrive on the socket
-  bool awaiting_socket_step_ = false;  // the ring's next step was too large: it is on the socket
+  std::optional<transport::StepReceiver> steps_;     // steps in order, from the ring or the socket
+  std::optional<transport::StepSender> outputs_;     // rank 0's outputs up
   bool kv_ready_ = false;
   // Reused across steps: the received frames, their decoded message, the output.
-  msg::Frames in_frames_;    // from the socket
-  msg::Frames ring_frames_;  // from the shared-memory ring
+  msg::Frames in_frames_;
   msg::Message incoming_;
   ModelRunnerOutput output_;
   msg::Frames out_frames_;

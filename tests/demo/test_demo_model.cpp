@@ -221,7 +221,7 @@ TEST_CASE("greedy generation on the demo model reproduces torch's continuations"
   req.seed = 1234;
   auto profile = runner->load(req);
   if (!profile) FAIL(profile.error().message);
-  REQUIRE(runner->init_kv_cache(InitKVCache{256, 16}).ok());
+  REQUIRE(runner->init_kv_cache(InitKVCache{256}).ok());
   testing::MiniScheduler sched({});
   for (size_t i = 0; i < cases.size(); ++i)
     sched.add("r" + std::to_string(i), cases[i].prompt, testing::greedy(), int32_t(cases[i].generated.size()));

@@ -79,7 +79,7 @@ std::unique_ptr<Runner> make_runner(const std::string& path, const std::string& 
   auto profile = runner->load(load_request(path, format, graph_max_batch, dtype));
   if (!profile) FAIL("loading " << what << ": " << profile.error().message);
   // The graphs are captured here, once the KV cache exists.
-  auto init = runner->init_kv_cache(InitKVCache{num_blocks, kBlockSize});
+  auto init = runner->init_kv_cache(InitKVCache{num_blocks});
   if (!init) FAIL("init_kv_cache (decode graph capture) of " << what << ": " << init.error().message);
   auto stats = model_runner_stats(*runner);
   REQUIRE(stats.has_value());

@@ -51,7 +51,7 @@ inline std::vector<msg::Message> sample_messages() {
   out.emplace_back(Hello{3, 4242, "cuda:3", 80ull << 30, 79ull << 30});
   out.emplace_back(LoadModel{"/models/x", "dummy", "bfloat16", 4096, 2048, 128, 16, 0.85, 2, 1, "tcp://127.0.0.1:29500", 7, 1ull << 30, 48});
   out.emplace_back(ProfileResult{1, 1ull << 34, 1 << 20, 151936, 151645});
-  out.emplace_back(InitKVCache{12345, 32});
+  out.emplace_back(InitKVCache{12345});
   out.emplace_back(Heartbeat{2, 99});
   out.emplace_back(Shutdown{"SIGTERM"});
   out.emplace_back(ErrorMessage{1, "oom", "out of memory", "req-9"});

@@ -46,7 +46,7 @@ Result<Started> start_group(WorkerGroup& group, int32_t num_blocks_override = 0)
   s.hellos = facts.hellos;
   s.vocab_size = facts.profiles[0].vocab_size;
   VELA_TRY_ASSIGN(s.num_blocks, agree_num_blocks(facts.profiles, num_blocks_override));
-  VELA_TRY(group.init_kv_cache(InitKVCache{s.num_blocks, 16}));
+  VELA_TRY(group.init_kv_cache(InitKVCache{s.num_blocks}));
   return s;
 }
 

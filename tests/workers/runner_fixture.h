@@ -28,7 +28,7 @@ inline std::unique_ptr<Runner> loaded_runner(const std::string& model, int32_t n
   auto profile = runner->load(load_request(model, tp_rank, tp_size));
   if (!profile) FAIL(profile.error().message);
   REQUIRE(profile->kv_cache_bytes_available == 64ull << 20);
-  auto init = runner->init_kv_cache(InitKVCache{num_blocks, 16});
+  auto init = runner->init_kv_cache(InitKVCache{num_blocks});
   REQUIRE(init.ok());
   return runner;
 }

@@ -116,7 +116,7 @@ TEST_CASE("the no-op runner answers one fixed token per completed request", "[ru
   auto runner = make_noop_runner();
   auto profile = runner->load(testing::load_request("qwen3-tiny"));
   REQUIRE(profile.ok());
-  REQUIRE(runner->init_kv_cache(InitKVCache{64, 16}).ok());
+  REQUIRE(runner->init_kv_cache(InitKVCache{64}).ok());
   MiniScheduler sched({.block_size = 16, .max_chunk_tokens = 4, .token_budget = 6});
   sched.add("a", std::vector<int32_t>(10, 3), testing::greedy(), 5);
   sched.add("b", {1, 2}, testing::greedy(), 3);

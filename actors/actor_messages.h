@@ -83,8 +83,41 @@ struct TokenizedMsg {
   std::string error;                 // non-empty: the chat template could not be rendered
 };
 
+// Frontend -> the detokenizer a request is pinned to at admission (the one with the
+// fewest requests). From then on that detokenizer alone turns the request's engine
+// outputs into its deltas and its one final, in order, on its own thread.
+struct DetokenizeStartMsg {
+  std::string engine_request_id;
+  std::string identity;                   // the client's connection
+  std::string client_request_id;
+  bool stream = true;
+  std::vector<int32_t> prompt_token_ids;  // echoed in the final
+  std::vector<std::string> stop;          // stop strings (the text ends before the first match)
+  bool wants_logprobs = false;            // params.logprobs >= 0
+  int64_t arrival_ns = 0;                 // wall clock at the frontend (TTFT, end-to-end latency)
+};
+// Frontend -> detokenizer: one engine step's outputs for the requests pinned to it, in step order.
+struct DetokenizeOutputsMsg { std::vector<EngineCoreOutput> outputs; };
+// Frontend -> detokenizer: end these requests without waiting for the engine.
+struct DetokenizeEndMsg {
+  enum class Why { kCutOff, kClientGone };
+  std::vector<std::string> engine_request_ids;
+  Why why = Why::kCutOff;  // kCutOff: a final "shutdown" each; kClientGone: no final (nobody to read it)
+};
+// Detokenizer -> frontend, sent before the finals it names go out: these requests
+// are over (their final is sent), so the frontend forgets them. `stopped` ones
+// ended on a stop string while the engine still runs them: the frontend aborts them there.
+struct DetokenizedMsg {
+  size_t detokenizer = 0;
+  std::vector<std::string> finished;  // engine request ids
+  std::vector<std::string> stopped;   // engine request ids
+};
+
 using trace_actor = caf::typed_actor<caf::reacts_to<TraceRecord>>;
 using tokenizer_actor = caf::typed_actor<caf::reacts_to<TokenizeMsg>>;
+using detokenizer_actor =
+    caf::typed_actor<caf::reacts_to<DetokenizeStartMsg>, caf::reacts_to<DetokenizeOutputsMsg>,
+                     caf::reacts_to<DetokenizeEndMsg>, caf::reacts_to<BridgeMsg>, caf::reacts_to<HttpFrontMsg>>;
 using engine_core_actor =
     caf::typed_actor<caf::reacts_to<AddRequestMsg>, caf::reacts_to<AbortMsg>, caf::reacts_to<ExecutorEventMsg>,
                      caf::reacts_to<CoreStartedMsg>, caf::reacts_to<StopMsg>>;
@@ -93,7 +126,7 @@ using frontend_actor =
     caf::typed_actor<caf::reacts_to<ClientFramesMsg>, caf::reacts_to<ClientGoneMsg>, caf::reacts_to<OutputsMsg>,
                      caf::reacts_to<EngineStateMsg>, caf::reacts_to<EnginesMsg>, caf::reacts_to<BridgeMsg>,
                      caf::reacts_to<HttpGenerateMsg>, caf::reacts_to<HttpFrontMsg>, caf::reacts_to<DrainMsg>, caf::reacts_to<CutOffMsg>,
-                     caf::reacts_to<TokenizedMsg>>;
+                     caf::reacts_to<TokenizedMsg>, caf::reacts_to<DetokenizedMsg>>;
 
 // What the actors tell the main thread (which waits on signals, not on actors).
 struct ServerStatus {
@@ -145,3 +178,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::CutOffMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::EnginesMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::TokenizeMsg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::TokenizedMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::DetokenizeStartMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::DetokenizeOutputsMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::DetokenizeEndMsg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vela::actors::DetokenizedMsg)

@@ -38,6 +38,9 @@ struct FrontendSettings {
   // Threads that tokenize prompts (and render chat templates) off the frontend's own
   // thread, so a huge prompt delays only its own request.
   int32_t tokenizer_threads = 2;
+  // Threads that detokenize the engine's outputs, match stop strings and send the
+  // deltas and finals; a request is pinned to one, so its events stay in order.
+  int32_t detokenizer_threads = 2;
 };
 
 frontend_actor spawn_frontend(caf::actor_system& system, FrontendSettings settings,
@@ -48,6 +51,18 @@ frontend_actor spawn_frontend(caf::actor_system& system, FrontendSettings settin
 // so it ends with it). Answers each TokenizeMsg with a TokenizedMsg to `frontend`.
 tokenizer_actor spawn_tokenizer(caf::local_actor* parent, std::shared_ptr<const Tokenizer> tokenizer,
                                 frontend_actor frontend, size_t index);
+
+// One of the frontend's detokenizers (its own thread; linked to `parent`, the
+// frontend). Owns the text of the requests pinned to it: sends their events to the
+// clients and tells `frontend` (DetokenizedMsg) which ended.
+struct DetokenizerSettings {
+  size_t index = 0;
+  std::shared_ptr<const Tokenizer> tokenizer;  // null: token ids only, no text, no stop strings
+  metrics::ServeMetrics* metrics = nullptr;    // TTFT, finished requests
+  ServerStatus* status = nullptr;              // counts the requests cut off
+  std::optional<trace_actor> tracer;
+};
+detokenizer_actor spawn_detokenizer(caf::local_actor* parent, DetokenizerSettings settings, frontend_actor frontend);
 
 trace_actor spawn_tracer(caf::actor_system& system, const std::string& jsonl_path);
 

@@ -1,16 +1,16 @@
 // FrontendActor: everything between the client socket and the engine cores.
-// Client frames -> decode, render chat messages, tokenize, validate -> AddRequest to the least-loaded
-// healthy replica. Engine outputs -> TextOutput (incremental detokenization, stop
-// strings, held-back text) -> delta / final frames back through the ClientBridge.
+// Client frames -> decode, validate; text to a tokenizer (TokenizerActor) -> AddRequest
+// to the least-loaded healthy replica. Engine outputs -> the request's detokenizer
+// (DetokenizerActor: detokenization, stop strings, held-back text, the delta / final
+// events), each on its own thread, so this thread only routes.
 // The HTTP front (http/) hands in already-decoded requests (HttpGenerateMsg) and gets
 // its events back as structs; everything between is the same path.
 #include <map>
 #include <unordered_map>
 
-#include "actors/client_bridge.h"
 #include "actors/engine_actors.h"
+#include "actors/event_route.h"
 #include "llm/request_validation.h"
-#include "llm/text_output.h"
 #include "client/protocol.h"
 #include "common/clock.h"
 #include "common/logging.h"
@@ -24,17 +24,12 @@ namespace {
 
 using client::ServerEvent;
 
+// A request on an engine; its text and events belong to its detokenizer.
 struct LiveRequest {
   std::string identity;           // the client's connection
   std::string client_request_id;
   int32_t engine = 0;
-  bool stream = true;
-  std::vector<int32_t> prompt_token_ids;
-  TextOutput output;              // tokens, detokenized text, stop strings, held-back text
-  bool wants_logprobs = false;    // params.logprobs >= 0
-  std::vector<TokenLogprobs> logprobs;  // one per entry of output.token_ids() (when wanted)
-  int64_t arrival_ns = 0;         // wall clock at the frontend (TTFT, end-to-end latency)
-  int64_t first_token_ns = 0;     // 0 until the first output token
+  size_t detokenizer = 0;         // index into FrontendState::detokenizers
 };
 
 struct EngineSlot {
@@ -60,10 +55,8 @@ struct Tokenizing {
 struct FrontendState {
   FrontendSettings settings;
   std::shared_ptr<const Tokenizer> tokenizer;
-  std::optional<trace_actor> tracer;
+  EventRoute route;                // the bridge, the HTTP front and the tracer, once known
   ServerStatus* status = nullptr;
-  ClientBridge* bridge = nullptr;
-  std::function<void(const std::string&, client::ServerEvent)> http_deliver;  // the HTTP front, once it listens
   std::vector<EngineSlot> engines;
   std::unordered_map<std::string, LiveRequest> live;   // by engine request id
   // identity -> client request id -> engine request id
@@ -75,49 +68,20 @@ struct FrontendState {
   uint64_t next_job = 1;
   std::unordered_map<uint64_t, Tokenizing> tokenizing;  // by job
   std::map<std::pair<std::string, std::string>, uint64_t> tokenizing_ids;  // (identity, client id) -> job
+  std::vector<detokenizer_actor> detokenizers;
+  std::vector<int64_t> detokenizer_load;                // live requests pinned to each
+  std::vector<std::vector<EngineCoreOutput>> outputs_for;  // one step's outputs, per detokenizer (reused)
 };
 
 using Self = frontend_actor::stateful_pointer<FrontendState>;
 
 void trace(Self self, const char* type, const char* from, const char* to, uint64_t bytes, const std::string& rid,
            int64_t sent_ns) {
-  TraceRecord r;
-  r.type = type;
-  r.from = from;
-  r.to = to;
-  r.bytes = bytes;
-  r.request_id = rid;
-  r.send_time_ns = sent_ns;
-  r.recv_time_ns = wall_time_ns();
-  self->send(*self->state.tracer, std::move(r));
+  send_trace(self->state.route, type, from, to, bytes, rid, sent_ns);
 }
 
 void reply(Self self, const std::string& identity, ServerEvent ev) {
-  auto& st = self->state;
-  if (http::is_http_identity(identity)) {
-    if (st.tracer) trace(self, client::event_kind_name(ev.kind), "frontend", "http", 0, ev.request_id, wall_time_ns());
-    if (st.http_deliver) st.http_deliver(identity, std::move(ev));
-    return;
-  }
-  if (!st.bridge) return;
-  std::string frame = client::encode_server_event(ev);
-  if (st.tracer) {
-    const int64_t now = wall_time_ns();
-    trace(self, client::event_kind_name(ev.kind), "frontend", "client", frame.size(), ev.request_id, now);
-  }
-  st.bridge->send(identity, std::move(frame));
-}
-
-// Latency figures of a request that ends now (ServeMetrics).
-void count_finished(Self self, const LiveRequest& r, const std::string& reason) {
-  auto* m = self->state.settings.metrics;
-  if (!m) return;
-  const int64_t now = wall_time_ns();
-  const auto num_tokens = static_cast<int64_t>(r.output.token_ids().size());
-  const double tpot = num_tokens >= 2 && r.first_token_ns > 0
-                          ? static_cast<double>(now - r.first_token_ns) * 1e-9 / static_cast<double>(num_tokens - 1)
-                          : -1.0;
-  m->request_finished(reason, num_tokens, static_cast<double>(now - r.arrival_ns) * 1e-9, tpot);
+  send_event(self->state.route, identity, std::move(ev));
 }
 
 void reply_error(Self self, const std::string& identity, const client::ProtocolError& e) {
@@ -146,6 +110,7 @@ void forget(Self self, const std::string& engine_id) {
     if (c->second.empty()) st.by_client.erase(c);
   }
   if (it->second.engine < static_cast<int32_t>(st.engines.size())) st.engines[it->second.engine].load--;
+  st.detokenizer_load[it->second.detokenizer]--;
   st.live.erase(it);
   check_drained(self);
 }
@@ -180,10 +145,15 @@ void admit(Self self, const std::string& identity, client::GenerateRequest& g, s
   }
 
   const std::string engine_id = std::to_string(st.next_id++);
-  LiveRequest r{identity, g.request_id, engine, g.stream, ids, TextOutput(st.tokenizer.get(), g.params.stop),
-                g.params.logprobs >= 0, {}, recv_ns, 0};
+  size_t detokenizer = 0;  // the one with the fewest requests; it keeps this one to its end
+  for (size_t i = 1; i < st.detokenizers.size(); ++i)
+    if (st.detokenizer_load[i] < st.detokenizer_load[detokenizer]) detokenizer = i;
+  st.detokenizer_load[detokenizer]++;
+  self->send(st.detokenizers[detokenizer],
+             DetokenizeStartMsg{engine_id, identity, g.request_id, g.stream, ids, g.params.stop, g.params.logprobs >= 0,
+                                recv_ns});
   if (st.settings.metrics) st.settings.metrics->request_admitted(static_cast<int64_t>(ids.size()));
-  st.live.emplace(engine_id, std::move(r));
+  st.live.emplace(engine_id, LiveRequest{identity, g.request_id, engine, detokenizer});
   st.by_client[identity][g.request_id] = engine_id;
   if (st.engines[engine].load++ == 0) st.engines[engine].last_progress_ns = SteadyClock().now_ns();
 
@@ -194,7 +164,7 @@ void admit(Self self, const std::string& identity, client::GenerateRequest& g, s
   req.arrival_time = static_cast<double>(recv_ns) * 1e-9;
   req.priority = g.priority;
   req.eos_token_id = facts.eos_token_id;
-  if (st.tracer) trace(self, "generate", "client", "frontend", bytes, engine_id, recv_ns);
+  trace(self, "generate", "client", "frontend", bytes, engine_id, recv_ns);
   self->send(st.engines[engine].handle, AddRequestMsg{std::move(req), wall_time_ns()});
 }
 
@@ -347,86 +317,54 @@ void handle_frames(Self self, ClientFramesMsg& m) {
     auto c = st.by_client.find(m.identity);
     if (c == st.by_client.end() || !c->second.count(a->request_id)) return;  // already finished: nothing to do
     const std::string engine_id = c->second[a->request_id];
-    if (st.tracer) trace(self, "abort", "client", "frontend", m.frames[0].size(), engine_id, m.recv_ns);
+    trace(self, "abort", "client", "frontend", m.frames[0].size(), engine_id, m.recv_ns);
     abort_on_engine(self, st.live.at(engine_id), engine_id);  // the engine answers with kAbort
     return;
   }
   reply(self, m.identity, health(self));
 }
 
-const char* finish_name(FinishReason r) {
-  switch (r) {
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kAbort: return "abort";
-    case FinishReason::kError: return "error";
-    default: return "";
-  }
-}
-
-void handle_output(Self self, EngineCoreOutput& o) {
+// One step's outputs, each to its request's detokenizer (one message per
+// detokenizer per step). Outputs of requests that ended already are dropped.
+void route_outputs(Self self, EngineCoreOutputs& outputs) {
   auto& st = self->state;
-  auto it = st.live.find(o.request_id);
-  if (it == st.live.end()) return;  // finished by a stop string or its client left
-  LiveRequest& r = it->second;
-  const size_t first_new = r.output.token_ids().size();
-  if (r.first_token_ns == 0 && !o.new_token_ids.empty()) {
-    r.first_token_ns = wall_time_ns();
-    if (st.settings.metrics) st.settings.metrics->first_token(static_cast<double>(r.first_token_ns - r.arrival_ns) * 1e-9);
+  for (auto& o : outputs.outputs) {
+    auto it = st.live.find(o.request_id);
+    if (it == st.live.end()) continue;  // ended by a stop string, cut off, or its client left
+    st.outputs_for[it->second.detokenizer].push_back(std::move(o));
   }
-  FinishReason finish = o.finish_reason;
-  std::string stop_reason = o.stop_token_id ? std::to_string(*o.stop_token_id) : "";
-  const bool was_stopped = r.output.stopped();
-  auto stop = r.output.append(o.new_token_ids);
-  if (r.wants_logprobs && !was_stopped)  // kept beside the tokens TextOutput kept
-    r.logprobs.insert(r.logprobs.end(), std::make_move_iterator(o.logprobs.begin()),
-                      std::make_move_iterator(o.logprobs.end()));
-  // The logprobs of token_ids()[begin, end): the engine sends one per token when asked.
-  auto logprobs_of = [&r](size_t begin, size_t end) {
-    begin = std::min(begin, r.logprobs.size());
-    end = std::min(end, r.logprobs.size());
-    return std::vector<TokenLogprobs>(r.logprobs.begin() + static_cast<ptrdiff_t>(begin),
-                                      r.logprobs.begin() + static_cast<ptrdiff_t>(end));
-  };
-  if (stop && finish != FinishReason::kError) {
-    // The text ends before the stop string, even when the engine also finished this step.
-    if (finish == FinishReason::kNone) abort_on_engine(self, r, o.request_id);  // frees its KV blocks; its kAbort is ignored
-    finish = FinishReason::kStop;
-    stop_reason = std::move(*stop);
+  for (size_t i = 0; i < st.detokenizers.size(); ++i) {
+    if (st.outputs_for[i].empty()) continue;
+    self->send(st.detokenizers[i], DetokenizeOutputsMsg{std::move(st.outputs_for[i])});
+    st.outputs_for[i].clear();  // moved-from: empty, and ready for the next step
   }
-  ServerEvent ev;
-  ev.request_id = r.client_request_id;
-  if (finish == FinishReason::kNone) {
-    if (!r.stream) return;
-    ev.kind = ServerEvent::Kind::kDelta;
-    ev.token_ids = std::move(o.new_token_ids);
-    if (r.wants_logprobs) ev.logprobs = logprobs_of(first_new, first_new + ev.token_ids.size());
-    ev.text = r.output.take_streamable();
-    if (ev.token_ids.empty() && ev.text.empty()) return;
-    reply(self, r.identity, ev);
-    return;
-  }
-  const auto& all = r.output.token_ids();
-  ev.kind = ServerEvent::Kind::kFinal;
-  ev.finish_reason = finish_name(finish);
-  ev.stop_reason = stop_reason;
-  ev.num_prompt_tokens = static_cast<int32_t>(r.prompt_token_ids.size());
-  ev.prompt_token_ids = std::move(r.prompt_token_ids);
-  ev.num_output_tokens = static_cast<int32_t>(all.size());
-  ev.num_cached_tokens = o.num_cached_tokens;
-  ev.message = o.error;
-  // Streaming: what no delta carried yet; otherwise everything (nothing was taken).
-  const size_t first_unsent = r.stream ? first_new : 0;
-  ev.token_ids.assign(all.begin() + static_cast<ptrdiff_t>(first_unsent), all.end());
-  if (r.wants_logprobs) ev.logprobs = logprobs_of(first_unsent, all.size());
-  ev.text = r.output.take_rest();
-  count_finished(self, r, ev.finish_reason);
-  reply(self, r.identity, ev);
-  forget(self, o.request_id);
 }
 
-// Ends every live request now with a final (finish_reason "shutdown"): the tokens and
-// text not sent yet, and aborts it on its engine (whose kAbort is then ignored).
+// A detokenizer sent (or is about to send) these requests' finals.
+void on_detokenized(Self self, DetokenizedMsg& m) {
+  auto& st = self->state;
+  for (const auto& engine_id : m.stopped) {  // a stop string ended the text; the engine still runs it
+    auto it = st.live.find(engine_id);
+    if (it != st.live.end()) abort_on_engine(self, it->second, engine_id);  // frees its KV blocks; its kAbort is ignored
+    forget(self, engine_id);
+  }
+  for (const auto& engine_id : m.finished) forget(self, engine_id);
+}
+
+// Asks each request's detokenizer to end it (why: cut off, or its client left).
+void end_on_detokenizers(Self self, const std::vector<std::string>& engine_ids, DetokenizeEndMsg::Why why) {
+  auto& st = self->state;
+  std::vector<std::vector<std::string>> ids_for(st.detokenizers.size());
+  for (const auto& engine_id : engine_ids)
+    if (auto it = st.live.find(engine_id); it != st.live.end()) ids_for[it->second.detokenizer].push_back(engine_id);
+  for (size_t i = 0; i < ids_for.size(); ++i)
+    if (!ids_for[i].empty()) self->send(st.detokenizers[i], DetokenizeEndMsg{std::move(ids_for[i]), why});
+}
+
+// Ends every request now with a final (finish_reason "shutdown"): those still
+// tokenizing here; live ones on their detokenizer (the tokens and text not sent yet),
+// and aborts them on their engine (whose kAbort is then ignored). The drain is over
+// once every detokenizer has answered.
 void cut_off_all(Self self) {
   auto& st = self->state;
   std::vector<uint64_t> jobs;
@@ -436,32 +374,11 @@ void cut_off_all(Self self) {
     st.status->num_cut_off.fetch_add(1);
   }
   std::vector<std::string> engine_ids;
-  for (const auto& [engine_id, r] : st.live) engine_ids.push_back(engine_id);
-  for (const auto& engine_id : engine_ids) {
-    LiveRequest& r = st.live.at(engine_id);
+  for (const auto& [engine_id, r] : st.live) {
+    engine_ids.push_back(engine_id);
     abort_on_engine(self, r, engine_id);
-    const auto& all = r.output.token_ids();
-    ServerEvent ev;
-    ev.kind = ServerEvent::Kind::kFinal;
-    ev.request_id = r.client_request_id;
-    ev.finish_reason = "shutdown";
-    ev.message = "the server shut down before this request finished (drain timeout)";
-    ev.num_prompt_tokens = static_cast<int32_t>(r.prompt_token_ids.size());
-    ev.prompt_token_ids = std::move(r.prompt_token_ids);
-    ev.num_output_tokens = static_cast<int32_t>(all.size());
-    // Streaming: every token went out in a delta already; only held-back text is left.
-    if (!r.stream) {
-      ev.token_ids = all;
-      if (r.wants_logprobs) ev.logprobs = r.logprobs;
-    } else if (r.wants_logprobs) {
-      ev.logprobs.emplace();
-    }
-    ev.text = r.output.take_rest();
-    count_finished(self, r, "shutdown");
-    reply(self, r.identity, ev);
-    st.status->num_cut_off.fetch_add(1);
-    forget(self, engine_id);
   }
+  end_on_detokenizers(self, engine_ids, DetokenizeEndMsg::Why::kCutOff);
   check_drained(self);
 }
 
@@ -470,7 +387,7 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
   auto& st = self->state;
   st.settings = settings;
   st.tokenizer = std::move(tokenizer);
-  st.tracer = std::move(tracer);
+  st.route.tracer = tracer;
   st.status = status;
   if (st.tokenizer) {
     // Linked: they end with the frontend.
@@ -479,16 +396,23 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
       st.tokenizer_queue.push_back(0);
     }
   }
+  for (int32_t i = 0; i < std::max(1, st.settings.detokenizer_threads); ++i) {  // linked, too
+    DetokenizerSettings ds{size_t(i), st.tokenizer, st.settings.metrics, status, tracer};
+    st.detokenizers.push_back(spawn_detokenizer(self, std::move(ds), caf::actor_cast<frontend_actor>(self)));
+    st.detokenizer_load.push_back(0);
+  }
+  st.outputs_for.resize(st.detokenizers.size());
   return {
       [=](ClientFramesMsg& m) { handle_frames(self, m); },
       [=](TokenizedMsg& m) { on_tokenized(self, m); },
+      [=](DetokenizedMsg& m) { on_detokenized(self, m); },
       [=](OutputsMsg& m) {
-        if (self->state.tracer)
+        if (self->state.route.tracer)
           trace(self, "EngineCoreOutputs", ("engine" + std::to_string(m.outputs.engine_index)).c_str(), "frontend", 0, "",
                 m.sent_ns);
         if (static_cast<size_t>(m.outputs.engine_index) < self->state.engines.size())
           self->state.engines[m.outputs.engine_index].last_progress_ns = SteadyClock().now_ns();
-        for (auto& o : m.outputs.outputs) handle_output(self, o);
+        route_outputs(self, m.outputs);
       },
       [=](ClientGoneMsg& m) {
         auto& st = self->state;
@@ -504,8 +428,8 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
         for (auto& [client_id, engine_id] : c->second) ids.push_back(engine_id);
         if (!http::is_http_identity(m.identity))
           logger("frontend")->info("client disconnected: aborting its {} request(s)", ids.size());
+        end_on_detokenizers(self, ids, DetokenizeEndMsg::Why::kClientGone);  // counted there, no final
         for (const auto& id : ids) {
-          count_finished(self, st.live.at(id), "abort");
           abort_on_engine(self, st.live.at(id), id);
           forget(self, id);
         }
@@ -528,8 +452,14 @@ frontend_actor::behavior_type frontend_fn(Self self, FrontendSettings settings, 
           self->state.engines.back().handle = h;
         }
       },
-      [=](BridgeMsg& m) { self->state.bridge = m.bridge; },
-      [=](HttpFrontMsg& m) { self->state.http_deliver = std::move(m.deliver); },
+      [=](BridgeMsg& m) {
+        self->state.route.bridge = m.bridge;
+        for (auto& d : self->state.detokenizers) self->send(d, m);  // before any request they stream
+      },
+      [=](HttpFrontMsg& m) {
+        for (auto& d : self->state.detokenizers) self->send(d, m);
+        self->state.route.http_deliver = std::move(m.deliver);
+      },
       [=](HttpGenerateMsg& m) {
         // Choices in order; at the first refusal the rest are not tried (the HTTP
         // front answers the refusal and aborts the choices already admitted).

@@ -152,6 +152,7 @@ int run_server(const Config& config, const ServeOptions& options) {
     fs_settings.num_engines = static_cast<size_t>(dp);
     fs_settings.metrics = &serve_metrics;
     fs_settings.tokenizer_threads = config.frontend.tokenizer_threads;
+    fs_settings.detokenizer_threads = config.frontend.detokenizer_threads;
     fs_settings.stall_after_s = std::clamp(config.parallel.step_timeout_s / 4, 0.25, 2.0);
     auto frontend = spawn_frontend(system, fs_settings, tokenizer, tracer, &status);
     std::vector<engine_core_actor> engines;

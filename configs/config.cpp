@@ -201,6 +201,7 @@ const std::vector<KeySpec>& specs() {
       VELA_REAL(http, max_requests_per_s, 0.0, 1e9, true, "Requests per second one connection may send (burst of the same size); over it: 429."),
       VELA_REAL(http, idle_timeout_s, 0.0, 86400.0, true, "A connection that sends nothing (headers, body, next request) for this long is closed."),
       VELA_INT(frontend, tokenizer_threads, 1, 64, "Threads that tokenize prompts and render chat templates, off the frontend's thread: a huge prompt delays only the requests behind it on its thread."),
+      VELA_INT(frontend, detokenizer_threads, 1, 64, "Threads that detokenize streamed tokens, match stop strings and send the deltas and finals, off the frontend's thread; each request stays on one (its events in order), so a request slow to detokenize delays only those beside it."),
 
       VELA_STR(security, curve_secret_key_file, "File holding the server's CURVE secret key (`vela keygen`; mode 0600). Set: clients must use CURVE with this server's public key."),
       VELA_STR(security, curve_authorized_keys_file, "File of client CURVE public keys allowed to connect, one a line (# comments); required with curve_secret_key_file."),

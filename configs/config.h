@@ -58,6 +58,7 @@ struct FrontendConfig {
   int32_t max_pending_requests = 4096;                     // queue bound before "busy"
   double drain_timeout_s = 60;                             // SIGTERM: time in-flight requests get to finish
   int32_t tokenizer_threads = 2;                           // threads tokenizing prompts off the frontend's
+  int32_t detokenizer_threads = 2;                         // threads detokenizing and streaming, a request pinned to one
 };
 
 // Authentication of the client endpoint (CURVE, libzmq's built-in: keys from files;

@@ -5,7 +5,9 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <optional>
+#include <string_view>
 #include <zmq.hpp>
 
 #include "common/clock.h"
@@ -19,6 +21,7 @@
 #include "messages/step_placeholders.h"
 #include "model/communicator.h"
 #include "workers/gloo_communicator.h"
+#include "workers/model_runner.h"
 #include "workers/zmq_store.h"
 #ifdef VELA_HAVE_CUDA
 #include "workers/nccl_communicator.h"
@@ -77,6 +80,17 @@ class WorkerLoop {
       }
       // The message and its decoded form are reused across steps (no allocation once warm).
       while (true) {
+        if (held_) {  // the runner's lookahead took it off the channel while a step ran
+          held_ = false;
+          spin = spin || held_from_ring_;
+          if (auto code = process_held()) return *code;
+          continue;
+        }
+        if (ahead_error_) {
+          log_->error("{}: {}", name_, ahead_error_->message);
+          send(ErrorMessage{options_.rank, ahead_error_->code, ahead_error_->message, {}}, 0);
+          return 4;
+        }
         auto from = steps_->receive(in_frames_);
         if (!from) {
           log_->error("{}: {}", name_, from.error().message);
@@ -104,6 +118,46 @@ class WorkerLoop {
     }
     if (trace_) trace_->append(received_record(*env, "engine" + std::to_string(options_.replica), name_, frames, recv_wall));
     return handle(*env, incoming_);
+  }
+
+  // The runner's lookahead (Runner::set_lookahead), called while the device runs a
+  // step: takes the next message off the channel without waiting and holds it; if it
+  // is a step the runner builds its host inputs now, and the loop handles it next, as
+  // if it had just arrived. One message is held at most; a receive error is reported
+  // by the loop after the step.
+  const SchedulerOutput* look_ahead() {
+    if (!held_) {
+      if (ahead_error_) return nullptr;
+      auto from = steps_->receive(ahead_frames_);
+      if (!from) {
+        ahead_error_ = from.error();
+        return nullptr;
+      }
+      if (*from == transport::StepReceiver::From::kNothing) return nullptr;
+      held_ = true;
+      held_from_ring_ = *from == transport::StepReceiver::From::kRing;
+      const int64_t recv_wall = wall_time_ns();
+      auto env = msg::decode_into(ahead_frames_, ahead_message_);
+      if (!env) {
+        held_envelope_ = env.error();
+        return nullptr;
+      }
+      held_envelope_ = env.value();
+      if (trace_)
+        trace_->append(received_record(*env, "engine" + std::to_string(options_.replica), name_, ahead_frames_, recv_wall));
+    }
+    if (!held_envelope_) return nullptr;
+    return std::get_if<SchedulerOutput>(&ahead_message_);
+  }
+
+  std::optional<int> process_held() {
+    if (!held_envelope_) {
+      log_->error("{}: undecodable message from the engine: {}", name_, held_envelope_.error().message);
+      send(ErrorMessage{options_.rank, held_envelope_.error().code, held_envelope_.error().message, {}}, 0);
+      return std::nullopt;
+    }
+    std::swap(incoming_, ahead_message_);  // both keep their buffers warm
+    return handle(held_envelope_.value(), incoming_);
   }
 
   // Returns an exit code when the loop should end.
@@ -167,6 +221,12 @@ class WorkerLoop {
     }
     if (std::holds_alternative<Shutdown>(message)) {
       log_->debug("{}: shutdown", name_);
+      if (runner_)
+        if (auto st = model_runner_stats(*runner_); st && st->graph_steps + st->eager_steps > 0)
+          log_->info("{}: {} steps ({} from CUDA graphs, {} eager), {} built ahead while the step before ran "
+                     "({:.1f} ms of host time hidden); host prep {:.1f} ms, launch {:.1f} ms, wait {:.1f} ms",
+                     name_, st->graph_steps + st->eager_steps, st->graph_steps, st->eager_steps, st->ahead_steps,
+                     st->ahead_seconds * 1e3, st->prep_seconds * 1e3, st->launch_seconds * 1e3, st->wait_seconds * 1e3);
       return 0;
     }
     if (auto* hb = std::get_if<Heartbeat>(&message)) {
@@ -237,6 +297,10 @@ class WorkerLoop {
     auto runner = make_runner_(options_.runner, model_comm);
     if (!runner) return runner.error();
     runner_ = std::move(runner.value());
+    // VELA_WORKER_LOOKAHEAD=0 turns the lookahead off (to measure what it hides).
+    const char* lookahead_env = std::getenv("VELA_WORKER_LOOKAHEAD");
+    if (lookahead_env == nullptr || std::string_view(lookahead_env) != "0")
+      runner_->set_lookahead([this] { return look_ahead(); });
     Result<ProfileResult> profile = make_error("exception", "");
     try {
       profile = runner_->load(load);
@@ -283,6 +347,13 @@ class WorkerLoop {
   msg::Message incoming_;
   ModelRunnerOutput output_;
   msg::Frames out_frames_;
+  // The lookahead's one held message (look_ahead / process_held).
+  msg::Frames ahead_frames_;
+  msg::Message ahead_message_;
+  bool held_ = false;
+  bool held_from_ring_ = false;
+  Result<msg::Envelope> held_envelope_ = msg::Envelope{};  // its envelope, or why it did not decode
+  std::optional<Error> ahead_error_;                        // a receive that failed inside the lookahead
   std::vector<int32_t> placeholder_tokens_;  // async scheduling: the previous step's tokens
   std::vector<float> gather_in_, gather_out_;
 };

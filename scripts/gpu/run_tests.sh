@@ -21,10 +21,14 @@ note "GPU: $(cat "$logs/gpu.csv")  commit: $(cat .gpu/COMMIT 2>/dev/null)"
 
 if has tests; then
   note "== GPU tests (each kernel vs the CPU backend; the reference models end to end)"
-  for t in .gpu/bin/test_*_gpu; do
-    [ -x "$t" ] || continue
-    run "$(basename "$t")" ${TEST_TIMEOUT:-300} "$t" --durations yes
-    grep -h "largest\|WARN" "$logs/$(basename "$t").log" | head -8 | sed 's/^/    /' | tee -a "$summary"
+  # GPU_TESTS="name[:catch filter];...": only those (e.g. "test_attention_gpu:[prefill]"); default all.
+  if [ -n "${GPU_TESTS:-}" ]; then IFS=';' read -ra specs <<< "$GPU_TESTS"
+  else specs=(); for t in .gpu/bin/test_*_gpu; do specs+=("$(basename "$t")"); done; fi
+  for spec in "${specs[@]}"; do
+    t=.gpu/bin/${spec%%:*}; filter=(); [[ "$spec" == *:* ]] && filter=("${spec#*:}")
+    [ -x "$t" ] || { note "$t: not in the bundle"; continue; }
+    run "$(basename "$t")" ${TEST_TIMEOUT:-300} "$t" "${filter[@]}" --durations yes
+    grep -h "largest\|WARN\|passed\|failed" "$logs/$(basename "$t").log" | head -8 | sed 's/^/    /' | tee -a "$summary"
   done
 fi
 
@@ -78,8 +82,28 @@ if has serve; then
   server=$!
   run serve-L1 ${SERVE_TIMEOUT:-150} .gpu/bin/vela bench serve --server $sock --workload L1 --device "NVIDIA H200 (cuda:0)" \
     --connect-timeout 60 --no-progress --save --results-dir "$logs"
-  kill -TERM $server 2>/dev/null; wait $server
   grep -E "TTFT|TPOT|failed|tok/s" "$logs/serve-L1.log" | head -12 | sed 's/^/    /' | tee -a "$summary"
+  # S1 and W2 through the server (all at t=0): the engine and worker processes at full load.
+  serve_load() {  # serve_load TAG
+    for w in S1 W2; do
+      run "serve-$w$1" ${SERVE_TIMEOUT:-150} .gpu/bin/vela bench serve --server $sock --workload $w \
+        --device "NVIDIA H200 (cuda:0)" --connect-timeout 60 --no-progress --save --results-dir "$logs"
+      grep -E "output tokens/s|TPOT mean|TTFT mean|wall|failed" "$logs/serve-$w$1.log" | head -6 | sed 's/^/    /' | tee -a "$summary"
+    done
+  }
+  serve_load ""
+  kill -TERM $server 2>/dev/null; wait $server
+  grep -h "built ahead" "$logs/serve-l1-server.log" | sed 's/^/    /' | tee -a "$summary"
+  if [ -n "${SERVE_AB:-}" ]; then  # the same load with the worker's lookahead off
+    note "-- again with VELA_WORKER_LOOKAHEAD=0 (a step's host inputs built only when it arrives)"
+    VELA_WORKER_LOOKAHEAD=0 .gpu/bin/vela serve --config configs/default.yaml --set model.path=perf/models/llama-3.1-8b \
+      --set model.load_format=dummy --set model.max_model_len=4096 --set parallel.devices=cuda:0 \
+      --set frontend.endpoint=$sock > "$logs/serve-noahead-server.log" 2>&1 &
+    server=$!
+    serve_load "-noahead"
+    kill -TERM $server 2>/dev/null; wait $server
+    grep -h "built ahead" "$logs/serve-noahead-server.log" | sed 's/^/    /' | tee -a "$summary"
+  fi
 fi
 
 if has sanitizer; then

@@ -55,6 +55,9 @@ class DeviceRuntime {
   virtual Result<DeviceMemory> memory() const = 0;
   // Waits for the stream; an asynchronous fault of earlier work is reported here.
   virtual Result<bool> synchronize() = 0;
+  // Whether work enqueued on the stream may still be running (the CPU: never; a
+  // fault is not reported here but by synchronize()).
+  virtual bool busy() const { return false; }
   virtual std::string description() const = 0;  // e.g. "NVIDIA H200 (cuda:0, 139.8 GiB)"
 };
 

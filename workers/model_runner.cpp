@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <thread>
 #include <new>
 #include <optional>
 #include <unordered_map>
@@ -528,14 +529,26 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     // The scheduled tokens are in the KV cache once this step's work is done; the
     // next step's inputs (built now, if the driver already has that step) count on it.
     batch_.advance(inputs_);
-    // While the device runs this step: the next step's host inputs.
-    double ahead_s = 0;
-    if (lookahead_)
-      if (const SchedulerOutput* next = lookahead_(); next != nullptr && next->step_id != step.step_id) {
+    // While the device runs this step: the next step's host inputs. The driver
+    // usually sends it a little after this step started (it schedules it when the
+    // step before's output arrives), so ask again while the device is still busy,
+    // for 20 ms at most: past that the step is long enough not to need it, and a
+    // collective whose peer died must reach comm_->wait, which notices.
+    double ahead_s = 0, poll_s = 0;  // poll: asking while the device runs (counted as wait)
+    if (lookahead_) {
+      const auto poll_start = Clock::now();
+      const SchedulerOutput* next = lookahead_();
+      while (next == nullptr && runtime_->busy() && seconds_since(poll_start) < 0.02) {
+        std::this_thread::yield();
+        next = lookahead_();
+      }
+      poll_s = seconds_since(poll_start);
+      if (next != nullptr && next->step_id != step.step_id) {
         const auto t = Clock::now();
         prepare_ahead(*next);
         ahead_s = seconds_since(t);
       }
+    }
     // The sampled tokens, then the end of the step: the next step reuses the staging
     // buffer and must see this step's KV (a no-op on the CPU; on the GPU it also
     // surfaces a kernel's fault here). A device communicator waits first, watching its
@@ -549,8 +562,8 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     if (!synced) return synced.error();
     const double wait_s = seconds_since(wait_start);
     // Launch: from the upload to the final wait, less the sampler (enqueue + its wait).
-    stats_.launch_seconds += std::chrono::duration<double>(wait_start - upload_start).count() - sample_s - ahead_s;
-    stats_.wait_seconds += wait_s + sample_s;
+    stats_.launch_seconds += std::chrono::duration<double>(wait_start - upload_start).count() - sample_s - ahead_s - poll_s;
+    stats_.wait_seconds += wait_s + sample_s + poll_s;
   } else {
     batch_.advance(inputs_);
   }

@@ -73,6 +73,7 @@ class CudaRuntime final : public DeviceRuntime {
     if (err != cudaSuccess) return cuda_error(device_name(ctx_.device) + ": a kernel failed", err);
     return true;
   }
+  bool busy() const override { return cudaStreamQuery(stream_) == cudaErrorNotReady; }
   std::string description() const override {
     return name_ + " (" + device_name(ctx_.device) + ", " + gib(total_) + ", " +
            (ctx_.dtype == DType::kF32 ? "fp32" : "bf16") + ")";

@@ -76,8 +76,11 @@ fi
 if has serve; then
   note "== L1 through the ZeroMQ client: vela serve, Llama-3.1-8B shape on cuda:0 (4 req/s, 200 requests)"
   sock=ipc:///tmp/vela-gpu-l1.sock
+  # The scheduler limits of `vela bench throughput` (256 sequences, 8192 tokens a step),
+  # not configs/default.yaml's CPU-sized ones, so S1 / W2 compare with in-process.
+  limits="--set scheduler.max_num_seqs=256 --set scheduler.max_num_batched_tokens=8192"
   .gpu/bin/vela serve --config configs/default.yaml --set model.path=perf/models/llama-3.1-8b --set model.load_format=dummy \
-    --set model.max_model_len=4096 --set parallel.devices=cuda:0 --set frontend.endpoint=$sock \
+    --set model.max_model_len=4096 --set parallel.devices=cuda:0 --set frontend.endpoint=$sock $limits \
     > "$logs/serve-l1-server.log" 2>&1 &
   server=$!
   run serve-L1 ${SERVE_TIMEOUT:-150} .gpu/bin/vela bench serve --server $sock --workload L1 --device "NVIDIA H200 (cuda:0)" \
@@ -98,7 +101,7 @@ if has serve; then
     note "-- again with VELA_WORKER_LOOKAHEAD=0 (a step's host inputs built only when it arrives)"
     VELA_WORKER_LOOKAHEAD=0 .gpu/bin/vela serve --config configs/default.yaml --set model.path=perf/models/llama-3.1-8b \
       --set model.load_format=dummy --set model.max_model_len=4096 --set parallel.devices=cuda:0 \
-      --set frontend.endpoint=$sock > "$logs/serve-noahead-server.log" 2>&1 &
+      --set frontend.endpoint=$sock $limits > "$logs/serve-noahead-server.log" 2>&1 &
     server=$!
     serve_load "-noahead"
     kill -TERM $server 2>/dev/null; wait $server

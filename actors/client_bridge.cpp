@@ -42,15 +42,27 @@ ClientBridge::~ClientBridge() {
   if (wake_fd_ >= 0) (void)!::write(wake_fd_, &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
   // The thread is gone: this one owns the socket now. Replies queued last (the finals
-  // of a drain or a shutdown) still go out; the linger bounds how long closing waits
-  // for them to reach the clients.
-  std::deque<std::pair<std::string, std::string>> rest;
-  {
-    std::lock_guard lock(mu_);
-    rest.swap(outgoing_);
-  }
+  // of a drain or a shutdown) still go out, behind each client's backlog, for as long
+  // as a client is given to read (kClientGoneAfter); the linger bounds how long
+  // closing waits for them to reach the clients.
   if (router_) {  // null when start() failed before making it
-    for (auto& [identity, frame] : rest) (void)transport::send_frames(*router_, {frame}, identity);
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [identity, frame] : outgoing_) backlog_[identity].frames.push_back(std::move(frame));
+      outgoing_.clear();
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kClientGoneAfter;
+    while (!backlog_.empty() && std::chrono::steady_clock::now() < deadline) {
+      for (auto it = backlog_.begin(); it != backlog_.end();) {
+        auto& frames = it->second.frames;
+        while (!frames.empty() && transport::send_frames(*router_, {frames.front()}, it->first, true)) frames.pop_front();
+        it = frames.empty() ? backlog_.erase(it) : std::next(it);
+      }
+      if (!backlog_.empty()) {
+        zmq::pollitem_t item{static_cast<void*>(*router_), 0, ZMQ_POLLIN, 0};
+        zmq::poll(&item, 1, std::chrono::milliseconds(1));
+      }
+    }
     router_->set(zmq::sockopt::linger, 2000);
     router_.reset();
   }
@@ -68,11 +80,31 @@ void ClientBridge::send(std::string identity, std::string frame) {
   (void)!::write(wake_fd_, &one, sizeof(one));
 }
 
+void ClientBridge::flush_backlogs(int64_t now_ns) {
+  for (auto it = backlog_.begin(); it != backlog_.end();) {
+    auto& [identity, backlog] = *it;
+    while (!backlog.frames.empty() && transport::send_frames(*router_, {backlog.frames.front()}, identity, true)) {
+      backlog.frames.pop_front();
+      backlog.stuck_since_ns = now_ns;
+    }
+    if (backlog.frames.empty()) {
+      it = backlog_.erase(it);
+    } else if (now_ns - backlog.stuck_since_ns >= std::chrono::nanoseconds(kClientGoneAfter).count()) {
+      callbacks_.on_client_gone(identity);
+      it = backlog_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 void ClientBridge::run() {
   std::deque<std::pair<std::string, std::string>> batch;
   while (!stop_) {
     zmq::pollitem_t items[2] = {{static_cast<void*>(*router_), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 2, std::chrono::milliseconds(100));
+    // A backlog is retried every millisecond (the poll also lets libzmq take in the
+    // clients' read acknowledgements that reopen their queues).
+    zmq::poll(items, 2, std::chrono::milliseconds(backlog_.empty() ? 100 : 1));
     if (items[1].revents & ZMQ_POLLIN) {
       uint64_t counter;
       (void)!::read(wake_fd_, &counter, sizeof(counter));
@@ -81,11 +113,15 @@ void ClientBridge::run() {
       std::lock_guard lock(mu_);
       batch.swap(outgoing_);
     }
+    const int64_t now = SteadyClock().now_ns();
+    flush_backlogs(now);
     for (auto& [identity, frame] : batch) {
-      if (!transport::send_frames(*router_, {frame}, identity)) {
-        // EHOSTUNREACH: the client's connection is gone (or its queue is full, which a
-        // bounded queue treats the same way: that client stopped reading).
-        callbacks_.on_client_gone(identity);
+      if (auto b = backlog_.find(identity); b != backlog_.end()) {
+        b->second.frames.push_back(std::move(frame));  // behind the ones already waiting
+      } else if (!transport::send_frames(*router_, {frame}, identity, true)) {
+        auto& backlog = backlog_[identity];
+        backlog.frames.push_back(std::move(frame));
+        backlog.stuck_since_ns = now;
       }
     }
     batch.clear();

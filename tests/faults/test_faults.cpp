@@ -374,6 +374,32 @@ TEST_CASE("faults: a client that disconnects with 500 requests open: every KV bl
   for (const auto& id : ids) CHECK(t.finish[id] == "length");
 }
 
+TEST_CASE("faults: a client that falls behind the stream loses nothing and is not taken for gone") {
+  // 1,024 streams of 400 tokens (409,600 delta frames) while the client reads nothing
+  // for a second: the frontend's queue to it fills (100k frames, and as many in the
+  // client's). libzmq then refuses frames to that client, for a moment even as
+  // "unroutable" while its queue drains; the frontend took that for a hang-up and
+  // aborted all its requests (2,048 such streams: 1,912 failed). Now refused frames
+  // wait in the client's backlog; it is given up only after 2 s without progress.
+  ServeProcess server(
+      "cache:\n  num_gpu_blocks: 32768\nscheduler:\n  max_num_seqs: 1024\n  max_num_batched_tokens: 8192\n");
+  auto c = server.connect();
+  REQUIRE(c);
+  const int n = 1024, max_tokens = 400;
+  auto ids = submit_n(*c, "behind", n, max_tokens);
+  std::this_thread::sleep_for(1s);  // not reading: the queues fill
+  Tally t;
+  collect(*c, ids, t, 120s);
+  auto counts = report("a client that falls behind the stream", 0.0, ids, t);
+  CHECK(counts.failed == 0);
+  int complete = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::string id = "behind" + std::to_string(i);
+    complete += t.finish[id] == "length" && t.tokens[id] == expected_synthetic(numbered_prompt(i), max_tokens);
+  }
+  CHECK(complete == n);
+}
+
 TEST_CASE("faults: KV exhausted: more requests than the pool holds queue or are preempted, and all finish") {
   // 63 usable blocks of 16 tokens; 48 requests of 6 + 200 tokens need 13 blocks each (624 in all).
   ServeProcess server("cache:\n  num_gpu_blocks: 64\n");

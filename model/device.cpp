@@ -18,7 +18,7 @@ class CpuRuntime final : public DeviceRuntime {
  public:
   const DeviceContext& context() const override { return ctx_; }
   Result<DeviceMemory> memory() const override { return query_device_memory(Device::cpu()); }
-  Result<bool> synchronize() override { return true; }
+  Status synchronize() override { return ok_status(); }
   std::string description() const override { return "cpu (fp32)"; }
 
  private:
@@ -106,13 +106,13 @@ Result<std::unique_ptr<DeviceRuntime>> DeviceRuntime::open(Device device, std::s
 #endif
 }
 
-Result<bool> copy_tensor(const Tensor& src, Tensor& dst, const DeviceContext& ctx) {
+Status copy_tensor(const Tensor& src, Tensor& dst, const DeviceContext& ctx) {
   if (src.nbytes() != dst.nbytes() || src.dtype() != dst.dtype() || !src.is_contiguous() || !dst.is_contiguous())
     return make_error("bad_copy", "copy " + src.shape_string() + " " + std::string(dtype_name(src.dtype())) + " to " +
                                       dst.shape_string() + " " + std::string(dtype_name(dst.dtype())));
   if (src.device().type == DeviceType::kCPU && dst.device().type == DeviceType::kCPU) {
     std::memcpy(dst.raw_data(), src.raw_data(), src.nbytes());
-    return true;
+    return ok_status();
   }
 #ifdef VELA_HAVE_CUDA
   return cuda::copy(dst.raw_data(), src.raw_data(), src.nbytes(), ctx.stream);
@@ -145,10 +145,10 @@ Result<Tensor> host_staging_tensor(int64_t num_elements, DType dtype, const Devi
 #endif
 }
 
-Result<bool> copy_async(void* dst, const void* src, size_t nbytes, const DeviceContext& ctx) {
+Status copy_async(void* dst, const void* src, size_t nbytes, const DeviceContext& ctx) {
   if (!ctx.is_cuda()) {
     std::memcpy(dst, src, nbytes);
-    return true;
+    return ok_status();
   }
 #ifdef VELA_HAVE_CUDA
   return cuda::copy_async(dst, src, nbytes, ctx.stream);
@@ -157,12 +157,12 @@ Result<bool> copy_async(void* dst, const void* src, size_t nbytes, const DeviceC
 #endif
 }
 
-Result<bool> copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+Status copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
                              size_t rows, const DeviceContext& ctx) {
   if (!ctx.is_cuda()) {
     for (size_t r = 0; r < rows; ++r)
       std::memcpy(static_cast<char*>(dst) + r * dst_pitch, static_cast<const char*>(src) + r * src_pitch, row_bytes);
-    return true;
+    return ok_status();
   }
 #ifdef VELA_HAVE_CUDA
   return cuda::copy_rows_async(dst, dst_pitch, src, src_pitch, row_bytes, rows, ctx.stream);

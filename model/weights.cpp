@@ -174,7 +174,7 @@ class SafetensorsWeights final : public WeightSource {
     }
     if (auto began = upload_->begin(dst_base); !began) return began.error();
     const size_t elem = dtype_size(stored);
-    Result<bool> status = true;
+    Status status = ok_status();
     auto send = [&](const unsigned char* src, int64_t count) {  // src == nullptr: zeros
       while (count > 0 && status) {
         auto room = upload_->reserve(size_t(count) * wire, wire);

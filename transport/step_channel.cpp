@@ -29,14 +29,14 @@ StepChannel::~StepChannel() {
   if (up_fd_ >= 0) ::close(up_fd_);
 }
 
-Result<bool> StepChannel::map(size_t size) {
+Status StepChannel::map(size_t size) {
   mem_ = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd_, 0);
   if (mem_ == MAP_FAILED) {
     mem_ = nullptr;
     return sys_error("mmap of " + std::to_string(size) + " bytes");
   }
   size_ = size;
-  return true;
+  return ok_status();
 }
 
 Result<std::unique_ptr<StepChannel>> StepChannel::create(int32_t world_size, uint32_t slots, uint64_t slot_bytes) {

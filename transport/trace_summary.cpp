@@ -33,7 +33,7 @@ Result<std::vector<TraceRecord>> read_trace(const std::string& path) {
   return out;
 }
 
-Result<bool> write_chrome_trace(const std::string& jsonl_path, const std::string& out_path) {
+Status write_chrome_trace(const std::string& jsonl_path, const std::string& out_path) {
   auto records = read_trace(jsonl_path);
   if (!records) return records.error();
   int64_t t0 = INT64_MAX;
@@ -57,7 +57,7 @@ Result<bool> write_chrome_trace(const std::string& jsonl_path, const std::string
   std::ofstream out(out_path);
   if (!out) return make_error("write_failed", "cannot write '" + out_path + "'");
   out << nlohmann::json{{"traceEvents", events}, {"displayTimeUnit", "ns"}}.dump() << "\n";
-  return true;
+  return ok_status();
 }
 
 TraceSummary summarize_trace(const std::vector<TraceRecord>& records) {

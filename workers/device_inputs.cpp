@@ -54,14 +54,14 @@ int64_t pack_step_inputs(const StepInputs& in, int32_t pad_to, int32_t block_siz
   return used_blocks;
 }
 
-Result<bool> DeviceInputs::init(const DeviceContext& ctx, int32_t max_tokens, int32_t max_seqs,
+Status DeviceInputs::init(const DeviceContext& ctx, int32_t max_tokens, int32_t max_seqs,
                                 int32_t max_blocks_per_seq, int32_t block_size) {
   ctx_ = ctx;
   block_size_ = block_size;
   max_tokens_ = max_tokens;
   max_seqs_ = max_seqs;
   stride_ = max_blocks_per_seq;
-  if (!ctx.is_cuda()) return true;
+  if (!ctx.is_cuda()) return ok_status();
   const InputLayout l = InputLayout::of(max_tokens, max_seqs, max_blocks_per_seq);
   auto staging = host_staging_tensor(l.total, DType::kI32, ctx);
   if (!staging) return staging.error();
@@ -71,7 +71,7 @@ Result<bool> DeviceInputs::init(const DeviceContext& ctx, int32_t max_tokens, in
   } catch (const std::bad_alloc& e) {
     return make_error("out_of_memory", std::string("step inputs: ") + e.what());
   }
-  return true;
+  return ok_status();
 }
 
 Result<ForwardBatch> DeviceInputs::upload(const StepInputs& in, int32_t pad_to) {

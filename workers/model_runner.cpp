@@ -41,7 +41,7 @@ class ModelRunner final : public Runner {
       : comm_(comm != nullptr ? comm : &single_rank_), options_(options), log_(logger("worker")) {}
 
   Result<ProfileResult> load(const LoadModel& request) override;
-  Result<bool> init_kv_cache(const InitKVCache& request) override;
+  Status init_kv_cache(const InitKVCache& request) override;
   Result<ModelRunnerOutput> execute(const SchedulerOutput& step) override;
   void set_lookahead(Lookahead lookahead) override { lookahead_ = std::move(lookahead); }
 
@@ -53,12 +53,12 @@ class ModelRunner final : public Runner {
   void prepare_ahead(const SchedulerOutput& next);
   Status fill_ahead(const SchedulerOutput& step);
   Result<ProfileResult> load_on_device(const LoadModel& request);
-  Result<bool> profile_forward(int32_t num_tokens);
-  Result<bool> capture_decode_graphs();
+  Status profile_forward(int32_t num_tokens);
+  Status capture_decode_graphs();
   // Sampling in two halves around the lookahead: enqueue (rank 0; on the CPU it
   // samples there and then), then collect the tokens into `out`.
-  Result<bool> sample_enqueue(const Tensor& logits);
-  Result<bool> sample_collect(ModelRunnerOutput& out);
+  Status sample_enqueue(const Tensor& logits);
+  Status sample_collect(ModelRunnerOutput& out);
 
   SingleRankCommunicator single_rank_;
   Communicator* comm_;
@@ -223,7 +223,7 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
 
 // One forward of num_tokens prompt tokens through a throwaway KV cache: every
 // kernel and GEMM shape of a prefill step runs once before serving.
-Result<bool> ModelRunner::profile_forward(int32_t num_tokens) {
+Status ModelRunner::profile_forward(int32_t num_tokens) {
   const ModelShape& s = model_->shape();
   const int32_t blocks = (num_tokens + block_size_ - 1) / block_size_ + 1;
   std::vector<LayerKVCache> kv;
@@ -253,7 +253,7 @@ Result<bool> ModelRunner::profile_forward(int32_t num_tokens) {
   return runtime_->synchronize();
 }
 
-Result<bool> ModelRunner::init_kv_cache(const InitKVCache& request) {
+Status ModelRunner::init_kv_cache(const InitKVCache& request) {
   if (!model_) return make_error("not_loaded", "init_kv_cache before load");
   if (request.num_blocks <= 0)
     return make_error("bad_config", "InitKVCache needs a positive num_blocks, got " + std::to_string(request.num_blocks));
@@ -278,7 +278,7 @@ Result<bool> ModelRunner::init_kv_cache(const InitKVCache& request) {
                                              e.what() + " (model.enforce_eager: true runs without them)");
     }
   }
-  return true;
+  return ok_status();
 }
 
 // The decode graphs, captured once the KV cache exists (their kernels hold its
@@ -286,9 +286,9 @@ Result<bool> ModelRunner::init_kv_cache(const InitKVCache& request) {
 // forward + logits run once eagerly (every kernel loaded and every GEMM shape
 // planned, so nothing inside the capture allocates or searches), then the same
 // launches are captured. Per step only the inputs' copy runs outside the graph.
-Result<bool> ModelRunner::capture_decode_graphs() {
+Status ModelRunner::capture_decode_graphs() {
   const auto sizes = decode_graph_sizes(std::min({graph_max_batch_, max_seqs_, max_tokens_}));
-  if (sizes.empty()) return true;
+  if (sizes.empty()) return ok_status();
   auto synced = runtime_->synchronize();
   if (!synced) return synced.error();
   auto before = runtime_->memory();
@@ -330,10 +330,10 @@ Result<bool> ModelRunner::capture_decode_graphs() {
              "decode steps of up to {} sequences replay them (model.enforce_eager: true turns them off)",
              comm_->rank(), graphs_.size(), graphs_.largest(), seconds, double(used) / double(1 << 20),
              graphs_.largest());
-  return true;
+  return ok_status();
 }
 
-Result<bool> ModelRunner::sample_enqueue(const Tensor& logits) {
+Status ModelRunner::sample_enqueue(const Tensor& logits) {
   sample_rows_.clear();
   sample_top_ = -1;
   for (int32_t i : inputs_.sampled_request_index) {
@@ -352,11 +352,11 @@ Result<bool> ModelRunner::sample_enqueue(const Tensor& logits) {
   sampled_lp_ = StepLogprobs{};
   sampled_lp_.num_top = sample_top_;
   sampler_.sample(logits, sample_rows_, sample_top_, sampled_tokens_, sample_top_ >= 0 ? &sampled_lp_ : nullptr);
-  return true;
+  return ok_status();
 }
 
-Result<bool> ModelRunner::sample_collect(ModelRunnerOutput& out) {
-  if (!sample_pending_) return true;
+Status ModelRunner::sample_collect(ModelRunnerOutput& out) {
+  if (!sample_pending_) return ok_status();
   sample_pending_ = false;
   pending_logits_ = Tensor();
   StepLogprobs* lp = sample_top_ >= 0 ? &out.logprobs : nullptr;
@@ -380,7 +380,7 @@ Result<bool> ModelRunner::sample_collect(ModelRunnerOutput& out) {
       row += int32_t(tokens.size());
     }
   }
-  return true;
+  return ok_status();
 }
 
 Status ModelRunner::prepare_inputs(const SchedulerOutput& step) {

@@ -49,7 +49,7 @@ class NoopRunner final : public Runner {
     return profile;
   }
 
-  Result<bool> init_kv_cache(const InitKVCache&) override { return true; }
+  Status init_kv_cache(const InitKVCache&) override { return ok_status(); }
 
   Result<ModelRunnerOutput> execute(const SchedulerOutput& step) override {
     ModelRunnerOutput out;
@@ -59,7 +59,7 @@ class NoopRunner final : public Runner {
   }
 
   // Fills `out` in place: its id strings and token vectors keep their capacity.
-  Result<bool> execute_into(const SchedulerOutput& step, ModelRunnerOutput& out) override {
+  Status execute_into(const SchedulerOutput& step, ModelRunnerOutput& out) override {
     auto start = std::chrono::steady_clock::now();
     auto updated = batch_.update(step);
     if (!updated) return updated.error();
@@ -83,7 +83,7 @@ class NoopRunner final : public Runner {
     batch_.advance(inputs_);
     if (options_.step_time_us > 0) std::this_thread::sleep_until(start + std::chrono::microseconds(options_.step_time_us));
     out.execute_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
-    return true;
+    return ok_status();
   }
 
  private:

@@ -179,7 +179,7 @@ class WorkerLoop {
              step->step_id);
         return std::nullopt;
       }
-      Result<bool> ran = make_error("exception", "");
+      Status ran = make_error("exception", "");
       try {
         ran = runner_->execute_into(*step, output_);
       } catch (const std::exception& e) {  // a collective whose peer died throws

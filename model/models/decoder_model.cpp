@@ -40,7 +40,7 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::create(const HFConfig& confi
   return model;
 }
 
-Result<bool> DecoderModel::load_weights(WeightSource& src) {
+Status DecoderModel::load_weights(WeightSource& src) {
   const HFConfig& c = config_;
   const int rank = parallel_.tp_rank, tp = parallel_.tp_size;
   const int64_t H = c.hidden_size, hd = c.head_dim, nq = c.num_attention_heads, nk = c.num_key_value_heads;
@@ -100,7 +100,7 @@ Result<bool> DecoderModel::load_weights(WeightSource& src) {
   auto rope = to_device(make_rope_table(c.rope, hd, shape_.max_positions), DType::kF32, ctx_);
   if (!rope) return rope.error();
   rope_table_ = std::move(rope.value());
-  return true;
+  return ok_status();
 }
 
 size_t DecoderModel::weight_bytes() const {

@@ -106,9 +106,8 @@ class CublasLtGemm final : public Gemm {
       return make_error("bad_gemm", "fp32 inputs need an fp32 output: " + shape_text(key));
     auto it = plans_.find(key);
     if (it == plans_.end()) {
-      auto plan = make_plan(key);
-      if (!plan.ok()) return plan.error();
-      it = plans_.emplace(key, std::move(*plan)).first;
+      VELA_TRY_ASSIGN(auto plan, make_plan(key));
+      it = plans_.emplace(key, std::move(plan)).first;
     }
     Plan& plan = *it->second;
     if (args.bias != nullptr) {

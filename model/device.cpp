@@ -123,12 +123,10 @@ Status copy_tensor(const Tensor& src, Tensor& dst, const DeviceContext& ctx) {
 }
 
 Result<Tensor> to_device(const Tensor& host, DType dtype, const DeviceContext& ctx) {
-  auto converted = convert_host(host, dtype);
-  if (!converted) return converted.error();
+  VELA_TRY_ASSIGN(Tensor converted, convert_host(host, dtype));
   if (!ctx.is_cuda()) return converted;
   Tensor out = Tensor::zeros(host.shape(), host.ndim(), dtype, ctx.device);
-  auto copied = copy_tensor(*converted, out, ctx);
-  if (!copied) return copied.error();
+  VELA_TRY(copy_tensor(converted, out, ctx));
   return out;
 }
 
@@ -136,10 +134,9 @@ Result<Tensor> host_staging_tensor(int64_t num_elements, DType dtype, const Devi
   if (!ctx.is_cuda()) return Tensor::zeros({num_elements}, dtype);
 #ifdef VELA_HAVE_CUDA
   const size_t bytes = size_t(num_elements) * dtype_size(dtype);
-  auto p = cuda::allocate_pinned(bytes);
-  if (!p) return p.error();
-  std::memset(*p, 0, bytes);
-  return Tensor::wrap(std::make_shared<Storage>(*p, bytes, Device::cpu(), &cuda::release_pinned), {num_elements}, dtype);
+  VELA_TRY_ASSIGN(void* p, cuda::allocate_pinned(bytes));
+  std::memset(p, 0, bytes);
+  return Tensor::wrap(std::make_shared<Storage>(p, bytes, Device::cpu(), &cuda::release_pinned), {num_elements}, dtype);
 #else
   return no_cuda(ctx.device);
 #endif
@@ -175,8 +172,7 @@ Result<Tensor> to_host_f32(const Tensor& t, const DeviceContext& ctx) {
   Tensor host = t;
   if (t.device().type != DeviceType::kCPU) {
     host = Tensor::zeros(t.shape(), t.ndim(), t.dtype());
-    auto copied = copy_tensor(t, host, ctx);
-    if (!copied) return copied.error();
+    VELA_TRY(copy_tensor(t, host, ctx));
   }
   return convert_host(host, DType::kF32);
 }

@@ -32,12 +32,12 @@ class TokenizerLoader {
 
   Status load(const json& root, const json* config) {
     std::vector<std::pair<std::string, int32_t>> vocab_entries;
-    if (auto r = load_model(member(root, "model"), &vocab_entries); !r) return r.error();
-    if (auto r = load_added_tokens(member(root, "added_tokens")); !r) return r.error();
-    if (auto r = load_normalizer(member(root, "normalizer")); !r) return r.error();
-    if (auto r = load_pre_tokenizer(member(root, "pre_tokenizer")); !r) return r.error();
-    if (auto r = load_decoder(member(root, "decoder")); !r) return r.error();
-    if (auto r = load_post_processor(member(root, "post_processor")); !r) return r.error();
+    VELA_TRY(load_model(member(root, "model"), &vocab_entries));
+    VELA_TRY(load_added_tokens(member(root, "added_tokens")));
+    VELA_TRY(load_normalizer(member(root, "normalizer")));
+    VELA_TRY(load_pre_tokenizer(member(root, "pre_tokenizer")));
+    VELA_TRY(load_decoder(member(root, "decoder")));
+    VELA_TRY(load_post_processor(member(root, "post_processor")));
     build_id_tables(vocab_entries);
     load_config(config);
     return ok_status();
@@ -290,7 +290,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view tokeniz
   std::unique_ptr<Tokenizer> tok(new Tokenizer());
   TokenizerLoader loader(*tok, source);
   try {
-    if (auto r = loader.load(root, config.is_object() ? &config : nullptr); !r) return r.error();
+    VELA_TRY(loader.load(root, config.is_object() ? &config : nullptr));
   } catch (const json::exception& e) {  // a value of the wrong JSON type somewhere
     return make_error("bad_tokenizer", source + ": " + e.what());
   }
@@ -310,16 +310,13 @@ Result<std::string> read_file(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_file(const std::string& tokenizer_json_path) {
-  auto text = read_file(tokenizer_json_path);
-  if (!text) return text.error();
+  VELA_TRY_ASSIGN(const std::string text, read_file(tokenizer_json_path));
   std::string config_text;
   auto config_path = std::filesystem::path(tokenizer_json_path).parent_path() / "tokenizer_config.json";
   if (std::filesystem::exists(config_path)) {
-    auto config = read_file(config_path.string());
-    if (!config) return config.error();
-    config_text = std::move(config.value());
+    VELA_TRY_ASSIGN(config_text, read_file(config_path.string()));
   }
-  return from_json(text.value(), config_text, tokenizer_json_path);
+  return from_json(text, config_text, tokenizer_json_path);
 }
 
 }  // namespace vela

@@ -77,8 +77,7 @@ Result<std::unique_ptr<CudaSampler>> CudaSampler::create(int32_t max_rows, int32
     return make_error("bad_sampler", "CudaSampler needs 0 < max_rows * vocab <= 2^31 - 1 (max_rows " +
                                          std::to_string(max_rows) + ", vocab " + std::to_string(vocab_size) + ")");
   std::unique_ptr<CudaSampler> s(new CudaSampler(max_rows, vocab_size, stream));
-  auto ok = s->init();
-  if (!ok.ok()) return ok.error();
+  VELA_TRY(s->init());
   return s;
 }
 

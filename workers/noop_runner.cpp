@@ -53,18 +53,15 @@ class NoopRunner final : public Runner {
 
   Result<ModelRunnerOutput> execute(const SchedulerOutput& step) override {
     ModelRunnerOutput out;
-    auto ran = execute_into(step, out);
-    if (!ran) return ran.error();
+    VELA_TRY(execute_into(step, out));
     return out;
   }
 
   // Fills `out` in place: its id strings and token vectors keep their capacity.
   Status execute_into(const SchedulerOutput& step, ModelRunnerOutput& out) override {
     auto start = std::chrono::steady_clock::now();
-    auto updated = batch_.update(step);
-    if (!updated) return updated.error();
-    auto prepared = batch_.prepare(step, block_size_, inputs_);
-    if (!prepared) return prepared.error();
+    VELA_TRY(batch_.update(step));
+    VELA_TRY(batch_.prepare(step, block_size_, inputs_));
     out.step_id = step.step_id;
     out.logprobs = {};
     const size_t n = rank_ == 0 ? inputs_.requests.size() : 0;

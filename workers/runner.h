@@ -26,9 +26,7 @@ class Runner {
   // Same, into `out` (the worker reuses it across steps, so a runner that fills it in
   // place allocates nothing once warm). The default moves execute()'s result in.
   virtual Status execute_into(const SchedulerOutput& step, ModelRunnerOutput& out) {
-    auto result = execute(step);
-    if (!result) return result.error();
-    out = std::move(result.value());
+    VELA_TRY_ASSIGN(out, execute(step));
     return ok_status();
   }
   // What the driver has already received after the step being run: the next step

@@ -54,9 +54,7 @@ class CudaRuntime final : public DeviceRuntime {
     auto rt = std::unique_ptr<CudaRuntime>(new CudaRuntime());
     if ((err = cudaStreamCreateWithFlags(&rt->stream_, cudaStreamNonBlocking)) != cudaSuccess)
       return cuda_error("cudaStreamCreate", err);
-    auto gemm = kernels::Gemm::create();
-    if (!gemm) return gemm.error();
-    rt->gemm_ = std::move(gemm.value());
+    VELA_TRY_ASSIGN(rt->gemm_, kernels::Gemm::create());
     rt->ctx_.device = Device{DeviceType::kCUDA, index};
     rt->ctx_.dtype = dtype;
     rt->ctx_.stream = rt->stream_;

@@ -48,8 +48,7 @@ Status StagedUpload::begin(void* dst) {
 
 Result<std::span<std::byte>> StagedUpload::reserve(size_t max_bytes, size_t align) {
   if (capacity_ - filled_ < align) {
-    auto flushed = flush();
-    if (!flushed) return flushed.error();
+    VELA_TRY(flush());
   }
   const size_t room = (capacity_ - filled_) / align * align;
   return std::span<std::byte>(buffers_[current_] + filled_, std::min(room, std::max(align, max_bytes / align * align)));

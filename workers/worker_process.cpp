@@ -200,9 +200,8 @@ class WorkerLoop {
       return std::nullopt;
     }
     if (auto* load = std::get_if<LoadModel>(&message)) {
-      if (auto err = load_model(*load)) {
-        send(ErrorMessage{options_.rank, err->code, err->message, {}}, envelope.id);
-      }
+      if (auto loaded = load_model(*load); !loaded)
+        send(ErrorMessage{options_.rank, loaded.error().code, loaded.error().message, {}}, envelope.id);
       return std::nullopt;
     }
     if (auto* init = std::get_if<InitKVCache>(&message)) {
@@ -260,7 +259,7 @@ class WorkerLoop {
     return fill_placeholders_from(step, placeholder_tokens_);
   }
 
-  std::optional<Error> load_model(const LoadModel& load) {
+  Status load_model(const LoadModel& load) {
     if (load.tensor_parallel_size != options_.world_size || load.tp_rank != options_.rank)
       return make_error("bad_rank", name_ + ": LoadModel for rank " + std::to_string(load.tp_rank) + " of " +
                                         std::to_string(load.tensor_parallel_size) + " sent to rank " +
@@ -304,7 +303,7 @@ class WorkerLoop {
     if (!profile) return profile.error();
     profile->rank = options_.rank;
     send(profile.value(), 0);
-    return std::nullopt;
+    return ok_status();
   }
 
   int fail_startup(const Error& e) {

@@ -14,9 +14,7 @@ Result<std::unique_ptr<ClientBridge>> ClientBridge::start(const std::string& end
   std::unique_ptr<ClientBridge> b(new ClientBridge());
   b->callbacks_ = std::move(callbacks);
   if (curve) {
-    auto auth = transport::CurveAuthenticator::start(b->context_, curve->authorized_public_keys);
-    if (!auth) return auth.error();
-    b->auth_ = std::move(auth.value());
+    VELA_TRY_ASSIGN(b->auth_, transport::CurveAuthenticator::start(b->context_, curve->authorized_public_keys));
   }
   b->router_ = std::make_unique<zmq::socket_t>(b->context_, zmq::socket_type::router);
   transport::configure_socket(*b->router_);

@@ -84,11 +84,12 @@ void reply(Self self, const std::string& identity, ServerEvent ev) {
   send_event(self->state.route, identity, std::move(ev));
 }
 
-void reply_error(Self self, const std::string& identity, const client::ProtocolError& e) {
-  if (self->state.settings.metrics && !e.request_id.empty()) self->state.settings.metrics->request_refused(e.code);
+// An error event: e's code, field and message, echoing request_id (empty when unknown).
+void reply_error(Self self, const std::string& identity, const Error& e, const std::string& request_id) {
+  if (self->state.settings.metrics && !request_id.empty()) self->state.settings.metrics->request_refused(e.code);
   ServerEvent ev;
   ev.kind = ServerEvent::Kind::kError;
-  ev.request_id = e.request_id;
+  ev.request_id = request_id;
   ev.code = e.code;
   ev.field = e.field;
   ev.message = e.message;
@@ -122,7 +123,7 @@ void admit(Self self, const std::string& identity, client::GenerateRequest& g, s
            int64_t recv_ns, bool max_tokens_auto) {
   auto& st = self->state;
   auto fail = [&](std::string code, std::string field, std::string message) {
-    reply_error(self, identity, client::ProtocolError{std::move(code), std::move(field), std::move(message), g.request_id});
+    reply_error(self, identity, field_error(std::move(code), std::move(field), std::move(message)), g.request_id);
   };
   int32_t engine = -1;
   for (int32_t i = 0; i < static_cast<int32_t>(st.engines.size()); ++i)
@@ -139,10 +140,8 @@ void admit(Self self, const std::string& identity, client::GenerateRequest& g, s
   }
   ValidationLimits limits{facts.vocab_size, facts.admission};
   if (st.tokenizer) limits.vocab_size = std::max(limits.vocab_size, 1);
-  if (auto valid = validate_request(ids, g.prompt_token_ids.has_value(), g.params, limits); !valid) {
-    const Error& e = valid.error();
-    return reply_error(self, identity, client::ProtocolError{e.code, e.field, e.message, g.request_id});
-  }
+  if (auto valid = validate_request(ids, g.prompt_token_ids.has_value(), g.params, limits); !valid)
+    return reply_error(self, identity, valid.error(), g.request_id);
 
   const std::string engine_id = std::to_string(st.next_id++);
   size_t detokenizer = 0;  // the one with the fewest requests; it keeps this one to its end
@@ -174,7 +173,7 @@ bool handle_generate(Self self, const std::string& identity, client::GenerateReq
                      int64_t recv_ns, bool max_tokens_auto = false) {
   auto& st = self->state;
   auto fail = [&](std::string code, std::string field, std::string message) {
-    reply_error(self, identity, client::ProtocolError{std::move(code), std::move(field), std::move(message), g.request_id});
+    reply_error(self, identity, field_error(std::move(code), std::move(field), std::move(message)), g.request_id);
     return false;
   };
   const size_t in_flight = st.live.size() + st.tokenizing.size();
@@ -226,7 +225,7 @@ void on_tokenized(Self self, TokenizedMsg& m) {
   st.tokenizing.erase(it);
   st.tokenizing_ids.erase({t.identity, t.request.request_id});
   if (!m.error.empty()) {
-    reply_error(self, t.identity, client::ProtocolError{"invalid_value", "messages", m.error, t.request.request_id});
+    reply_error(self, t.identity, field_error("invalid_value", "messages", m.error), t.request.request_id);
   } else {
     admit(self, t.identity, t.request, std::move(m.ids), t.bytes, t.recv_ns, t.max_tokens_auto);
   }
@@ -302,11 +301,12 @@ ServerEvent health(Self self) {
 void handle_frames(Self self, ClientFramesMsg& m) {
   auto& st = self->state;
   if (m.frames.size() != 1)
-    return reply_error(self, m.identity, {"malformed", "frame", "a client message is exactly one frame, got " +
-                                                                    std::to_string(m.frames.size()), {}});
-  auto decoded = client::decode_client_message(m.frames[0], static_cast<size_t>(st.settings.max_message_bytes));
-  if (auto* e = std::get_if<client::ProtocolError>(&decoded)) return reply_error(self, m.identity, *e);
-  auto& msg = std::get<client::ClientMessage>(decoded);
+    return reply_error(self, m.identity, field_error("malformed", "frame", "a client message is exactly one frame, got " +
+                                                                             std::to_string(m.frames.size())), "");
+  std::string request_id;  // echoed by an error reply when the frame's could be read
+  auto decoded = client::decode_client_message(m.frames[0], size_t(st.settings.max_message_bytes), &request_id);
+  if (!decoded) return reply_error(self, m.identity, decoded.error(), request_id);
+  client::ClientMessage& msg = *decoded;
   if (auto* g = std::get_if<client::GenerateRequest>(&msg)) {
     handle_generate(self, m.identity, *g, m.frames[0].size(), m.recv_ns);
     return;

@@ -44,17 +44,17 @@ Result<std::unique_ptr<Client>> Client::connect(const std::string& endpoint, con
   return c;
 }
 
-Result<bool> Client::send_raw(const std::string& frame) {
+Status Client::send_raw(const std::string& frame) {
   if (!transport::send_frames(*socket_, {frame}))
     return make_error("send_failed", "send queue full or not connected");
-  return true;
+  return ok_status();
 }
 
-Result<bool> Client::submit(const GenerateRequest& request) {
+Status Client::submit(const GenerateRequest& request) {
   VELA_TRY(send_raw(encode_client_message(ClientMessage{request})));
   if (in_flight_.empty()) last_heard_ = std::chrono::steady_clock::now();  // silence counts from here
   in_flight_.insert(request.request_id);
-  return true;
+  return ok_status();
 }
 
 std::optional<ServerEvent> Client::check_liveness() {
@@ -85,7 +85,7 @@ std::optional<ServerEvent> Client::check_liveness() {
   return lost;
 }
 
-Result<bool> Client::abort(const std::string& request_id) {
+Status Client::abort(const std::string& request_id) {
   return send_raw(encode_client_message(ClientMessage{AbortRequest{request_id}}));
 }
 

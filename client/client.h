@@ -37,11 +37,11 @@ class Client {
   ~Client();
 
   // Queues a request (never blocks; fails when the send queue is full).
-  Result<bool> submit(const GenerateRequest& request);
+  Status submit(const GenerateRequest& request);
   // Asks the engine to stop a request; a final with finish_reason "abort" follows.
-  Result<bool> abort(const std::string& request_id);
+  Status abort(const std::string& request_id);
   // Sends raw bytes as one frame (tests use it for malformed input).
-  Result<bool> send_raw(const std::string& frame);
+  Status send_raw(const std::string& frame);
   // Waits up to timeout for the next event; nullopt on timeout or when a signal
   // interrupted the wait. The liveness rule (docs/PROTOCOL.md) runs inside: while
   // requests are in flight, silence for `idle_before_ping` sends a ping, and no

@@ -13,11 +13,6 @@ namespace vela::client {
 namespace {
 
 using Obj = msgpack::object;
-using Fail = std::optional<ProtocolError>;
-
-ProtocolError err(std::string code, std::string field, std::string message) {
-  return ProtocolError{std::move(code), std::move(field), std::move(message), {}};
-}
 // A map key as text; lossy, so that an error naming an unknown key is valid UTF-8 too.
 std::string key_of(const Obj& k) {
   std::string key;
@@ -27,7 +22,7 @@ std::string key_of(const Obj& k) {
 
 // A map with a key twice is refused (which value would count is not obvious, and
 // standard msgpack decoders differ): the error names the key's path.
-Fail check_unique_keys(const Obj& map, const std::string& prefix) {
+Status check_unique_keys(const Obj& map, const std::string& prefix) {
   std::unordered_set<std::string_view> seen;
   seen.reserve(map.via.map.size);
   for (uint32_t i = 0; i < map.via.map.size; ++i) {
@@ -35,58 +30,58 @@ Fail check_unique_keys(const Obj& map, const std::string& prefix) {
     if (k.type != msgpack::type::STR) continue;  // the caller refuses it as not a string
     if (!seen.insert(std::string_view(k.via.str.ptr, k.via.str.size)).second) {
       const std::string f = prefix + key_of(k);
-      return err("malformed", f, "key '" + f + "' appears more than once");
+      return field_error("malformed", f, "key '" + f + "' appears more than once");
     }
   }
-  return std::nullopt;
+  return ok_status();
 }
 
-Fail read_int(const Obj& o, const std::string& field, int64_t lo, int64_t hi, int64_t* out) {
+Status read_int(const Obj& o, const std::string& field, int64_t lo, int64_t hi, int64_t* out) {
   if (o.type == msgpack::type::POSITIVE_INTEGER) {
     if (o.via.u64 > static_cast<uint64_t>(hi))
-      return err("invalid_value", field, field + " = " + std::to_string(o.via.u64) + " is out of range");
+      return field_error("invalid_value", field, field + " = " + std::to_string(o.via.u64) + " is out of range");
     *out = static_cast<int64_t>(o.via.u64);
   } else if (o.type == msgpack::type::NEGATIVE_INTEGER) {
     *out = o.via.i64;
   } else {
-    return err("bad_type", field, field + " must be an integer");
+    return field_error("bad_type", field, field + " must be an integer");
   }
   if (*out < lo || *out > hi)
-    return err("invalid_value", field, field + " = " + std::to_string(*out) + " is out of range");
-  return std::nullopt;
+    return field_error("invalid_value", field, field + " = " + std::to_string(*out) + " is out of range");
+  return ok_status();
 }
-template <class T> Fail read_i32(const Obj& o, const std::string& field, T* out) {
+template <class T> Status read_i32(const Obj& o, const std::string& field, T* out) {
   int64_t v = 0;
-  if (auto e = read_int(o, field, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max(), &v)) return e;
+  VELA_TRY(read_int(o, field, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max(), &v));
   *out = static_cast<T>(v);
-  return std::nullopt;
+  return ok_status();
 }
-Fail read_float(const Obj& o, const std::string& field, float* out) {
+Status read_float(const Obj& o, const std::string& field, float* out) {
   if (o.type == msgpack::type::FLOAT32 || o.type == msgpack::type::FLOAT64) *out = static_cast<float>(o.via.f64);
   else if (o.type == msgpack::type::POSITIVE_INTEGER) *out = static_cast<float>(o.via.u64);
   else if (o.type == msgpack::type::NEGATIVE_INTEGER) *out = static_cast<float>(o.via.i64);
-  else return err("bad_type", field, field + " must be a number");
-  return std::nullopt;
+  else return field_error("bad_type", field, field + " must be a number");
+  return ok_status();
 }
-Fail read_bool(const Obj& o, const std::string& field, bool* out) {
-  if (o.type != msgpack::type::BOOLEAN) return err("bad_type", field, field + " must be a boolean");
+Status read_bool(const Obj& o, const std::string& field, bool* out) {
+  if (o.type != msgpack::type::BOOLEAN) return field_error("bad_type", field, field + " must be a boolean");
   *out = o.via.boolean;
-  return std::nullopt;
+  return ok_status();
 }
-Fail read_string(const Obj& o, const std::string& field, std::string* out) {
-  if (o.type != msgpack::type::STR) return err("bad_type", field, field + " must be a string");
+Status read_string(const Obj& o, const std::string& field, std::string* out) {
+  if (o.type != msgpack::type::STR) return field_error("bad_type", field, field + " must be a string");
   // msgpack's str is UTF-8: a client library would fail on an invalid one echoed back.
   if (!utf8::is_valid(std::string_view(o.via.str.ptr, o.via.str.size)))
-    return err("invalid_value", field, field + " is not valid UTF-8");
+    return field_error("invalid_value", field, field + " is not valid UTF-8");
   *out = std::string(o.via.str.ptr, o.via.str.size);
-  return std::nullopt;
+  return ok_status();
 }
-Fail read_int_array(const Obj& o, const std::string& field, std::vector<int32_t>* out) {
-  if (o.type != msgpack::type::ARRAY) return err("bad_type", field, field + " must be an array of integers");
+Status read_int_array(const Obj& o, const std::string& field, std::vector<int32_t>* out) {
+  if (o.type != msgpack::type::ARRAY) return field_error("bad_type", field, field + " must be an array of integers");
   out->resize(o.via.array.size);
   for (uint32_t i = 0; i < o.via.array.size; ++i)
-    if (auto e = read_i32(o.via.array.ptr[i], field + "[" + std::to_string(i) + "]", &(*out)[i])) return e;
-  return std::nullopt;
+    VELA_TRY(read_i32(o.via.array.ptr[i], field + "[" + std::to_string(i) + "]", &(*out)[i]));
+  return ok_status();
 }
 
 bool is_chat_role(const std::string& role) {
@@ -94,79 +89,75 @@ bool is_chat_role(const std::string& role) {
 }
 
 // "messages": a non-empty array of {"role": str, "content": str} maps.
-Fail read_messages(const Obj& o, std::vector<ChatTurn>* out) {
-  if (o.type != msgpack::type::ARRAY) return err("bad_type", "messages", "messages must be an array of maps");
-  if (o.via.array.size == 0) return err("invalid_value", "messages", "messages is empty");
+Status read_messages(const Obj& o, std::vector<ChatTurn>* out) {
+  if (o.type != msgpack::type::ARRAY) return field_error("bad_type", "messages", "messages must be an array of maps");
+  if (o.via.array.size == 0) return field_error("invalid_value", "messages", "messages is empty");
   out->resize(o.via.array.size);
   for (uint32_t i = 0; i < o.via.array.size; ++i) {
     const std::string at = "messages[" + std::to_string(i) + "]";
     const Obj& m = o.via.array.ptr[i];
-    if (m.type != msgpack::type::MAP) return err("bad_type", at, at + " must be a map with role and content");
-    if (auto e = check_unique_keys(m, at + ".")) return e;
+    if (m.type != msgpack::type::MAP) return field_error("bad_type", at, at + " must be a map with role and content");
+    VELA_TRY(check_unique_keys(m, at + "."));
     bool has_role = false, has_content = false;
     for (uint32_t j = 0; j < m.via.map.size; ++j) {
       const auto& kv = m.via.map.ptr[j];
-      if (kv.key.type != msgpack::type::STR) return err("bad_type", at, at + " keys must be strings");
+      if (kv.key.type != msgpack::type::STR) return field_error("bad_type", at, at + " keys must be strings");
       const std::string k = key_of(kv.key);
       const std::string f = at + "." + k;
-      Fail e;
       if (k == "role") {
-        e = read_string(kv.val, f, &(*out)[i].role);
+        VELA_TRY(read_string(kv.val, f, &(*out)[i].role));
         has_role = true;
       } else if (k == "content") {
-        e = read_string(kv.val, f, &(*out)[i].content);
+        VELA_TRY(read_string(kv.val, f, &(*out)[i].content));
         has_content = true;
       } else {
-        e = err("unknown_field", f, "unknown field '" + f + "'");
+        return field_error("unknown_field", f, "unknown field '" + f + "'");
       }
-      if (e) return e;
     }
-    if (!has_role) return err("missing_field", at + ".role", "field '" + at + ".role' is required");
-    if (!has_content) return err("missing_field", at + ".content", "field '" + at + ".content' is required");
+    if (!has_role) return field_error("missing_field", at + ".role", "field '" + at + ".role' is required");
+    if (!has_content) return field_error("missing_field", at + ".content", "field '" + at + ".content' is required");
     if (!is_chat_role((*out)[i].role))
-      return err("invalid_value", at + ".role",
+      return field_error("invalid_value", at + ".role",
                  at + ".role = '" + (*out)[i].role + "' is not one of system, user, assistant, tool");
   }
-  return std::nullopt;
+  return ok_status();
 }
 
-Fail read_params(const Obj& o, SamplingParams* p) {
-  if (o.type != msgpack::type::MAP) return err("bad_type", "params", "params must be a map");
-  if (auto e = check_unique_keys(o, "params.")) return e;
+Status read_params(const Obj& o, SamplingParams* p) {
+  if (o.type != msgpack::type::MAP) return field_error("bad_type", "params", "params must be a map");
+  VELA_TRY(check_unique_keys(o, "params."));
   for (uint32_t i = 0; i < o.via.map.size; ++i) {
     const auto& kv = o.via.map.ptr[i];
-    if (kv.key.type != msgpack::type::STR) return err("bad_type", "params", "params keys must be strings");
+    if (kv.key.type != msgpack::type::STR) return field_error("bad_type", "params", "params keys must be strings");
     const std::string k = key_of(kv.key);
     const std::string f = "params." + k;
     const Obj& v = kv.val;
-    Fail e;
-    if (k == "n") e = read_i32(v, f, &p->n);
-    else if (k == "temperature") e = read_float(v, f, &p->temperature);
-    else if (k == "top_p") e = read_float(v, f, &p->top_p);
-    else if (k == "top_k") e = read_i32(v, f, &p->top_k);
-    else if (k == "min_p") e = read_float(v, f, &p->min_p);
+    if (k == "n") VELA_TRY(read_i32(v, f, &p->n));
+    else if (k == "temperature") VELA_TRY(read_float(v, f, &p->temperature));
+    else if (k == "top_p") VELA_TRY(read_float(v, f, &p->top_p));
+    else if (k == "top_k") VELA_TRY(read_i32(v, f, &p->top_k));
+    else if (k == "min_p") VELA_TRY(read_float(v, f, &p->min_p));
     else if (k == "seed") {
       if (v.type == msgpack::type::NIL) { p->seed.reset(); continue; }
       int64_t s = 0;
-      e = read_int(v, f, 0, std::numeric_limits<int64_t>::max(), &s);
-      if (!e) p->seed = static_cast<uint64_t>(s);
-    } else if (k == "max_tokens") e = read_i32(v, f, &p->max_tokens);
-    else if (k == "min_tokens") e = read_i32(v, f, &p->min_tokens);
+      VELA_TRY(read_int(v, f, 0, std::numeric_limits<int64_t>::max(), &s));
+      p->seed = static_cast<uint64_t>(s);
+    } else if (k == "max_tokens") VELA_TRY(read_i32(v, f, &p->max_tokens));
+    else if (k == "min_tokens") VELA_TRY(read_i32(v, f, &p->min_tokens));
     else if (k == "stop") {
-      if (v.type != msgpack::type::ARRAY) return err("bad_type", f, f + " must be an array of strings");
+      if (v.type != msgpack::type::ARRAY) return field_error("bad_type", f, f + " must be an array of strings");
       p->stop.resize(v.via.array.size);
-      for (uint32_t j = 0; j < v.via.array.size && !e; ++j)
-        e = read_string(v.via.array.ptr[j], f + "[" + std::to_string(j) + "]", &p->stop[j]);
-    } else if (k == "stop_token_ids") e = read_int_array(v, f, &p->stop_token_ids);
-    else if (k == "ignore_eos") e = read_bool(v, f, &p->ignore_eos);
-    else if (k == "logprobs") e = read_i32(v, f, &p->logprobs);
-    else if (k == "presence_penalty") e = read_float(v, f, &p->presence_penalty);
-    else if (k == "frequency_penalty") e = read_float(v, f, &p->frequency_penalty);
-    else if (k == "repetition_penalty") e = read_float(v, f, &p->repetition_penalty);
-    else return err("unknown_field", f, "unknown field '" + f + "'");
-    if (e) return e;
+      for (uint32_t j = 0; j < v.via.array.size; ++j)
+        VELA_TRY(read_string(v.via.array.ptr[j], f + "[" + std::to_string(j) + "]", &p->stop[j]));
+    } else if (k == "stop_token_ids") VELA_TRY(read_int_array(v, f, &p->stop_token_ids));
+    else if (k == "ignore_eos") VELA_TRY(read_bool(v, f, &p->ignore_eos));
+    else if (k == "logprobs") VELA_TRY(read_i32(v, f, &p->logprobs));
+    else if (k == "presence_penalty") VELA_TRY(read_float(v, f, &p->presence_penalty));
+    else if (k == "frequency_penalty") VELA_TRY(read_float(v, f, &p->frequency_penalty));
+    else if (k == "repetition_penalty") VELA_TRY(read_float(v, f, &p->repetition_penalty));
+    else return field_error("unknown_field", f, "unknown field '" + f + "'");
   }
-  return std::nullopt;
+  return ok_status();
 }
 
 void pack_params(msgpack::packer<msgpack::sbuffer>& pk, const SamplingParams& p) {
@@ -201,63 +192,60 @@ void pack_logprobs(msgpack::packer<msgpack::sbuffer>& pk, const std::vector<Toke
   }
 }
 
-Fail read_float_array(const Obj& o, const std::string& field, std::vector<float>* out) {
-  if (o.type != msgpack::type::ARRAY) return err("bad_type", field, field + " must be an array of numbers");
+Status read_float_array(const Obj& o, const std::string& field, std::vector<float>* out) {
+  if (o.type != msgpack::type::ARRAY) return field_error("bad_type", field, field + " must be an array of numbers");
   out->resize(o.via.array.size);
   for (uint32_t i = 0; i < o.via.array.size; ++i)
-    if (auto e = read_float(o.via.array.ptr[i], field + "[" + std::to_string(i) + "]", &(*out)[i])) return e;
-  return std::nullopt;
+    VELA_TRY(read_float(o.via.array.ptr[i], field + "[" + std::to_string(i) + "]", &(*out)[i]));
+  return ok_status();
 }
 
 // The server's "logprobs" (unknown keys in an entry are ignored, as everywhere in server messages).
-Fail read_logprobs(const Obj& o, const std::vector<int32_t>& token_ids, std::vector<TokenLogprobs>* out) {
-  if (o.type != msgpack::type::ARRAY) return err("bad_type", "logprobs", "logprobs must be an array of maps");
+Status read_logprobs(const Obj& o, const std::vector<int32_t>& token_ids, std::vector<TokenLogprobs>* out) {
+  if (o.type != msgpack::type::ARRAY) return field_error("bad_type", "logprobs", "logprobs must be an array of maps");
   out->resize(o.via.array.size);
   for (uint32_t i = 0; i < o.via.array.size; ++i) {
     const std::string at = "logprobs[" + std::to_string(i) + "]";
     const Obj& m = o.via.array.ptr[i];
-    if (m.type != msgpack::type::MAP) return err("bad_type", at, at + " must be a map");
+    if (m.type != msgpack::type::MAP) return field_error("bad_type", at, at + " must be a map");
     TokenLogprobs& lp = (*out)[i];
     if (i < token_ids.size()) lp.token_id = token_ids[i];
     for (uint32_t j = 0; j < m.via.map.size; ++j) {
       const auto& kv = m.via.map.ptr[j];
       if (kv.key.type != msgpack::type::STR) continue;
       const std::string k = key_of(kv.key);
-      Fail e;
-      if (k == "logprob") e = read_float(kv.val, at + ".logprob", &lp.logprob);
-      else if (k == "top_ids") e = read_int_array(kv.val, at + ".top_ids", &lp.top_ids);
-      else if (k == "top_logprobs") e = read_float_array(kv.val, at + ".top_logprobs", &lp.top_logprobs);
-      if (e) return e;
+      if (k == "logprob") VELA_TRY(read_float(kv.val, at + ".logprob", &lp.logprob));
+      else if (k == "top_ids") VELA_TRY(read_int_array(kv.val, at + ".top_ids", &lp.top_ids));
+      else if (k == "top_logprobs") VELA_TRY(read_float_array(kv.val, at + ".top_logprobs", &lp.top_logprobs));
     }
   }
-  return std::nullopt;
+  return ok_status();
 }
 
 // The pong's "replicas" (unknown keys in an entry are ignored).
-Fail read_replicas(const Obj& o, std::vector<ReplicaHealth>* out) {
-  if (o.type != msgpack::type::ARRAY) return err("bad_type", "replicas", "replicas must be an array of maps");
+Status read_replicas(const Obj& o, std::vector<ReplicaHealth>* out) {
+  if (o.type != msgpack::type::ARRAY) return field_error("bad_type", "replicas", "replicas must be an array of maps");
   out->resize(o.via.array.size);
   for (uint32_t i = 0; i < o.via.array.size; ++i) {
     const std::string at = "replicas[" + std::to_string(i) + "]";
     const Obj& m = o.via.array.ptr[i];
-    if (m.type != msgpack::type::MAP) return err("bad_type", at, at + " must be a map");
+    if (m.type != msgpack::type::MAP) return field_error("bad_type", at, at + " must be a map");
     for (uint32_t j = 0; j < m.via.map.size; ++j) {
       const auto& kv = m.via.map.ptr[j];
       if (kv.key.type != msgpack::type::STR) continue;
       const std::string k = key_of(kv.key);
-      Fail e;
-      if (k == "index") e = read_i32(kv.val, at + ".index", &(*out)[i].index);
-      else if (k == "state") e = read_string(kv.val, at + ".state", &(*out)[i].state);
-      else if (k == "num_requests") e = read_i32(kv.val, at + ".num_requests", &(*out)[i].num_requests);
-      else if (k == "message") e = read_string(kv.val, at + ".message", &(*out)[i].message);
-      else if (k == "num_free_blocks") e = read_i32(kv.val, at + ".num_free_blocks", &(*out)[i].num_free_blocks);
-      else if (k == "num_usable_blocks") e = read_i32(kv.val, at + ".num_usable_blocks", &(*out)[i].num_usable_blocks);
-      else if (k == "num_preemptions") e = read_int(kv.val, at + ".num_preemptions", 0, std::numeric_limits<int64_t>::max(),
-                                                                       &(*out)[i].num_preemptions);
-      if (e) return e;
+      ReplicaHealth& r = (*out)[i];
+      if (k == "index") VELA_TRY(read_i32(kv.val, at + ".index", &r.index));
+      else if (k == "state") VELA_TRY(read_string(kv.val, at + ".state", &r.state));
+      else if (k == "num_requests") VELA_TRY(read_i32(kv.val, at + ".num_requests", &r.num_requests));
+      else if (k == "message") VELA_TRY(read_string(kv.val, at + ".message", &r.message));
+      else if (k == "num_free_blocks") VELA_TRY(read_i32(kv.val, at + ".num_free_blocks", &r.num_free_blocks));
+      else if (k == "num_usable_blocks") VELA_TRY(read_i32(kv.val, at + ".num_usable_blocks", &r.num_usable_blocks));
+      else if (k == "num_preemptions")
+        VELA_TRY(read_int(kv.val, at + ".num_preemptions", 0, std::numeric_limits<int64_t>::max(), &r.num_preemptions));
     }
   }
-  return std::nullopt;
+  return ok_status();
 }
 
 msgpack::unpack_limit limits_for(size_t max_frame_bytes) {
@@ -267,57 +255,57 @@ msgpack::unpack_limit limits_for(size_t max_frame_bytes) {
 
 }  // namespace
 
-std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_view frame, size_t max_frame_bytes) {
+Result<ClientMessage> decode_client_message(std::string_view frame, size_t max_frame_bytes,
+                                            std::string* error_request_id) {
   if (frame.size() > max_frame_bytes)
-    return err("too_large", "frame", "frame of " + std::to_string(frame.size()) +
-                                         " bytes exceeds frontend.max_message_bytes = " + std::to_string(max_frame_bytes));
+    return field_error("too_large", "frame", "frame of " + std::to_string(frame.size()) +
+                                                 " bytes exceeds frontend.max_message_bytes = " +
+                                                 std::to_string(max_frame_bytes));
   msgpack::object_handle oh;
   try {
     size_t offset = 0;
     oh = msgpack::unpack(frame.data(), frame.size(), offset, nullptr, nullptr, limits_for(max_frame_bytes));
-    if (offset != frame.size()) return err("malformed", "frame", "trailing bytes after the message map");
+    if (offset != frame.size()) return field_error("malformed", "frame", "trailing bytes after the message map");
   } catch (const std::exception& e) {
-    return err("malformed", "frame", std::string("frame is not valid msgpack: ") + e.what());
+    return field_error("malformed", "frame", std::string("frame is not valid msgpack: ") + e.what());
   }
   const Obj& root = oh.get();
-  if (root.type != msgpack::type::MAP) return err("malformed", "frame", "a message must be a msgpack map");
-  if (auto e = check_unique_keys(root, "")) return *e;
+  if (root.type != msgpack::type::MAP) return field_error("malformed", "frame", "a message must be a msgpack map");
+  VELA_TRY(check_unique_keys(root, ""));
   std::string type;
   std::string request_id;
   for (uint32_t i = 0; i < root.via.map.size; ++i) {
     const auto& kv = root.via.map.ptr[i];
-    if (kv.key.type != msgpack::type::STR) return err("malformed", "frame", "map keys must be strings");
+    if (kv.key.type != msgpack::type::STR) return field_error("malformed", "frame", "map keys must be strings");
     const std::string k = key_of(kv.key);
     if (k == "type") {
-      if (auto e = read_string(kv.val, "type", &type)) return *e;
+      VELA_TRY(read_string(kv.val, "type", &type));
     } else if (k == "request_id") {
       // Neither an invalid nor an overlong id is echoed: the error's request_id is empty.
       if (kv.val.type == msgpack::type::STR && kv.val.via.str.size > kMaxRequestIdBytes)
-        return err("invalid_value", "request_id",
+        return field_error("invalid_value", "request_id",
                    "request_id of " + std::to_string(kv.val.via.str.size) + " bytes is longer than the limit of " +
                        std::to_string(kMaxRequestIdBytes));
-      if (auto e = read_string(kv.val, "request_id", &request_id)) return *e;
+      VELA_TRY(read_string(kv.val, "request_id", &request_id));
     }
   }
-  auto with_id = [&](ProtocolError e) {
-    e.request_id = request_id;
-    return e;
-  };
-  if (type.empty()) return err("missing_field", "type", "field 'type' is required");
+  if (type.empty()) return field_error("missing_field", "type", "field 'type' is required");
   if (type == "ping") {
     for (uint32_t i = 0; i < root.via.map.size; ++i) {
       const std::string k = key_of(root.via.map.ptr[i].key);
-      if (k != "type") return err("unknown_field", k, "unknown field '" + k + "' (a ping has only 'type')");
+      if (k != "type") return field_error("unknown_field", k, "unknown field '" + k + "' (a ping has only 'type')");
     }
     return ClientMessage{Ping{}};
   }
+  // From here on an error echoes the request_id (empty while it is missing).
+  if (error_request_id) *error_request_id = request_id;
   if (type != "generate" && type != "abort")
-    return with_id(err("invalid_value", "type", "unknown message type '" + type + "'"));
-  if (request_id.empty()) return err("missing_field", "request_id", "field 'request_id' is required and non-empty");
+    return field_error("invalid_value", "type", "unknown message type '" + type + "'");
+  if (request_id.empty()) return field_error("missing_field", "request_id", "field 'request_id' is required and non-empty");
   if (type == "abort") {
     for (uint32_t i = 0; i < root.via.map.size; ++i) {
       const std::string k = key_of(root.via.map.ptr[i].key);
-      if (k != "type" && k != "request_id") return with_id(err("unknown_field", k, "unknown field '" + k + "'"));
+      if (k != "type" && k != "request_id") return field_error("unknown_field", k, "unknown field '" + k + "'");
     }
     return ClientMessage{AbortRequest{request_id}};
   }
@@ -326,36 +314,20 @@ std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_vie
   for (uint32_t i = 0; i < root.via.map.size; ++i) {
     const auto& kv = root.via.map.ptr[i];
     const std::string k = key_of(kv.key);
-    Fail e;
     if (k == "type" || k == "request_id") continue;
-    if (k == "prompt") {
-      std::string text;
-      e = read_string(kv.val, "prompt", &text);
-      g.prompt = std::move(text);
-    } else if (k == "prompt_token_ids") {
-      std::vector<int32_t> ids;
-      e = read_int_array(kv.val, "prompt_token_ids", &ids);
-      g.prompt_token_ids = std::move(ids);
-    } else if (k == "messages") {
-      std::vector<ChatTurn> turns;
-      e = read_messages(kv.val, &turns);
-      g.messages = std::move(turns);
-    } else if (k == "params") {
-      e = read_params(kv.val, &g.params);
-    } else if (k == "stream") {
-      e = read_bool(kv.val, "stream", &g.stream);
-    } else if (k == "priority") {
-      e = read_i32(kv.val, "priority", &g.priority);
-    } else {
-      e = err("unknown_field", k, "unknown field '" + k + "'");
-    }
-    if (e) return with_id(*e);
+    if (k == "prompt") VELA_TRY(read_string(kv.val, "prompt", &g.prompt.emplace()));
+    else if (k == "prompt_token_ids") VELA_TRY(read_int_array(kv.val, "prompt_token_ids", &g.prompt_token_ids.emplace()));
+    else if (k == "messages") VELA_TRY(read_messages(kv.val, &g.messages.emplace()));
+    else if (k == "params") VELA_TRY(read_params(kv.val, &g.params));
+    else if (k == "stream") VELA_TRY(read_bool(kv.val, "stream", &g.stream));
+    else if (k == "priority") VELA_TRY(read_i32(kv.val, "priority", &g.priority));
+    else return field_error("unknown_field", k, "unknown field '" + k + "'");
   }
   const int num_prompts = int(g.prompt.has_value()) + int(g.prompt_token_ids.has_value()) + int(g.messages.has_value());
   if (num_prompts != 1)
-    return with_id(err(num_prompts == 0 ? "missing_field" : "invalid_value", "prompt",
+    return field_error(num_prompts == 0 ? "missing_field" : "invalid_value", "prompt",
                        "exactly one of 'prompt', 'prompt_token_ids' and 'messages' is required, got " +
-                           std::to_string(num_prompts)));
+                           std::to_string(num_prompts));
   return ClientMessage{std::move(g)};
 }
 
@@ -477,7 +449,7 @@ Result<ServerEvent> decode_server_event(std::string_view frame) {
     const auto& kv = root.via.map.ptr[i];
     if (kv.key.type != msgpack::type::STR) continue;
     const std::string k = key_of(kv.key);
-    Fail e;
+    Status e = ok_status();
     if (k == "type") e = read_string(kv.val, k, &type);
     else if (k == "request_id") e = read_string(kv.val, k, &ev.request_id);
     else if (k == "token_ids") e = read_int_array(kv.val, k, &ev.token_ids);
@@ -495,11 +467,12 @@ Result<ServerEvent> decode_server_event(std::string_view frame) {
     else if (k == "status") e = read_string(kv.val, k, &ev.status);
     else if (k == "replicas") e = read_replicas(kv.val, &ev.replicas);
     // Unknown fields from a newer server are ignored by clients.
-    if (e) return make_error("bad_field", e->message);
+    if (!e) return make_error("bad_field", e.error().message);
   }
   if (logprobs) {
     ev.logprobs.emplace();
-    if (auto e = read_logprobs(*logprobs, ev.token_ids, &*ev.logprobs)) return make_error("bad_field", e->message);
+    if (auto e = read_logprobs(*logprobs, ev.token_ids, &*ev.logprobs); !e)
+      return make_error("bad_field", e.error().message);
   }
   if (type == "delta") ev.kind = ServerEvent::Kind::kDelta;
   else if (type == "final") ev.kind = ServerEvent::Kind::kFinal;

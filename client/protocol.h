@@ -47,19 +47,16 @@ struct Ping {};
 
 using ClientMessage = std::variant<GenerateRequest, AbortRequest, Ping>;
 
-// A protocol error names the offending field ("params.temperature",
-// "prompt_token_ids[3]", "messages[1].role", "type", "frame").
-struct ProtocolError {
-  std::string code;     // "malformed" | "unknown_field" | "bad_type" | "invalid_value" | "too_large" | ...
-  std::string field;
-  std::string message;
-  std::string request_id;  // when it could be read before the error
-};
-
 // Decodes one client frame; checks structure, types, unknown fields, that every
 // string is valid UTF-8 and the request_id's length (value ranges are the frontend's
-// validation, which knows the model's limits).
-std::variant<ClientMessage, ProtocolError> decode_client_message(std::string_view frame, size_t max_frame_bytes);
+// validation, which knows the model's limits). An error's code is "malformed" |
+// "unknown_field" | "missing_field" | "bad_type" | "invalid_value" | "too_large", its field
+// the one at fault ("params.temperature", "prompt_token_ids[3]", "messages[1].role",
+// "type", "frame"). error_request_id (may be null) receives the request_id that an
+// error reply echoes: the frame's, once its type is read and is not a ping; it is left
+// untouched when the error comes before that.
+Result<ClientMessage> decode_client_message(std::string_view frame, size_t max_frame_bytes,
+                                            std::string* error_request_id = nullptr);
 
 std::string encode_client_message(const ClientMessage& message);
 

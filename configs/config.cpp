@@ -10,7 +10,6 @@
 #include <limits>
 #include <cstdio>
 #include <map>
-#include <optional>
 #include <set>
 #include <sstream>
 
@@ -255,7 +254,7 @@ Error key_error(const std::string& source, const std::string& name, const std::s
   return make_error("bad_config", source + ": " + name + ": " + what);
 }
 
-std::optional<Error> apply(const KeySpec& spec, const YAML::Node& value, Config& c, const std::string& source) {
+Status apply(const KeySpec& spec, const YAML::Node& value, Config& c, const std::string& source) {
   try {
     spec.set(value, c);
   } catch (const BadValue& b) {
@@ -263,14 +262,14 @@ std::optional<Error> apply(const KeySpec& spec, const YAML::Node& value, Config&
   } catch (const YAML::Exception& e) {
     return key_error(source, spec.section + "." + spec.key, e.what());
   }
-  return std::nullopt;
+  return ok_status();
 }
 
 // Which worker drives which device: replica r's ranks take parallel.devices
 // [r * tp, (r + 1) * tp). The ranks of one replica need distinct GPUs (their
 // collectives would deadlock on one); replicas may share a GPU, each taking
 // cache.gpu_memory_utilization of it, as long as the shares fit the card.
-std::optional<Error> check_placement(const Config& c, const std::string& source) {
+Status check_placement(const Config& c, const std::string& source) {
   const auto& devices = c.parallel.devices;
   const size_t tp = size_t(c.parallel.tensor_parallel_size);
   std::map<std::string, int> workers_on;
@@ -301,13 +300,12 @@ std::optional<Error> check_placement(const Config& c, const std::string& source)
       return key_error(source, "cache.gpu_memory_utilization", text);
     }
   }
-  return std::nullopt;
+  return ok_status();
 }
 
 // A key file named by the config: a readable regular file; a secret one readable by
 // its owner only (as ssh insists).
-std::optional<Error> check_key_file(const std::string& path, bool secret, const std::string& key,
-                                    const std::string& source) {
+Status check_key_file(const std::string& path, bool secret, const std::string& key, const std::string& source) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     return key_error(source, key, "'" + path + "' is not a readable file");
@@ -316,12 +314,12 @@ std::optional<Error> check_key_file(const std::string& path, bool secret, const 
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return key_error(source, key, "'" + path + "' is readable by others (mode " + mode + "): chmod 600 it");
   }
-  return std::nullopt;
+  return ok_status();
 }
 
 // Who may reach the sockets: endpoints parse (a bad scheme fails here, not after the
 // model loads) and nothing listens beyond this host without authentication.
-std::optional<Error> check_endpoints(const Config& c, const std::string& source) {
+Status check_endpoints(const Config& c, const std::string& source) {
   auto frontend = parse_endpoint(c.frontend.endpoint);
   if (!frontend) return key_error(source, "frontend.endpoint", frontend.error().message);
   const SecurityConfig& sec = c.security;
@@ -331,9 +329,8 @@ std::optional<Error> check_endpoints(const Config& c, const std::string& source)
     return key_error(source, missing, "is required with the other security key (CURVE authenticates both ends)");
   }
   if (sec.curve()) {
-    if (auto e = check_key_file(sec.curve_secret_key_file, true, "security.curve_secret_key_file", source)) return e;
-    if (auto e = check_key_file(sec.curve_authorized_keys_file, false, "security.curve_authorized_keys_file", source))
-      return e;
+    VELA_TRY(check_key_file(sec.curve_secret_key_file, true, "security.curve_secret_key_file", source));
+    VELA_TRY(check_key_file(sec.curve_authorized_keys_file, false, "security.curve_authorized_keys_file", source));
   }
   const std::string how = "set security.curve_secret_key_file and security.curve_authorized_keys_file "
                           "(vela keygen) to authenticate clients, or bind 127.0.0.1";
@@ -346,12 +343,12 @@ std::optional<Error> check_endpoints(const Config& c, const std::string& source)
   if (!is_loopback_host(c.parallel.worker_host) && !sec.curve())
     return key_error(source, "parallel.worker_host",
                      "'" + c.parallel.worker_host + "' listens beyond this host without authentication: " + how);
-  return std::nullopt;
+  return ok_status();
 }
 
 // Cross-key rules that no single key can check.
-std::optional<Error> check_consistency(const Config& c, const std::string& source) {
-  if (auto e = check_endpoints(c, source)) return e;
+Status check_consistency(const Config& c, const std::string& source) {
+  VELA_TRY(check_endpoints(c, source));
   if (!c.parallel.devices.empty()) {
     size_t need = static_cast<size_t>(c.parallel.tensor_parallel_size) * c.parallel.data_parallel_size;
     if (c.parallel.devices.size() != need)
@@ -359,12 +356,12 @@ std::optional<Error> check_consistency(const Config& c, const std::string& sourc
                        "lists " + std::to_string(c.parallel.devices.size()) + " devices but tensor_parallel_size x "
                        "data_parallel_size needs " + std::to_string(need));
   }
-  if (auto placement = check_placement(c, source)) return placement;
+  VELA_TRY(check_placement(c, source));
   if (!c.scheduler.enable_chunked_prefill && c.model.max_model_len > c.scheduler.max_num_batched_tokens)
     return key_error(source, "scheduler.max_num_batched_tokens",
                      "must be >= model.max_model_len (" + std::to_string(c.model.max_model_len) +
                          ") when chunked prefill is off");
-  return std::nullopt;
+  return ok_status();
 }
 
 }  // namespace
@@ -391,7 +388,7 @@ Result<Config> load_config_text(const std::string& yaml_text, const std::string&
         std::string key = kv.first.as<std::string>();
         const KeySpec* spec = find_spec(section, key);
         if (!spec) return make_error("bad_config", source_name + ": unknown key '" + section + "." + key + "'");
-        if (auto err = apply(*spec, kv.second, config, source_name)) return *err;
+        VELA_TRY(apply(*spec, kv.second, config, source_name));
       }
     }
   }
@@ -404,9 +401,9 @@ Result<Config> load_config_text(const std::string& yaml_text, const std::string&
     std::string key = ov.substr(dot + 1, eq - dot - 1);
     const KeySpec* spec = find_spec(section, key);
     if (!spec) return make_error("bad_config", "--set: unknown key '" + section + "." + key + "'");
-    if (auto err = apply(*spec, YAML::Node(ov.substr(eq + 1)), config, "--set")) return *err;
+    VELA_TRY(apply(*spec, YAML::Node(ov.substr(eq + 1)), config, "--set"));
   }
-  if (auto err = check_consistency(config, source_name)) return *err;
+  VELA_TRY(check_consistency(config, source_name));
   return config;
 }
 

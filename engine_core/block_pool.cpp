@@ -59,37 +59,41 @@ bool BlockPool::reset_prefix_cache() {
   return true;
 }
 
-std::string BlockPool::check_integrity(const std::vector<int32_t>& expected_ref_counts) const {
-  if (std::string queue_error = free_queue_.check(); !queue_error.empty()) return queue_error;
+Status BlockPool::check_integrity(const std::vector<int32_t>& expected_ref_counts) const {
+  VELA_TRY(free_queue_.check());
   if (static_cast<int32_t>(expected_ref_counts.size()) != num_blocks())
-    return "block pool: expected ref counts cover " + std::to_string(expected_ref_counts.size()) +
-           " blocks, pool has " + std::to_string(num_blocks());
+    return make_error("integrity", "block pool: expected ref counts cover " +
+                                       std::to_string(expected_ref_counts.size()) + " blocks, pool has " +
+                                       std::to_string(num_blocks()));
   if (ref_counts_[0] != 0 || free_queue_.contains(kNullBlock) || has_hash_[0])
-    return "block pool: the null block was allocated, freed or hashed";
+    return make_error("integrity", "block pool: the null block was allocated, freed or hashed");
   int32_t num_used = 0;
   int32_t num_hashed = 0;
   for (int32_t b = 1; b < num_blocks(); ++b) {
     const std::string name = "block " + std::to_string(b);
     if (ref_counts_[b] != expected_ref_counts[b])
-      return name + ": ref count " + std::to_string(ref_counts_[b]) + " but " +
-             std::to_string(expected_ref_counts[b]) + " holders";
+      return make_error("integrity", name + ": ref count " + std::to_string(ref_counts_[b]) + " but " +
+                                         std::to_string(expected_ref_counts[b]) + " holders");
     if ((ref_counts_[b] == 0) != free_queue_.contains(BlockId{b}))
-      return name + ": ref count " + std::to_string(ref_counts_[b]) +
-             (free_queue_.contains(BlockId{b}) ? " yet in the free queue" : " yet not in the free queue");
+      return make_error("integrity", name + ": ref count " + std::to_string(ref_counts_[b]) +
+                                         (free_queue_.contains(BlockId{b}) ? " yet in the free queue"
+                                                                           : " yet not in the free queue"));
     num_used += ref_counts_[b] > 0;
     if (has_hash_[b]) {
       ++num_hashed;
       const auto found = hash_table_.find(hashes_[b]);
-      if (!found || found->value != b) return name + ": has a hash the table does not map to it";
+      if (!found || found->value != b)
+        return make_error("integrity", name + ": has a hash the table does not map to it");
     }
   }
   if (num_used + num_free_blocks() != num_usable_blocks())
-    return "block pool: used " + std::to_string(num_used) + " + free " +
-           std::to_string(num_free_blocks()) + " != usable " + std::to_string(num_usable_blocks());
+    return make_error("integrity", "block pool: used " + std::to_string(num_used) + " + free " +
+                                       std::to_string(num_free_blocks()) + " != usable " +
+                                       std::to_string(num_usable_blocks()));
   if (num_hashed != hash_table_.size())
-    return "block pool: " + std::to_string(num_hashed) + " hashed blocks but the table holds " +
-           std::to_string(hash_table_.size());
-  return {};
+    return make_error("integrity", "block pool: " + std::to_string(num_hashed) + " hashed blocks but the table holds " +
+                                       std::to_string(hash_table_.size()));
+  return ok_status();
 }
 
 }  // namespace vela

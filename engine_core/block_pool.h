@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "engine_core/block_hash.h"
 #include "engine_core/block_hash_table.h"
 #include "engine_core/block_id.h"
@@ -62,8 +63,8 @@ class BlockPool {
   int32_t num_cached_blocks() const { return hash_table_.size(); }
 
   // Debug integrity check (walks the free queue). expected_ref_counts[b] is the
-  // number of holders the caller knows of for block b. Empty string when sound.
-  std::string check_integrity(const std::vector<int32_t>& expected_ref_counts) const;
+  // number of holders the caller knows of for block b. An "integrity" error names what is wrong.
+  Status check_integrity(const std::vector<int32_t>& expected_ref_counts) const;
 
  private:
   bool enable_caching_;

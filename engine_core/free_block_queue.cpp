@@ -40,34 +40,36 @@ void FreeBlockQueue::remove(BlockId block) {
   --num_free_blocks_;
 }
 
-std::string FreeBlockQueue::check() const {
+Status FreeBlockQueue::check() const {
   if (next_[tail()] != kUnlinked || prev_[head()] != kUnlinked)
-    return "free queue: a sentinel has an outer link";
+    return make_error("integrity", "free queue: a sentinel has an outer link");
   int32_t walked = 0;
   int32_t prev = head();
   for (int32_t b = next_[head()]; b != tail(); b = next_[b]) {
     if (b < 0 || b >= num_block_ids_)
-      return "free queue: link to out-of-range block " + std::to_string(b);
+      return make_error("integrity", "free queue: link to out-of-range block " + std::to_string(b));
     if (prev_[b] != prev)
-      return "free queue: block " + std::to_string(b) + " has prev " + std::to_string(prev_[b]) +
-             " but follows " + std::to_string(prev);
-    if (++walked > num_block_ids_) return "free queue: cycle (walk exceeds the number of blocks)";
+      return make_error("integrity", "free queue: block " + std::to_string(b) + " has prev " +
+                                         std::to_string(prev_[b]) + " but follows " + std::to_string(prev));
+    if (++walked > num_block_ids_)
+      return make_error("integrity", "free queue: cycle (walk exceeds the number of blocks)");
     prev = b;
   }
-  if (prev_[tail()] != prev) return "free queue: tail sentinel does not point at the last block";
+  if (prev_[tail()] != prev)
+    return make_error("integrity", "free queue: tail sentinel does not point at the last block");
   if (walked != num_free_blocks_)
-    return "free queue: walked " + std::to_string(walked) + " blocks but size() is " +
-           std::to_string(num_free_blocks_);
+    return make_error("integrity", "free queue: walked " + std::to_string(walked) + " blocks but size() is " +
+                                       std::to_string(num_free_blocks_));
   int32_t linked = 0;
   for (int32_t b = 0; b < num_block_ids_; ++b) {
     if ((next_[b] == kUnlinked) != (prev_[b] == kUnlinked))
-      return "free queue: block " + std::to_string(b) + " is half linked";
+      return make_error("integrity", "free queue: block " + std::to_string(b) + " is half linked");
     linked += next_[b] != kUnlinked;
   }
   if (linked != num_free_blocks_)
-    return "free queue: " + std::to_string(linked) + " blocks are linked but size() is " +
-           std::to_string(num_free_blocks_);
-  return {};
+    return make_error("integrity", "free queue: " + std::to_string(linked) + " blocks are linked but size() is " +
+                                       std::to_string(num_free_blocks_));
+  return ok_status();
 }
 
 }  // namespace vela

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "engine_core/block_id.h"
 
 namespace vela {
@@ -34,8 +35,8 @@ class FreeBlockQueue {
 
   // Debug integrity check: walks the list both ways, checks that links are mutual,
   // that the walk length equals size(), and that unlinked blocks are marked so.
-  // Returns an empty string when sound, else what is wrong.
-  std::string check() const;
+  // An "integrity" error names what is wrong.
+  Status check() const;
 
  private:
   static constexpr int32_t kUnlinked = -1;

@@ -115,22 +115,24 @@ void KVCacheManager::free(const Request& request, int32_t num_valid_tokens) {
   num_registered_[static_cast<size_t>(slot)] = 0;
 }
 
-std::string KVCacheManager::check_integrity() const {
+Status KVCacheManager::check_integrity() const {
   std::vector<int32_t> holders(static_cast<size_t>(pool_.num_blocks()), 0);
   std::vector<int64_t> last_holder(static_cast<size_t>(pool_.num_blocks()), -1);
   for (size_t slot = 0; slot < blocks_.size(); ++slot) {
     const std::vector<BlockId>& table = blocks_[slot];
     for (const BlockId block : table) {
       if (block.value <= 0 || block.value >= pool_.num_blocks())
-        return "slot " + std::to_string(slot) + " holds invalid block " + std::to_string(block.value);
+        return make_error("integrity",
+                          "slot " + std::to_string(slot) + " holds invalid block " + std::to_string(block.value));
       const auto b = static_cast<size_t>(block.value);
       if (last_holder[b] == static_cast<int64_t>(slot))
-        return "slot " + std::to_string(slot) + " holds block " + std::to_string(block.value) + " twice";
+        return make_error("integrity",
+                          "slot " + std::to_string(slot) + " holds block " + std::to_string(block.value) + " twice");
       last_holder[b] = static_cast<int64_t>(slot);
       ++holders[b];
     }
     if (num_registered_[slot] > static_cast<int32_t>(table.size()))
-      return "slot " + std::to_string(slot) + " registered more blocks than it holds";
+      return make_error("integrity", "slot " + std::to_string(slot) + " registered more blocks than it holds");
   }
   return pool_.check_integrity(holders);
 }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "engine_core/block_pool.h"
 #include "engine_core/request.h"
 
@@ -82,8 +83,8 @@ class KVCacheManager {
   const BlockPool& pool() const { return pool_; }
 
   // Debug: ref counts equal the block tables' holders, no block twice in a table,
-  // the free queue and the hash table sound. Empty string when sound.
-  std::string check_integrity() const;
+  // the free queue and the hash table sound; else an "integrity" error naming what is not.
+  Status check_integrity() const;
 
  private:
   void ensure_slot(int32_t slot);

@@ -174,38 +174,48 @@ SchedulerStats Scheduler::stats() const {
   return s;
 }
 
-std::string Scheduler::check_integrity() const {
-  if (std::string kv_error = kv_.check_integrity(); !kv_error.empty()) return kv_error;
+Status Scheduler::check_integrity() const {
+  VELA_TRY(kv_.check_integrity());
   std::vector<int8_t> seen(requests_.size(), 0);
   for (const int32_t slot : running_) {
-    if (!requests_[static_cast<size_t>(slot)]) return "running list holds free slot " + std::to_string(slot);
+    if (!requests_[static_cast<size_t>(slot)])
+      return make_error("integrity", "running list holds free slot " + std::to_string(slot));
     const Request& r = request_at(slot);
-    if (seen[static_cast<size_t>(slot)]++) return "request '" + r.request_id() + "' is in two places";
+    if (seen[static_cast<size_t>(slot)]++)
+      return make_error("integrity", "request '" + r.request_id() + "' is in two places");
     if (r.status() != RequestStatus::kRunning)
-      return "request '" + r.request_id() + "' is in the running list with status " + request_status_name(r.status());
+      return make_error("integrity", "request '" + r.request_id() + "' is in the running list with status " +
+                                         request_status_name(r.status()));
     if (r.num_computed_tokens() > r.num_tokens_with_pending())
-      return "request '" + r.request_id() + "' computed more tokens than it has";
+      return make_error("integrity", "request '" + r.request_id() + "' computed more tokens than it has");
   }
-  if (running_.size() > static_cast<size_t>(limits_.max_num_seqs)) return "more running requests than max_num_seqs";
+  if (running_.size() > static_cast<size_t>(limits_.max_num_seqs))
+    return make_error("integrity", "more running requests than max_num_seqs");
   for (const int32_t slot : waiting_->slots_in_order()) {
-    if (!requests_[static_cast<size_t>(slot)]) return "waiting queue holds free slot " + std::to_string(slot);
+    if (!requests_[static_cast<size_t>(slot)])
+      return make_error("integrity", "waiting queue holds free slot " + std::to_string(slot));
     const Request& r = request_at(slot);
-    if (seen[static_cast<size_t>(slot)]++) return "request '" + r.request_id() + "' is in two places";
+    if (seen[static_cast<size_t>(slot)]++)
+      return make_error("integrity", "request '" + r.request_id() + "' is in two places");
     if (r.status() != RequestStatus::kWaiting && r.status() != RequestStatus::kPreempted)
-      return "request '" + r.request_id() + "' is waiting with status " + request_status_name(r.status());
-    if (!kv_.blocks_of(slot).empty()) return "waiting request '" + r.request_id() + "' holds KV blocks";
+      return make_error("integrity",
+                        "request '" + r.request_id() + "' is waiting with status " + request_status_name(r.status()));
+    if (!kv_.blocks_of(slot).empty())
+      return make_error("integrity", "waiting request '" + r.request_id() + "' holds KV blocks");
   }
   size_t num_live = 0;
   for (size_t slot = 0; slot < requests_.size(); ++slot) {
     if (!requests_[slot]) {
-      if (!kv_.blocks_of(static_cast<int32_t>(slot)).empty()) return "free slot " + std::to_string(slot) + " holds KV blocks";
+      if (!kv_.blocks_of(static_cast<int32_t>(slot)).empty())
+        return make_error("integrity", "free slot " + std::to_string(slot) + " holds KV blocks");
       continue;
     }
     ++num_live;
-    if (!seen[slot]) return "request '" + requests_[slot]->request_id() + "' is neither running nor waiting";
+    if (!seen[slot])
+      return make_error("integrity", "request '" + requests_[slot]->request_id() + "' is neither running nor waiting");
   }
-  if (num_live != slot_by_id_.size()) return "the id index and the request table disagree";
-  return {};
+  if (num_live != slot_by_id_.size()) return make_error("integrity", "the id index and the request table disagree");
+  return ok_status();
 }
 
 }  // namespace vela

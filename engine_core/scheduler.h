@@ -109,8 +109,8 @@ class Scheduler {
   const KVCacheManager& kv_cache_manager() const { return kv_; }
   const Request* find_request(std::string_view request_id) const;
   // Debug: the KV integrity check plus every request in exactly one place with a
-  // status that matches it. Empty string when sound.
-  std::string check_integrity() const;
+  // status that matches it; else an "integrity" error naming what is not.
+  Status check_integrity() const;
 
  private:
   struct Scheduled {          // one request planned in the current step

@@ -154,9 +154,7 @@ Result<WorkerFacts> WorkerGroup::start(const LoadModel& base_load) {
     auto server = transport::new_curve_keypair();
     auto worker = transport::new_curve_keypair();
     if (!server || !worker) return server ? worker.error() : server.error();
-    auto auth = transport::CurveAuthenticator::start(context_, {worker->public_key});
-    if (!auth) return auth.error();
-    auth_ = std::move(auth.value());
+    VELA_TRY_ASSIGN(auth_, transport::CurveAuthenticator::start(context_, {worker->public_key}));
     transport::make_curve_server(router_, *server);
     worker_env_ = transport::worker_curve_env(server->public_key, *worker);
   }
@@ -164,9 +162,7 @@ Result<WorkerFacts> WorkerGroup::start(const LoadModel& base_load) {
     return make_error(bound.error().code, name_ + ": " + bound.error().message);
   endpoint_ = transport::last_endpoint(router_);
   if (options_.step_channel == "shm") {
-    auto channel = transport::StepChannel::create(n, options_.shm_slots, options_.shm_slot_bytes);
-    if (!channel) return channel.error();
-    channel_ = std::move(channel.value());
+    VELA_TRY_ASSIGN(channel_, transport::StepChannel::create(n, options_.shm_slots, options_.shm_slot_bytes));
   } else if (options_.step_channel != "socket") {
     return make_error("bad_step_channel", "step_channel must be shm or socket, got '" + options_.step_channel + "'");
   }

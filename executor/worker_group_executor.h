@@ -30,7 +30,7 @@ class WorkerGroupExecutor final : public Executor {
   Result<WorkerFacts> start(const LoadModel& load) override;
   Status init_kv_cache(const InitKVCache& init) override;
   Status submit(SchedulerOutput& step) override;
-  Result<bool> collect(ModelRunnerOutput& out, int timeout_ms) override;
+  Result<bool> collect(ModelRunnerOutput& out, int timeout_ms) override;  // true: an output arrived
   void set_notify(std::function<void()> notify) override;
   // Thread-safe: Shutdown to the workers, up to grace_s for them to exit, then join.
   void shutdown(double grace_s) override;

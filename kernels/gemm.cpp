@@ -90,8 +90,8 @@ class CublasLtGemm final : public Gemm {
     if (handle_) cublasLtDestroy(handle_);
   }
 
-  Result<bool> run(const GemmArgs& args, cudaStream_t stream) override {
-    if (args.m == 0) return true;
+  Status run(const GemmArgs& args, cudaStream_t stream) override {
+    if (args.m == 0) return ok_status();
     const PlanKey key{args.m, args.n, args.k, args.x_row_stride, args.out_row_stride, args.out_f32,
                       args.bias != nullptr, args.in_f32, alignment_of(args.x), alignment_of(args.w), alignment_of(args.out),
                       uint16_t(args.bias ? alignment_of(args.bias) : 0)};
@@ -106,9 +106,8 @@ class CublasLtGemm final : public Gemm {
       return make_error("bad_gemm", "fp32 inputs need an fp32 output: " + shape_text(key));
     auto it = plans_.find(key);
     if (it == plans_.end()) {
-      auto plan = make_plan(key);
-      if (!plan.ok()) return plan.error();
-      it = plans_.emplace(key, std::move(*plan)).first;
+      VELA_TRY_ASSIGN(auto plan, make_plan(key));
+      it = plans_.emplace(key, std::move(plan)).first;
     }
     Plan& plan = *it->second;
     if (args.bias != nullptr) {
@@ -121,7 +120,7 @@ class CublasLtGemm final : public Gemm {
     cublasStatus_t s = cublasLtMatmul(handle_, plan.desc, &alpha, args.w, plan.a, args.x, plan.b, &beta, args.out,
                                       plan.d, args.out, plan.d, &plan.algo, workspace_, workspace_bytes_, stream);
     if (s != CUBLAS_STATUS_SUCCESS) return cublas_error("cublasLtMatmul", s, &key);
-    return true;
+    return ok_status();
   }
 
  private:

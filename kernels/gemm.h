@@ -31,7 +31,7 @@ class Gemm {
   static Result<std::unique_ptr<Gemm>> create(size_t workspace_bytes = size_t(32) << 20);
   virtual ~Gemm() = default;
   // Enqueues on stream; errors name the shape and cuBLASLt's status.
-  virtual Result<bool> run(const GemmArgs& args, cudaStream_t stream) = 0;
+  virtual Status run(const GemmArgs& args, cudaStream_t stream) = 0;
 };
 
 // The small-batch path (gemv.cu): out = x · w^T (+ bias) for 1 <= m <= kGemvMaxRows

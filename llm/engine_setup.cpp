@@ -44,9 +44,8 @@ std::string tokenizer_dir(const Config& config) {
 }
 
 Result<int32_t> resolve_max_model_len(const Config& config) {
-  auto hf = load_hf_config(config.model.path);
-  if (!hf) return hf.error();
-  const int64_t model_max = hf->max_position_embeddings > 0 ? hf->max_position_embeddings : 4096;
+  VELA_TRY_ASSIGN(const HFConfig hf, load_hf_config(config.model.path));
+  const int64_t model_max = hf.max_position_embeddings > 0 ? hf.max_position_embeddings : 4096;
   if (config.model.max_model_len == 0) return static_cast<int32_t>(std::min<int64_t>(model_max, 1 << 24));
   if (config.model.max_model_len > model_max)
     return make_error("bad_config", "model.max_model_len: " + std::to_string(config.model.max_model_len) +

@@ -18,7 +18,7 @@ class InProcessExecutor final : public Executor {
   Result<WorkerFacts> start(const LoadModel& load) override;
   Status init_kv_cache(const InitKVCache& init) override;
   Status submit(SchedulerOutput& step) override;
-  Result<bool> collect(ModelRunnerOutput& out, int timeout_ms) override;
+  Result<bool> collect(ModelRunnerOutput& out, int timeout_ms) override;  // true: an output arrived
   void shutdown(double) override {}
 
   Runner& runner() { return *runner_; }

@@ -163,7 +163,7 @@ struct BoundedVisitor : msgpack::v2::null_visitor {
 // The frame-level checks of the old two-pass decoder, run only to name a failure:
 // a frame that is not well-formed msgpack (or nests too deep) is "truncated" or
 // "malformed" whatever field the one-pass reader stopped at.
-std::optional<Error> structural_error(const std::string& frame, const DecodeLimits& limits) {
+Status check_structure(const std::string& frame, const DecodeLimits& limits) {
   BoundedVisitor v;
   v.max_depth = limits.max_depth;
   size_t off = 0;
@@ -173,10 +173,10 @@ std::optional<Error> structural_error(const std::string& frame, const DecodeLimi
   if (ret == msgpack::PARSE_EXTRA_BYTES)
     return make_error("malformed", "trailing bytes after the message at offset " + std::to_string(off));
   if (ret != msgpack::PARSE_SUCCESS) return make_error("malformed", "not valid msgpack");
-  return std::nullopt;
+  return ok_status();
 }
 
-std::optional<Error> check_frames(const Frames& frames, const DecodeLimits& limits) {
+Status check_frames(const Frames& frames, const DecodeLimits& limits) {
   if (frames.empty()) return make_error("no_frames", "message has no frames");
   if (frames.size() > limits.max_frames)
     return make_error("too_many_frames", std::to_string(frames.size()) + " frames exceed the limit of " +
@@ -186,7 +186,7 @@ std::optional<Error> check_frames(const Frames& frames, const DecodeLimits& limi
       return make_error("frame_too_large", "frame " + std::to_string(i) + " of " + std::to_string(frames[i].size()) +
                                                " bytes exceeds the limit of " +
                                                std::to_string(limits.max_frame_bytes));
-  return std::nullopt;
+  return ok_status();
 }
 
 // Reads [version, type, id, send_time_ns, and leaves the reader at the body.
@@ -289,8 +289,8 @@ Frames encode(const Message& message, uint64_t id, int64_t send_time_ns) {
 }
 
 Result<Envelope> peek_envelope(const std::string& frame0, const DecodeLimits& limits) {
-  if (auto bad = check_frames({frame0}, limits)) return *bad;
-  if (auto bad = structural_error(frame0, limits)) return *bad;
+  VELA_TRY(check_frames({frame0}, limits));
+  VELA_TRY(check_structure(frame0, limits));
   Frames none;
   wire::WireReader r(frame0.data(), frame0.size(), none, limits.max_depth);
   try {
@@ -301,7 +301,7 @@ Result<Envelope> peek_envelope(const std::string& frame0, const DecodeLimits& li
 }
 
 Result<Envelope> decode_into(const Frames& frames, Message& message, const DecodeLimits& limits) {
-  if (auto bad = check_frames(frames, limits)) return *bad;
+  VELA_TRY(check_frames(frames, limits));
   const std::string& frame0 = frames[0];
   wire::WireReader r(frame0.data(), frame0.size(), frames, limits.max_depth);
   try {
@@ -328,7 +328,7 @@ Result<Envelope> decode_into(const Frames& frames, Message& message, const Decod
   } catch (const wire::WireFailure& f) {
     // A frame that is not well-formed msgpack is named as such, as the two-pass
     // decoder did; otherwise the field the reader stopped at.
-    if (auto bad = structural_error(frame0, limits)) return *bad;
+    VELA_TRY(check_structure(frame0, limits));
     return make_error(f.code, f.message);
   } catch (const std::exception& e) {  // e.g. bad_alloc on a pathological but bounded frame
     return make_error("malformed", e.what());
@@ -337,9 +337,7 @@ Result<Envelope> decode_into(const Frames& frames, Message& message, const Decod
 
 Result<Decoded> decode(const Frames& frames, const DecodeLimits& limits) {
   Decoded d;
-  auto env = decode_into(frames, d.message, limits);
-  if (!env) return env.error();
-  d.envelope = env.value();
+  VELA_TRY_ASSIGN(d.envelope, decode_into(frames, d.message, limits));
   return d;
 }
 

@@ -18,7 +18,7 @@ class CpuRuntime final : public DeviceRuntime {
  public:
   const DeviceContext& context() const override { return ctx_; }
   Result<DeviceMemory> memory() const override { return query_device_memory(Device::cpu()); }
-  Result<bool> synchronize() override { return true; }
+  Status synchronize() override { return ok_status(); }
   std::string description() const override { return "cpu (fp32)"; }
 
  private:
@@ -106,13 +106,13 @@ Result<std::unique_ptr<DeviceRuntime>> DeviceRuntime::open(Device device, std::s
 #endif
 }
 
-Result<bool> copy_tensor(const Tensor& src, Tensor& dst, const DeviceContext& ctx) {
+Status copy_tensor(const Tensor& src, Tensor& dst, const DeviceContext& ctx) {
   if (src.nbytes() != dst.nbytes() || src.dtype() != dst.dtype() || !src.is_contiguous() || !dst.is_contiguous())
     return make_error("bad_copy", "copy " + src.shape_string() + " " + std::string(dtype_name(src.dtype())) + " to " +
                                       dst.shape_string() + " " + std::string(dtype_name(dst.dtype())));
   if (src.device().type == DeviceType::kCPU && dst.device().type == DeviceType::kCPU) {
     std::memcpy(dst.raw_data(), src.raw_data(), src.nbytes());
-    return true;
+    return ok_status();
   }
 #ifdef VELA_HAVE_CUDA
   return cuda::copy(dst.raw_data(), src.raw_data(), src.nbytes(), ctx.stream);
@@ -123,12 +123,10 @@ Result<bool> copy_tensor(const Tensor& src, Tensor& dst, const DeviceContext& ct
 }
 
 Result<Tensor> to_device(const Tensor& host, DType dtype, const DeviceContext& ctx) {
-  auto converted = convert_host(host, dtype);
-  if (!converted) return converted.error();
+  VELA_TRY_ASSIGN(Tensor converted, convert_host(host, dtype));
   if (!ctx.is_cuda()) return converted;
   Tensor out = Tensor::zeros(host.shape(), host.ndim(), dtype, ctx.device);
-  auto copied = copy_tensor(*converted, out, ctx);
-  if (!copied) return copied.error();
+  VELA_TRY(copy_tensor(converted, out, ctx));
   return out;
 }
 
@@ -136,19 +134,18 @@ Result<Tensor> host_staging_tensor(int64_t num_elements, DType dtype, const Devi
   if (!ctx.is_cuda()) return Tensor::zeros({num_elements}, dtype);
 #ifdef VELA_HAVE_CUDA
   const size_t bytes = size_t(num_elements) * dtype_size(dtype);
-  auto p = cuda::allocate_pinned(bytes);
-  if (!p) return p.error();
-  std::memset(*p, 0, bytes);
-  return Tensor::wrap(std::make_shared<Storage>(*p, bytes, Device::cpu(), &cuda::release_pinned), {num_elements}, dtype);
+  VELA_TRY_ASSIGN(void* p, cuda::allocate_pinned(bytes));
+  std::memset(p, 0, bytes);
+  return Tensor::wrap(std::make_shared<Storage>(p, bytes, Device::cpu(), &cuda::release_pinned), {num_elements}, dtype);
 #else
   return no_cuda(ctx.device);
 #endif
 }
 
-Result<bool> copy_async(void* dst, const void* src, size_t nbytes, const DeviceContext& ctx) {
+Status copy_async(void* dst, const void* src, size_t nbytes, const DeviceContext& ctx) {
   if (!ctx.is_cuda()) {
     std::memcpy(dst, src, nbytes);
-    return true;
+    return ok_status();
   }
 #ifdef VELA_HAVE_CUDA
   return cuda::copy_async(dst, src, nbytes, ctx.stream);
@@ -157,12 +154,12 @@ Result<bool> copy_async(void* dst, const void* src, size_t nbytes, const DeviceC
 #endif
 }
 
-Result<bool> copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+Status copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
                              size_t rows, const DeviceContext& ctx) {
   if (!ctx.is_cuda()) {
     for (size_t r = 0; r < rows; ++r)
       std::memcpy(static_cast<char*>(dst) + r * dst_pitch, static_cast<const char*>(src) + r * src_pitch, row_bytes);
-    return true;
+    return ok_status();
   }
 #ifdef VELA_HAVE_CUDA
   return cuda::copy_rows_async(dst, dst_pitch, src, src_pitch, row_bytes, rows, ctx.stream);
@@ -175,8 +172,7 @@ Result<Tensor> to_host_f32(const Tensor& t, const DeviceContext& ctx) {
   Tensor host = t;
   if (t.device().type != DeviceType::kCPU) {
     host = Tensor::zeros(t.shape(), t.ndim(), t.dtype());
-    auto copied = copy_tensor(t, host, ctx);
-    if (!copied) return copied.error();
+    VELA_TRY(copy_tensor(t, host, ctx));
   }
   return convert_host(host, DType::kF32);
 }

@@ -54,7 +54,7 @@ class DeviceRuntime {
   virtual const DeviceContext& context() const = 0;
   virtual Result<DeviceMemory> memory() const = 0;
   // Waits for the stream; an asynchronous fault of earlier work is reported here.
-  virtual Result<bool> synchronize() = 0;
+  virtual Status synchronize() = 0;
   // Whether work enqueued on the stream may still be running (the CPU: never; a
   // fault is not reported here but by synchronize()).
   virtual bool busy() const { return false; }
@@ -63,7 +63,7 @@ class DeviceRuntime {
 
 // Copies src into dst (same shape and dtype, both contiguous), on ctx's stream when
 // a device is involved; synchronous when either side is pageable host memory.
-Result<bool> copy_tensor(const Tensor& src, Tensor& dst, const DeviceContext& ctx);
+Status copy_tensor(const Tensor& src, Tensor& dst, const DeviceContext& ctx);
 
 // A copy of t on ctx's device in dtype (t is a contiguous host tensor of F32/BF16/F16).
 Result<Tensor> to_device(const Tensor& host, DType dtype, const DeviceContext& ctx);
@@ -74,11 +74,11 @@ Result<Tensor> host_staging_tensor(int64_t num_elements, DType dtype, const Devi
 
 // Enqueues a copy of nbytes on ctx's stream and returns at once (CPU: memcpy).
 // Both sides must be device memory or host_staging_tensor memory.
-Result<bool> copy_async(void* dst, const void* src, size_t nbytes, const DeviceContext& ctx);
+Status copy_async(void* dst, const void* src, size_t nbytes, const DeviceContext& ctx);
 
 // Enqueues a copy of `rows` rows of row_bytes each between buffers whose rows lie
 // dst_pitch / src_pitch bytes apart (CPU: memcpy per row).
-Result<bool> copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+Status copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
                              size_t rows, const DeviceContext& ctx);
 
 // A contiguous fp32 host copy of t (any device, F32/BF16/F16); for tests and checks.

@@ -55,13 +55,9 @@ Result<RopeConfig> parse_rope(const json& j, const std::string& source, int64_t 
     params = j["rope_scaling"];
     key_name = "rope_scaling";
   }
-  auto theta = get_real(params, source, "rope_theta", 0.0);
-  if (!theta) return theta.error();
-  rope.theta = theta.value();
+  VELA_TRY_ASSIGN(rope.theta, get_real(params, source, "rope_theta", 0.0));
   if (rope.theta == 0.0) {
-    auto top = get_real(j, source, "rope_theta", 10000.0);
-    if (!top) return top.error();
-    rope.theta = top.value();
+    VELA_TRY_ASSIGN(rope.theta, get_real(j, source, "rope_theta", 10000.0));
   }
   if (!(rope.theta > 0.0)) return config_error(source, "rope_theta must be positive");
   std::string type = "default";
@@ -77,23 +73,16 @@ Result<RopeConfig> parse_rope(const json& j, const std::string& source, int64_t 
     return unsupported(source, key_name + ".rope_type '" + type + "' (supported: default, linear, llama3)");
   }
   if (rope.type != RopeConfig::Type::kDefault) {
-    auto factor = get_real(params, source, "factor", 0.0);
-    if (!factor) return factor.error();
-    if (!(factor.value() > 0.0)) return config_error(source, key_name + ".factor must be positive");
-    rope.factor = factor.value();
+    VELA_TRY_ASSIGN(rope.factor, get_real(params, source, "factor", 0.0));
+    if (!(rope.factor > 0.0)) return config_error(source, key_name + ".factor must be positive");
   }
   if (rope.type == RopeConfig::Type::kLlama3) {
-    auto low = get_real(params, source, "low_freq_factor", 1.0);
-    auto high = get_real(params, source, "high_freq_factor", 4.0);
-    if (!low) return low.error();
-    if (!high) return high.error();
-    rope.low_freq_factor = low.value();
-    rope.high_freq_factor = high.value();
+    VELA_TRY_ASSIGN(rope.low_freq_factor, get_real(params, source, "low_freq_factor", 1.0));
+    VELA_TRY_ASSIGN(rope.high_freq_factor, get_real(params, source, "high_freq_factor", 4.0));
     if (!(rope.high_freq_factor > rope.low_freq_factor))
       return config_error(source, key_name + ": high_freq_factor must exceed low_freq_factor");
-    auto orig = get_int(params, source, "original_max_position_embeddings", max_pos);
-    if (!orig) return orig.error();
-    rope.original_max_position_embeddings = orig.value();
+    VELA_TRY_ASSIGN(rope.original_max_position_embeddings,
+                    get_int(params, source, "original_max_position_embeddings", max_pos));
   }
   if (params.contains("partial_rotary_factor") || j.contains("partial_rotary_factor")) {
     auto prf = get_real(j.contains("partial_rotary_factor") ? j : params, source, "partial_rotary_factor", 1.0);
@@ -123,31 +112,21 @@ Result<HFConfig> parse_hf_config(const std::string& json_text, const std::string
     return unsupported(source, "architecture '" + c.architecture + "' (supported: " + supported_architectures() + ")");
   c.model_type = j.value("model_type", "");
 
-  auto read = [&](const char* key, int64_t* out, int64_t fallback = -1) -> std::optional<Error> {
-    auto v = get_int(j, source, key, fallback);
-    if (!v) return v.error();
-    *out = v.value();
-    return std::nullopt;
-  };
-  if (auto e = read("vocab_size", &c.vocab_size)) return *e;
-  if (auto e = read("hidden_size", &c.hidden_size)) return *e;
-  if (auto e = read("intermediate_size", &c.intermediate_size)) return *e;
-  if (auto e = read("num_hidden_layers", &c.num_hidden_layers)) return *e;
-  if (auto e = read("num_attention_heads", &c.num_attention_heads)) return *e;
-  if (auto e = read("num_key_value_heads", &c.num_key_value_heads, c.num_attention_heads)) return *e;
+  VELA_TRY_ASSIGN(c.vocab_size, get_int(j, source, "vocab_size"));
+  VELA_TRY_ASSIGN(c.hidden_size, get_int(j, source, "hidden_size"));
+  VELA_TRY_ASSIGN(c.intermediate_size, get_int(j, source, "intermediate_size"));
+  VELA_TRY_ASSIGN(c.num_hidden_layers, get_int(j, source, "num_hidden_layers"));
+  VELA_TRY_ASSIGN(c.num_attention_heads, get_int(j, source, "num_attention_heads"));
+  VELA_TRY_ASSIGN(c.num_key_value_heads, get_int(j, source, "num_key_value_heads", c.num_attention_heads));
   if (c.hidden_size % c.num_attention_heads != 0 && !(j.contains("head_dim") && !j["head_dim"].is_null()))
     return config_error(source, "hidden_size is not a multiple of num_attention_heads and head_dim is absent");
-  if (auto e = read("head_dim", &c.head_dim, c.hidden_size / c.num_attention_heads)) return *e;
+  VELA_TRY_ASSIGN(c.head_dim, get_int(j, source, "head_dim", c.hidden_size / c.num_attention_heads));
   if (c.head_dim % 2 != 0) return config_error(source, "head_dim must be even for RoPE");
   if (c.num_attention_heads % c.num_key_value_heads != 0)
     return config_error(source, "num_attention_heads is not a multiple of num_key_value_heads");
-  if (auto e = read("max_position_embeddings", &c.max_position_embeddings, 4096)) return *e;
-  auto eps = get_real(j, source, "rms_norm_eps", 1e-6);
-  if (!eps) return eps.error();
-  c.rms_norm_eps = eps.value();
-  auto init = get_real(j, source, "initializer_range", 0.02);
-  if (!init) return init.error();
-  c.initializer_range = init.value();
+  VELA_TRY_ASSIGN(c.max_position_embeddings, get_int(j, source, "max_position_embeddings", 4096));
+  VELA_TRY_ASSIGN(c.rms_norm_eps, get_real(j, source, "rms_norm_eps", 1e-6));
+  VELA_TRY_ASSIGN(c.initializer_range, get_real(j, source, "initializer_range", 0.02));
 
   std::string act = j.value("hidden_act", std::string("silu"));
   if (act != "silu") return unsupported(source, "hidden_act '" + act + "' (supported: silu)");
@@ -155,9 +134,7 @@ Result<HFConfig> parse_hf_config(const std::string& json_text, const std::string
                  (c.architecture == "MistralForCausalLM" && j.contains("sliding_window") && !j["sliding_window"].is_null());
   if (sliding) return unsupported(source, "sliding_window attention");
 
-  auto rope = parse_rope(j, source, c.max_position_embeddings);
-  if (!rope) return rope.error();
-  c.rope = rope.value();
+  VELA_TRY_ASSIGN(c.rope, parse_rope(j, source, c.max_position_embeddings));
 
   c.tie_word_embeddings = get_bool(j, "tie_word_embeddings", false);
   bool attention_bias = arch->attention_bias_key && get_bool(j, "attention_bias", false);

@@ -72,10 +72,8 @@ MappedFile::~MappedFile() {
 }
 
 Result<std::unique_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string& path) {
-  auto mapped = MappedFile::open(path);
-  if (!mapped) return mapped.error();
   auto file = std::unique_ptr<SafetensorsFile>(new SafetensorsFile());
-  file->file_ = std::move(mapped.value());
+  VELA_TRY_ASSIGN(file->file_, MappedFile::open(path));
   const unsigned char* bytes = file->file_->data();
   size_t size = file->file_->size_bytes();
   if (size < 8)
@@ -173,9 +171,8 @@ Result<std::unique_ptr<SafetensorsCheckpoint>> SafetensorsCheckpoint::open(const
                                             "' outside the model directory");
       auto [pos, inserted] = file_pos.emplace(file, ckpt->files_.size());
       if (inserted) {
-        auto opened = SafetensorsFile::open((fs::path(dir) / file).string());
-        if (!opened) return opened.error();
-        ckpt->files_.push_back(std::move(opened.value()));
+        VELA_TRY_ASSIGN(auto opened, SafetensorsFile::open((fs::path(dir) / file).string()));
+        ckpt->files_.push_back(std::move(opened));
       }
       const auto& shard = ckpt->files_[pos->second];
       if (shard->find(it.key()) == nullptr)
@@ -184,9 +181,8 @@ Result<std::unique_ptr<SafetensorsCheckpoint>> SafetensorsCheckpoint::open(const
       ckpt->index_[it.key()] = pos->second;
     }
   } else if (fs::exists(single_path)) {
-    auto opened = SafetensorsFile::open(single_path.string());
-    if (!opened) return opened.error();
-    ckpt->files_.push_back(std::move(opened.value()));
+    VELA_TRY_ASSIGN(auto opened, SafetensorsFile::open(single_path.string()));
+    ckpt->files_.push_back(std::move(opened));
     for (const auto& [name, entry] : ckpt->files_[0]->entries()) ckpt->index_[name] = 0;
   } else {
     return make_error("io", dir + ": no model.safetensors or model.safetensors.index.json");

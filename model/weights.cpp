@@ -151,9 +151,7 @@ class SafetensorsWeights final : public WeightSource {
   Result<Tensor> load_to_device(const std::string& name, const std::vector<int64_t>& full_shape, const Slice& slice,
                                 const SafetensorsEntry& e, DType stored, const std::vector<int64_t>& shape) {
     if (!upload_) {
-      auto up = cuda::StagedUpload::create(target().stream);
-      if (!up) return up.error();
-      upload_ = std::move(up.value());
+      VELA_TRY_ASSIGN(upload_, cuda::StagedUpload::create(target().stream));
       total_bytes_ = ckpt_->total_bytes();
     }
     const bool f32_target = target().dtype == DType::kF32;
@@ -172,9 +170,9 @@ class SafetensorsWeights final : public WeightSource {
       }
       dst_base = widen_scratch_.raw_data();
     }
-    if (auto began = upload_->begin(dst_base); !began) return began.error();
+    VELA_TRY(upload_->begin(dst_base));
     const size_t elem = dtype_size(stored);
-    Result<bool> status = true;
+    Status status = ok_status();
     auto send = [&](const unsigned char* src, int64_t count) {  // src == nullptr: zeros
       while (count > 0 && status) {
         auto room = upload_->reserve(size_t(count) * wire, wire);
@@ -194,7 +192,7 @@ class SafetensorsWeights final : public WeightSource {
     if (!status) return status.error();
     // Sent now, so nothing of this tensor waits in staging; the copy still runs while
     // the next tensor is converted.
-    if (auto flushed = upload_->flush(); !flushed) return flushed.error();
+    VELA_TRY(upload_->flush());
     if (widen) {  // after the copies on the same stream
       cudaError_t err = kernels::widen_bf16(static_cast<const kernels::bf16*>(widen_scratch_.raw_data()),
                                             static_cast<float*>(out.raw_data()), out.numel(),
@@ -288,9 +286,8 @@ float dummy_half_width(double init_std) { return float(init_std * std::sqrt(3.0)
 
 Result<std::unique_ptr<WeightSource>> open_safetensors_weights(const std::string& model_dir,
                                                                const DeviceContext& target) {
-  auto ckpt = SafetensorsCheckpoint::open(model_dir);
-  if (!ckpt) return ckpt.error();
-  return std::unique_ptr<WeightSource>(new SafetensorsWeights(std::move(ckpt.value()), target));
+  VELA_TRY_ASSIGN(auto ckpt, SafetensorsCheckpoint::open(model_dir));
+  return std::unique_ptr<WeightSource>(new SafetensorsWeights(std::move(ckpt), target));
 }
 
 std::unique_ptr<WeightSource> make_dummy_weights(uint64_t seed, double init_std, const DeviceContext& target) {

@@ -10,25 +10,24 @@ namespace fs = std::filesystem;
 
 Result<ModelShape> read_model_shape(const std::string& path, int32_t bytes_per_param) {
   const std::string dir = fs::path(path).filename() == "config.json" ? fs::path(path).parent_path().string() : path;
-  auto c = load_hf_config(dir);
-  if (!c) return c.error();
-  const int64_t h = c->hidden_size, heads = c->num_attention_heads, kv = c->num_key_value_heads;
-  const int64_t d = c->head_dim, inter = c->intermediate_size;
+  VELA_TRY_ASSIGN(const HFConfig c, load_hf_config(dir));
+  const int64_t h = c.hidden_size, heads = c.num_attention_heads, kv = c.num_key_value_heads;
+  const int64_t d = c.head_dim, inter = c.intermediate_size;
   int64_t per_layer = h * heads * d + 2 * h * kv * d + heads * d * h  // q, k, v, o
                       + 3 * h * inter                                  // gate, up, down
                       + 2 * h;                                         // two RMSNorms
-  if (c->qk_norm) per_layer += 2 * d;
-  if (c->qkv_bias) per_layer += (heads + 2 * kv) * d;
-  if (c->o_bias) per_layer += h;
-  if (c->mlp_bias) per_layer += 2 * inter + h;
+  if (c.qk_norm) per_layer += 2 * d;
+  if (c.qkv_bias) per_layer += (heads + 2 * kv) * d;
+  if (c.o_bias) per_layer += h;
+  if (c.mlp_bias) per_layer += 2 * inter + h;
   ModelShape s;
-  s.embedding_params = c->vocab_size * h;
-  s.lm_head_params = c->vocab_size * h;
-  s.tied_embeddings = c->tie_word_embeddings;
-  s.num_params = s.embedding_params + c->num_hidden_layers * per_layer + h + (s.tied_embeddings ? 0 : s.lm_head_params);
+  s.embedding_params = c.vocab_size * h;
+  s.lm_head_params = c.vocab_size * h;
+  s.tied_embeddings = c.tie_word_embeddings;
+  s.num_params = s.embedding_params + c.num_hidden_layers * per_layer + h + (s.tied_embeddings ? 0 : s.lm_head_params);
   s.bytes_per_param = bytes_per_param;
-  s.kv_bytes_per_token = 2 * c->num_hidden_layers * kv * d * bytes_per_param;
-  s.attn_flops_per_token_key = 4 * c->num_hidden_layers * heads * d;
+  s.kv_bytes_per_token = 2 * c.num_hidden_layers * kv * d * bytes_per_param;
+  s.attn_flops_per_token_key = 4 * c.num_hidden_layers * heads * d;
   return s;
 }
 

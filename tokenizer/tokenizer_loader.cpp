@@ -30,24 +30,24 @@ class TokenizerLoader {
  public:
   TokenizerLoader(Tokenizer& tok, std::string source) : tok_(tok), source_(std::move(source)) {}
 
-  Result<bool> load(const json& root, const json* config) {
+  Status load(const json& root, const json* config) {
     std::vector<std::pair<std::string, int32_t>> vocab_entries;
-    if (auto r = load_model(member(root, "model"), &vocab_entries); !r) return r.error();
-    if (auto r = load_added_tokens(member(root, "added_tokens")); !r) return r.error();
-    if (auto r = load_normalizer(member(root, "normalizer")); !r) return r.error();
-    if (auto r = load_pre_tokenizer(member(root, "pre_tokenizer")); !r) return r.error();
-    if (auto r = load_decoder(member(root, "decoder")); !r) return r.error();
-    if (auto r = load_post_processor(member(root, "post_processor")); !r) return r.error();
+    VELA_TRY(load_model(member(root, "model"), &vocab_entries));
+    VELA_TRY(load_added_tokens(member(root, "added_tokens")));
+    VELA_TRY(load_normalizer(member(root, "normalizer")));
+    VELA_TRY(load_pre_tokenizer(member(root, "pre_tokenizer")));
+    VELA_TRY(load_decoder(member(root, "decoder")));
+    VELA_TRY(load_post_processor(member(root, "post_processor")));
     build_id_tables(vocab_entries);
     load_config(config);
-    return true;
+    return ok_status();
   }
 
  private:
   Error error(const std::string& what) const { return make_error("bad_tokenizer", source_ + ": " + what); }
   static std::string type_of(const json& j) { return j.is_object() ? j.value("type", std::string()) : ""; }
 
-  Result<bool> load_model(const json& model, std::vector<std::pair<std::string, int32_t>>* vocab_entries) {
+  Status load_model(const json& model, std::vector<std::pair<std::string, int32_t>>* vocab_entries) {
     if (type_of(model) != "BPE") return error("model.type must be \"BPE\", got " + member(model, "type").dump());
     if (!member(model, "dropout").is_null()) return error("model.dropout is set; BPE dropout is not supported");
     if (model.value("byte_fallback", false)) return error("model.byte_fallback is not supported (byte-level BPE only)");
@@ -88,10 +88,10 @@ class TokenizerLoader {
     auto bpe = BpeModel::build(vocab_, merges, model.value("ignore_merges", false));
     if (!bpe) return error(bpe.error().message);
     tok_.bpe_ = std::move(bpe.value());
-    return true;
+    return ok_status();
   }
 
-  Result<bool> load_added_tokens(const json& added) {
+  Status load_added_tokens(const json& added) {
     if (!added.is_array()) return error("added_tokens must be an array");
     for (const json& t : added) {
       if (!t.is_object() || !t.contains("id") || !t.contains("content") || !t["content"].is_string()) {
@@ -105,10 +105,10 @@ class TokenizerLoader {
       added_.push_back(AddedEntry{content, id, t.value("special", false)});
       tok_.added_tokens_.add(content, id);
     }
-    return true;
+    return ok_status();
   }
 
-  Result<bool> load_normalizer(const json& normalizer) {
+  Status load_normalizer(const json& normalizer) {
     NormalizerKind kind = NormalizerKind::kNone;
     std::vector<json> parts;
     if (type_of(normalizer) == "Sequence") {
@@ -123,10 +123,10 @@ class TokenizerLoader {
     auto created = Normalizer::create(kind);
     if (!created) return error(created.error().message);
     tok_.normalizer_ = created.value();
-    return true;
+    return ok_status();
   }
 
-  Result<bool> load_pre_tokenizer(const json& pre) {
+  Status load_pre_tokenizer(const json& pre) {
     std::vector<json> parts;
     if (type_of(pre) == "Sequence") {
       for (const json& p : pre.value("pretokenizers", json::array())) parts.push_back(p);
@@ -158,15 +158,15 @@ class TokenizerLoader {
       if (!compiled) return error(compiled.error().message);
       tok_.pre_tokenizer_ = std::move(compiled.value());
     }
-    return true;
+    return ok_status();
   }
 
-  Result<bool> load_decoder(const json& decoder) {
+  Status load_decoder(const json& decoder) {
     if (type_of(decoder) != "ByteLevel") return error("decoder must be ByteLevel, got " + decoder.dump());
-    return true;
+    return ok_status();
   }
 
-  Result<bool> load_post_processor(const json& post) {
+  Status load_post_processor(const json& post) {
     std::vector<json> parts;
     if (type_of(post) == "Sequence") {
       for (const json& p : post.value("processors", json::array())) parts.push_back(p);
@@ -193,7 +193,7 @@ class TokenizerLoader {
         for (const json& id : special["ids"]) target.push_back(id.get<int32_t>());
       }
     }
-    return true;
+    return ok_status();
   }
 
   void build_id_tables(const std::vector<std::pair<std::string, int32_t>>& vocab_entries) {
@@ -290,7 +290,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::from_json(std::string_view tokeniz
   std::unique_ptr<Tokenizer> tok(new Tokenizer());
   TokenizerLoader loader(*tok, source);
   try {
-    if (auto r = loader.load(root, config.is_object() ? &config : nullptr); !r) return r.error();
+    VELA_TRY(loader.load(root, config.is_object() ? &config : nullptr));
   } catch (const json::exception& e) {  // a value of the wrong JSON type somewhere
     return make_error("bad_tokenizer", source + ": " + e.what());
   }
@@ -310,16 +310,13 @@ Result<std::string> read_file(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::from_file(const std::string& tokenizer_json_path) {
-  auto text = read_file(tokenizer_json_path);
-  if (!text) return text.error();
+  VELA_TRY_ASSIGN(const std::string text, read_file(tokenizer_json_path));
   std::string config_text;
   auto config_path = std::filesystem::path(tokenizer_json_path).parent_path() / "tokenizer_config.json";
   if (std::filesystem::exists(config_path)) {
-    auto config = read_file(config_path.string());
-    if (!config) return config.error();
-    config_text = std::move(config.value());
+    VELA_TRY_ASSIGN(config_text, read_file(config_path.string()));
   }
-  return from_json(text.value(), config_text, tokenizer_json_path);
+  return from_json(text, config_text, tokenizer_json_path);
 }
 
 }  // namespace vela

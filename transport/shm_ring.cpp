@@ -126,7 +126,7 @@ bool ShmRing::fits(const ShmFrames& frames) const {
   return n <= header()->slot_bytes;
 }
 
-Result<bool> ShmRing::write(const ShmFrames& frames, uint32_t tag, int64_t deadline_ns) {
+Status ShmRing::write(const ShmFrames& frames, uint32_t tag, int64_t deadline_ns) {
   Header* h = header();
   if (!fits(frames))
     return make_error("too_large", "shared-memory ring: record does not fit a slot of " +
@@ -175,7 +175,7 @@ Result<bool> ShmRing::write(const ShmFrames& frames, uint32_t tag, int64_t deadl
       (void)!::write(wake_fds_[r], &one, sizeof(one));
     }
   }
-  return true;
+  return ok_status();
 }
 
 bool ShmRing::readable(uint32_t reader) const {

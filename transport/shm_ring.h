@@ -51,7 +51,7 @@ class ShmRing {
   // Publishes one record: `frames` (which must fit) and a caller-defined tag. Waits
   // for the oldest slot to be read by every reader until deadline_ns (steady clock);
   // then fails with "ring_full" naming the reader that lags.
-  Result<bool> write(const ShmFrames& frames, uint32_t tag, int64_t deadline_ns);
+  Status write(const ShmFrames& frames, uint32_t tag, int64_t deadline_ns);
   uint64_t written() const;
 
   // ---- reader r --------------------------------------------------------------------

@@ -29,14 +29,14 @@ StepChannel::~StepChannel() {
   if (up_fd_ >= 0) ::close(up_fd_);
 }
 
-Result<bool> StepChannel::map(size_t size) {
+Status StepChannel::map(size_t size) {
   mem_ = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd_, 0);
   if (mem_ == MAP_FAILED) {
     mem_ = nullptr;
     return sys_error("mmap of " + std::to_string(size) + " bytes");
   }
   size_ = size;
-  return true;
+  return ok_status();
 }
 
 Result<std::unique_ptr<StepChannel>> StepChannel::create(int32_t world_size, uint32_t slots, uint64_t slot_bytes) {
@@ -49,13 +49,9 @@ Result<std::unique_ptr<StepChannel>> StepChannel::create(int32_t world_size, uin
   c->memfd_ = ::memfd_create("vela-step-channel", MFD_CLOEXEC);
   if (c->memfd_ < 0) return sys_error("memfd_create");
   if (::ftruncate(c->memfd_, static_cast<off_t>(down_bytes + up_bytes)) != 0) return sys_error("ftruncate");
-  if (auto ok = c->map(down_bytes + up_bytes); !ok) return ok.error();
-  auto down = ShmRing::format(c->mem_, down_bytes, static_cast<uint32_t>(world_size), slots, slot_bytes);
-  if (!down) return down.error();
-  auto up = ShmRing::format(static_cast<char*>(c->mem_) + down_bytes, up_bytes, 1, slots, slot_bytes);
-  if (!up) return up.error();
-  c->down_ = down.value();
-  c->up_ = up.value();
+  VELA_TRY(c->map(down_bytes + up_bytes));
+  VELA_TRY_ASSIGN(c->down_, ShmRing::format(c->mem_, down_bytes, static_cast<uint32_t>(world_size), slots, slot_bytes));
+  VELA_TRY_ASSIGN(c->up_, ShmRing::format(static_cast<char*>(c->mem_) + down_bytes, up_bytes, 1, slots, slot_bytes));
   for (int32_t r = 0; r < world_size; ++r) {
     const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd < 0) return sys_error("eventfd");
@@ -90,18 +86,15 @@ Result<std::unique_ptr<StepChannel>> StepChannel::attach(const std::string& spec
   c->up_fd_ = up_fd;
   struct stat st{};
   if (::fstat(memfd, &st) != 0) return sys_error("fd " + std::to_string(memfd) + " (the shared memory)");
-  if (auto ok = c->map(static_cast<size_t>(st.st_size)); !ok) return ok.error();
-  auto down = ShmRing::attach(c->mem_, c->size_);
-  if (!down) return down.error();
-  const size_t down_bytes = page_round(ShmRing::region_bytes(down->readers(), down->slots(), down->slot_bytes()));
+  VELA_TRY(c->map(static_cast<size_t>(st.st_size)));
+  VELA_TRY_ASSIGN(c->down_, ShmRing::attach(c->mem_, c->size_));
+  const ShmRing& down = c->down_;
+  const size_t down_bytes = page_round(ShmRing::region_bytes(down.readers(), down.slots(), down.slot_bytes()));
   if (down_bytes >= c->size_) return make_error("step_channel", "step channel: region holds no up ring");
-  auto up = ShmRing::attach(static_cast<char*>(c->mem_) + down_bytes, c->size_ - down_bytes);
-  if (!up) return up.error();
-  if (rank < 0 || static_cast<uint32_t>(rank) >= down->readers())
+  VELA_TRY_ASSIGN(c->up_, ShmRing::attach(static_cast<char*>(c->mem_) + down_bytes, c->size_ - down_bytes));
+  if (rank < 0 || static_cast<uint32_t>(rank) >= down.readers())
     return make_error("step_channel", "step channel: rank " + std::to_string(rank) + " but the ring has " +
-                                          std::to_string(down->readers()) + " readers");
-  c->down_ = down.value();
-  c->up_ = up.value();
+                                          std::to_string(down.readers()) + " readers");
   c->up_.set_wake_fds({up_fd});
   c->reader_ = static_cast<uint32_t>(rank);
   return c;

@@ -47,7 +47,7 @@ class StepChannel {
 
  private:
   StepChannel() = default;
-  Result<bool> map(size_t size);
+  Status map(size_t size);
 
   bool is_engine_ = false;
   uint32_t reader_ = 0;  // of inbox(): the engine is the up ring's only reader, rank r reads down as r

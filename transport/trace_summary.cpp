@@ -33,14 +33,13 @@ Result<std::vector<TraceRecord>> read_trace(const std::string& path) {
   return out;
 }
 
-Result<bool> write_chrome_trace(const std::string& jsonl_path, const std::string& out_path) {
-  auto records = read_trace(jsonl_path);
-  if (!records) return records.error();
+Status write_chrome_trace(const std::string& jsonl_path, const std::string& out_path) {
+  VELA_TRY_ASSIGN(const auto records, read_trace(jsonl_path));
   int64_t t0 = INT64_MAX;
-  for (const auto& r : *records) t0 = std::min(t0, r.send_time_ns > 0 ? r.send_time_ns : r.recv_time_ns);
+  for (const auto& r : records) t0 = std::min(t0, r.send_time_ns > 0 ? r.send_time_ns : r.recv_time_ns);
   std::map<std::string, int> tids;
   nlohmann::json events = nlohmann::json::array();
-  for (const auto& r : *records) {
+  for (const auto& r : records) {
     auto [it, added] = tids.emplace(r.to, static_cast<int>(tids.size()) + 1);
     if (added)
       events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", 1}, {"tid", it->second}, {"args", {{"name", r.to}}}});
@@ -57,7 +56,7 @@ Result<bool> write_chrome_trace(const std::string& jsonl_path, const std::string
   std::ofstream out(out_path);
   if (!out) return make_error("write_failed", "cannot write '" + out_path + "'");
   out << nlohmann::json{{"traceEvents", events}, {"displayTimeUnit", "ns"}}.dump() << "\n";
-  return true;
+  return ok_status();
 }
 
 TraceSummary summarize_trace(const std::vector<TraceRecord>& records) {

@@ -13,7 +13,7 @@ namespace vela {
 Result<std::vector<TraceRecord>> read_trace(const std::string& jsonl_path);
 
 // One complete event per record (a slice from send to receive on the receiver's track).
-Result<bool> write_chrome_trace(const std::string& jsonl_path, const std::string& out_path);
+Status write_chrome_trace(const std::string& jsonl_path, const std::string& out_path);
 
 struct MessageTypeSummary {
   uint64_t count = 0;

@@ -77,12 +77,11 @@ Result<std::unique_ptr<CudaSampler>> CudaSampler::create(int32_t max_rows, int32
     return make_error("bad_sampler", "CudaSampler needs 0 < max_rows * vocab <= 2^31 - 1 (max_rows " +
                                          std::to_string(max_rows) + ", vocab " + std::to_string(vocab_size) + ")");
   std::unique_ptr<CudaSampler> s(new CudaSampler(max_rows, vocab_size, stream));
-  auto ok = s->init();
-  if (!ok.ok()) return ok.error();
+  VELA_TRY(s->init());
   return s;
 }
 
-Result<bool> CudaSampler::init() {
+Status CudaSampler::init() {
   const size_t cells = size_t(max_rows_) * size_t(vocab_);
   VELA_CUDA_TRY(cudaMalloc(reinterpret_cast<void**>(&work_), cells * 4));
   VELA_CUDA_TRY(cudaMalloc(reinterpret_cast<void**>(&sorted_e_), cells * 4));
@@ -102,10 +101,10 @@ Result<bool> CudaSampler::init() {
   auto r = ensure_history(4096, 0);
   if (!r.ok()) return r;
   VELA_CUDA_TRY(cudaStreamSynchronize(stream_));
-  return true;
+  return ok_status();
 }
 
-Result<bool> CudaSampler::ensure_history(int64_t num_ids, int64_t num_table_slots) {
+Status CudaSampler::ensure_history(int64_t num_ids, int64_t num_table_slots) {
   const size_t need = InLayout(max_rows_, num_ids).total;
   if (need > in_bytes_) {
     const size_t bytes = need + need / 2;  // grow geometrically
@@ -125,16 +124,16 @@ Result<bool> CudaSampler::ensure_history(int64_t num_ids, int64_t num_table_slot
     VELA_CUDA_TRY(cudaMalloc(reinterpret_cast<void**>(&table_), size_t(slots) * sizeof(int2)));
     table_slots_ = slots;
   }
-  return true;
+  return ok_status();
 }
 
-Result<bool> CudaSampler::sample(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top,
+Status CudaSampler::sample(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top,
                                  std::vector<int32_t>& tokens, StepLogprobs* logprobs) {
   VELA_TRY(enqueue(logits, rows, num_top, logprobs != nullptr));
   return collect(tokens, logprobs);
 }
 
-Result<bool> CudaSampler::enqueue(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top,
+Status CudaSampler::enqueue(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top,
                                   bool want_logprobs) {
   const int64_t num_rows = int64_t(rows.size());
   if (pending_rows_ >= 0) return make_error("sampler_busy", "CudaSampler: enqueue before the last draw was collected");
@@ -142,7 +141,7 @@ Result<bool> CudaSampler::enqueue(const Tensor& logits, std::span<const SampleRo
   pending_top_ = -1;
   if (num_rows == 0) {
     pending_rows_ = 0;
-    return true;
+    return ok_status();
   }
   if (logits.device().type != DeviceType::kCUDA || logits.dtype() != DType::kF32 || logits.ndim() != 2 ||
       logits.size(0) != num_rows || logits.size(1) != vocab_ || logits.stride(1) != 1)
@@ -261,16 +260,16 @@ Result<bool> CudaSampler::enqueue(const Tensor& logits, std::span<const SampleRo
   VELA_CUDA_TRY(cudaMemcpyAsync(out_host_, out_, out.total, cudaMemcpyDeviceToHost, stream_));
   pending_rows_ = num_rows;
   pending_top_ = top;
-  return true;
+  return ok_status();
 }
 
-Result<bool> CudaSampler::collect(std::vector<int32_t>& tokens, StepLogprobs* logprobs) {
+Status CudaSampler::collect(std::vector<int32_t>& tokens, StepLogprobs* logprobs) {
   if (pending_rows_ < 0) return make_error("sampler_idle", "CudaSampler: collect without an enqueued draw");
   const int64_t num_rows = pending_rows_;
   const int32_t top = pending_top_;
   pending_rows_ = -1;
   tokens.resize(size_t(num_rows));
-  if (num_rows == 0) return true;
+  if (num_rows == 0) return ok_status();
   VELA_CUDA_TRY(cudaStreamSynchronize(stream_));
   const OutLayout out(num_rows, top > 0 ? top : 0);
   const char* oh = static_cast<const char*>(out_host_);
@@ -287,7 +286,7 @@ Result<bool> CudaSampler::collect(std::vector<int32_t>& tokens, StepLogprobs* lo
       logprobs->top_logprobs.insert(logprobs->top_logprobs.end(), lps, lps + num_rows * top);
     }
   }
-  return true;
+  return ok_status();
 }
 
 }  // namespace vela

@@ -29,14 +29,14 @@ class CudaSampler {
 
   // As Sampler::sample; logits [rows, vocab] f32 on the device (row stride free, unit
   // column stride). Errors name the bad argument or the failing CUDA call.
-  Result<bool> sample(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top,
+  Status sample(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top,
                       std::vector<int32_t>& tokens, StepLogprobs* logprobs);
   // sample() in two halves, so the host can do other work while the GPU draws:
   // enqueue() packs and sends the rows (their histories are copied: the rows may change
   // once it returns) and launches the draw; collect() waits for it and reads the
   // tokens (and logprobs) back. Each enqueue() is followed by one collect().
-  Result<bool> enqueue(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top, bool want_logprobs);
-  Result<bool> collect(std::vector<int32_t>& tokens, StepLogprobs* logprobs);
+  Status enqueue(const Tensor& logits, std::span<const SampleRow> rows, int32_t num_top, bool want_logprobs);
+  Status collect(std::vector<int32_t>& tokens, StepLogprobs* logprobs);
 
   // Tests: rows whose draw took the one-thread exact path in the last call (the
   // parallel prefix sums were too close to a threshold to be trusted), and a switch
@@ -46,8 +46,8 @@ class CudaSampler {
 
  private:
   CudaSampler(int32_t max_rows, int32_t vocab, cudaStream_t stream);
-  Result<bool> init();
-  Result<bool> ensure_history(int64_t num_ids, int64_t num_table_slots);
+  Status init();
+  Status ensure_history(int64_t num_ids, int64_t num_table_slots);
 
   int32_t max_rows_, vocab_;
   cudaStream_t stream_;

@@ -34,7 +34,7 @@ Error cuda_error(const std::string& what, cudaError_t err) {
 }
 }  // namespace
 
-Result<bool> DecodeGraphs::capture(int32_t batch, CUstream_st* stream, const std::function<Tensor()>& body) {
+Status DecodeGraphs::capture(int32_t batch, CUstream_st* stream, const std::function<Tensor()>& body) {
   const std::string at = "CUDA graph of the decode step at batch " + std::to_string(batch);
   if (batch < 1 || bucket_for(batch) == batch) return make_error("cuda_graph", at + ": bad or repeated size");
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
@@ -69,7 +69,7 @@ Result<bool> DecodeGraphs::capture(int32_t batch, CUstream_st* stream, const std
   auto pos = std::lower_bound(entries_.begin(), entries_.end(), batch,
                               [](const Entry& x, int32_t n) { return x.batch < n; });
   entries_.insert(pos, std::move(e));
-  return true;
+  return ok_status();
 }
 
 Result<Tensor> DecodeGraphs::replay(int32_t batch, CUstream_st* stream) {
@@ -91,7 +91,7 @@ void DecodeGraphs::clear() {
 
 #else  // CPU-only build: nothing is ever captured.
 
-Result<bool> DecodeGraphs::capture(int32_t batch, CUstream_st*, const std::function<Tensor()>&) {
+Status DecodeGraphs::capture(int32_t batch, CUstream_st*, const std::function<Tensor()>&) {
   return make_error("cuda_graph", "CUDA graph at batch " + std::to_string(batch) + ": this build has no CUDA");
 }
 Result<Tensor> DecodeGraphs::replay(int32_t batch, CUstream_st*) {

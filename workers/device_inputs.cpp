@@ -54,24 +54,22 @@ int64_t pack_step_inputs(const StepInputs& in, int32_t pad_to, int32_t block_siz
   return used_blocks;
 }
 
-Result<bool> DeviceInputs::init(const DeviceContext& ctx, int32_t max_tokens, int32_t max_seqs,
+Status DeviceInputs::init(const DeviceContext& ctx, int32_t max_tokens, int32_t max_seqs,
                                 int32_t max_blocks_per_seq, int32_t block_size) {
   ctx_ = ctx;
   block_size_ = block_size;
   max_tokens_ = max_tokens;
   max_seqs_ = max_seqs;
   stride_ = max_blocks_per_seq;
-  if (!ctx.is_cuda()) return true;
+  if (!ctx.is_cuda()) return ok_status();
   const InputLayout l = InputLayout::of(max_tokens, max_seqs, max_blocks_per_seq);
-  auto staging = host_staging_tensor(l.total, DType::kI32, ctx);
-  if (!staging) return staging.error();
-  staging_ = std::move(staging.value());
+  VELA_TRY_ASSIGN(staging_, host_staging_tensor(l.total, DType::kI32, ctx));
   try {
     device_ = Tensor::zeros({l.total}, DType::kI32, ctx.device);
   } catch (const std::bad_alloc& e) {
     return make_error("out_of_memory", std::string("step inputs: ") + e.what());
   }
-  return true;
+  return ok_status();
 }
 
 Result<ForwardBatch> DeviceInputs::upload(const StepInputs& in, int32_t pad_to) {
@@ -118,11 +116,9 @@ Result<ForwardBatch> DeviceInputs::upload(const StepInputs& in, int32_t pad_to) 
   int32_t* h = staging_.data<int32_t>();
   const int64_t used_blocks = pack_step_inputs(in, pad_to, block_size_, l, h);
   const size_t row_bytes = size_t(used_blocks) * sizeof(int32_t);
-  auto copied = copy_async(device_.raw_data(), h, size_t(l.block_tables) * sizeof(int32_t), ctx_);
-  if (!copied) return copied.error();
-  copied = copy_rows_async(device_.data<int32_t>() + l.block_tables, size_t(stride_) * sizeof(int32_t),
-                           h + l.block_tables, size_t(stride_) * sizeof(int32_t), row_bytes, size_t(rows), ctx_);
-  if (!copied) return copied.error();
+  VELA_TRY(copy_async(device_.raw_data(), h, size_t(l.block_tables) * sizeof(int32_t), ctx_));
+  VELA_TRY(copy_rows_async(device_.data<int32_t>() + l.block_tables, size_t(stride_) * sizeof(int32_t),
+                           h + l.block_tables, size_t(stride_) * sizeof(int32_t), row_bytes, size_t(rows), ctx_));
   auto at = [&](int64_t offset, int64_t n) { return device_.narrow(0, offset, n); };
   const int64_t tokens = b.num_tokens;
   b.slot_mapping = Tensor::from_blob(device_.data<int32_t>() + l.slot_mapping, {tokens}, DType::kI64, ctx_.device);

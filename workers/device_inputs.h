@@ -41,7 +41,7 @@ int64_t pack_step_inputs(const StepInputs& in, int32_t pad_to, int32_t block_siz
 class DeviceInputs {
  public:
   // max_blocks_per_seq is also the block tables' row stride on the device.
-  Result<bool> init(const DeviceContext& ctx, int32_t max_tokens, int32_t max_seqs, int32_t max_blocks_per_seq,
+  Status init(const DeviceContext& ctx, int32_t max_tokens, int32_t max_seqs, int32_t max_blocks_per_seq,
                     int32_t block_size);
   // The batch for `in` (and its sample rows in sample_rows()); enqueues the copy
   // on ctx's stream. The staging buffer is reused: the caller synchronises the

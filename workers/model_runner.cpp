@@ -42,7 +42,7 @@ class ModelRunner final : public Runner {
       : comm_(comm != nullptr ? comm : &single_rank_), options_(options), log_(logger("worker")) {}
 
   Result<ProfileResult> load(const LoadModel& request) override;
-  Result<bool> init_kv_cache(const InitKVCache& request) override;
+  Status init_kv_cache(const InitKVCache& request) override;
   Result<ModelRunnerOutput> execute(const SchedulerOutput& step) override;
   void set_lookahead(Lookahead lookahead) override { lookahead_ = std::move(lookahead); }
 
@@ -54,12 +54,12 @@ class ModelRunner final : public Runner {
   void prepare_ahead(const SchedulerOutput& next);
   Status fill_ahead(const SchedulerOutput& step);
   Result<ProfileResult> load_on_device(const LoadModel& request);
-  Result<bool> profile_forward(int32_t num_tokens);
-  Result<bool> capture_decode_graphs();
+  Status profile_forward(int32_t num_tokens);
+  Status capture_decode_graphs();
   // Sampling in two halves around the lookahead: enqueue (rank 0; on the CPU it
   // samples there and then), then collect the tokens into `out`.
-  Result<bool> sample_enqueue(const Tensor& logits);
-  Result<bool> sample_collect(ModelRunnerOutput& out);
+  Status sample_enqueue(const Tensor& logits);
+  Status sample_collect(ModelRunnerOutput& out);
 
   SingleRankCommunicator single_rank_;
   Communicator* comm_;
@@ -126,40 +126,29 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
                                           std::to_string(request.tensor_parallel_size) + " but the communicator is rank " +
                                           std::to_string(comm_->rank()) + " of " + std::to_string(comm_->world_size()));
   assert(request.block_size_tokens > 0 && "checked by the engine (validate_scheduler_limits)");
-  auto device = parse_device(options_.device);
-  if (!device) return device.error();
-  auto runtime = DeviceRuntime::open(*device, request.dtype);
-  if (!runtime) return runtime.error();
-  runtime_ = std::move(runtime.value());
+  VELA_TRY_ASSIGN(const Device device, parse_device(options_.device));
+  VELA_TRY_ASSIGN(runtime_, DeviceRuntime::open(device, request.dtype));
   ctx_ = runtime_->context();
-  auto config = load_hf_config(request.model_path);
-  if (!config) return config.error();
-  config_ = config.value();
-  auto model = create_model(config_, ParallelInfo{request.tp_rank, request.tensor_parallel_size}, comm_, ctx_);
-  if (!model) return model.error();
-  model_ = std::move(model.value());
+  VELA_TRY_ASSIGN(config_, load_hf_config(request.model_path));
+  VELA_TRY_ASSIGN(model_,
+                  create_model(config_, ParallelInfo{request.tp_rank, request.tensor_parallel_size}, comm_, ctx_));
   if (request.max_model_len > model_->shape().max_positions)
     return make_error("bad_config", "max_model_len " + std::to_string(request.max_model_len) +
                                         " exceeds the model's max_position_embeddings " +
                                         std::to_string(model_->shape().max_positions));
   max_model_len_ = request.max_model_len > 0 ? request.max_model_len : int32_t(model_->shape().max_positions);
-  auto before = runtime_->memory();
-  if (!before) return before.error();
+  VELA_TRY_ASSIGN(const DeviceMemory before, runtime_->memory());
   const auto load_start = std::chrono::steady_clock::now();
   std::unique_ptr<WeightSource> weights;
   if (request.load_format == "dummy") {
     weights = make_dummy_weights(request.seed, config_.initializer_range, ctx_);
   } else if (request.load_format == "auto" || request.load_format == "safetensors") {
-    auto opened = open_safetensors_weights(request.model_path, ctx_);
-    if (!opened) return opened.error();
-    weights = std::move(opened.value());
+    VELA_TRY_ASSIGN(weights, open_safetensors_weights(request.model_path, ctx_));
   } else {
     return make_error("bad_config", "load_format '" + request.load_format + "' (supported: auto, safetensors, dummy)");
   }
-  auto loaded = model_->load_weights(*weights);
-  if (!loaded) return loaded.error();
-  auto synced = runtime_->synchronize();
-  if (!synced) return synced.error();
+  VELA_TRY(model_->load_weights(*weights));
+  VELA_TRY(runtime_->synchronize());
   // The source's staging buffers (and, for fp32 on a GPU, its bf16 widening scratch)
   // go before the memory profile counts what this process holds.
   weights.reset();
@@ -190,33 +179,28 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
   max_tokens_ = max_tokens;
   max_seqs_ = max_seqs;
   graph_max_batch_ = std::max(request.cuda_graph_max_batch, 0);
-  auto reserved = model_->reserve(max_tokens, max_seqs);
-  if (!reserved) return reserved.error();
-  auto inputs = device_inputs_.init(ctx_, max_tokens, max_seqs, max_blocks, block_size_);
-  if (!inputs) return inputs.error();
+  VELA_TRY_ASSIGN(const size_t reserved, model_->reserve(max_tokens, max_seqs));
+  VELA_TRY(device_inputs_.init(ctx_, max_tokens, max_seqs, max_blocks, block_size_));
   inputs_.max_blocks_per_seq = max_blocks;  // the fixed row stride of the block tables
 #ifdef VELA_HAVE_CUDA
-  auto sampler = CudaSampler::create(max_seqs, int32_t(s.vocab_size), reinterpret_cast<cudaStream_t>(ctx_.stream));
-  if (!sampler) return sampler.error();
-  gpu_sampler_ = std::move(sampler.value());
+  VELA_TRY_ASSIGN(gpu_sampler_,
+                  CudaSampler::create(max_seqs, int32_t(s.vocab_size), reinterpret_cast<cudaStream_t>(ctx_.stream)));
 #endif
-  auto profiled = profile_forward(std::min(max_tokens, max_model_len_));
-  if (!profiled) return profiled.error();
-  auto after = runtime_->memory();
-  if (!after) return after.error();
-  profile.kv_cache_bytes_available = gpu_kv_cache_bytes(after->total_bytes, before->free_bytes, after->free_bytes,
+  VELA_TRY(profile_forward(std::min(max_tokens, max_model_len_)));
+  VELA_TRY_ASSIGN(const DeviceMemory after, runtime_->memory());
+  profile.kv_cache_bytes_available = gpu_kv_cache_bytes(after.total_bytes, before.free_bytes, after.free_bytes,
                                                         request.memory_utilization);
   log_->info("rank {}: {} of {}: weights {}, activations {} (reserved for {} tokens / {} sequences), "
              "in use after profiling {}, KV cache may take {} ({}% of the card), {:.2f} MiB per block",
-             request.tp_rank, runtime_->description(), gib(after->total_bytes), gib(model_->weight_bytes()),
-             gib(*reserved), max_tokens, max_seqs, gib(after->total_bytes - after->free_bytes),
+             request.tp_rank, runtime_->description(), gib(after.total_bytes), gib(model_->weight_bytes()),
+             gib(reserved), max_tokens, max_seqs, gib(after.total_bytes - after.free_bytes),
              gib(profile.kv_cache_bytes_available), int(request.memory_utilization * 100),
              double(profile.bytes_per_block) / double(1 << 20));
   if (profile.kv_cache_bytes_available < profile.bytes_per_block * 2)
     return make_error("no_kv_memory", request.model_path + " on " + runtime_->description() + ": weights " +
-                                          gib(model_->weight_bytes()) + " + activations " + gib(*reserved) +
+                                          gib(model_->weight_bytes()) + " + activations " + gib(reserved) +
                                           " leave " + gib(profile.kv_cache_bytes_available) + " of " +
-                                          gib(uint64_t(request.memory_utilization * double(after->total_bytes))) +
+                                          gib(uint64_t(request.memory_utilization * double(after.total_bytes))) +
                                           " (cache.gpu_memory_utilization) for the KV cache; lower "
                                           "scheduler.max_num_batched_tokens or raise the utilization");
   return profile;
@@ -224,7 +208,7 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
 
 // One forward of num_tokens prompt tokens through a throwaway KV cache: every
 // kernel and GEMM shape of a prefill step runs once before serving.
-Result<bool> ModelRunner::profile_forward(int32_t num_tokens) {
+Status ModelRunner::profile_forward(int32_t num_tokens) {
   const ModelShape& s = model_->shape();
   const int32_t blocks = (num_tokens + block_size_ - 1) / block_size_ + 1;
   std::vector<LayerKVCache> kv;
@@ -246,15 +230,14 @@ Result<bool> ModelRunner::profile_forward(int32_t num_tokens) {
   }
   for (int32_t b = 0; b + 1 < blocks && b < in.max_blocks_per_seq; ++b) in.block_tables[size_t(b)] = b + 1;
   in.sample_rows = {num_tokens - 1};
-  auto batch = device_inputs_.upload(in);
-  if (!batch) return batch.error();
-  Tensor hidden = model_->forward(*batch, kv);
+  VELA_TRY_ASSIGN(const ForwardBatch batch, device_inputs_.upload(in));
+  Tensor hidden = model_->forward(batch, kv);
   model_->compute_logits(hidden, device_inputs_.sample_rows());
   VELA_TRY(comm_->wait(ctx_.stream));
   return runtime_->synchronize();
 }
 
-Result<bool> ModelRunner::init_kv_cache(const InitKVCache& request) {
+Status ModelRunner::init_kv_cache(const InitKVCache& request) {
   if (!model_) return make_error("not_loaded", "init_kv_cache before load");
   if (request.num_blocks <= 0)
     return make_error("bad_config", "InitKVCache needs a positive num_blocks, got " + std::to_string(request.num_blocks));
@@ -279,7 +262,7 @@ Result<bool> ModelRunner::init_kv_cache(const InitKVCache& request) {
                                              e.what() + " (model.enforce_eager: true runs without them)");
     }
   }
-  return true;
+  return ok_status();
 }
 
 // The decode graphs, captured once the KV cache exists (their kernels hold its
@@ -287,13 +270,11 @@ Result<bool> ModelRunner::init_kv_cache(const InitKVCache& request) {
 // forward + logits run once eagerly (every kernel loaded and every GEMM shape
 // planned, so nothing inside the capture allocates or searches), then the same
 // launches are captured. Per step only the inputs' copy runs outside the graph.
-Result<bool> ModelRunner::capture_decode_graphs() {
+Status ModelRunner::capture_decode_graphs() {
   const auto sizes = decode_graph_sizes(std::min({graph_max_batch_, max_seqs_, max_tokens_}));
-  if (sizes.empty()) return true;
-  auto synced = runtime_->synchronize();
-  if (!synced) return synced.error();
-  auto before = runtime_->memory();
-  if (!before) return before.error();
+  if (sizes.empty()) return ok_status();
+  VELA_TRY(runtime_->synchronize());
+  VELA_TRY_ASSIGN(const DeviceMemory before, runtime_->memory());
   const auto start = std::chrono::steady_clock::now();
   StepInputs padding;  // no real sequence: every row is padding
   padding.max_blocks_per_seq = inputs_.max_blocks_per_seq;
@@ -301,16 +282,15 @@ Result<bool> ModelRunner::capture_decode_graphs() {
   auto stream = ctx_.stream;
   for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
     const int32_t b = *it;
-    auto batch = device_inputs_.upload(padding, b);
-    if (!batch) return batch.error();
+    VELA_TRY_ASSIGN(const ForwardBatch batch, device_inputs_.upload(padding, b));
     auto body = [&] {
-      Tensor hidden = model_->forward(*batch, kv_);
+      Tensor hidden = model_->forward(batch, kv_);
       return model_->compute_logits(hidden, device_inputs_.sample_rows());
     };
     body();  // warm-up
-    synced = runtime_->synchronize();
-    if (!synced) return make_error("cuda_graph", "warm-up of the decode step at batch " + std::to_string(b) +
-                                                     " before its capture: " + synced.error().message);
+    if (auto synced = runtime_->synchronize(); !synced)
+      return make_error("cuda_graph", "warm-up of the decode step at batch " + std::to_string(b) +
+                                          " before its capture: " + synced.error().message);
     auto captured = graphs_.capture(b, stream, body);
     if (!captured) {
       graphs_.clear();
@@ -318,12 +298,10 @@ Result<bool> ModelRunner::capture_decode_graphs() {
                                                    " (model.enforce_eager: true runs without graphs)");
     }
   }
-  synced = runtime_->synchronize();
-  if (!synced) return synced.error();
-  auto after = runtime_->memory();
-  if (!after) return after.error();
+  VELA_TRY(runtime_->synchronize());
+  VELA_TRY_ASSIGN(const DeviceMemory after, runtime_->memory());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const uint64_t used = before->free_bytes > after->free_bytes ? before->free_bytes - after->free_bytes : 0;
+  const uint64_t used = before.free_bytes > after.free_bytes ? before.free_bytes - after.free_bytes : 0;
   stats_.graphs_captured = int32_t(graphs_.size());
   stats_.capture_seconds = seconds;
   stats_.graph_bytes = used;
@@ -331,10 +309,10 @@ Result<bool> ModelRunner::capture_decode_graphs() {
              "decode steps of up to {} sequences replay them (model.enforce_eager: true turns them off)",
              comm_->rank(), graphs_.size(), graphs_.largest(), seconds, double(used) / double(1 << 20),
              graphs_.largest());
-  return true;
+  return ok_status();
 }
 
-Result<bool> ModelRunner::sample_enqueue(const Tensor& logits) {
+Status ModelRunner::sample_enqueue(const Tensor& logits) {
   sample_rows_.clear();
   sample_top_ = -1;
   for (int32_t i : inputs_.sampled_request_index) {
@@ -353,19 +331,18 @@ Result<bool> ModelRunner::sample_enqueue(const Tensor& logits) {
   sampled_lp_ = StepLogprobs{};
   sampled_lp_.num_top = sample_top_;
   sampler_.sample(logits, sample_rows_, sample_top_, sampled_tokens_, sample_top_ >= 0 ? &sampled_lp_ : nullptr);
-  return true;
+  return ok_status();
 }
 
-Result<bool> ModelRunner::sample_collect(ModelRunnerOutput& out) {
-  if (!sample_pending_) return true;
+Status ModelRunner::sample_collect(ModelRunnerOutput& out) {
+  if (!sample_pending_) return ok_status();
   sample_pending_ = false;
   pending_logits_ = Tensor();
   StepLogprobs* lp = sample_top_ >= 0 ? &out.logprobs : nullptr;
   if (lp != nullptr) lp->num_top = sample_top_;
 #ifdef VELA_HAVE_CUDA
   if (ctx_.is_cuda()) {  // only token ids (and the logprobs asked for) come back
-    auto collected = gpu_sampler_->collect(sampled_tokens_, lp);
-    if (!collected) return collected.error();
+    VELA_TRY(gpu_sampler_->collect(sampled_tokens_, lp));
   } else
 #endif
   if (lp != nullptr) {
@@ -381,7 +358,7 @@ Result<bool> ModelRunner::sample_collect(ModelRunnerOutput& out) {
       row += int32_t(tokens.size());
     }
   }
-  return true;
+  return ok_status();
 }
 
 Status ModelRunner::prepare_inputs(const SchedulerOutput& step) {
@@ -498,24 +475,21 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     const bool plain_decode = inputs_.num_tokens() == num_seqs && inputs_.shared_prefix_len == 0;
     const int32_t bucket = plain_decode ? graphs_.bucket_for(num_seqs) : 0;
     if (bucket > 0) {
-      auto batch = device_inputs_.upload(inputs_, bucket);
-      if (!batch) return batch.error();
+      VELA_TRY(device_inputs_.upload(inputs_, bucket));
       stats_.prep_seconds += std::chrono::duration<double>(upload_start - start).count();
-      auto logits = graphs_.replay(bucket, ctx_.stream);
-      if (!logits) return logits.error();
+      VELA_TRY_ASSIGN(const Tensor logits, graphs_.replay(bucket, ctx_.stream));
       ++stats_.graph_steps;
       if (!inputs_.sample_rows.empty() && comm_->rank() == 0) {
         // The sampler waits for its tokens; with peers, wait for the gathered logits
         // under the communicator's watch first, so a dead peer cannot hang it.
         if (comm_->world_size() > 1) VELA_TRY(comm_->wait(ctx_.stream));
         // The graph computed logits for every padded row; the real ones come first.
-        VELA_TRY(timed_enqueue(logits->narrow(0, 0, int64_t(inputs_.sample_rows.size()))));
+        VELA_TRY(timed_enqueue(logits.narrow(0, 0, int64_t(inputs_.sample_rows.size()))));
       }
     } else {
-      auto batch = device_inputs_.upload(inputs_);
-      if (!batch) return batch.error();
+      VELA_TRY_ASSIGN(const ForwardBatch batch, device_inputs_.upload(inputs_));
       stats_.prep_seconds += std::chrono::duration<double>(upload_start - start).count();
-      Tensor hidden = model_->forward(*batch, kv_);
+      Tensor hidden = model_->forward(batch, kv_);
       ++stats_.eager_steps;
       if (!inputs_.sample_rows.empty()) {
         // Every rank takes part (the logits are all-gathered); rank 0 samples.
@@ -558,8 +532,7 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     sample_s += seconds_since(collect_start);
     const auto wait_start = Clock::now();
     VELA_TRY(comm_->wait(ctx_.stream));
-    auto synced = runtime_->synchronize();
-    if (!synced) return synced.error();
+    VELA_TRY(runtime_->synchronize());
     const double wait_s = seconds_since(wait_start);
     // Launch: from the upload to the final wait, less the sampler (enqueue + its wait).
     stats_.launch_seconds += std::chrono::duration<double>(wait_start - upload_start).count() - sample_s - ahead_s - poll_s;

@@ -49,22 +49,19 @@ class NoopRunner final : public Runner {
     return profile;
   }
 
-  Result<bool> init_kv_cache(const InitKVCache&) override { return true; }
+  Status init_kv_cache(const InitKVCache&) override { return ok_status(); }
 
   Result<ModelRunnerOutput> execute(const SchedulerOutput& step) override {
     ModelRunnerOutput out;
-    auto ran = execute_into(step, out);
-    if (!ran) return ran.error();
+    VELA_TRY(execute_into(step, out));
     return out;
   }
 
   // Fills `out` in place: its id strings and token vectors keep their capacity.
-  Result<bool> execute_into(const SchedulerOutput& step, ModelRunnerOutput& out) override {
+  Status execute_into(const SchedulerOutput& step, ModelRunnerOutput& out) override {
     auto start = std::chrono::steady_clock::now();
-    auto updated = batch_.update(step);
-    if (!updated) return updated.error();
-    auto prepared = batch_.prepare(step, block_size_, inputs_);
-    if (!prepared) return prepared.error();
+    VELA_TRY(batch_.update(step));
+    VELA_TRY(batch_.prepare(step, block_size_, inputs_));
     out.step_id = step.step_id;
     out.logprobs = {};
     const size_t n = rank_ == 0 ? inputs_.requests.size() : 0;
@@ -83,7 +80,7 @@ class NoopRunner final : public Runner {
     batch_.advance(inputs_);
     if (options_.step_time_us > 0) std::this_thread::sleep_until(start + std::chrono::microseconds(options_.step_time_us));
     out.execute_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
-    return true;
+    return ok_status();
   }
 
  private:

@@ -19,7 +19,7 @@ RequestState* PersistentBatch::lookup(const std::string& id, const std::vector<R
   return it == requests_.end() ? nullptr : &it->second;
 }
 
-Result<bool> PersistentBatch::update(const SchedulerOutput& step) {
+Status PersistentBatch::update(const SchedulerOutput& step) {
   if (!step.finished_req_ids.empty()) {
     last_order_.clear();  // the hints may point at erased requests
     step_new_.clear();
@@ -66,10 +66,10 @@ Result<bool> PersistentBatch::update(const SchedulerOutput& step) {
       r.block_ids.insert(r.block_ids.end(), cached.new_block_ids[i].begin(), cached.new_block_ids[i].end());
     if (i < cached.num_computed_tokens.size()) r.num_computed_tokens = cached.num_computed_tokens[i];
   }
-  return true;
+  return ok_status();
 }
 
-Result<bool> PersistentBatch::prepare(const SchedulerOutput& step, int32_t block_size, StepInputs& out) {
+Status PersistentBatch::prepare(const SchedulerOutput& step, int32_t block_size, StepInputs& out) {
   out.requests.clear();
   out.num_scheduled.clear();
   out.input_ids.clear();
@@ -116,7 +116,7 @@ Result<bool> PersistentBatch::prepare(const SchedulerOutput& step, int32_t block
   fill_block_tables(out, max_blocks_needed);
   out.shared_prefix_len = shared_prefix_len(out, block_size);
   last_order_ = out.requests;
-  return true;
+  return ok_status();
 }
 
 void PersistentBatch::fill_block_tables(StepInputs& out, int32_t blocks_needed) {

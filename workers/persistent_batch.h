@@ -62,10 +62,10 @@ class PersistentBatch {
 
   // Applies one step's diffs: frees finished requests, adds new ones, appends
   // tokens and blocks of cached ones. Errors name the request at fault.
-  Result<bool> update(const SchedulerOutput& step);
+  Status update(const SchedulerOutput& step);
   // Builds the step's inputs; validates that every position has a block. `out` is
   // meant to be the same object every step (its block table rows are kept).
-  Result<bool> prepare(const SchedulerOutput& step, int32_t block_size, StepInputs& out);
+  Status prepare(const SchedulerOutput& step, int32_t block_size, StepInputs& out);
   // After the forward pass: the scheduled tokens are now in the KV cache.
   void advance(const StepInputs& inputs);
 

@@ -20,16 +20,14 @@ class Runner {
   // Loads weights (this rank's shard) and profiles memory: how many bytes the KV
   // cache may take and how many bytes one block needs.
   virtual Result<ProfileResult> load(const LoadModel& request) = 0;
-  virtual Result<bool> init_kv_cache(const InitKVCache& request) = 0;
+  virtual Status init_kv_cache(const InitKVCache& request) = 0;
   // Runs one step. Every rank runs it; only rank 0's output is sent back.
   virtual Result<ModelRunnerOutput> execute(const SchedulerOutput& step) = 0;
   // Same, into `out` (the worker reuses it across steps, so a runner that fills it in
   // place allocates nothing once warm). The default moves execute()'s result in.
-  virtual Result<bool> execute_into(const SchedulerOutput& step, ModelRunnerOutput& out) {
-    auto result = execute(step);
-    if (!result) return result.error();
-    out = std::move(result.value());
-    return true;
+  virtual Status execute_into(const SchedulerOutput& step, ModelRunnerOutput& out) {
+    VELA_TRY_ASSIGN(out, execute(step));
+    return ok_status();
   }
   // What the driver has already received after the step being run: the next step
   // (its placeholders not filled yet) or nullptr. A runner may call it while the device

@@ -179,7 +179,7 @@ class WorkerLoop {
              step->step_id);
         return std::nullopt;
       }
-      Result<bool> ran = make_error("exception", "");
+      Status ran = make_error("exception", "");
       try {
         ran = runner_->execute_into(*step, output_);
       } catch (const std::exception& e) {  // a collective whose peer died throws
@@ -200,9 +200,8 @@ class WorkerLoop {
       return std::nullopt;
     }
     if (auto* load = std::get_if<LoadModel>(&message)) {
-      if (auto err = load_model(*load)) {
-        send(ErrorMessage{options_.rank, err->code, err->message, {}}, envelope.id);
-      }
+      if (auto loaded = load_model(*load); !loaded)
+        send(ErrorMessage{options_.rank, loaded.error().code, loaded.error().message, {}}, envelope.id);
       return std::nullopt;
     }
     if (auto* init = std::get_if<InitKVCache>(&message)) {
@@ -260,7 +259,7 @@ class WorkerLoop {
     return fill_placeholders_from(step, placeholder_tokens_);
   }
 
-  std::optional<Error> load_model(const LoadModel& load) {
+  Status load_model(const LoadModel& load) {
     if (load.tensor_parallel_size != options_.world_size || load.tp_rank != options_.rank)
       return make_error("bad_rank", name_ + ": LoadModel for rank " + std::to_string(load.tp_rank) + " of " +
                                         std::to_string(load.tensor_parallel_size) + " sent to rank " +
@@ -269,23 +268,19 @@ class WorkerLoop {
     // the model's: the same on the CPU, NCCL on device buffers on CUDA.
     const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options_.collective_timeout_s * 1000));
     if (options_.world_size > 1) {
-      auto comm = GlooCommunicator::connect(context_, options_.rank, options_.world_size, load.dist_init_address,
-                                            options_.dist_host, timeout);
-      if (!comm) return comm.error();
-      comm_ = std::move(comm.value());
+      VELA_TRY_ASSIGN(comm_, GlooCommunicator::connect(context_, options_.rank, options_.world_size,
+                                                       load.dist_init_address, options_.dist_host, timeout));
     } else {
       comm_ = std::make_unique<SingleRankCommunicator>();
     }
     Communicator* model_comm = comm_.get();
-    auto device = parse_device(options_.device);
-    if (!device) return device.error();
-    if (options_.world_size > 1 && device->type == DeviceType::kCUDA) {
+    VELA_TRY_ASSIGN(const Device device, parse_device(options_.device));
+    if (options_.world_size > 1 && device.type == DeviceType::kCUDA) {
 #ifdef VELA_HAVE_CUDA
       try {
         ZmqStore store(context_, load.dist_init_address, timeout);
-        auto nccl = NcclCommunicator::connect(store, options_.rank, options_.world_size, device->index, timeout);
-        if (!nccl) return nccl.error();
-        device_comm_ = std::move(nccl.value());
+        VELA_TRY_ASSIGN(device_comm_,
+                        NcclCommunicator::connect(store, options_.rank, options_.world_size, device.index, timeout));
       } catch (const std::exception& e) {
         return make_error("nccl_init", name_ + ": rendezvous at " + load.dist_init_address + ": " + e.what());
       }
@@ -294,9 +289,7 @@ class WorkerLoop {
       return make_error("no_cuda", name_ + ": " + options_.device + ": this build has no CUDA backend");
 #endif
     }
-    auto runner = make_runner_(options_.runner, model_comm);
-    if (!runner) return runner.error();
-    runner_ = std::move(runner.value());
+    VELA_TRY_ASSIGN(runner_, make_runner_(options_.runner, model_comm));
     // VELA_WORKER_LOOKAHEAD=0 turns the lookahead off (to measure what it hides).
     const char* lookahead_env = std::getenv("VELA_WORKER_LOOKAHEAD");
     if (lookahead_env == nullptr || std::string_view(lookahead_env) != "0")
@@ -310,7 +303,7 @@ class WorkerLoop {
     if (!profile) return profile.error();
     profile->rank = options_.rank;
     send(profile.value(), 0);
-    return std::nullopt;
+    return ok_status();
   }
 
   int fail_startup(const Error& e) {

@@ -36,25 +36,21 @@ Result<perf::Ceilings> measure_or_take_ceilings(double hbm_tbps, double gemm_tfl
   }
 #ifdef VELA_HAVE_CUDA
   if (of == CeilingsOf::kGpu) {
-    auto info = cuda::device_info(0);
-    if (!info) return info.error();
-    *device = info->name;
-    auto bw = cuda::measure_copy_bandwidth(0, size_t{1} << 30, 20);
-    if (!bw) return bw.error();
-    auto flops = cuda::measure_bf16_gemm(0, 8192, 8192, 8192, 20);
-    if (!flops) return flops.error();
-    if (hbm_tbps <= 0) c.hbm_bytes_per_s = *bw;
-    if (gemm_tflops <= 0) c.gemm_flops_per_s = *flops;
+    VELA_TRY_ASSIGN(const auto info, cuda::device_info(0));
+    *device = info.name;
+    VELA_TRY_ASSIGN(const double bw, cuda::measure_copy_bandwidth(0, size_t{1} << 30, 20));
+    VELA_TRY_ASSIGN(const double flops, cuda::measure_bf16_gemm(0, 8192, 8192, 8192, 20));
+    if (hbm_tbps <= 0) c.hbm_bytes_per_s = bw;
+    if (gemm_tflops <= 0) c.gemm_flops_per_s = flops;
     return c;
   }
 #else
   (void)of;  // without CUDA everything runs on the CPU
 #endif
-  auto host = perf::measure_host_ceilings();
-  if (!host) return host.error();
+  VELA_TRY_ASSIGN(perf::Ceilings host, perf::measure_host_ceilings());
   *device = "cpu (" + std::to_string(std::thread::hardware_concurrency()) + " threads, fp32)";
-  if (hbm_tbps > 0) host->hbm_bytes_per_s = c.hbm_bytes_per_s;
-  if (gemm_tflops > 0) host->gemm_flops_per_s = c.gemm_flops_per_s;
+  if (hbm_tbps > 0) host.hbm_bytes_per_s = c.hbm_bytes_per_s;
+  if (gemm_tflops > 0) host.gemm_flops_per_s = c.gemm_flops_per_s;
   return host;
 }
 

@@ -54,9 +54,7 @@ class CudaRuntime final : public DeviceRuntime {
     auto rt = std::unique_ptr<CudaRuntime>(new CudaRuntime());
     if ((err = cudaStreamCreateWithFlags(&rt->stream_, cudaStreamNonBlocking)) != cudaSuccess)
       return cuda_error("cudaStreamCreate", err);
-    auto gemm = kernels::Gemm::create();
-    if (!gemm) return gemm.error();
-    rt->gemm_ = std::move(gemm.value());
+    VELA_TRY_ASSIGN(rt->gemm_, kernels::Gemm::create());
     rt->ctx_.device = Device{DeviceType::kCUDA, index};
     rt->ctx_.dtype = dtype;
     rt->ctx_.stream = rt->stream_;
@@ -68,10 +66,10 @@ class CudaRuntime final : public DeviceRuntime {
 
   const DeviceContext& context() const override { return ctx_; }
   Result<DeviceMemory> memory() const override { return memory_info(ctx_.device.index); }
-  Result<bool> synchronize() override {
+  Status synchronize() override {
     cudaError_t err = cudaStreamSynchronize(stream_);
     if (err != cudaSuccess) return cuda_error(device_name(ctx_.device) + ": a kernel failed", err);
-    return true;
+    return ok_status();
   }
   bool busy() const override { return cudaStreamQuery(stream_) == cudaErrorNotReady; }
   std::string description() const override {
@@ -137,27 +135,27 @@ void release(void* p) {
   if (p != nullptr) cudaFree(p);
 }
 
-Result<bool> copy(void* dst, const void* src, size_t nbytes, CUstream_st* stream) {
-  if (nbytes == 0) return true;
+Status copy(void* dst, const void* src, size_t nbytes, CUstream_st* stream) {
+  if (nbytes == 0) return ok_status();
   cudaError_t err = cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream);
   if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
   if (err != cudaSuccess) return cuda_error("copy of " + std::to_string(nbytes) + " bytes", err);
-  return true;
+  return ok_status();
 }
 
-Result<bool> copy_async(void* dst, const void* src, size_t nbytes, CUstream_st* stream) {
-  if (nbytes == 0) return true;
+Status copy_async(void* dst, const void* src, size_t nbytes, CUstream_st* stream) {
+  if (nbytes == 0) return ok_status();
   cudaError_t err = cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream);
   if (err != cudaSuccess) return cuda_error("async copy of " + std::to_string(nbytes) + " bytes", err);
-  return true;
+  return ok_status();
 }
 
-Result<bool> copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+Status copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
                              size_t rows, CUstream_st* stream) {
-  if (rows == 0 || row_bytes == 0) return true;
+  if (rows == 0 || row_bytes == 0) return ok_status();
   cudaError_t err = cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows, cudaMemcpyDefault, stream);
   if (err != cudaSuccess) return cuda_error("copy of " + std::to_string(rows) + " rows", err);
-  return true;
+  return ok_status();
 }
 
 Result<void*> allocate_pinned(size_t nbytes) {

@@ -23,12 +23,12 @@ void release(void* p);
 
 // Copies nbytes (any direction) on stream and waits for it: weights, one-off
 // tensors. The per-step input path uses pinned buffers and async copies instead.
-Result<bool> copy(void* dst, const void* src, size_t nbytes, CUstream_st* stream);
+Status copy(void* dst, const void* src, size_t nbytes, CUstream_st* stream);
 
 // Enqueues a copy on stream without waiting.
-Result<bool> copy_async(void* dst, const void* src, size_t nbytes, CUstream_st* stream);
+Status copy_async(void* dst, const void* src, size_t nbytes, CUstream_st* stream);
 
-Result<bool> copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+Status copy_rows_async(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
                              size_t rows, CUstream_st* stream);
 
 // Pinned host memory (for the step's inputs and outputs).

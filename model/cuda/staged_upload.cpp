@@ -39,29 +39,28 @@ StagedUpload::~StagedUpload() {
   }
 }
 
-Result<bool> StagedUpload::begin(void* dst) {
+Status StagedUpload::begin(void* dst) {
   auto flushed = flush();
   if (!flushed) return flushed;
   dst_ = static_cast<std::byte*>(dst);
-  return true;
+  return ok_status();
 }
 
 Result<std::span<std::byte>> StagedUpload::reserve(size_t max_bytes, size_t align) {
   if (capacity_ - filled_ < align) {
-    auto flushed = flush();
-    if (!flushed) return flushed.error();
+    VELA_TRY(flush());
   }
   const size_t room = (capacity_ - filled_) / align * align;
   return std::span<std::byte>(buffers_[current_] + filled_, std::min(room, std::max(align, max_bytes / align * align)));
 }
 
-Result<bool> StagedUpload::commit(size_t bytes) {
+Status StagedUpload::commit(size_t bytes) {
   filled_ += bytes;
-  return true;
+  return ok_status();
 }
 
-Result<bool> StagedUpload::flush() {
-  if (filled_ == 0) return true;
+Status StagedUpload::flush() {
+  if (filled_ == 0) return ok_status();
   cudaStream_t stream = reinterpret_cast<cudaStream_t>(stream_);
   if (cudaError_t err = cudaMemcpyAsync(dst_, buffers_[current_], filled_, cudaMemcpyHostToDevice, stream);
       err != cudaSuccess)
@@ -75,7 +74,7 @@ Result<bool> StagedUpload::flush() {
   // The other buffer is reused only once its previous copy has finished.
   if (cudaError_t err = cudaEventSynchronize(reinterpret_cast<cudaEvent_t>(done_[current_])); err != cudaSuccess)
     return cuda_error("waiting for a staging buffer", err);
-  return true;
+  return ok_status();
 }
 
 }  // namespace vela::cuda

@@ -24,13 +24,13 @@ class StagedUpload {
   StagedUpload& operator=(const StagedUpload&) = delete;
 
   // The following writes fill device memory from dst on (pending ones are sent first).
-  Result<bool> begin(void* dst);
+  Status begin(void* dst);
   // Room in the current buffer: at most max_bytes, a multiple of `align` (>= align).
   Result<std::span<std::byte>> reserve(size_t max_bytes, size_t align);
   // The first `bytes` of the last reservation are written.
-  Result<bool> commit(size_t bytes);
+  Status commit(size_t bytes);
   // Sends what is pending (asynchronously).
-  Result<bool> flush();
+  Status flush();
   uint64_t bytes_sent() const { return sent_; }
 
  private:

@@ -12,10 +12,9 @@ Result<VocabParallelEmbedding> VocabParallelEmbedding::load(WeightSource& src, c
                                                             int64_t vocab_size, int64_t hidden_size, int tp_rank,
                                                             int tp_size) {
   int64_t per_rank = (vocab_size + tp_size - 1) / tp_size;
-  auto w = src.load(name, {vocab_size, hidden_size}, Slice::along(0, int64_t(tp_rank) * per_rank, per_rank));
-  if (!w) return w.error();
   VocabParallelEmbedding e;
-  e.weight_ = std::move(w.value());
+  VELA_TRY_ASSIGN(e.weight_,
+                  src.load(name, {vocab_size, hidden_size}, Slice::along(0, int64_t(tp_rank) * per_rank, per_rank)));
   e.vocab_size_ = vocab_size;
   e.vocab_start_ = int64_t(tp_rank) * per_rank;
   e.tp_size_ = tp_size;

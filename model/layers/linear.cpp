@@ -19,8 +19,7 @@ Result<Tensor> concat_rows(const std::vector<Tensor>& parts, const DeviceContext
   int64_t row = 0;
   for (const auto& p : parts) {
     Tensor dst = out.narrow(0, row, p.size(0));
-    auto copied = copy_tensor(p, dst, ctx);
-    if (!copied) return copied.error();
+    VELA_TRY(copy_tensor(p, dst, ctx));
     row += p.size(0);
   }
   return out;
@@ -31,38 +30,31 @@ Result<Linear> Linear::load_column(WeightSource& src, const std::vector<Part>& p
                                    bool has_bias) {
   std::vector<Tensor> weights, biases;
   for (const auto& part : parts) {
-    auto w = src.load(part.name + ".weight", {part.out_features, in_features}, Slice::along(0, part.start, part.length));
-    if (!w) return w.error();
-    weights.push_back(std::move(w.value()));
+    VELA_TRY_ASSIGN(Tensor w, src.load(part.name + ".weight", {part.out_features, in_features},
+                                       Slice::along(0, part.start, part.length)));
+    weights.push_back(std::move(w));
     if (has_bias) {
-      auto b = src.load(part.name + ".bias", {part.out_features}, Slice::along(0, part.start, part.length));
-      if (!b) return b.error();
-      biases.push_back(std::move(b.value()));
+      VELA_TRY_ASSIGN(Tensor b,
+                      src.load(part.name + ".bias", {part.out_features}, Slice::along(0, part.start, part.length)));
+      biases.push_back(std::move(b));
     }
   }
   Linear layer;
-  auto weight = concat_rows(weights, src.target());
-  if (!weight) return weight.error();
-  layer.weight_ = std::move(weight.value());
+  VELA_TRY_ASSIGN(layer.weight_, concat_rows(weights, src.target()));
   if (has_bias) {
-    auto bias = concat_rows(biases, src.target());
-    if (!bias) return bias.error();
-    layer.bias_ = std::move(bias.value());
+    VELA_TRY_ASSIGN(layer.bias_, concat_rows(biases, src.target()));
   }
   return layer;
 }
 
 Result<Linear> Linear::load_row(WeightSource& src, const std::string& name, int64_t out_features,
                                 int64_t in_features, int64_t in_start, int64_t in_length, bool has_bias) {
-  auto w = src.load(name + ".weight", {out_features, in_features}, Slice::along(1, in_start, in_length));
-  if (!w) return w.error();
   Linear layer;
-  layer.weight_ = std::move(w.value());
+  VELA_TRY_ASSIGN(layer.weight_,
+                  src.load(name + ".weight", {out_features, in_features}, Slice::along(1, in_start, in_length)));
   layer.row_parallel_ = true;
   if (has_bias) {
-    auto b = src.load(name + ".bias", {out_features}, Slice::whole());
-    if (!b) return b.error();
-    layer.bias_ = std::move(b.value());
+    VELA_TRY_ASSIGN(layer.bias_, src.load(name + ".bias", {out_features}, Slice::whole()));
   }
   return layer;
 }

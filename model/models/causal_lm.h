@@ -24,7 +24,7 @@ struct ModelShape {
 class CausalLM {
  public:
   virtual ~CausalLM() = default;
-  virtual Result<bool> load_weights(WeightSource& weights) = 0;
+  virtual Status load_weights(WeightSource& weights) = 0;
   virtual const ModelShape& shape() const = 0;
   virtual size_t weight_bytes() const = 0;
   // Allocates the activations for steps of up to max_tokens tokens and max_logit_rows

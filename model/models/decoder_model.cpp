@@ -40,19 +40,15 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::create(const HFConfig& confi
   return model;
 }
 
-Result<bool> DecoderModel::load_weights(WeightSource& src) {
+Status DecoderModel::load_weights(WeightSource& src) {
   const HFConfig& c = config_;
   const int rank = parallel_.tp_rank, tp = parallel_.tp_size;
   const int64_t H = c.hidden_size, hd = c.head_dim, nq = c.num_attention_heads, nk = c.num_key_value_heads;
   const int64_t nq_r = num_q_heads_, nk_r = shape_.num_kv_heads, I = c.intermediate_size, I_r = intermediate_;
 
-  auto embed = VocabParallelEmbedding::load(src, "model.embed_tokens.weight", c.vocab_size, H, rank, tp);
-  if (!embed) return embed.error();
-  embed_ = std::move(embed.value());
+  VELA_TRY_ASSIGN(embed_, VocabParallelEmbedding::load(src, "model.embed_tokens.weight", c.vocab_size, H, rank, tp));
   if (!c.tie_word_embeddings) {
-    auto head = VocabParallelEmbedding::load(src, "lm_head.weight", c.vocab_size, H, rank, tp);
-    if (!head) return head.error();
-    lm_head_ = std::move(head.value());
+    VELA_TRY_ASSIGN(lm_head_, VocabParallelEmbedding::load(src, "lm_head.weight", c.vocab_size, H, rank, tp));
   }
   auto norm = [&](const std::string& name, int64_t dim) { return src.load(name, {dim}, Slice::whole()); };
 
@@ -61,46 +57,29 @@ Result<bool> DecoderModel::load_weights(WeightSource& src) {
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";
     Layer layer;
-    auto in_norm = norm(p + "input_layernorm.weight", H);
-    if (!in_norm) return in_norm.error();
-    layer.input_norm = std::move(in_norm.value());
-    auto post_norm = norm(p + "post_attention_layernorm.weight", H);
-    if (!post_norm) return post_norm.error();
-    layer.post_attention_norm = std::move(post_norm.value());
+    VELA_TRY_ASSIGN(layer.input_norm, norm(p + "input_layernorm.weight", H));
+    VELA_TRY_ASSIGN(layer.post_attention_norm, norm(p + "post_attention_layernorm.weight", H));
     if (c.qk_norm) {
-      auto qn = norm(p + "self_attn.q_norm.weight", hd);
-      if (!qn) return qn.error();
-      layer.q_norm = std::move(qn.value());
-      auto kn = norm(p + "self_attn.k_norm.weight", hd);
-      if (!kn) return kn.error();
-      layer.k_norm = std::move(kn.value());
+      VELA_TRY_ASSIGN(layer.q_norm, norm(p + "self_attn.q_norm.weight", hd));
+      VELA_TRY_ASSIGN(layer.k_norm, norm(p + "self_attn.k_norm.weight", hd));
     }
-    auto qkv = Linear::load_column(src,
-                                   {{p + "self_attn.q_proj", nq * hd, rank * nq_r * hd, nq_r * hd},
-                                    {p + "self_attn.k_proj", nk * hd, kv_head_start_ * hd, nk_r * hd},
-                                    {p + "self_attn.v_proj", nk * hd, kv_head_start_ * hd, nk_r * hd}},
-                                   H, c.qkv_bias);
-    if (!qkv) return qkv.error();
-    layer.qkv = std::move(qkv.value());
-    auto o = Linear::load_row(src, p + "self_attn.o_proj", H, nq * hd, rank * nq_r * hd, nq_r * hd, c.o_bias);
-    if (!o) return o.error();
-    layer.o = std::move(o.value());
-    auto gate_up = Linear::load_column(
-        src, {{p + "mlp.gate_proj", I, rank * I_r, I_r}, {p + "mlp.up_proj", I, rank * I_r, I_r}}, H, c.mlp_bias);
-    if (!gate_up) return gate_up.error();
-    layer.gate_up = std::move(gate_up.value());
-    auto down = Linear::load_row(src, p + "mlp.down_proj", H, I, rank * I_r, I_r, c.mlp_bias);
-    if (!down) return down.error();
-    layer.down = std::move(down.value());
+    VELA_TRY_ASSIGN(layer.qkv, Linear::load_column(src,
+                                                   {{p + "self_attn.q_proj", nq * hd, rank * nq_r * hd, nq_r * hd},
+                                                    {p + "self_attn.k_proj", nk * hd, kv_head_start_ * hd, nk_r * hd},
+                                                    {p + "self_attn.v_proj", nk * hd, kv_head_start_ * hd, nk_r * hd}},
+                                                   H, c.qkv_bias));
+    VELA_TRY_ASSIGN(layer.o,
+                    Linear::load_row(src, p + "self_attn.o_proj", H, nq * hd, rank * nq_r * hd, nq_r * hd, c.o_bias));
+    VELA_TRY_ASSIGN(layer.gate_up, Linear::load_column(src,
+                                                       {{p + "mlp.gate_proj", I, rank * I_r, I_r},
+                                                        {p + "mlp.up_proj", I, rank * I_r, I_r}},
+                                                       H, c.mlp_bias));
+    VELA_TRY_ASSIGN(layer.down, Linear::load_row(src, p + "mlp.down_proj", H, I, rank * I_r, I_r, c.mlp_bias));
     layers_.push_back(std::move(layer));
   }
-  auto final_norm = norm("model.norm.weight", H);
-  if (!final_norm) return final_norm.error();
-  final_norm_ = std::move(final_norm.value());
-  auto rope = to_device(make_rope_table(c.rope, hd, shape_.max_positions), DType::kF32, ctx_);
-  if (!rope) return rope.error();
-  rope_table_ = std::move(rope.value());
-  return true;
+  VELA_TRY_ASSIGN(final_norm_, norm("model.norm.weight", H));
+  VELA_TRY_ASSIGN(rope_table_, to_device(make_rope_table(c.rope, hd, shape_.max_positions), DType::kF32, ctx_));
+  return ok_status();
 }
 
 size_t DecoderModel::weight_bytes() const {

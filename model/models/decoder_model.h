@@ -23,7 +23,7 @@ class DecoderModel final : public CausalLM {
  public:
   static Result<std::unique_ptr<DecoderModel>> create(const HFConfig& config, const ParallelInfo& parallel,
                                                       Communicator* comm, const DeviceContext& ctx);
-  Result<bool> load_weights(WeightSource& weights) override;
+  Status load_weights(WeightSource& weights) override;
   const ModelShape& shape() const override { return shape_; }
   size_t weight_bytes() const override;
   Result<size_t> reserve(int64_t max_tokens, int64_t max_logit_rows) override;

@@ -32,9 +32,8 @@ Result<std::unique_ptr<CausalLM>> create_model(const HFConfig& config, const Par
   if (find_architecture(config.architecture) == nullptr)
     return make_error("unsupported", config.source + ": unsupported architecture '" + config.architecture +
                                          "' (supported: " + supported_architectures() + ")");
-  auto model = DecoderModel::create(config, parallel, comm, ctx);
-  if (!model) return model.error();
-  return std::unique_ptr<CausalLM>(std::move(model.value()));
+  VELA_TRY_ASSIGN(auto model, DecoderModel::create(config, parallel, comm, ctx));
+  return std::unique_ptr<CausalLM>(std::move(model));
 }
 
 }  // namespace vela

@@ -23,7 +23,7 @@ std::vector<int32_t> order_of(const FreeBlockQueue& q) {
 TEST_CASE("free queue: FIFO order, O(1) removal from the middle, integrity", "[engine_core][free_queue]") {
   FreeBlockQueue q(8);
   CHECK(q.empty());
-  CHECK(q.check().empty());
+  CHECK(q.check().ok());
   for (int32_t b : {3, 1, 5, 7}) q.push_back(BlockId{b});
   CHECK(order_of(q) == std::vector<int32_t>{3, 1, 5, 7});
   CHECK(q.size() == 4);
@@ -36,7 +36,7 @@ TEST_CASE("free queue: FIFO order, O(1) removal from the middle, integrity", "[e
   CHECK(q.pop_front() == BlockId{1});
   CHECK(q.pop_front() == BlockId{5});
   CHECK(q.empty());
-  CHECK(q.check().empty());
+  CHECK(q.check().ok());
 }
 
 TEST_CASE("free queue: random operations match a reference list", "[engine_core][free_queue]") {
@@ -61,7 +61,7 @@ TEST_CASE("free queue: random operations match a reference list", "[engine_core]
     REQUIRE(q.size() == static_cast<int32_t>(ref.size()));
   }
   CHECK(order_of(q) == ref);
-  CHECK(q.check().empty());
+  CHECK(q.check().ok());
 }
 
 TEST_CASE("block hash: chained, deterministic, sensitive to tokens, parent, extra key and seed",
@@ -134,7 +134,7 @@ TEST_CASE("block pool: null block, ref counts, LRU eviction of freed cached bloc
   CHECK(pool.num_usable_blocks() == 5);
   CHECK(pool.num_free_blocks() == 5);
   std::vector<int32_t> refs(6, 0);
-  CHECK(pool.check_integrity(refs).empty());
+  CHECK(pool.check_integrity(refs).ok());
 
   std::vector<BlockId> got;
   pool.allocate(3, got);
@@ -142,7 +142,7 @@ TEST_CASE("block pool: null block, ref counts, LRU eviction of freed cached bloc
   CHECK(got[0] == BlockId{1});  // fresh pool hands out ascending ids
   for (BlockId b : got) CHECK(b != kNullBlock);
   for (BlockId b : got) refs[b.value] = 1;
-  CHECK(pool.check_integrity(refs).empty());
+  CHECK(pool.check_integrity(refs).ok());
 
   const BlockHash h1{1, 1}, h2{2, 2};
   CHECK(pool.cache(got[0], h1));
@@ -153,14 +153,14 @@ TEST_CASE("block pool: null block, ref counts, LRU eviction of freed cached bloc
   // A second holder (a prefix hit).
   pool.touch(got[0]);
   refs[got[0].value] = 2;
-  CHECK(pool.check_integrity(refs).empty());
+  CHECK(pool.check_integrity(refs).ok());
 
   // Free in reverse (tail first): block 3 then 2 then one ref of 1.
   pool.release(got[2]);
   pool.release(got[1]);
   pool.release(got[0]);
   refs = {0, 1, 0, 0, 0, 0};
-  CHECK(pool.check_integrity(refs).empty());
+  CHECK(pool.check_integrity(refs).ok());
   CHECK(pool.num_free_blocks() == 4);
   CHECK(pool.lookup(h2) == got[1]);  // freed but still hittable
 
@@ -168,7 +168,7 @@ TEST_CASE("block pool: null block, ref counts, LRU eviction of freed cached bloc
   pool.touch(got[1]);
   refs[got[1].value] = 1;
   CHECK(pool.num_free_blocks() == 3);
-  CHECK(pool.check_integrity(refs).empty());
+  CHECK(pool.check_integrity(refs).ok());
   pool.release(got[1]);
   refs[got[1].value] = 0;
 
@@ -181,14 +181,14 @@ TEST_CASE("block pool: null block, ref counts, LRU eviction of freed cached bloc
   CHECK(pool.lookup(h1) == got[0]);
   CHECK(pool.num_free_blocks() == 0);
   for (BlockId b : more) refs[b.value] = 1;
-  CHECK(pool.check_integrity(refs).empty());
+  CHECK(pool.check_integrity(refs).ok());
 
   CHECK_FALSE(pool.reset_prefix_cache());  // blocks in use
   for (BlockId b : more) pool.release(b);
   pool.release(got[0]);
   CHECK(pool.reset_prefix_cache());
   CHECK_FALSE(pool.lookup(h1).has_value());
-  CHECK(pool.check_integrity(std::vector<int32_t>(6, 0)).empty());
+  CHECK(pool.check_integrity(std::vector<int32_t>(6, 0)).ok());
 }
 
 TEST_CASE("block pool: integrity check catches a wrong ref count", "[engine_core][block_pool]") {
@@ -196,6 +196,7 @@ TEST_CASE("block pool: integrity check catches a wrong ref count", "[engine_core
   std::vector<BlockId> got;
   pool.allocate(1, got);
   std::vector<int32_t> refs(4, 0);  // claims nobody holds it
-  const std::string error = pool.check_integrity(refs);
-  CHECK_THAT(error, Catch::Contains("ref count 1 but 0 holders"));
+  const auto sound = pool.check_integrity(refs);
+  REQUIRE_FALSE(sound.ok());
+  CHECK_THAT(sound.error().message, Catch::Contains("ref count 1 but 0 holders"));
 }

@@ -62,7 +62,7 @@ TEST_CASE("kv manager: prefix hit covers full cached blocks and leaves the last 
   prompt_d[0] = 1;
   Request d = make_request(3, prompt_d);
   CHECK(kv.find_cached_prefix(d).num_tokens == 0);
-  CHECK(kv.check_integrity().empty());
+  CHECK(kv.check_integrity().ok());
 }
 
 TEST_CASE("kv manager: allocate refuses without side effects when the pool is short", "[engine_core][kv]") {
@@ -84,7 +84,7 @@ TEST_CASE("kv manager: allocate refuses without side effects when the pool is sh
   a.set_num_computed_tokens(11);
   CHECK(kv.allocate_slots(a, 1, {}, 0));
   CHECK_FALSE(kv.allocate_slots(a, 1, {}, 1));
-  CHECK(kv.check_integrity().empty());
+  CHECK(kv.check_integrity().ok());
 }
 
 TEST_CASE("kv manager: a hit on freed blocks consumes free capacity", "[engine_core][kv]") {
@@ -104,7 +104,7 @@ TEST_CASE("kv manager: a hit on freed blocks consumes free capacity", "[engine_c
   CHECK(kv.num_free_blocks() == 0);
   CHECK(kv.prefix_cache_stats().num_hit_tokens == 8);
   CHECK(kv.prefix_cache_stats().num_query_tokens == 18);
-  CHECK(kv.check_integrity().empty());
+  CHECK(kv.check_integrity().ok());
 }
 
 TEST_CASE("kv manager: free releases tail first so tail blocks are evicted first", "[engine_core][kv]") {
@@ -122,7 +122,7 @@ TEST_CASE("kv manager: free releases tail first so tail blocks are evicted first
   // a's first two blocks survive: an identical request still hits 8 tokens.
   Request again = make_request(2, iota_tokens(12));
   CHECK(kv.find_cached_prefix(again).num_tokens == 8);
-  CHECK(kv.check_integrity().empty());
+  CHECK(kv.check_integrity().ok());
 }
 
 TEST_CASE("kv manager: blocks registered for uncomputed tokens lose their hash on free", "[engine_core][kv]") {
@@ -134,7 +134,7 @@ TEST_CASE("kv manager: blocks registered for uncomputed tokens lose their hash o
   CHECK(kv.pool().num_cached_blocks() == 1);
   Request b = make_request(1, iota_tokens(12));
   CHECK(kv.find_cached_prefix(b).num_tokens == 4);
-  CHECK(kv.check_integrity().empty());
+  CHECK(kv.check_integrity().ok());
 }
 
 TEST_CASE("kv manager: stats, usage and reset of the prefix cache", "[engine_core][kv]") {
@@ -157,7 +157,7 @@ TEST_CASE("kv manager: stats, usage and reset of the prefix cache", "[engine_cor
   CHECK(kv.reset_prefix_cache());
   Request c = make_request(2, iota_tokens(9));
   CHECK(kv.find_cached_prefix(c).num_tokens == 0);
-  CHECK(kv.check_integrity().empty());
+  CHECK(kv.check_integrity().ok());
 }
 
 TEST_CASE("kv manager: prefix caching off never hits", "[engine_core][kv]") {

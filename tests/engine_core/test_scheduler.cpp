@@ -30,10 +30,10 @@ int32_t token_for(const std::string& id, int32_t index) {
 // One step: schedule, run the fake model, apply. Checks integrity on the way.
 EngineCoreOutputs step(Scheduler& s, FakeRunner& runner, SchedulerOutput* plan = nullptr) {
   SchedulerOutput so = s.schedule();
-  REQUIRE(s.check_integrity().empty());
+  REQUIRE(s.check_integrity().ok());
   const ModelRunnerOutput mro = runner.execute(so);
   EngineCoreOutputs out = s.update_from_output(so, mro);
-  REQUIRE(s.check_integrity().empty());
+  REQUIRE(s.check_integrity().ok());
   if (plan) *plan = std::move(so);
   return out;
 }
@@ -135,7 +135,7 @@ TEST_CASE("scheduler: preemption by recompute when blocks run out; resumed reque
   bool saw_preempt = false, saw_resume = false;
   for (int i = 0; i < 100 && (s.has_unfinished_requests() || s.has_finished_requests_to_report()); ++i) {
     SchedulerOutput so = s.schedule();
-    REQUIRE(s.check_integrity().empty());
+    REQUIRE(s.check_integrity().ok());
     if (!so.preempted_req_ids.empty()) {
       saw_preempt = true;
       CHECK(so.preempted_req_ids == std::vector<std::string>{"second"});  // the later arrival
@@ -151,7 +151,7 @@ TEST_CASE("scheduler: preemption by recompute when blocks run out; resumed reque
     }
     for (const auto& o : s.update_from_output(so, runner.execute(so)).outputs)
       got[o.request_id].insert(got[o.request_id].end(), o.new_token_ids.begin(), o.new_token_ids.end());
-    REQUIRE(s.check_integrity().empty());
+    REQUIRE(s.check_integrity().ok());
   }
   CHECK(saw_preempt);
   CHECK(saw_resume);
@@ -257,7 +257,7 @@ TEST_CASE("scheduler: abort in every state", "[engine_core][scheduler]") {
   const ModelRunnerOutput mro = runner.execute(so);
   CHECK(s.abort_requests({"run"}).size() == 1);
   CHECK(s.update_from_output(so, mro).outputs.empty());
-  CHECK(s.check_integrity().empty());
+  CHECK(s.check_integrity().ok());
   CHECK(s.kv_cache_manager().num_free_blocks() == 63);
   so = s.schedule();
   CHECK(so.finished_req_ids == std::vector<std::string>{"run"});
@@ -283,7 +283,7 @@ TEST_CASE("scheduler: abort of a preempted request", "[engine_core][scheduler]")
       auto out = s.abort_requests({"second"});
       REQUIRE(out.size() == 1);
       aborted = true;
-      CHECK(s.check_integrity().empty());
+      CHECK(s.check_integrity().ok());
     }
   }
   CHECK(aborted);

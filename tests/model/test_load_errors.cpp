@@ -35,14 +35,10 @@ std::string copy_model(const TempDir& dir, const std::string& model = "qwen2-tin
 }
 
 Error load_error(const std::string& dir) {
-  auto config = load_hf_config(dir);
-  if (!config) return config.error();
-  auto model = create_model(config.value(), ParallelInfo{}, nullptr, DeviceContext::cpu());
-  if (!model) return model.error();
-  auto weights = open_safetensors_weights(dir);
-  if (!weights) return weights.error();
-  auto loaded = model.value()->load_weights(*weights.value());
-  if (!loaded) return loaded.error();
+  VELA_TRY_ASSIGN(const HFConfig config, load_hf_config(dir));
+  VELA_TRY_ASSIGN(auto model, create_model(config, ParallelInfo{}, nullptr, DeviceContext::cpu()));
+  VELA_TRY_ASSIGN(auto weights, open_safetensors_weights(dir));
+  VELA_TRY(model->load_weights(*weights));
   return make_error("none", "loaded fine");
 }
 

@@ -57,15 +57,7 @@ void trace(Self self, const char* type, const char* from, const char* to, uint64
            int64_t sent_ns) {
   auto& st = self->state;
   if (!st.tracer) return;
-  TraceRecord r;
-  r.type = type;
-  r.from = from;
-  r.to = to;
-  r.step_id = step;
-  r.request_id = rid;
-  r.send_time_ns = sent_ns;
-  r.recv_time_ns = wall_time_ns();
-  self->send(*st.tracer, std::move(r));
+  self->send(*st.tracer, TraceRecord{type, from, to, 0, step, rid, sent_ns, wall_time_ns()});
 }
 
 void send_outputs(Self self, EngineCoreOutputs& outs) {

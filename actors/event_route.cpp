@@ -9,15 +9,7 @@ namespace vela::actors {
 void send_trace(const EventRoute& route, const char* type, const char* from, const char* to, uint64_t bytes,
                 const std::string& request_id, int64_t sent_ns) {
   if (!route.tracer) return;
-  TraceRecord r;
-  r.type = type;
-  r.from = from;
-  r.to = to;
-  r.bytes = bytes;
-  r.request_id = request_id;
-  r.send_time_ns = sent_ns;
-  r.recv_time_ns = wall_time_ns();
-  caf::anon_send(*route.tracer, std::move(r));
+  caf::anon_send(*route.tracer, TraceRecord{type, from, to, bytes, 0, request_id, sent_ns, wall_time_ns()});
 }
 
 void send_event(const EventRoute& route, const std::string& identity, client::ServerEvent ev) {

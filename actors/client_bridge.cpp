@@ -52,9 +52,8 @@ ClientBridge::~ClientBridge() {
     const auto deadline = std::chrono::steady_clock::now() + kClientGoneAfter;
     while (!backlog_.empty() && std::chrono::steady_clock::now() < deadline) {
       for (auto it = backlog_.begin(); it != backlog_.end();) {
-        auto& frames = it->second.frames;
-        while (!frames.empty() && transport::send_frames(*router_, {frames.front()}, it->first, true)) frames.pop_front();
-        it = frames.empty() ? backlog_.erase(it) : std::next(it);
+        send_backlog(it->first, it->second.frames);
+        it = it->second.frames.empty() ? backlog_.erase(it) : std::next(it);
       }
       if (!backlog_.empty()) {
         zmq::pollitem_t item{static_cast<void*>(*router_), 0, ZMQ_POLLIN, 0};
@@ -78,13 +77,19 @@ void ClientBridge::send(std::string identity, std::string frame) {
   (void)!::write(wake_fd_, &one, sizeof(one));
 }
 
+bool ClientBridge::send_backlog(const std::string& identity, std::deque<std::string>& frames) {
+  bool sent = false;
+  while (!frames.empty() && transport::send_frames(*router_, {frames.front()}, identity, true)) {
+    frames.pop_front();
+    sent = true;
+  }
+  return sent;
+}
+
 void ClientBridge::flush_backlogs(int64_t now_ns) {
   for (auto it = backlog_.begin(); it != backlog_.end();) {
     auto& [identity, backlog] = *it;
-    while (!backlog.frames.empty() && transport::send_frames(*router_, {backlog.frames.front()}, identity, true)) {
-      backlog.frames.pop_front();
-      backlog.stuck_since_ns = now_ns;
-    }
+    if (send_backlog(identity, backlog.frames)) backlog.stuck_since_ns = now_ns;
     if (backlog.frames.empty()) {
       it = backlog_.erase(it);
     } else if (now_ns - backlog.stuck_since_ns >= std::chrono::nanoseconds(kClientGoneAfter).count()) {

@@ -67,6 +67,8 @@ class ClientBridge {
     int64_t stuck_since_ns = 0;  // the last time one of them went out (or the first was refused)
   };
   std::unordered_map<std::string, Backlog> backlog_;
+  // Sends a client's waiting frames until its queue refuses one; true if any went out.
+  bool send_backlog(const std::string& identity, std::deque<std::string>& frames);
   void flush_backlogs(int64_t now_ns);
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -1,6 +1,7 @@
 // Embedding lookup of a (possibly vocab-parallel) table shard: a block per token
 // copies its row, or writes zeros for an id outside [vocab_start, vocab_start + rows).
 #include "kernels/elementwise.h"
+#include "kernels/launch.cuh"
 #include "kernels/vec.cuh"
 
 namespace vela::kernels {
@@ -10,6 +11,8 @@ constexpr int kMaxThreads = 256;
 
 template <class T, bool kVec8>
 __global__ void embedding_kernel(EmbeddingParams<T> p) {
+  grid_dependency_wait();
+  allow_dependents();
   const int64_t t = blockIdx.x;
   const int64_t local = int64_t(p.ids[t]) - p.vocab_start;
   const bool present = local >= 0 && local < p.num_rows;
@@ -35,9 +38,9 @@ cudaError_t embedding(const EmbeddingParams<T>& p, cudaStream_t stream) {
   const bool vec = vec8_ok({p.table, p.out}, {p.hidden});
   const int threads = threads_for(vec ? p.hidden / kVec : p.hidden, kMaxThreads);
   if (vec)
-    embedding_kernel<T, true><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+    launch_kernel(embedding_kernel<T, true>, dim3(unsigned(p.num_tokens)), dim3(threads), 0, stream, p);
   else
-    embedding_kernel<T, false><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+    launch_kernel(embedding_kernel<T, false>, dim3(unsigned(p.num_tokens)), dim3(threads), 0, stream, p);
   return cudaGetLastError();
 }
 

@@ -1,6 +1,7 @@
 // Row gather (e.g. the last token of each sequence before the LM head): a block
 // per output row copies x[rows[i]].
 #include "kernels/elementwise.h"
+#include "kernels/launch.cuh"
 #include "kernels/vec.cuh"
 
 namespace vela::kernels {
@@ -10,6 +11,8 @@ constexpr int kMaxThreads = 256;
 
 template <class T, bool kVec8>
 __global__ void gather_rows_kernel(GatherRowsParams<T> p) {
+  grid_dependency_wait();
+  allow_dependents();
   const int64_t r = blockIdx.x;
   const T* src = p.x + int64_t(p.rows[r]) * p.x_token_stride;
   T* dst = p.out + r * p.dim;
@@ -28,9 +31,9 @@ cudaError_t gather_rows(const GatherRowsParams<T>& p, cudaStream_t stream) {
   const bool vec = vec8_ok({p.x, p.out}, {p.dim, p.x_token_stride});
   const int threads = threads_for(vec ? p.dim / kVec : p.dim, kMaxThreads);
   if (vec)
-    gather_rows_kernel<T, true><<<unsigned(p.num_rows), threads, 0, stream>>>(p);
+    launch_kernel(gather_rows_kernel<T, true>, dim3(unsigned(p.num_rows)), dim3(threads), 0, stream, p);
   else
-    gather_rows_kernel<T, false><<<unsigned(p.num_rows), threads, 0, stream>>>(p);
+    launch_kernel(gather_rows_kernel<T, false>, dim3(unsigned(p.num_rows)), dim3(threads), 0, stream, p);
   return cudaGetLastError();
 }
 

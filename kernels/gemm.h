@@ -23,6 +23,10 @@ struct GemmArgs {
   bool out_f32 = false;     // fp32 output instead of bf16 (always set when in_f32)
   int64_t m = 0, n = 0, k = 0;
   bool in_f32 = false;      // x, w and bias fp32: a true fp32 GEMM (cuBLASLt only, no GEMV)
+  // GEMV only, no bias: w is [2n, k] (gate rows, then up rows, as the merged
+  // gate_up weight) and out[m, j] = silu(x[m] . w[j]) * (x[m] . w[n + j]), the
+  // MLP's projection and activation in one pass over the weights.
+  bool silu_mul = false;
 };
 
 class Gemm {
@@ -36,7 +40,8 @@ class Gemm {
 
 // The small-batch path (gemv.cu): out = x · w^T (+ bias) for 1 <= m <= kGemvMaxRows
 // by a bandwidth-bound matrix-vector kernel (any output type, bias allowed).
-// gemv_supported: bf16 inputs, k and x's row stride multiples of 8, x and w 16-byte aligned.
+// gemv_supported: bf16 inputs, k and x's row stride multiples of 8, x and w 16-byte
+// aligned; no bias with silu_mul. Launched with PDL (launch.cuh).
 inline constexpr int64_t kGemvMaxRows = 4;
 bool gemv_supported(const GemmArgs& args);
 cudaError_t gemv(const GemmArgs& args, cudaStream_t stream);

@@ -3,10 +3,12 @@
 // weights (16 GB per token for an 8B model), so the only figure that matters is the
 // share of HBM bandwidth it reaches; a GEMM library tiles for tensor cores and
 // leaves bandwidth behind at m = 1. A warp owns one output column n: it streams
-// w[n, :] in 16-byte loads (kUnroll in flight per lane, marked evict-first: each
+// w[n, :] in 16-byte loads (two groups of kUnroll in flight per lane, marked evict-first: each
 // weight is read once per step), multiplies with the m rows of x (small, cached),
-// accumulates in fp32 and reduces across the warp.
+// accumulates in fp32 and reduces across the warp. Launched with PDL
+// (launch.cuh): its first weight loads overlap the previous kernel's tail.
 #include "kernels/gemm.h"
+#include "kernels/launch.cuh"
 #include "kernels/vec.cuh"
 
 namespace vela::kernels {
@@ -16,46 +18,95 @@ constexpr int kWarpsPerBlock = 8;
 constexpr int kUnroll = 4;
 constexpr int64_t kChunk = 32 * kVec;  // elements a warp covers with one load per lane
 
-template <int M>
-__device__ inline void accumulate(const GemmArgs& a, const uint4& wraw, int64_t k, float (&acc)[M]) {
-  float w[kVec];
-  unpack8(wraw, w);
+// R weight rows per warp (1, or 2 for gate and up), M rows of x.
+template <int M, int R>
+__device__ inline void accumulate(const GemmArgs& a, const uint4 (&wraw)[R], int64_t k, float (&acc)[R][M]) {
+  float w[R][kVec];
+#pragma unroll
+  for (int r = 0; r < R; ++r) unpack8(wraw[r], w[r]);
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     float x[kVec];
     load8(static_cast<const bf16*>(a.x) + m * a.x_row_stride + k, x);
 #pragma unroll
-    for (int e = 0; e < kVec; ++e) acc[m] = fmaf(w[e], x[e], acc[m]);
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int e = 0; e < kVec; ++e) acc[r][m] = fmaf(w[r][e], x[e], acc[r][m]);
   }
 }
 
-template <int M>
+template <int R>
+__device__ inline void load_group(const bf16* const (&w)[R], int64_t k, uint4 (&raw)[kUnroll][R]) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+    for (int r = 0; r < R; ++r) raw[u][r] = __ldcs(reinterpret_cast<const uint4*>(w[r] + k + u * kChunk));
+}
+
+// The silu of the CPU op (silu_and_mul): g / (1 + exp(-g)) * u.
+__device__ inline float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
+
+// R = 1: out[m, n] = x[m] . w[n] (+ bias[n]). R = 2 (a.silu_mul): the warp streams
+// rows n and n + a.n of a [2 a.n, k] weight (gate, then up) and writes
+// out[m, n] = silu(x[m] . w[n]) * (x[m] . w[n + a.n]).
+template <int M, int R>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
   const int lane = threadIdx.x & 31;
   const int64_t n = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
-  if (n >= a.n) return;
-  const bf16* w = static_cast<const bf16*>(a.w) + n * a.k;
-  float acc[M];
+  const bool active = n < a.n;
+  const bf16* w[R];
 #pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] = 0.f;
+  for (int r = 0; r < R; ++r) w[r] = static_cast<const bf16*>(a.w) + ((active ? n : 0) + r * a.n) * a.k;
   int64_t k = int64_t(lane) * kVec;
-  for (; k + (kUnroll - 1) * kChunk < a.k; k += kUnroll * kChunk) {
-    uint4 raw[kUnroll];
+  // Groups of kUnroll loads per lane and row, two in flight: the next group is
+  // issued before the current one is multiplied. The first group is weights only,
+  // which no kernel of the step writes, so it goes out before the wait for the
+  // kernel before this one (launch.cuh): the weight stream starts during its tail.
+  auto whole_group = [&](int64_t at) { return at + (kUnroll - 1) * kChunk < a.k; };
+  uint4 raw[kUnroll][R];
+  const bool grouped = active && whole_group(k);
+  if (grouped) load_group<R>(w, k, raw);
+  grid_dependency_wait();
+  allow_dependents();
+  if (!active) return;
+  float acc[R][M];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) raw[u] = __ldcs(reinterpret_cast<const uint4*>(w + k + u * kChunk));
+  for (int r = 0; r < R; ++r)
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) accumulate<M>(a, raw[u], k + u * kChunk, acc);
+    for (int m = 0; m < M; ++m) acc[r][m] = 0.f;
+  if (grouped) {
+    for (;;) {
+      const int64_t next = k + kUnroll * kChunk;
+      const bool more = whole_group(next);
+      uint4 ahead[kUnroll][R];
+      if (more) load_group<R>(w, next, ahead);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) accumulate<M, R>(a, raw[u], k + u * kChunk, acc);
+      k = next;
+      if (!more) break;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+        for (int r = 0; r < R; ++r) raw[u][r] = ahead[u][r];
+    }
   }
-  for (; k < a.k; k += kChunk) accumulate<M>(a, __ldcs(reinterpret_cast<const uint4*>(w + k)), k, acc);
+  for (; k < a.k; k += kChunk) {
+    uint4 one[R];
 #pragma unroll
-  for (int m = 0; m < M; ++m)
+    for (int r = 0; r < R; ++r) one[r] = __ldcs(reinterpret_cast<const uint4*>(w[r] + k));
+    accumulate<M, R>(a, one, k, acc);
+  }
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], o);
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int m = 0; m < M; ++m)
+#pragma unroll
+      for (int o = 16; o > 0; o >>= 1) acc[r][m] += __shfl_xor_sync(0xffffffffu, acc[r][m], o);
   if (lane != 0) return;
-  const float b = a.bias != nullptr ? to_f32(static_cast<const bf16*>(a.bias)[n]) : 0.f;
+  const float b = R == 1 && a.bias != nullptr ? to_f32(static_cast<const bf16*>(a.bias)[n]) : 0.f;
 #pragma unroll
   for (int m = 0; m < M; ++m) {
-    const float v = acc[m] + b;
+    const float v = R == 2 ? silu_mul(acc[0][m], acc[R - 1][m]) : acc[0][m] + b;
     if (a.out_f32) static_cast<float*>(a.out)[m * a.out_row_stride + n] = v;
     else static_cast<bf16*>(a.out)[m * a.out_row_stride + n] = __float2bfloat16(v);
   }
@@ -64,15 +115,16 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
 template <int M>
 cudaError_t launch(const GemmArgs& a, cudaStream_t stream) {
   const unsigned blocks = unsigned((a.n + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  gemv_kernel<M><<<blocks, 32 * kWarpsPerBlock, 0, stream>>>(a);
-  return cudaGetLastError();
+  const dim3 threads(32 * kWarpsPerBlock);
+  return a.silu_mul ? launch_kernel(gemv_kernel<M, 2>, dim3(blocks), threads, 0, stream, a)
+                    : launch_kernel(gemv_kernel<M, 1>, dim3(blocks), threads, 0, stream, a);
 }
 
 }  // namespace
 
 bool gemv_supported(const GemmArgs& a) {
-  return !a.in_f32 && a.m >= 1 && a.m <= kGemvMaxRows && a.k % kVec == 0 && a.x_row_stride % kVec == 0 && aligned16(a.x) &&
-         aligned16(a.w) && a.out_row_stride >= a.n;
+  return !a.in_f32 && (!a.silu_mul || a.bias == nullptr) && a.m >= 1 && a.m <= kGemvMaxRows && a.k % kVec == 0 &&
+         a.x_row_stride % kVec == 0 && aligned16(a.x) && aligned16(a.w) && a.out_row_stride >= a.n;
 }
 
 cudaError_t gemv(const GemmArgs& a, cudaStream_t stream) {

@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/paged_attention_impl.cuh"
+#include "kernels/launch.cuh"
 
 namespace vela::kernels::attn {
 namespace {
@@ -29,6 +30,8 @@ struct DecodeCfg {
 
 template <int HD, int G>
 __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
+  grid_dependency_wait();
+  allow_dependents();
   using C = DecodeCfg<HD, G>;
   constexpr int U = C::kUnroll;
   __shared__ float s_m[C::kStreams][G];
@@ -184,6 +187,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionPa
 // grid (num_q_heads, num_seqs), HD threads: merges a sequence's split partials.
 template <int HD>
 __global__ void __launch_bounds__(HD) combine_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
+  grid_dependency_wait();
+  allow_dependents();
   const int h = blockIdx.x, s = blockIdx.y, d = threadIdx.x;
   const int row = p.query_start_loc[s];
   if (p.query_start_loc[s + 1] - row != 1) return;
@@ -214,14 +219,14 @@ __global__ void __launch_bounds__(HD) combine_kernel(const PagedAttentionParams<
 template <int HD, int G>
 cudaError_t launch_decode(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   dim3 grid(unsigned(plan.num_splits), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
-  decode_kernel<HD, G><<<grid, kThreads, 0, stream>>>(p, plan);
+  launch_kernel(decode_kernel<HD, G>, dim3(grid), dim3(kThreads), 0, stream, p, plan);
   return cudaGetLastError();
 }
 
 template <int HD>
 cudaError_t launch_combine(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   dim3 grid(unsigned(p.num_q_heads), unsigned(p.num_seqs));
-  combine_kernel<HD><<<grid, HD, 0, stream>>>(p, plan);
+  launch_kernel(combine_kernel<HD>, dim3(grid), dim3(HD), 0, stream, p, plan);
   return cudaGetLastError();
 }
 

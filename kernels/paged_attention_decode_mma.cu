@@ -19,6 +19,7 @@
 #include <atomic>
 
 #include "kernels/paged_attention_impl.cuh"
+#include "kernels/launch.cuh"
 
 namespace vela::kernels::attn {
 namespace {
@@ -48,6 +49,8 @@ __device__ __forceinline__ int swz(int r, int c) {
 
 template <int HD, int G>
 __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
+  grid_dependency_wait();
+  allow_dependents();
   static_assert(G >= 1 && G <= 8, "query rows live in fragment rows 0..7");
   using C = MmaDecodeCfg<HD>;
   constexpr int S = C::kStages;
@@ -240,7 +243,7 @@ template <int HD, int G>
 cudaError_t launch_decode_mma(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   if (auto e = allow_smem<HD, G>(); e != cudaSuccess) return e;
   dim3 grid(unsigned(plan.num_splits), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
-  decode_mma_kernel<HD, G><<<grid, kThreads, MmaDecodeCfg<HD>::kSmemBytes, stream>>>(p, plan);
+  launch_kernel(decode_mma_kernel<HD, G>, dim3(grid), dim3(kThreads), MmaDecodeCfg<HD>::kSmemBytes, stream, p, plan);
   return cudaGetLastError();
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kernels/attention.h"
+#include "kernels/launch.cuh"
 #include "kernels/vec.cuh"
 
 namespace vela::kernels {
@@ -30,6 +31,8 @@ __device__ float block_reduce(float v, float* scratch, bool is_max) {
 
 template <class T>
 __global__ void __launch_bounds__(kThreads) generic_attention_kernel(PagedAttentionParams<T> p) {
+  grid_dependency_wait();
+  allow_dependents();
   const int t = blockIdx.x, h = blockIdx.y;
   // The sequence of query row t: the last s with query_start_loc[s] <= t.
   int lo = 0, hi = p.num_seqs - 1;
@@ -104,7 +107,7 @@ template <class T>
 cudaError_t paged_attention_generic(const PagedAttentionParams<T>& p, cudaStream_t stream) {
   if (!paged_attention_generic_supports(p)) return cudaErrorInvalidValue;
   if (p.num_seqs == 0 || p.num_tokens == 0) return cudaSuccess;
-  generic_attention_kernel<T><<<dim3(unsigned(p.num_tokens), unsigned(p.num_q_heads)), kThreads, 0, stream>>>(p);
+  launch_kernel(generic_attention_kernel<T>, dim3(unsigned(p.num_tokens), unsigned(p.num_q_heads)), dim3(kThreads), 0, stream, p);
   return cudaGetLastError();
 }
 

@@ -19,6 +19,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/paged_attention_impl.cuh"
+#include "kernels/launch.cuh"
 
 namespace vela::kernels::attn {
 namespace {
@@ -58,6 +59,8 @@ __device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const
 // 168 / <= 128 registers) and in shared memory (48 / 24 KB each).
 template <int HD, int G, bool kShared>
 __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
+  grid_dependency_wait();
+  allow_dependents();
   constexpr int kChunks = HD / 8;
   constexpr int kK = HD / 16;   // k-steps of Q K^T
   constexpr int kN = HD / 8;    // n-tiles of the output
@@ -242,7 +245,7 @@ template <int HD, int G>
 cudaError_t launch_prefill(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   const int64_t row_tiles = (int64_t(p.max_query_len) * G + kTileRows - 1) / kTileRows;
   dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
-  prefill_kernel<HD, G, false><<<grid, kThreads, 0, stream>>>(p, plan);
+  launch_kernel(prefill_kernel<HD, G, false>, dim3(grid), dim3(kThreads), 0, stream, p, plan);
   return cudaGetLastError();
 }
 
@@ -250,7 +253,7 @@ template <int HD, int G>
 cudaError_t launch_shared_prefix(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   const int64_t row_tiles = (int64_t(p.num_tokens) * G + kTileRows - 1) / kTileRows;
   dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(plan.prefix_splits));
-  prefill_kernel<HD, G, true><<<grid, kThreads, 0, stream>>>(p, plan);
+  launch_kernel(prefill_kernel<HD, G, true>, dim3(grid), dim3(kThreads), 0, stream, p, plan);
   return cudaGetLastError();
 }
 

@@ -8,6 +8,7 @@
 // head (E = head_dim / 32): neox pairs (i, i + hd/2) sit in lanes l and l ^ 16,
 // interleaved pairs (2m, 2m+1) inside one lane.
 #include "kernels/elementwise.h"
+#include "kernels/launch.cuh"
 #include "kernels/vec.cuh"
 
 namespace vela::kernels {
@@ -17,6 +18,8 @@ constexpr int kWarpsPerBlock = 8;
 
 template <int E>
 __global__ void qkv_rope_cache_kernel(QkvRopeCacheParams p) {
+  grid_dependency_wait();
+  allow_dependents();
   constexpr int64_t hd = 32 * E, half = hd / 2;
   const int64_t t = blockIdx.x;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -80,7 +83,7 @@ cudaError_t launch(const QkvRopeCacheParams& p, cudaStream_t stream) {
   const int64_t heads = p.num_q_heads + 2 * p.num_kv_heads;
   const int warps = int(heads < kWarpsPerBlock ? heads : kWarpsPerBlock);
   const dim3 grid(unsigned(p.num_tokens), unsigned((heads + warps - 1) / warps));
-  qkv_rope_cache_kernel<E><<<grid, unsigned(32 * warps), 0, stream>>>(p);
+  launch_kernel(qkv_rope_cache_kernel<E>, dim3(grid), dim3(unsigned(32 * warps)), 0, stream, p);
   return cudaGetLastError();
 }
 

@@ -2,6 +2,7 @@
 // copies the token's [nk, hd] k and v (contiguous inside the token) to the slot's
 // row of [num_blocks * block_size, nk, hd]; a negative slot skips the token.
 #include "kernels/elementwise.h"
+#include "kernels/launch.cuh"
 #include "kernels/vec.cuh"
 
 namespace vela::kernels {
@@ -11,6 +12,8 @@ constexpr int kMaxThreads = 256;
 
 template <class T, bool kVec8>
 __global__ void reshape_and_cache_kernel(ReshapeAndCacheParams<T> p) {
+  grid_dependency_wait();
+  allow_dependents();
   const int64_t t = blockIdx.x, slot = p.slot_mapping[t];
   if (slot < 0) return;
   const int64_t width = p.num_kv_heads * p.head_dim;
@@ -40,9 +43,9 @@ cudaError_t reshape_and_cache(const ReshapeAndCacheParams<T>& p, cudaStream_t st
   const bool vec = vec8_ok({p.k, p.v, p.k_cache, p.v_cache}, {width, p.k_token_stride, p.v_token_stride});
   const int threads = threads_for(vec ? width / kVec : width, kMaxThreads);
   if (vec)
-    reshape_and_cache_kernel<T, true><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+    launch_kernel(reshape_and_cache_kernel<T, true>, dim3(unsigned(p.num_tokens)), dim3(threads), 0, stream, p);
   else
-    reshape_and_cache_kernel<T, false><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+    launch_kernel(reshape_and_cache_kernel<T, false>, dim3(unsigned(p.num_tokens)), dim3(threads), 0, stream, p);
   return cudaGetLastError();
 }
 

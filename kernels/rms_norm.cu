@@ -4,6 +4,7 @@
 // so x == out (in place) is safe and the second pass reads its own writes.
 #include "kernels/elementwise.h"
 #include "kernels/reduce.cuh"
+#include "kernels/launch.cuh"
 #include "kernels/vec.cuh"
 
 namespace vela::kernels {
@@ -53,6 +54,8 @@ __device__ void scale_row(const S* src, const T* w, float inv, int64_t dim, int 
 // kWarpRow: a warp per row (blockDim.x / 32 rows per block); else a block per row.
 template <class T, bool kVec8, bool kWarpRow>
 __global__ void rms_norm_kernel(RmsNormParams<T> p) {
+  grid_dependency_wait();
+  allow_dependents();
   const int64_t rows = p.num_tokens * p.num_heads;
   int64_t row;
   int tid, nthreads;
@@ -81,6 +84,8 @@ __global__ void rms_norm_kernel(RmsNormParams<T> p) {
 // A block per row: residual (fp32) = [residual +] x; x = rms_norm(residual) * w.
 template <class T, bool kVec8>
 __global__ void add_rms_norm_kernel(AddRmsNormParams<T> p) {
+  grid_dependency_wait();
+  allow_dependents();
   const int64_t t = blockIdx.x;
   const int tid = threadIdx.x, nthreads = blockDim.x;
   T* x = p.x + t * p.x_token_stride;
@@ -126,15 +131,15 @@ cudaError_t rms_norm(const RmsNormParams<T>& p, cudaStream_t stream) {
     const int rows_per_block = kWarpRowBlockThreads / 32;
     const dim3 grid(unsigned((rows + rows_per_block - 1) / rows_per_block));
     if (vec)
-      rms_norm_kernel<T, true, true><<<grid, kWarpRowBlockThreads, 0, stream>>>(p);
+      launch_kernel(rms_norm_kernel<T, true, true>, dim3(grid), dim3(kWarpRowBlockThreads), 0, stream, p);
     else
-      rms_norm_kernel<T, false, true><<<grid, kWarpRowBlockThreads, 0, stream>>>(p);
+      launch_kernel(rms_norm_kernel<T, false, true>, dim3(grid), dim3(kWarpRowBlockThreads), 0, stream, p);
   } else {
     const int threads = threads_for(vec ? p.dim / kVec : p.dim, kMaxRowThreads);
     if (vec)
-      rms_norm_kernel<T, true, false><<<unsigned(rows), threads, 0, stream>>>(p);
+      launch_kernel(rms_norm_kernel<T, true, false>, dim3(unsigned(rows)), dim3(threads), 0, stream, p);
     else
-      rms_norm_kernel<T, false, false><<<unsigned(rows), threads, 0, stream>>>(p);
+      launch_kernel(rms_norm_kernel<T, false, false>, dim3(unsigned(rows)), dim3(threads), 0, stream, p);
   }
   return cudaGetLastError();
 }
@@ -145,9 +150,9 @@ cudaError_t add_rms_norm(const AddRmsNormParams<T>& p, cudaStream_t stream) {
   const bool vec = vec8_ok({p.x, p.residual, p.weight}, {p.dim, p.x_token_stride});
   const int threads = threads_for(vec ? p.dim / kVec : p.dim, kMaxRowThreads);
   if (vec)
-    add_rms_norm_kernel<T, true><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+    launch_kernel(add_rms_norm_kernel<T, true>, dim3(unsigned(p.num_tokens)), dim3(threads), 0, stream, p);
   else
-    add_rms_norm_kernel<T, false><<<unsigned(p.num_tokens), threads, 0, stream>>>(p);
+    launch_kernel(add_rms_norm_kernel<T, false>, dim3(unsigned(p.num_tokens)), dim3(threads), 0, stream, p);
   return cudaGetLastError();
 }
 

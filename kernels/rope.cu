@@ -2,6 +2,7 @@
 // is a slice of one head: the vector paths handle 8 elements of each neox half
 // (16 in all) or 8 interleaved elements (4 pairs); the scalar path one pair.
 #include "kernels/elementwise.h"
+#include "kernels/launch.cuh"
 #include "kernels/vec.cuh"
 
 namespace vela::kernels {
@@ -20,6 +21,8 @@ constexpr int64_t units_per_head(int64_t head_dim) {
 
 template <class T, RopePath kPath>
 __global__ void rope_kernel(RopeParams<T> p) {
+  grid_dependency_wait();
+  allow_dependents();
   const int64_t t = blockIdx.x, hd = p.head_dim, half = hd / 2;
   const float* cos_row = p.cos_sin + int64_t(p.positions[t]) * hd;
   const float* sin_row = cos_row + half;
@@ -72,7 +75,7 @@ template <class T, RopePath kPath>
 cudaError_t launch(const RopeParams<T>& p, cudaStream_t stream) {
   const int64_t units = (p.num_q_heads + p.num_kv_heads) * units_per_head<kPath>(p.head_dim);
   if (units == 0) return cudaSuccess;
-  rope_kernel<T, kPath><<<unsigned(p.num_tokens), threads_for(units, kMaxThreads), 0, stream>>>(p);
+  launch_kernel(rope_kernel<T, kPath>, dim3(unsigned(p.num_tokens)), dim3(threads_for(units, kMaxThreads)), 0, stream, p);
   return cudaGetLastError();
 }
 

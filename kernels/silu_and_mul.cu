@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/elementwise.h"
+#include "kernels/launch.cuh"
 #include "kernels/vec.cuh"
 
 namespace vela::kernels {
@@ -15,6 +16,8 @@ __device__ inline float silu_mul(float g, float u) { return g / (1.0f + expf(-g)
 
 template <class T, bool kVec8>
 __global__ void silu_and_mul_kernel(SiluAndMulParams<T> p) {
+  grid_dependency_wait();
+  allow_dependents();
   const int64_t t = blockIdx.x, inter = p.intermediate;
   const T* gate = p.gate_up + t * 2 * inter;
   const T* up = gate + inter;
@@ -45,9 +48,9 @@ cudaError_t silu_and_mul(const SiluAndMulParams<T>& p, cudaStream_t stream) {
   const int threads = threads_for(units, kThreads);
   const dim3 grid(unsigned(p.num_tokens), unsigned((units + threads - 1) / threads));
   if (vec)
-    silu_and_mul_kernel<T, true><<<grid, threads, 0, stream>>>(p);
+    launch_kernel(silu_and_mul_kernel<T, true>, dim3(grid), dim3(threads), 0, stream, p);
   else
-    silu_and_mul_kernel<T, false><<<grid, threads, 0, stream>>>(p);
+    launch_kernel(silu_and_mul_kernel<T, false>, dim3(grid), dim3(threads), 0, stream, p);
   return cudaGetLastError();
 }
 

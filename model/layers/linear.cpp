@@ -77,4 +77,13 @@ void Linear::forward(const DeviceContext& ctx, const Tensor& x, Tensor& out, Com
   }
 }
 
+void Linear::forward_silu_mul(const DeviceContext& ctx, const Tensor& x, Tensor& scratch, Tensor& out) const {
+  if (bias_.defined() || row_parallel_) {  // not the merged gate_up shape: projection, then activation
+    ops::linear(ctx, x, weight_, bias_.defined() ? &bias_ : nullptr, scratch);
+    ops::silu_and_mul(ctx, scratch, out);
+    return;
+  }
+  ops::linear_silu_mul(ctx, x, weight_, scratch, out);
+}
+
 }  // namespace vela

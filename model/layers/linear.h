@@ -37,6 +37,10 @@ class Linear {
   // out [T, out] = x [T, in] · W^T (+ b). A row-parallel layer all-reduces its
   // partial sums first and adds the bias once, after the reduction.
   void forward(const DeviceContext& ctx, const Tensor& x, Tensor& out, Communicator* comm) const;
+  // The merged gate_up layer with the MLP's activation: out [T, I] =
+  // silu(gate) * up of x · W^T [T, 2I] (ops::linear_silu_mul; scratch [T, 2I]
+  // holds the projection where it is not fused).
+  void forward_silu_mul(const DeviceContext& ctx, const Tensor& x, Tensor& scratch, Tensor& out) const;
 
   int64_t out_features() const { return weight_.size(0); }
   size_t nbytes() const { return weight_.nbytes() + (bias_.defined() ? bias_.nbytes() : 0); }

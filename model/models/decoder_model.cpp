@@ -183,8 +183,7 @@ Tensor DecoderModel::forward(const ForwardBatch& batch, std::vector<LayerKVCache
     ops::add_rms_norm(ctx_, x, residual, layer.input_norm, eps, l == 0 ? ops::Residual::kStart : ops::Residual::kAdd);
     attention_block(layer, batch, kv[l], T);
     ops::add_rms_norm(ctx_, x, residual, layer.post_attention_norm, eps);
-    layer.gate_up.forward(ctx_, x, gate_up, comm_);
-    ops::silu_and_mul(ctx_, gate_up, act);
+    layer.gate_up.forward_silu_mul(ctx_, x, gate_up, act);
     layer.down.forward(ctx_, act, x, comm_);
   }
   ops::add_rms_norm(ctx_, x, residual, final_norm_, eps);

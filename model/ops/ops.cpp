@@ -63,6 +63,12 @@ void rope(const DeviceContext& ctx, const Tensor& positions, Tensor& q, Tensor& 
   require_cpu(q, "rope");
   cpu::rope(positions, q, k, cos_sin, interleaved);
 }
+void linear_silu_mul(const DeviceContext& ctx, const Tensor& x, const Tensor& w, Tensor& gate_up, Tensor& out) {
+  VELA_DISPATCH_CUDA(linear_silu_mul(ctx, x, w, gate_up, out));
+  require_cpu(w, "linear_silu_mul");
+  cpu::linear(x, w, nullptr, gate_up);
+  cpu::silu_and_mul(gate_up, out);
+}
 void silu_and_mul(const DeviceContext& ctx, const Tensor& gate_up, Tensor& out) {
   VELA_DISPATCH_CUDA(silu_and_mul(ctx, gate_up, out));
   require_cpu(gate_up, "silu_and_mul");

@@ -42,6 +42,13 @@ void rope(const DeviceContext& ctx, const Tensor& positions, Tensor& q, Tensor& 
 // out[T, I] = silu(gate_up[:, :I]) * gate_up[:, I:]. gate_up [T, 2I].
 void silu_and_mul(const DeviceContext& ctx, const Tensor& gate_up, Tensor& out);
 
+// The MLP's first half: out[T, I] = silu_and_mul(x · w^T), w [2I, H] (gate rows,
+// then up rows). gate_up [T, 2I] is scratch for the unfused path: the CPU, and on
+// CUDA from 3 rows on (a GEMM, then silu_and_mul). At 1-2 rows on CUDA one
+// matrix-vector kernel streams each gate row with its up row and writes out
+// directly (kernels/gemv.cu), so gate_up is left untouched.
+void linear_silu_mul(const DeviceContext& ctx, const Tensor& x, const Tensor& w, Tensor& gate_up, Tensor& out);
+
 // Writes k, v [T, nk, hd] into the paged cache rows named by batch.slot_mapping.
 void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& v, LayerKVCache& cache, const ForwardBatch& batch);
 

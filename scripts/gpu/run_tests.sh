@@ -3,7 +3,8 @@
 # a short table last. Builds nothing (scripts/gpu/bundle.sh builds here).
 #   tar xJf .gpu/bundle.tar.xz -C .gpu
 #   export LD_LIBRARY_PATH=$PWD/.gpu/lib:/usr/local/cuda/lib64; bash scripts/gpu/run_tests.sh $OUT [STAGES...]
-# Stages (default all): tests compare bench throughput startup serve sanitizer; profile
+# Stages (default all): tests compare bench throughput startup serve sanitizer; peers
+# (HF transformers S1, plain and with static cache + torch.compile, ~3 min); profile
 # (nsys per-kernel time of short S1 and W2 runs, graphs traced by node) and ncu (Nsight
 # Compute: each kernel's GPU time over a window of launches, summed per step and per
 # kind; NCU_RUNS="name skip count args...;...") run only when named. throughput runs
@@ -40,7 +41,9 @@ fi
 
 if has bench; then
   note "== Kernel benchmarks (against the copy bandwidth measured in the same binary)"
-  for b in .gpu/bin/bench_*_gpu; do
+  # BENCHES="bench_linear_gpu ...": only those (default every bench_*_gpu of the bundle).
+  benches=(); for b in ${BENCHES:-$(cd .gpu/bin && ls bench_*_gpu)}; do benches+=(".gpu/bin/$b"); done
+  for b in "${benches[@]}"; do
     [ -x "$b" ] || continue
     run "$(basename "$b")" ${BENCH_TIMEOUT:-240} "$b" --benchmark_min_time=${BENCH_MIN_TIME:-0.1} \
       --benchmark_out="$logs/$(basename "$b").json" --benchmark_out_format=json
@@ -48,7 +51,12 @@ if has bench; then
     # bench_attention_gpu's closing table: both decode kernels per case.
     sed -n '/^decode attention, copy ceiling/,$p' "$logs/$(basename "$b").log" | sed 's/^/    /' | tee -a "$summary"
   done
-  run roofline 300 .gpu/bin/vela bench roofline --save --results-dir "$logs"
+  if [ -n "${BENCH_NOPDL:-}" ]; then  # the linear layers again without programmatic dependent launch
+    VELA_PDL=0 run bench_linear_gpu-nopdl ${BENCH_TIMEOUT:-240} .gpu/bin/bench_linear_gpu \
+      --benchmark_min_time=${BENCH_MIN_TIME:-0.1} --benchmark_filter="${BENCH_NOPDL_FILTER:-BM_Linear}"
+    grep -E "^BM_" "$logs/bench_linear_gpu-nopdl.log" | head -40 | sed 's/^/    /' | tee -a "$summary"
+  fi
+  [ -n "${BENCHES:-}" ] || run roofline 300 .gpu/bin/vela bench roofline --save --results-dir "$logs"
   tail -n 12 "$logs/roofline.log" | sed 's/^/    /' | tee -a "$summary"
 fi
 
@@ -64,6 +72,9 @@ if has throughput; then
   }
   for w in ${WORKLOADS:-S1 W1 P1 W2}; do throughput "throughput-$w" "$w"; done
   for w in ${EAGER_WORKLOADS-S1 W1}; do throughput "throughput-$w-eager" "$w" --enforce-eager; done
+  # NOPDL_WORKLOADS (default none): again with programmatic dependent launch off
+  # (VELA_PDL=0, kernels/launch.cuh), so its gain is measured on one machine.
+  for w in ${NOPDL_WORKLOADS-}; do (export VELA_PDL=0; throughput "throughput-$w-nopdl" "$w"); done
 fi
 
 if has startup; then
@@ -109,6 +120,19 @@ if has serve; then
   fi
 fi
 
+if has peers; then
+  note "== peers in the same call: HF transformers S1 (Llama-3.1-8B shape, random weights, bf16), plain and compiled"
+  run hf-S1 ${PEERS_TIMEOUT:-240} python3 scripts/gpu/hf_baseline.py --workload S1 --out "$logs/peers.jsonl"
+  run hf-S1-compiled ${PEERS_TIMEOUT:-400} python3 scripts/gpu/hf_baseline.py --workload S1 --compiled --out "$logs/peers.jsonl"
+  [ -f "$logs/peers.jsonl" ] && python3 - "$logs/peers.jsonl" <<'PY' | sed 's/^/    /' | tee -a "$summary"
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    print(f"{r['workload']} {r['engine']}: {r['output_tok_per_s']:.1f} output tok/s "
+          f"(wall {r['wall_s']:.2f} s, warm-up/compile {r.get('compile_s', 0):.1f} s)")
+PY
+fi
+
 if has sanitizer; then
   note "== compute-sanitizer memcheck on short runs (errors counted; exit 9 on any)"
   cs="compute-sanitizer --tool memcheck --error-exitcode 9 --print-limit 20"
@@ -124,7 +148,7 @@ if has sanitizer; then
 fi
 
 if has profile; then
-  note "== nsys: GPU time per kernel (graphs traced by node), short S1 and W2 on cuda:0"
+  note "== nsys: GPU time per kernel (graphs traced by node) on cuda:0"
   if command -v nsys >/dev/null; then
     prof() {  # prof NAME WORKLOAD [ARGS...]
       local name=$1 w=$2; shift 2
@@ -141,8 +165,9 @@ for r in rows[:18]:
     print(f"{100*t/total:5.1f}% {t/1e6:9.2f} {r['Instances']:>7} {float(r['Avg (ns)'])/1e3:8.2f}  {r['Name'][:90]}")
 PY
     }
-    prof s1 S1 --num-requests 4
-    prof w2 W2 --num-requests 64
+    # PROFILE_RUNS="name WORKLOAD [ARGS...];...": what to trace (default short S1 and W2).
+    IFS=';' read -ra prof_runs <<< "${PROFILE_RUNS:-s1 S1 --num-requests 4;w2 W2 --num-requests 64}"
+    for spec in "${prof_runs[@]}"; do prof $spec; done
   else
     note "    nsys not on this machine"
   fi

@@ -42,7 +42,11 @@ struct Shape {
   bool in_f32 = false;   // fp32 x, w and bias (then out_f32 too) instead of bf16
 };
 
-void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool gemv = false) {
+// silu_mul (GEMV only, no bias): w has 2n rows and out[i, j] = silu(g) * u with
+// g = x_i . w_j and u = x_i . w_(n+j); the tolerance carries each dot product's
+// through the activation (|d silu(g)/dg| <= 1.1).
+void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool gemv = false, bool silu_mul = false) {
+  INFO("silu_mul=" << silu_mul << " ");
   INFO("m=" << s.m << " x_offset=" << s.x_offset << " n=" << s.n << " k=" << s.k << " x_pad=" << s.x_pad << " out_pad=" << s.out_pad
             << " out_f32=" << s.out_f32 << " in_f32=" << s.in_f32 << " bias=" << with_bias
             << (gemv ? " (gemv)" : " (cuBLASLt)"));
@@ -62,7 +66,8 @@ void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool 
     }
     return b;
   };
-  std::vector<float> x(size_t(s.m * ldx)), w(size_t(s.n * s.k)), bias(size_t(s.n));
+  const int64_t w_rows = silu_mul ? 2 * s.n : s.n;
+  std::vector<float> x(size_t(s.m * ldx)), w(size_t(w_rows * s.k)), bias(size_t(s.n));
   for (auto& v : x) v = draw(-1.0f, 1.0f);
   for (auto& v : w) v = draw(-1.0f, 1.0f);
   for (auto& v : bias) v = draw(-2.0f, 2.0f);
@@ -91,6 +96,7 @@ void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool 
   args.m = s.m;
   args.n = s.n;
   args.k = s.k;
+  args.silu_mul = silu_mul;
   if (gemv) {
     REQUIRE(vela::kernels::gemv_supported(args));
     CUDA_OK(vela::kernels::gemv(args, nullptr));
@@ -120,13 +126,25 @@ void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool 
   int64_t bad = 0;
   double worst = 0.0;
   for (auto [i, j] : entries) {
-    double ref = 0.0, mag = 0.0;
     const float* xr = x.data() + i * ldx;
-    const float* wr = w.data() + j * s.k;
-    for (int64_t q = 0; q < s.k; ++q) {
-      const double p = double(xr[q]) * double(wr[q]);
-      ref += p;
-      mag += std::fabs(p);
+    auto dot = [&](int64_t row, double& mag_out) {
+      const float* wr = w.data() + row * s.k;
+      double sum = 0.0, mag_sum = 0.0;
+      for (int64_t q = 0; q < s.k; ++q) {
+        const double p = double(xr[q]) * double(wr[q]);
+        sum += p;
+        mag_sum += std::fabs(p);
+      }
+      mag_out = mag_sum;
+      return sum;
+    };
+    double mag = 0.0;
+    double ref = dot(j, mag);
+    if (silu_mul) {  // mag becomes the propagated magnitude of the two dot products
+      double mag_u = 0.0;
+      const double g = ref, u = dot(s.n + j, mag_u), silu = g / (1.0 + std::exp(-g));
+      ref = silu * u;
+      mag = 1.1 * std::fabs(u) * mag + std::fabs(silu) * mag_u;
     }
     if (with_bias) {
       ref += bias[size_t(j)];
@@ -193,6 +211,30 @@ TEST_CASE("GEMV (m <= 4) matches an fp64 reference of the same bf16 values", "[g
     for (const NK& nk : nks)
       for (bool bias : {false, true})
         check_gemm(**gemm, {m, nk.n, nk.k, nk.x_pad, nk.out_pad, nk.out_f32, m == 3 ? 8 : 0}, bias, seed++, true);
+}
+
+// The MLP's gate_up projection with its activation in one GEMV (ops::linear_silu_mul
+// at 1-2 rows): gate row j and up row n + j streamed together.
+TEST_CASE("GEMV with silu_mul matches silu(gate) * up of an fp64 reference", "[gemm][gemv]") {
+  auto gemm = Gemm::create();
+  if (!gemm.ok()) FAIL(gemm.error().message);
+  struct NK { int64_t n, k, x_pad, out_pad; };
+  const NK nks[] = {
+      {14336, 4096, 0, 0},   // Llama-3.1-8B's gate_up (2 x 14336 rows)
+      {3072, 1024, 1024, 8}, // Qwen3-0.6B's, from a strided x view into a padded out
+      {17, 72, 128, 3},      // tiny: K below one chunk
+  };
+  uint64_t seed = 3000;
+  for (int64_t m = 1; m <= 2; ++m)
+    for (const NK& nk : nks)
+      check_gemm(**gemm, {m, nk.n, nk.k, nk.x_pad, nk.out_pad, false}, false, seed++, true, true);
+  GemmArgs with_bias;
+  with_bias.m = 1;
+  with_bias.n = with_bias.k = 64;
+  with_bias.x_row_stride = with_bias.out_row_stride = 64;
+  with_bias.silu_mul = true;
+  with_bias.bias = reinterpret_cast<const void*>(uintptr_t(256));
+  CHECK_FALSE(vela::kernels::gemv_supported(with_bias));  // silu_mul takes no bias
 }
 
 TEST_CASE("cuBLASLt GEMM: odd shapes and a misaligned x view", "[gemm]") {

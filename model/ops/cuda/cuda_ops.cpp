@@ -78,12 +78,8 @@ void embedding(const DeviceContext& ctx, const Tensor& ids, const Tensor& table,
   });
 }
 
-void linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
-  const bool in_f32 = x.dtype() == DType::kF32;
-  require((x.dtype() == DType::kBF16 || in_f32) && w.dtype() == x.dtype(), "linear", "x and w both bf16 or both f32");
-  require(bias == nullptr || bias->dtype() == x.dtype(), "linear", "bias of x's dtype");
-  require(out.dtype() == DType::kF32 || (!in_f32 && out.dtype() == DType::kBF16), "linear",
-          "f32 out, or bf16 out from bf16 x and w");
+namespace {
+kernels::GemmArgs gemm_args(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
   kernels::GemmArgs a;
   a.x = x.raw_data();
   a.x_row_stride = x.stride(0);
@@ -92,10 +88,29 @@ void linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Te
   a.out = out.raw_data();
   a.out_row_stride = out.stride(0);
   a.out_f32 = out.dtype() == DType::kF32;
-  a.in_f32 = in_f32;
+  a.in_f32 = x.dtype() == DType::kF32;
   a.m = x.size(0);
   a.n = w.size(0);
   a.k = w.size(1);
+  return a;
+}
+
+void run_gemm(const DeviceContext& ctx, const kernels::GemmArgs& a) {
+  auto ran = ctx.gemm->run(a, stream_of(ctx));
+  if (!ran) {
+    std::fprintf(stderr, "vela: CUDA op linear: %s\n", ran.error().message.c_str());
+    std::abort();
+  }
+}
+}  // namespace
+
+void linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
+  const bool in_f32 = x.dtype() == DType::kF32;
+  require((x.dtype() == DType::kBF16 || in_f32) && w.dtype() == x.dtype(), "linear", "x and w both bf16 or both f32");
+  require(bias == nullptr || bias->dtype() == x.dtype(), "linear", "bias of x's dtype");
+  require(out.dtype() == DType::kF32 || (!in_f32 && out.dtype() == DType::kBF16), "linear",
+          "f32 out, or bf16 out from bf16 x and w");
+  const kernels::GemmArgs a = gemm_args(x, w, bias, out);
   if (a.m == 0) return;
   // One or two rows through a small matrix (qkv, o): the matrix-vector kernel
   // streams the weights faster than cuBLASLt there (75% vs 70% of copy bandwidth
@@ -105,11 +120,26 @@ void linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Te
     check(kernels::gemv(a, stream_of(ctx)), "linear (gemv)");
     return;
   }
-  auto ran = ctx.gemm->run(a, stream_of(ctx));
-  if (!ran) {
-    std::fprintf(stderr, "vela: CUDA op linear: %s\n", ran.error().message.c_str());
-    std::abort();
+  run_gemm(ctx, a);
+}
+
+void linear_silu_mul(const DeviceContext& ctx, const Tensor& x, const Tensor& w, Tensor& gate_up, Tensor& out) {
+  require(x.dtype() == w.dtype() && out.dtype() == x.dtype() && gate_up.dtype() == x.dtype(), "linear_silu_mul",
+          "x, w, gate_up and out of one dtype");
+  require(w.size(0) == 2 * out.size(1) && gate_up.size(1) == w.size(0), "linear_silu_mul",
+          "w [2I, H], gate_up [T, 2I], out [T, I]");
+  kernels::GemmArgs a = gemm_args(x, w, nullptr, out);
+  if (a.m == 0) return;
+  // One or two rows: gate and up rows streamed together, the activation written
+  // directly (no gate_up round trip, no silu launch; PERF_NOTES: the MLP at batch 1).
+  a.silu_mul = true;
+  a.n = out.size(1);
+  if (a.m <= 2 && kernels::gemv_supported(a)) {
+    check(kernels::gemv(a, stream_of(ctx)), "linear_silu_mul (gemv)");
+    return;
   }
+  linear(ctx, x, w, nullptr, gate_up);
+  silu_and_mul(ctx, gate_up, out);
 }
 
 void rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, float eps, Tensor& out) {

@@ -5,6 +5,8 @@
 // bandwidth the kernel reaches (S1's whole step is these plus attention).
 // Counters: GB/s (weight bytes / time), vs_copy (over BM_CopyCeiling's GB/s).
 // Run: bench_linear_gpu --benchmark_min_time=0.2
+#include <string>
+
 #include "bench/kernels/gpu_bench_util.h"
 #include "kernels/gemm.h"
 
@@ -38,8 +40,13 @@ void BM_Linear(benchmark::State& state) {
   const LinearShape& s = kShapes[state.range(0)];
   const int64_t m = state.range(1);
   const bool gemv = state.range(2) != 0;
+  const bool silu_mul = state.range(2) == 2;  // gate_up with the activation (ops::linear_silu_mul)
   if (gemv && m > vela::kernels::kGemvMaxRows) {
     state.SkipWithError("gemv takes m <= 4");
+    return;
+  }
+  if (silu_mul && (std::string(s.name) != "gate_up" || m > 2)) {
+    state.SkipWithError("silu_mul: the gate_up shape at m <= 2");
     return;
   }
   // Four weight copies rotated, so the timed loop reads HBM rather than L2 even
@@ -60,8 +67,9 @@ void BM_Linear(benchmark::State& state) {
   a.out_row_stride = s.n;
   a.out_f32 = s.out_f32;
   a.m = m;
-  a.n = s.n;
+  a.n = silu_mul ? s.n / 2 : s.n;  // silu_mul: n outputs from 2n weight rows
   a.k = s.k;
+  a.silu_mul = silu_mul;
   // A blocking stream of its own (the events on the legacy stream order with it):
   // launches with programmatic dependent launch (kernels/launch.cuh) overlap there
   // as they do in the model's stream.
@@ -80,7 +88,7 @@ void BM_Linear(benchmark::State& state) {
   const double gb = double(s.n * s.k * 2) * double(state.iterations()) / 1e9;
   state.counters["GB/s"] = benchmark::Counter(gb, benchmark::Counter::kIsRate);
   state.counters["vs_copy"] = benchmark::Counter(gb / copy_gbps(), benchmark::Counter::kIsRate);
-  state.SetLabel(std::string(s.name) + (gemv ? " gemv" : " cuBLASLt"));
+  state.SetLabel(std::string(s.name) + (silu_mul ? " gemv+silu" : gemv ? " gemv" : " cuBLASLt"));
   cudaStreamDestroy(stream);
   cudaFree(x);
   cudaFree(out);
@@ -90,7 +98,9 @@ BENCHMARK(BM_Linear)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond)
     ->ArgNames({"shape", "m", "gemv"})
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {1, 2, 4, 8}, {0, 1}});
+    ->ArgsProduct({{0, 1, 2, 3, 4}, {1, 2, 4, 8}, {0, 1}})
+    ->Args({2, 1, 2})
+    ->Args({2, 2, 2});
 
 }  // namespace
 

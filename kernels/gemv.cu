@@ -3,7 +3,7 @@
 // weights (16 GB per token for an 8B model), so the only figure that matters is the
 // share of HBM bandwidth it reaches; a GEMM library tiles for tensor cores and
 // leaves bandwidth behind at m = 1. A warp owns one output column n: it streams
-// w[n, :] in 16-byte loads (two groups of kUnroll in flight per lane, marked evict-first: each
+// w[n, :] in 16-byte loads (kUnroll in flight per lane, marked evict-first: each
 // weight is read once per step), multiplies with the m rows of x (small, cached),
 // accumulates in fp32 and reduces across the warp. Launched with PDL
 // (launch.cuh): its first weight loads overlap the previous kernel's tail.
@@ -58,10 +58,12 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
 #pragma unroll
   for (int r = 0; r < R; ++r) w[r] = static_cast<const bf16*>(a.w) + ((active ? n : 0) + r * a.n) * a.k;
   int64_t k = int64_t(lane) * kVec;
-  // Groups of kUnroll loads per lane and row, two in flight: the next group is
-  // issued before the current one is multiplied. The first group is weights only,
-  // which no kernel of the step writes, so it goes out before the wait for the
-  // kernel before this one (launch.cuh): the weight stream starts during its tail.
+  // Groups of kUnroll loads per lane and row. One group in flight per warp is
+  // enough: a single wave of up to 64 warps per SM (32 registers at M = 1) keeps
+  // ~128 KB of loads in flight per SM, and a second group in flight would cost the
+  // registers that keep 6144-row matrices in one wave. The first group is weights
+  // only, which no kernel of the step writes, so it goes out before the wait for
+  // the kernel before this one (launch.cuh): the weight stream starts in its tail.
   auto whole_group = [&](int64_t at) { return at + (kUnroll - 1) * kChunk < a.k; };
   uint4 raw[kUnroll][R];
   const bool grouped = active && whole_group(k);
@@ -76,18 +78,11 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
     for (int m = 0; m < M; ++m) acc[r][m] = 0.f;
   if (grouped) {
     for (;;) {
-      const int64_t next = k + kUnroll * kChunk;
-      const bool more = whole_group(next);
-      uint4 ahead[kUnroll][R];
-      if (more) load_group<R>(w, next, ahead);
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) accumulate<M, R>(a, raw[u], k + u * kChunk, acc);
-      k = next;
-      if (!more) break;
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-        for (int r = 0; r < R; ++r) raw[u][r] = ahead[u][r];
+      k += kUnroll * kChunk;
+      if (!whole_group(k)) break;
+      load_group<R>(w, k, raw);
     }
   }
   for (; k < a.k; k += kChunk) {

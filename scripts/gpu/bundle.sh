@@ -17,7 +17,7 @@ bash ../shared/tools/gpu-bundle.sh .gpu "${bins[@]}" >/dev/null
 strip .gpu/bin/*
 git rev-parse --short HEAD > .gpu/COMMIT
 ref=../shared/reference
-cache=build-cuda/reference.tar.gz
+cache=build-cuda/reference.tar.xz  # xz: 31 MiB where gzip took 35 (the call carries 64 MiB)
 if [ ! -f "$cache" ]; then
   stage=$(mktemp -d); mkdir -p "$stage/models" "$stage/golden"
   for m in qwen3-tiny llama3-tiny qwen2-tiny; do
@@ -25,9 +25,9 @@ if [ ! -f "$cache" ]; then
     cp "$ref/models/$m"/{config.json,generation_config.json,model.safetensors} "$stage/models/$m/"
   done
   cp "$ref"/golden/{qwen3-tiny,llama3-tiny,qwen2-tiny}.json "$stage/golden/"
-  tar czf "$cache" -C "$stage" . && rm -rf "$stage"
+  tar cJf "$cache" -C "$stage" . && rm -rf "$stage"
 fi
-cp "$cache" .gpu/reference.tar.gz
+cp "$cache" .gpu/reference.tar.xz
 # The libraries (OpenBLAS, ICU data) are most of it: xz brings bin + lib from ~115
 # to ~21 MB. On the machine: tar xJf .gpu/bundle.tar.xz -C .gpu
 tar -cf - -C .gpu bin lib COMMIT | xz -T2 -6 > .gpu/bundle.tar.xz

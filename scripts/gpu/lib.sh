@@ -8,7 +8,7 @@ summary="$out/summary.txt"; : > "$summary"
 note() { echo "$*" | tee -a "$summary"; }
 has() { [[ " $stages " == *" $1 "* ]]; }
 ref=/tmp/vela-reference; rm -rf "$ref"; mkdir -p "$ref"
-tar xzf .gpu/reference.tar.gz -C "$ref" && export VELA_REFERENCE_DIR="$ref"
+tar xJf .gpu/reference.tar.xz -C "$ref" && export VELA_REFERENCE_DIR="$ref"
 
 run() {  # run NAME TIMEOUT CMD...: logs to $logs/NAME.log, one summary line
   local name=$1 limit=$2; shift 2

@@ -3,10 +3,11 @@
 // weights (16 GB per token for an 8B model), so the only figure that matters is the
 // share of HBM bandwidth it reaches; a GEMM library tiles for tensor cores and
 // leaves bandwidth behind at m = 1. A warp owns one output column n: it streams
-// w[n, :] in 16-byte loads (kUnroll in flight per lane, marked evict-first: each
-// weight is read once per step), multiplies with the m rows of x (small, cached),
-// accumulates in fp32 and reduces across the warp. Launched with PDL
-// (launch.cuh): its first weight loads overlap the previous kernel's tail.
+// w[n, :] in 16-byte loads (one or two groups of kUnroll in flight per lane,
+// marked evict-first: each weight is read once per step), multiplies with the m
+// rows of x (small, cached), accumulates in fp32 and reduces across the warp.
+// Launched with PDL (launch.cuh): its first weight loads overlap the previous
+// kernel's tail.
 #include "kernels/gemm.h"
 #include "kernels/launch.cuh"
 #include "kernels/vec.cuh"
@@ -49,7 +50,7 @@ __device__ inline float silu_mul(float g, float u) { return g / (1.0f + expf(-g)
 // R = 1: out[m, n] = x[m] . w[n] (+ bias[n]). R = 2 (a.silu_mul): the warp streams
 // rows n and n + a.n of a [2 a.n, k] weight (gate, then up) and writes
 // out[m, n] = silu(x[m] . w[n]) * (x[m] . w[n + a.n]).
-template <int M, int R>
+template <int M, int R, bool kAhead>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
   const int lane = threadIdx.x & 31;
   const int64_t n = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
@@ -58,10 +59,9 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
 #pragma unroll
   for (int r = 0; r < R; ++r) w[r] = static_cast<const bf16*>(a.w) + ((active ? n : 0) + r * a.n) * a.k;
   int64_t k = int64_t(lane) * kVec;
-  // Groups of kUnroll loads per lane and row. One group in flight per warp is
-  // enough: a single wave of up to 64 warps per SM (32 registers at M = 1) keeps
-  // ~128 KB of loads in flight per SM, and a second group in flight would cost the
-  // registers that keep 6144-row matrices in one wave. The first group is weights
+  // Groups of kUnroll loads per lane and row; with kAhead two in flight (the next
+  // group is issued before the current one is multiplied), else one (fewer
+  // registers: more blocks per SM; launch_rows picks). The first group is weights
   // only, which no kernel of the step writes, so it goes out before the wait for
   // the kernel before this one (launch.cuh): the weight stream starts in its tail.
   auto whole_group = [&](int64_t at) { return at + (kUnroll - 1) * kChunk < a.k; };
@@ -76,7 +76,22 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
   for (int r = 0; r < R; ++r)
 #pragma unroll
     for (int m = 0; m < M; ++m) acc[r][m] = 0.f;
-  if (grouped) {
+  if (grouped && kAhead) {
+    for (;;) {
+      const int64_t next = k + kUnroll * kChunk;
+      const bool more = whole_group(next);
+      uint4 ahead[kUnroll][R];
+      if (more) load_group<R>(w, next, ahead);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) accumulate<M, R>(a, raw[u], k + u * kChunk, acc);
+      k = next;
+      if (!more) break;
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+        for (int r = 0; r < R; ++r) raw[u][r] = ahead[u][r];
+    }
+  } else if (grouped) {
     for (;;) {
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) accumulate<M, R>(a, raw[u], k + u * kChunk, acc);
@@ -107,12 +122,35 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
   }
 }
 
+// Blocks of one kernel that fit the GPU at once (one wave).
+template <class Kernel>
+int64_t one_wave(Kernel kernel) {
+  int device = 0, sms = 0, per_sm = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * kWarpsPerBlock, 0) != cudaSuccess)
+    return 0;
+  return int64_t(sms) * per_sm;
+}
+
+template <int M, int R>
+cudaError_t launch_rows(const GemmArgs& a, cudaStream_t stream) {
+  const int64_t blocks = (a.n + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  // Two groups in flight are faster inside a decode step (S1 on the H200: 4.48 vs
+  // 4.61 ms a token, same call), but their registers cost a block per SM: where the
+  // grid then needs a second wave and the one-group kernel fits in one (8B's qkv,
+  // 768 blocks), that second wave costs more (20.1 vs 15.9 us alone).
+  static const int64_t wave_ahead = one_wave(gemv_kernel<M, R, true>);
+  static const int64_t wave_plain = one_wave(gemv_kernel<M, R, false>);
+  const bool ahead = !(blocks > wave_ahead && blocks <= wave_plain);
+  const dim3 grid{unsigned(blocks)}, threads{32 * kWarpsPerBlock};
+  return ahead ? launch_kernel(gemv_kernel<M, R, true>, grid, threads, 0, stream, a)
+               : launch_kernel(gemv_kernel<M, R, false>, grid, threads, 0, stream, a);
+}
+
 template <int M>
 cudaError_t launch(const GemmArgs& a, cudaStream_t stream) {
-  const unsigned blocks = unsigned((a.n + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  const dim3 threads(32 * kWarpsPerBlock);
-  return a.silu_mul ? launch_kernel(gemv_kernel<M, 2>, dim3(blocks), threads, 0, stream, a)
-                    : launch_kernel(gemv_kernel<M, 1>, dim3(blocks), threads, 0, stream, a);
+  return a.silu_mul ? launch_rows<M, 2>(a, stream) : launch_rows<M, 1>(a, stream);
 }
 
 }  // namespace

@@ -105,7 +105,15 @@ def run(name, batch_size, repo_root, compiled=False):
     compile_s = 0.0
     if compiled:
         model.generation_config.cache_implementation = "static"
-        model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
+        compiled_forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
+
+        def forward(*args, **kwargs):
+            # Each call is a new CUDA-graph step: without this mark, reading the static
+            # cache's outputs of the previous replay fails ("overwritten by a subsequent run").
+            torch.compiler.cudagraph_mark_step_begin()
+            return compiled_forward(*args, **kwargs)
+
+        model.forward = forward
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     def generate(batch):

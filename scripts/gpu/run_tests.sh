@@ -122,8 +122,11 @@ fi
 
 if has peers; then
   note "== peers in the same call: HF transformers S1 (Llama-3.1-8B shape, random weights, bf16), plain and compiled"
-  run hf-S1 ${PEERS_TIMEOUT:-240} python3 scripts/gpu/hf_baseline.py --workload S1 --out "$logs/peers.jsonl"
-  run hf-S1-compiled ${PEERS_TIMEOUT:-400} python3 scripts/gpu/hf_baseline.py --workload S1 --compiled --out "$logs/peers.jsonl"
+  # PEERS="plain compiled" (default both): which of the two to run.
+  has_peer() { [[ " ${PEERS:-plain compiled} " == *" $1 "* ]]; }
+  has_peer plain && run hf-S1 ${PEERS_TIMEOUT:-240} python3 scripts/gpu/hf_baseline.py --workload S1 --out "$logs/peers.jsonl"
+  has_peer compiled && run hf-S1-compiled ${PEERS_TIMEOUT:-400} python3 scripts/gpu/hf_baseline.py --workload S1 --compiled \
+    --out "$logs/peers.jsonl"
   [ -f "$logs/peers.jsonl" ] && python3 - "$logs/peers.jsonl" <<'PY' | sed 's/^/    /' | tee -a "$summary"
 import json, sys
 for line in open(sys.argv[1]):

@@ -8,6 +8,8 @@
 // rows of x (small, cached), accumulates in fp32 and reduces across the warp.
 // Launched with PDL (launch.cuh): its first weight loads overlap the previous
 // kernel's tail.
+#include <cstdlib>
+
 #include "kernels/gemm.h"
 #include "kernels/launch.cuh"
 #include "kernels/vec.cuh"
@@ -140,9 +142,14 @@ cudaError_t launch_rows(const GemmArgs& a, cudaStream_t stream) {
   // 4.61 ms a token, same call), but their registers cost a block per SM: where the
   // grid then needs a second wave and the one-group kernel fits in one (8B's qkv,
   // 768 blocks), that second wave costs more (20.1 vs 15.9 us alone).
+  // VELA_GEMV_AHEAD=1 / 0 forces one loop (A/B runs); unset, the wave rule decides.
+  static const int forced = [] {
+    const char* e = std::getenv("VELA_GEMV_AHEAD");
+    return e == nullptr || e[0] == '\0' ? -1 : e[0] == '1' ? 1 : 0;
+  }();
   static const int64_t wave_ahead = one_wave(gemv_kernel<M, R, true>);
   static const int64_t wave_plain = one_wave(gemv_kernel<M, R, false>);
-  const bool ahead = !(blocks > wave_ahead && blocks <= wave_plain);
+  const bool ahead = forced >= 0 ? forced == 1 : !(blocks > wave_ahead && blocks <= wave_plain);
   const dim3 grid{unsigned(blocks)}, threads{32 * kWarpsPerBlock};
   return ahead ? launch_kernel(gemv_kernel<M, R, true>, grid, threads, 0, stream, a)
                : launch_kernel(gemv_kernel<M, R, false>, grid, threads, 0, stream, a);

@@ -27,15 +27,6 @@ struct GemmArgs {
   // gate_up weight) and out[m, j] = silu(x[m] . w[j]) * (x[m] . w[n + j]), the
   // MLP's projection and activation in one pass over the weights.
   bool silu_mul = false;
-  // GEMV only (not with silu_mul; bf16 out): when norm_residual is set, the grid's
-  // last block to finish applies the residual-add RMSNorm to out, row by row
-  // (add_rms_norm, kAdd: norm_residual [m, n] fp32 += out; out =
-  // rms_norm(norm_residual) * norm_weight), so a projection into the residual
-  // stream and the norm after it are one launch. One such GEMV at a time per
-  // device (the blocks count themselves on one device counter).
-  float* norm_residual = nullptr;
-  const void* norm_weight = nullptr;  // [n] bf16
-  float norm_eps = 0.f;
 };
 
 class Gemm {
@@ -50,9 +41,7 @@ class Gemm {
 // The small-batch path (gemv.cu): out = x · w^T (+ bias) for 1 <= m <= kGemvMaxRows
 // by a bandwidth-bound matrix-vector kernel (any output type, bias allowed).
 // gemv_supported: bf16 inputs, k and x's row stride multiples of 8, x and w 16-byte
-// aligned; no bias with silu_mul; with norm_residual: bf16 out, n and out's row
-// stride multiples of 8, out, norm_residual and norm_weight 16-byte aligned.
-// Launched with PDL (launch.cuh).
+// aligned; no bias with silu_mul. Launched with PDL (launch.cuh).
 inline constexpr int64_t kGemvMaxRows = 4;
 bool gemv_supported(const GemmArgs& args);
 cudaError_t gemv(const GemmArgs& args, cudaStream_t stream);

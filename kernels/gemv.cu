@@ -12,7 +12,6 @@
 
 #include "kernels/gemm.h"
 #include "kernels/launch.cuh"
-#include "kernels/rms_norm.cuh"
 #include "kernels/vec.cuh"
 
 namespace vela::kernels {
@@ -21,10 +20,6 @@ namespace {
 constexpr int kWarpsPerBlock = 8;
 constexpr int kUnroll = 4;
 constexpr int64_t kChunk = 32 * kVec;  // elements a warp covers with one load per lane
-
-// Blocks of the running GEMV that have written their outputs (norm_residual only):
-// the one that brings it to gridDim.x applies the norm and sets it back to 0.
-__device__ unsigned g_blocks_done = 0;
 
 // R weight rows per warp (1, or 2 for gate and up), M rows of x.
 template <int M, int R>
@@ -54,37 +49,30 @@ __device__ inline void load_group(const bf16* const (&w)[R], int64_t k, uint4 (&
 // The silu of the CPU op (silu_and_mul): g / (1 + exp(-g)) * u.
 __device__ inline float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
-// The last block to finish (after every block's outputs are visible) applies the
-// residual-add RMSNorm to the m output rows.
-template <int M>
-__device__ void norm_when_last(const GemmArgs& a) {
-  __shared__ bool last;
-  __threadfence();  // this thread's outputs, visible device-wide before the count
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    last = atomicAdd(&g_blocks_done, 1u) == gridDim.x - 1;
-  }
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  AddRmsNormParams<bf16> p;
-  p.x = static_cast<bf16*>(a.out);
-  p.residual = a.norm_residual;
-  p.weight = static_cast<const bf16*>(a.norm_weight);
-  p.num_tokens = M;
-  p.dim = a.n;
-  p.x_token_stride = a.out_row_stride;
-  p.eps = a.norm_eps;
-  for (int t = 0; t < M; ++t) add_rms_norm_row<bf16, true>(p, t);
-  if (threadIdx.x == 0) g_blocks_done = 0;
-}
-
-// One warp's output column n (the kernel's body after the wait).
+// R = 1: out[m, n] = x[m] . w[n] (+ bias[n]). R = 2 (a.silu_mul): the warp streams
+// rows n and n + a.n of a [2 a.n, k] weight (gate, then up) and writes
+// out[m, n] = silu(x[m] . w[n]) * (x[m] . w[n + a.n]).
 template <int M, int R, bool kAhead>
-__device__ void project(const GemmArgs& a, const bf16* const (&w)[R], int64_t n, int64_t k, bool grouped,
-                        uint4 (&raw)[kUnroll][R]) {
+__global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
   const int lane = threadIdx.x & 31;
+  const int64_t n = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
+  const bool active = n < a.n;
+  const bf16* w[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) w[r] = static_cast<const bf16*>(a.w) + ((active ? n : 0) + r * a.n) * a.k;
+  int64_t k = int64_t(lane) * kVec;
+  // Groups of kUnroll loads per lane and row; with kAhead two in flight (the next
+  // group is issued before the current one is multiplied), else one (fewer
+  // registers: more blocks per SM; launch_rows picks). The first group is weights
+  // only, which no kernel of the step writes, so it goes out before the wait for
+  // the kernel before this one (launch.cuh): the weight stream starts in its tail.
   auto whole_group = [&](int64_t at) { return at + (kUnroll - 1) * kChunk < a.k; };
+  uint4 raw[kUnroll][R];
+  const bool grouped = active && whole_group(k);
+  if (grouped) load_group<R>(w, k, raw);
+  grid_dependency_wait();
+  allow_dependents();
+  if (!active) return;
   float acc[R][M];
 #pragma unroll
   for (int r = 0; r < R; ++r)
@@ -126,7 +114,7 @@ __device__ void project(const GemmArgs& a, const bf16* const (&w)[R], int64_t n,
     for (int m = 0; m < M; ++m)
 #pragma unroll
       for (int o = 16; o > 0; o >>= 1) acc[r][m] += __shfl_xor_sync(0xffffffffu, acc[r][m], o);
-  if (lane != 0) return;  // (the caller still reaches the block's barriers)
+  if (lane != 0) return;
   const float b = R == 1 && a.bias != nullptr ? to_f32(static_cast<const bf16*>(a.bias)[n]) : 0.f;
 #pragma unroll
   for (int m = 0; m < M; ++m) {
@@ -134,33 +122,6 @@ __device__ void project(const GemmArgs& a, const bf16* const (&w)[R], int64_t n,
     if (a.out_f32) static_cast<float*>(a.out)[m * a.out_row_stride + n] = v;
     else static_cast<bf16*>(a.out)[m * a.out_row_stride + n] = __float2bfloat16(v);
   }
-}
-
-// R = 1: out[m, n] = x[m] . w[n] (+ bias[n]), then the norm when a.norm_residual
-// is set. R = 2 (a.silu_mul): the warp streams rows n and n + a.n of a [2 a.n, k]
-// weight (gate, then up) and writes out[m, n] = silu(x[m] . w[n]) * (x[m] . w[n + a.n]).
-template <int M, int R, bool kAhead>
-__global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
-  const int lane = threadIdx.x & 31;
-  const int64_t n = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
-  const bool active = n < a.n;
-  const bf16* w[R];
-#pragma unroll
-  for (int r = 0; r < R; ++r) w[r] = static_cast<const bf16*>(a.w) + ((active ? n : 0) + r * a.n) * a.k;
-  int64_t k = int64_t(lane) * kVec;
-  // Groups of kUnroll loads per lane and row; with kAhead two in flight (the next
-  // group is issued before the current one is multiplied), else one (fewer
-  // registers: more blocks per SM; launch_rows picks). The first group is weights
-  // only, which no kernel of the step writes, so it goes out before the wait for
-  // the kernel before this one (launch.cuh): the weight stream starts in its tail.
-  auto whole_group = [&](int64_t at) { return at + (kUnroll - 1) * kChunk < a.k; };
-  uint4 raw[kUnroll][R];
-  const bool grouped = active && whole_group(k);
-  if (grouped) load_group<R>(w, k, raw);
-  grid_dependency_wait();
-  allow_dependents();
-  if (active) project<M, R, kAhead>(a, w, n, k, grouped, raw);
-  if (R == 1 && a.norm_residual != nullptr) norm_when_last<M>(a);
 }
 
 // Blocks of one kernel that fit the GPU at once (one wave).
@@ -202,10 +163,6 @@ cudaError_t launch(const GemmArgs& a, cudaStream_t stream) {
 }  // namespace
 
 bool gemv_supported(const GemmArgs& a) {
-  if (a.norm_residual != nullptr &&
-      (a.silu_mul || a.out_f32 || a.norm_weight == nullptr || a.n % kVec != 0 || a.out_row_stride % kVec != 0 ||
-       !aligned16(a.out) || !aligned16(a.norm_residual) || !aligned16(a.norm_weight)))
-    return false;
   return !a.in_f32 && (!a.silu_mul || a.bias == nullptr) && a.m >= 1 && a.m <= kGemvMaxRows && a.k % kVec == 0 &&
          a.x_row_stride % kVec == 0 && aligned16(a.x) && aligned16(a.w) && a.out_row_stride >= a.n;
 }

@@ -86,15 +86,4 @@ void Linear::forward_silu_mul(const DeviceContext& ctx, const Tensor& x, Tensor&
   ops::linear_silu_mul(ctx, x, weight_, scratch, out);
 }
 
-void Linear::forward_add_rms_norm(const DeviceContext& ctx, const Tensor& x, Tensor& out, Tensor& residual,
-                                  const Tensor& norm_w, float eps, Communicator* comm) const {
-  const bool reduce = row_parallel_ && comm != nullptr && comm->world_size() > 1;
-  if (reduce || bias_.defined()) {
-    forward(ctx, x, out, comm);
-    ops::add_rms_norm(ctx, out, residual, norm_w, eps);
-    return;
-  }
-  ops::linear_add_rms_norm(ctx, x, weight_, out, residual, norm_w, eps);
-}
-
 }  // namespace vela

@@ -41,11 +41,6 @@ class Linear {
   // silu(gate) * up of x · W^T [T, 2I] (ops::linear_silu_mul; scratch [T, 2I]
   // holds the projection where it is not fused).
   void forward_silu_mul(const DeviceContext& ctx, const Tensor& x, Tensor& scratch, Tensor& out) const;
-  // A projection back into the residual stream and the norm after it: forward(),
-  // then ops::add_rms_norm(out, residual, norm_w) (kAdd); one op
-  // (ops::linear_add_rms_norm) when there is no bias and no all-reduce between.
-  void forward_add_rms_norm(const DeviceContext& ctx, const Tensor& x, Tensor& out, Tensor& residual,
-                            const Tensor& norm_w, float eps, Communicator* comm) const;
 
   int64_t out_features() const { return weight_.size(0); }
   size_t nbytes() const { return weight_.nbytes() + (bias_.defined() ? bias_.nbytes() : 0); }

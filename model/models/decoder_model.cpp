@@ -150,8 +150,7 @@ void DecoderModel::reserve_logit_rows(int64_t rows) {
   ws_.logit_capacity = cap;
 }
 
-void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens,
-                                   Tensor& residual) {
+void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens) {
   const int64_t hd = config_.head_dim, nq = num_q_heads_, nk = shape_.num_kv_heads;
   const float eps = float(config_.rms_norm_eps);
   Tensor x = ws_.hidden.narrow(0, 0, num_tokens);
@@ -167,7 +166,7 @@ void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, Laye
   Tensor attn = ws_.attn.narrow(0, 0, num_tokens);
   Tensor attn_heads = attn.unflatten_last(nq, hd);
   ops::paged_attention(ctx_, q, kv, batch, 1.0f / std::sqrt(float(hd)), attn_heads, ws_.attn_scratch);
-  layer.o.forward_add_rms_norm(ctx_, attn, x, residual, layer.post_attention_norm, eps, comm_);
+  layer.o.forward(ctx_, attn, x, comm_);
 }
 
 Tensor DecoderModel::forward(const ForwardBatch& batch, std::vector<LayerKVCache>& kv) {
@@ -179,21 +178,15 @@ Tensor DecoderModel::forward(const ForwardBatch& batch, std::vector<LayerKVCache
   Tensor gate_up = ws_.gate_up.narrow(0, 0, T);
   Tensor act = ws_.act.narrow(0, 0, T);
   embed_->forward(ctx_, batch.input_ids, x, comm_);
-  if (layers_.empty()) {
-    ops::add_rms_norm(ctx_, x, residual, final_norm_, eps, ops::Residual::kStart);
-    return x;
-  }
-  ops::add_rms_norm(ctx_, x, residual, layers_[0].input_norm, eps, ops::Residual::kStart);
-  // Each projection back into the residual stream carries the norm after it (one
-  // launch on CUDA at batch 1-2): o the post-attention norm (attention_block), down
-  // the next layer's input norm, or the final norm after the last layer.
   for (size_t l = 0; l < layers_.size(); ++l) {
     Layer& layer = layers_[l];
-    attention_block(layer, batch, kv[l], T, residual);
+    ops::add_rms_norm(ctx_, x, residual, layer.input_norm, eps, l == 0 ? ops::Residual::kStart : ops::Residual::kAdd);
+    attention_block(layer, batch, kv[l], T);
+    ops::add_rms_norm(ctx_, x, residual, layer.post_attention_norm, eps);
     layer.gate_up.forward_silu_mul(ctx_, x, gate_up, act);
-    const Tensor& next_norm = l + 1 < layers_.size() ? layers_[l + 1].input_norm : final_norm_;
-    layer.down.forward_add_rms_norm(ctx_, act, x, residual, next_norm, eps, comm_);
+    layer.down.forward(ctx_, act, x, comm_);
   }
+  ops::add_rms_norm(ctx_, x, residual, final_norm_, eps);
   return x;
 }
 

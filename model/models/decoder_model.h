@@ -53,10 +53,7 @@ class DecoderModel final : public CausalLM {
       : config_(config), parallel_(parallel), comm_(comm), ctx_(ctx) {}
   void reserve_tokens(int64_t num_tokens);
   void reserve_logit_rows(int64_t rows);
-  // Attention from the normed hidden state x, then o_proj back into x with the
-  // post-attention residual-add norm applied (x normed again on return).
-  void attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens,
-                       Tensor& residual);
+  void attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens);
 
   HFConfig config_;
   ParallelInfo parallel_;

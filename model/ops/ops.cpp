@@ -57,13 +57,6 @@ void add_rms_norm(const DeviceContext& ctx, Tensor& x, Tensor& residual, const T
   }
   cpu::add_rms_norm(x, residual, w, eps);
 }
-void linear_add_rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, Tensor& out, Tensor& residual,
-                         const Tensor& norm_w, float eps) {
-  VELA_DISPATCH_CUDA(linear_add_rms_norm(ctx, x, w, out, residual, norm_w, eps));
-  require_cpu(w, "linear_add_rms_norm");
-  cpu::linear(x, w, nullptr, out);
-  cpu::add_rms_norm(out, residual, norm_w, eps);
-}
 void rope(const DeviceContext& ctx, const Tensor& positions, Tensor& q, Tensor& k, const Tensor& cos_sin,
           bool interleaved) {
   VELA_DISPATCH_CUDA(rope(ctx, positions, q, k, cos_sin, interleaved));

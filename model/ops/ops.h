@@ -34,12 +34,6 @@ enum class Residual { kStart, kAdd };
 void add_rms_norm(const DeviceContext& ctx, Tensor& x, Tensor& residual, const Tensor& w, float eps,
                   Residual mode = Residual::kAdd);
 
-// A projection back into the residual stream and the norm after it:
-// out = x · w^T, then add_rms_norm(out, residual, norm_w, eps) (kAdd). On CUDA at
-// 1-2 rows the GEMV's last block applies the norm (kernels/gemv.cu): one launch.
-void linear_add_rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, Tensor& out, Tensor& residual,
-                         const Tensor& norm_w, float eps);
-
 // Rotates q [T, nq, hd] and k [T, nk, hd] in place by positions [T] i32.
 // cos_sin [max_positions, hd]: cos(p * f_i) in [:hd/2], sin in [hd/2:].
 // interleaved: pairs (2i, 2i+1); otherwise neox halves (i, i + hd/2).

@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <initializer_list>
 #include <string>
 
@@ -174,30 +173,6 @@ void add_rms_norm(const DeviceContext& ctx, Tensor& x, Tensor& residual, const T
     p.first_layer = first_layer;
     check(kernels::add_rms_norm(p, stream_of(ctx)), "add_rms_norm");
   });
-}
-
-void linear_add_rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, Tensor& out, Tensor& residual,
-                         const Tensor& norm_w, float eps) {
-  kernels::GemmArgs a = gemm_args(x, w, nullptr, out);
-  if (a.m == 0) return;
-  // One or two rows into a bf16 stream: the GEMV's last block adds and normalises
-  // (PERF_NOTES: one launch where there were two, at batch 1 every layer twice).
-  // VELA_FUSE_NORM=0 keeps the two launches (A/B runs).
-  static const bool fuse = [] {
-    const char* e = std::getenv("VELA_FUSE_NORM");
-    return e == nullptr || std::strcmp(e, "0") != 0;
-  }();
-  a.norm_residual = residual.dtype() == DType::kF32 && residual.is_contiguous() ? ptr<float>(residual) : nullptr;
-  a.norm_weight = norm_w.dtype() == DType::kBF16 ? norm_w.raw_data() : nullptr;
-  a.norm_eps = eps;
-  if (fuse && a.m <= 2 && a.n <= 8192 && x.dtype() == DType::kBF16 && out.dtype() == DType::kBF16 &&
-      residual.size(1) == a.n && a.norm_residual != nullptr && a.norm_weight != nullptr &&
-      kernels::gemv_supported(a)) {
-    check(kernels::gemv(a, stream_of(ctx)), "linear_add_rms_norm (gemv)");
-    return;
-  }
-  linear(ctx, x, w, nullptr, out);
-  add_rms_norm(ctx, out, residual, norm_w, eps, false);
 }
 
 void rope(const DeviceContext& ctx, const Tensor& positions, Tensor& q, Tensor& k, const Tensor& cos_sin,

@@ -15,8 +15,6 @@ void linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Te
 void linear_silu_mul(const DeviceContext& ctx, const Tensor& x, const Tensor& w, Tensor& gate_up, Tensor& out);
 void rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, float eps, Tensor& out);
 void add_rms_norm(const DeviceContext& ctx, Tensor& x, Tensor& residual, const Tensor& w, float eps, bool first_layer);
-void linear_add_rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, Tensor& out, Tensor& residual,
-                         const Tensor& norm_w, float eps);
 void rope(const DeviceContext& ctx, const Tensor& positions, Tensor& q, Tensor& k, const Tensor& cos_sin,
           bool interleaved);
 void silu_and_mul(const DeviceContext& ctx, const Tensor& gate_up, Tensor& out);

@@ -11,8 +11,8 @@ the requests' own lengths, as Vela counts them.
 
   hf_baseline.py --workload W2 --out results.json
   hf_baseline.py --workload S1 --compiled   # HF's fastest documented single-stream path:
-      # a static KV cache and torch.compile(mode="reduce-overhead") (CUDA graphs), warmed
-      # up with two untimed generate() calls of the same shape (their time is compile_s)
+      # a static KV cache, which generate() compiles for (torch.compile, CUDA graphs),
+      # warmed up with two untimed generate() calls of the same shape (compile_s)
   hf_baseline.py --dump W1      # print the workload digest (no torch needed)
 """
 import argparse
@@ -104,16 +104,13 @@ def run(name, batch_size, repo_root, compiled=False):
     pad = 0
     compile_s = 0.0
     if compiled:
+        # With a static (compileable) cache, generate() compiles the decoding forward
+        # itself (GenerationConfig.compile_config, CUDA graphs through inductor's
+        # reduce-overhead mode). Wrapping model.forward in torch.compile by hand as well
+        # failed on transformers 5.17 (CUDA-graph outputs overwritten; with
+        # cudagraph_mark_step_begin, graphs skipped for the cache's in-place counters
+        # and a crash): PERF_NOTES, fifth session.
         model.generation_config.cache_implementation = "static"
-        compiled_forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
-
-        def forward(*args, **kwargs):
-            # Each call is a new CUDA-graph step: without this mark, reading the static
-            # cache's outputs of the previous replay fails ("overwritten by a subsequent run").
-            torch.compiler.cudagraph_mark_step_begin()
-            return compiled_forward(*args, **kwargs)
-
-        model.forward = forward
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     def generate(batch):
@@ -163,7 +160,7 @@ def main():
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--out", help="append results as JSON lines to this file")
     ap.add_argument("--compiled", action="store_true",
-                    help="static KV cache + torch.compile(mode='reduce-overhead'), warmed up first")
+                    help="static KV cache (generate() compiles the forward for it), warmed up first")
     args = ap.parse_args()
     if args.dump:
         print(json.dumps(digest(make_workload(args.dump)[1])))

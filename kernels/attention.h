@@ -25,6 +25,16 @@ enum class DecodeKernel : uint8_t {
   kTensorCores, // decode_mma_kernel: the G heads as rows of an mma.sync tile
 };
 
+// Which instructions the prefill / mixed-batch kernel (and the cascade's shared pass)
+// multiply with. kAuto: Hopper's wgmma on sm_90 at head dim 128 unless
+// VELA_PREFILL_WGMMA=0, else mma.sync; tests and bench_attention_gpu pin one to check
+// or time both.
+enum class PrefillKernel : uint8_t {
+  kAuto,
+  kMmaSync,  // mma.sync m16n8k16 per warp, K / V fragments through ldmatrix
+  kWgmma,    // warpgroup MMA (sm_90 only; elsewhere mma.sync)
+};
+
 template <class T>
 struct PagedAttentionParams {
   const T* q = nullptr;  // [T, nq, hd] token-major head view
@@ -51,6 +61,7 @@ struct PagedAttentionParams {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   DecodeKernel decode_kernel = DecodeKernel::kAuto;
+  PrefillKernel prefill_kernel = PrefillKernel::kAuto;
   // Decode batches (max_query_len 1): the first shared_prefix_len keys of every
   // sequence are the same cache blocks (their block-table entries agree: a prefix
   // cache hit shared by the whole batch). Those keys can then be read once for the batch (cascade attention: one tensor-core pass of every

@@ -1,5 +1,11 @@
 // Prefill / mixed-batch attention over the paged KV cache (flash-attention 2 style,
-// tensor cores through mma.sync m16n8k16 bf16 -> fp32).
+// bf16 in, fp32 accumulators on the tensor cores). Two instruction paths, one kernel
+// body: Hopper's warpgroup MMA (wgmma, kWg: the CTA's 4 warps are one warpgroup, S and
+// P V are each one chain of asynchronous m64 wgmmas with Q and P in registers and K / V
+// read from shared memory in the 128-byte swizzle layout) on sm_90, and mma.sync
+// m16n8k16 per warp (K / V fragments through ldmatrix) elsewhere or with
+// VELA_PREFILL_WGMMA=0. The fragments of the two are the same, so everything around
+// the MMAs (masking, online softmax, P to bf16, the epilogue) is shared.
 //
 // prefill_kernel<HD, G>: grid (ceil(max_query_len * G / 64), num_kv_heads, num_seqs),
 // 128 threads (4 warps). GQA rows are packed: the CTA's 64 rows are (query i, head g)
@@ -7,8 +13,9 @@
 // group (a decode row inside a mixed batch is G rows, not one row of a 64-row tile).
 // Each warp owns 16 rows. Per 64-key tile: S = Q K^T (Q fragments stay in registers),
 // bottom-right causal mask (row of query i sees keys <= seq_len - q_len + i), online
-// softmax in fp32, P rounded to bf16 and O += P V. K(t+1) is fetched (cp.async) while
-// softmax and P V of tile t run, V(t+1) while S of tile t+1 runs. Tiles past a
+// softmax in fp32, P rounded to bf16 and O += P V. K and V are double-buffered: K(t+2)
+// is fetched (cp.async) as soon as S of tile t is done with its buffer, V(t+2) after
+// P V of tile t, so each fetch has a whole tile's work to land in. Tiles past a
 // sequence's rows exit at once.
 //
 // The same kernel is the cascade's shared pass (kShared, launch_shared_prefix): the
@@ -18,14 +25,32 @@
 // fp32 partial + log2-sum-exp for the combine pass, after the decode splits' rows.
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels/paged_attention_impl.cuh"
 #include "kernels/launch.cuh"
+#include "kernels/wgmma.cuh"
 
 namespace vela::kernels::attn {
 namespace {
 
 inline constexpr int kTileRows = 64;  // packed (query, head) rows per CTA, 16 per warp
 inline constexpr int kTileKeys = 64;  // keys per K/V tile
+// K and V tiles each have kStages buffers: tile t + 2 is fetched while tile t is in
+// the MMAs (one L2 round trip of the block table and one of the keys hide behind a
+// whole tile's work, not half of one).
+inline constexpr int kStages = 2;
+static_assert(kTileRows == kTileKeys, "the Q tile borrows a V stage's buffer");
+
+// Dynamic shared memory: kStages K and V tiles of [64][HD] bf16, plus the slack that
+// aligns them to 1,024 bytes (a wgmma swizzle atom). 65 KB at head dim 128: 3 CTAs an SM.
+template <int HD>
+constexpr int prefill_smem_bytes() {
+  return 2 * kStages * kTileKeys * HD * int(sizeof(bf16)) + 1024;
+}
 
 // Shared tiles are [64][HD] bf16; 16-byte chunk c of row r sits at chunk c ^ (r & 7) so
 // that ldmatrix's 8 rows of one chunk column hit 8 different bank groups.
@@ -34,9 +59,19 @@ __device__ __forceinline__ int swz(int r, int c) {
   return r * HD + ((c ^ (r & 7)) << 3);
 }
 
+// Where 16-byte chunk c of key row r of a K / V tile sits. mma.sync (ldmatrix): rows
+// of HD, swz. wgmma: the tile is HD / 64 column blocks of [64 keys][64] (8 KB each),
+// 128-byte rows, chunk c % 8 at (c % 8) ^ (r % 8): the canonical 128B-swizzle layout,
+// K-major for S = Q K^T and MN-major for O += P V, one copy serving both.
+template <int HD, bool kWg>
+__device__ __forceinline__ int kv_off(int r, int c) {
+  if constexpr (kWg) return (c >> 3) * (kTileKeys * 64) + r * 64 + (((c & 7) ^ (r & 7)) << 3);
+  else return swz<HD>(r, c);
+}
+
 // Copies keys [key0 + t*64, key0 + t*64 + 64) of one kv head into a shared tile
 // (zeros from key_end on).
-template <int HD>
+template <int HD, bool kWg>
 __device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const int32_t* table, int key0, int t,
                                              int key_end, const PagedAttentionParams<bf16>& p, const Plan& plan, int kh) {
   constexpr int kChunks = HD / 8;
@@ -51,13 +86,22 @@ __device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const
       const int64_t slot = int64_t(table[j >> plan.block_shift]) * p.block_size + (j & (p.block_size - 1));
       src = cache + slot * slot_stride + int64_t(kh) * HD + c * 8;
     }
-    cp_async16(dst + swz<HD>(r, c), src, valid);
+    cp_async16(dst + kv_off<HD, kWg>(r, c), src, valid);
   }
 }
 
+// Shared tiles written by cp.async, read by this CTA's MMAs: wait for this thread's
+// groups but the newest N, make them visible to wgmma's async proxy, then a barrier.
+template <int N, bool kWg>
+__device__ __forceinline__ void tile_ready() {
+  cp_async_wait<N>();
+  if constexpr (kWg) wg::fence_async_shared();
+  __syncthreads();
+}
+
 // Min CTAs per SM: 3 (hd 128) / 4 (hd 64) fit in registers without spills (ptxas -v:
-// 168 / <= 128 registers) and in shared memory (48 / 24 KB each).
-template <int HD, int G, bool kShared>
+// 168 / <= 128 registers) and in shared memory (65 / 33 KB each).
+template <int HD, int G, bool kShared, bool kWg>
 __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
   grid_dependency_wait();
   allow_dependents();
@@ -65,9 +109,13 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   constexpr int kK = HD / 16;   // k-steps of Q K^T
   constexpr int kN = HD / 8;    // n-tiles of the output
   constexpr int kNS = kTileKeys / 8;  // n-tiles of S
-  __shared__ __align__(128) bf16 sQ[kTileRows * HD];
-  __shared__ __align__(128) bf16 sK[kTileKeys * HD];
-  __shared__ __align__(128) bf16 sV[kTileKeys * HD];
+  constexpr int kTile = kTileKeys * HD;  // elements of one K / V tile
+  extern __shared__ unsigned char smem_raw[];
+  bf16* const sK = reinterpret_cast<bf16*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  bf16* const sV = sK + kStages * kTile;
+  // The Q tile sits in V's last stage until its fragments are in registers (before
+  // V(kStages - 1) is fetched there).
+  bf16* const sQ = sV + (kStages - 1) * kTile;
 
   const int kh = blockIdx.y, s = kShared ? 0 : int(blockIdx.z);
   // Prefill: sequence s's chunk of q_len rows after `context` cached keys. Shared pass:
@@ -104,9 +152,14 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   const int key_end = kShared ? k1 : min(k1, context + i_hi + 1);
   const int n_tiles = (key_end - k0 + kTileKeys - 1) / kTileKeys;
 
-  load_kv_tile<HD>(sK, p.k_cache, table, k0, 0, key_end, p, plan, kh);
+  // cp.async groups in commit order: Q, K(0), V(0), K(1), V(1), then K(t + 2) and
+  // V(t + 2) in iteration t (empty past the last tile), so K(t) / V(t) are complete
+  // once at most 3 newer groups are pending.
+  load_kv_tile<HD, kWg>(sK, p.k_cache, table, k0, 0, key_end, p, plan, kh);
   cp_async_commit();
-  load_kv_tile<HD>(sV, p.v_cache, table, k0, 0, key_end, p, plan, kh);
+  load_kv_tile<HD, kWg>(sV, p.v_cache, table, k0, 0, key_end, p, plan, kh);
+  cp_async_commit();
+  if (n_tiles > 1) load_kv_tile<HD, kWg>(sK + kTile, p.k_cache, table, k0, 1, key_end, p, plan, kh);
   cp_async_commit();
 
   // This thread's two rows (fragment rows lane/4 and lane/4 + 8 of the warp's 16).
@@ -116,12 +169,19 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
     const int R = r0 + warp * 16 + lane / 4 + rr * 8;
     limit[rr] = R < total_rows && !kShared ? context + R / G : key_end - 1;  // last visible key
   }
+  // Keys up to mask_from are visible to every row of the CTA: tiles before it skip the
+  // mask (the CTA's first row sees the fewest keys; zero-filled keys past key_end are
+  // masked like the future ones).
+  const int mask_from = kShared ? key_end - 1 : min(context + r0 / G, key_end - 1);
 
-  cp_async_wait<1>();  // Q and K(0)
+  cp_async_wait<3>();  // Q (read by ldmatrix: the generic proxy, no fence)
   __syncthreads();
   uint32_t qf[kK][4];
 #pragma unroll
   for (int kk = 0; kk < kK; ++kk) ldmatrix_x4(qf[kk], sQ + swz<HD>(warp * 16 + lane % 16, kk * 2 + lane / 16));
+  __syncthreads();  // every warp holds its Q fragments: V(1) may take the buffer
+  if (n_tiles > 1) load_kv_tile<HD, kWg>(sV + kTile, p.v_cache, table, k0, 1, key_end, p, plan, kh);
+  cp_async_commit();
 
   const float qscale = p.scale * kLog2e;
   float o[kN][4];
@@ -130,36 +190,56 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
   for (int t = 0; t < n_tiles; ++t) {
-    if (t > 0) {
-      cp_async_wait<1>();  // K(t); V(t) may still be in flight
-      __syncthreads();
-    }
+    bf16* const sKt = sK + (t % kStages) * kTile;
+    bf16* const sVt = sV + (t % kStages) * kTile;
+    tile_ready<3, kWg>();  // K(t); V(t), K(t + 1), V(t + 1) may still be in flight
     float sc[kNS][4];
 #pragma unroll
     for (int n = 0; n < kNS; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+    if constexpr (kWg) {
+      // S (64 rows x 64 keys) = Q K^T: HD / 16 wgmmas, K-major B; k-step kk reads 32
+      // bytes of each key row in column block kk / 4.
+      wg::fence_operand(sc);
+      wg::fence();
 #pragma unroll
-    for (int kk = 0; kk < kK; ++kk) {
+      for (int kk = 0; kk < kK; ++kk)
+        wg::mma_m64n64k16_rs<0>(sc, qf[kk], wg::desc_sw128(sKt + (kk / 4) * kTileKeys * 64 + (kk % 4) * 16, 16, 1024));
+      wg::commit();
+      wg::wait<0>();
+      wg::fence_operand(sc);
+    } else {
 #pragma unroll
-      for (int np = 0; np < kNS / 2; ++np) {
-        const int mi = lane / 8;
-        uint32_t b[4];
-        ldmatrix_x4(b, sK + swz<HD>(np * 16 + (mi / 2) * 8 + lane % 8, kk * 2 + (mi % 2)));
-        mma_bf16_16816(sc[2 * np], qf[kk], b[0], b[1]);
-        mma_bf16_16816(sc[2 * np + 1], qf[kk], b[2], b[3]);
+      for (int kk = 0; kk < kK; ++kk) {
+#pragma unroll
+        for (int np = 0; np < kNS / 2; ++np) {
+          const int mi = lane / 8;
+          uint32_t b[4];
+          ldmatrix_x4(b, sKt + swz<HD>(np * 16 + (mi / 2) * 8 + lane % 8, kk * 2 + (mi % 2)));
+          mma_bf16_16816(sc[2 * np], qf[kk], b[0], b[1]);
+          mma_bf16_16816(sc[2 * np + 1], qf[kk], b[2], b[3]);
+        }
       }
     }
-    __syncthreads();  // every warp is done with sK
-    if (t + 1 < n_tiles) load_kv_tile<HD>(sK, p.k_cache, table, k0, t + 1, key_end, p, plan, kh);
+    __syncthreads();  // every warp is done with K(t)'s buffer
+    if (t + kStages < n_tiles) load_kv_tile<HD, kWg>(sKt, p.k_cache, table, k0, t + kStages, key_end, p, plan, kh);
     cp_async_commit();
 
-    // Scale, mask, online softmax (each row's stats are shared by the 4 lanes of a quad).
+    // Scale, mask (only tiles reaching past mask_from), online softmax (each row's
+    // stats are shared by the 4 lanes of a quad).
+    if (k0 + t * kTileKeys + kTileKeys - 1 > mask_from) {
 #pragma unroll
-    for (int n = 0; n < kNS; ++n)
+      for (int n = 0; n < kNS; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = k0 + t * kTileKeys + n * 8 + (lane % 4) * 2 + (e & 1);
-        sc[n][e] = key <= limit[e / 2] ? sc[n][e] * qscale : -INFINITY;
-      }
+        for (int e = 0; e < 4; ++e) {
+          const int key = k0 + t * kTileKeys + n * 8 + (lane % 4) * 2 + (e & 1);
+          sc[n][e] = key <= limit[e / 2] ? sc[n][e] * qscale : -INFINITY;
+        }
+    } else {
+#pragma unroll
+      for (int n = 0; n < kNS; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) sc[n][e] *= qscale;
+    }
 #pragma unroll
     for (int rr = 0; rr < 2; ++rr) {
       float mx = -INFINITY;
@@ -194,21 +274,36 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
       pf[kk][3] = pack_bf16x2(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
     }
 
-    cp_async_wait<1>();  // V(t); K(t+1) may still be in flight
-    __syncthreads();
+    tile_ready<3, kWg>();  // V(t); K(t + 1), V(t + 1), K(t + 2) may still be in flight
+    if constexpr (kWg) {
+      // O (64 rows x HD) += P V: 4 wgmmas, MN-major B; k-step kk is key rows
+      // 16kk..16kk+15 (two 8-row groups, 1,024 bytes apart), the column blocks 8 KB apart.
+      wg::fence_operand(o);
+      wg::fence();
 #pragma unroll
-    for (int kk = 0; kk < kTileKeys / 16; ++kk) {
+      for (int kk = 0; kk < kTileKeys / 16; ++kk) {
+        const uint64_t desc = wg::desc_sw128(sVt + kk * 16 * 64, kTileKeys * 64 * 2, 1024);
+        if constexpr (HD == 128) wg::mma_m64n128k16_rs<1>(o, pf[kk], desc);
+        else wg::mma_m64n64k16_rs<1>(o, pf[kk], desc);
+      }
+      wg::commit();
+      wg::wait<0>();
+      wg::fence_operand(o);
+    } else {
 #pragma unroll
-      for (int np = 0; np < kN / 2; ++np) {
-        const int mi = lane / 8;
-        uint32_t b[4];
-        ldmatrix_x4_trans(b, sV + swz<HD>(kk * 16 + (mi % 2) * 8 + lane % 8, np * 2 + mi / 2));
-        mma_bf16_16816(o[2 * np], pf[kk], b[0], b[1]);
-        mma_bf16_16816(o[2 * np + 1], pf[kk], b[2], b[3]);
+      for (int kk = 0; kk < kTileKeys / 16; ++kk) {
+#pragma unroll
+        for (int np = 0; np < kN / 2; ++np) {
+          const int mi = lane / 8;
+          uint32_t b[4];
+          ldmatrix_x4_trans(b, sVt + swz<HD>(kk * 16 + (mi % 2) * 8 + lane % 8, np * 2 + mi / 2));
+          mma_bf16_16816(o[2 * np], pf[kk], b[0], b[1]);
+          mma_bf16_16816(o[2 * np + 1], pf[kk], b[2], b[3]);
+        }
       }
     }
-    __syncthreads();  // every warp is done with sV
-    if (t + 1 < n_tiles) load_kv_tile<HD>(sV, p.v_cache, table, k0, t + 1, key_end, p, plan, kh);
+    __syncthreads();  // every warp is done with V(t)'s buffer
+    if (t + kStages < n_tiles) load_kv_tile<HD, kWg>(sVt, p.v_cache, table, k0, t + kStages, key_end, p, plan, kh);
     cp_async_commit();
   }
   cp_async_wait<0>();
@@ -239,22 +334,64 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   }
 }
 
+// wgmma when the device is sm_90 (the instructions are sm_90a's) and neither the
+// params nor VELA_PREFILL_WGMMA=0 ask for mma.sync. Device and environment are read
+// once per process (one device per worker). Head dim 64 takes wgmma only when pinned
+// (PrefillKernel::kWgmma): its kernel failed the CPU reference check on the H200 in
+// short-context batches while head dim 128 passed every one (docs/PERF_NOTES.md), so
+// kAuto keeps it on mma.sync until that is understood.
+template <int HD>
+bool use_wgmma(const PagedAttentionParams<bf16>& p) {
+  if (p.prefill_kernel == PrefillKernel::kMmaSync) return false;
+  static const bool sm90 = [] {
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+    return major == 9;
+  }();
+  if (!sm90) return false;
+  if (p.prefill_kernel == PrefillKernel::kWgmma) return true;
+  if (HD != 128) return false;
+  static const bool env_off = [] {
+    const char* v = std::getenv("VELA_PREFILL_WGMMA");
+    return v != nullptr && std::strcmp(v, "0") == 0;
+  }();
+  return !env_off;
+}
+
+// The kernel's dynamic shared memory is over the 48 KB default: raise its limit once
+// per device (a host-side attribute, so also fine while a graph is being captured).
+template <int HD, int G, bool kShared, bool kWg>
+cudaError_t launch_one(dim3 grid, const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
+  static std::atomic<bool> done[16] = {};
+  int dev = 0;
+  if (auto e = cudaGetDevice(&dev); e != cudaSuccess) return e;
+  if (dev < 0 || dev >= 16 || !done[dev].load(std::memory_order_relaxed)) {
+    const cudaError_t e = cudaFuncSetAttribute(prefill_kernel<HD, G, kShared, kWg>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, prefill_smem_bytes<HD>());
+    if (e != cudaSuccess) return e;
+    if (dev >= 0 && dev < 16) done[dev].store(true, std::memory_order_relaxed);
+  }
+  launch_kernel(prefill_kernel<HD, G, kShared, kWg>, grid, dim3(kThreads), prefill_smem_bytes<HD>(), stream, p, plan);
+  return cudaGetLastError();
+}
+
 }  // namespace
 
 template <int HD, int G>
 cudaError_t launch_prefill(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   const int64_t row_tiles = (int64_t(p.max_query_len) * G + kTileRows - 1) / kTileRows;
   dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
-  launch_kernel(prefill_kernel<HD, G, false>, dim3(grid), dim3(kThreads), 0, stream, p, plan);
-  return cudaGetLastError();
+  return use_wgmma<HD>(p) ? launch_one<HD, G, false, true>(grid, p, plan, stream)
+                          : launch_one<HD, G, false, false>(grid, p, plan, stream);
 }
 
 template <int HD, int G>
 cudaError_t launch_shared_prefix(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   const int64_t row_tiles = (int64_t(p.num_tokens) * G + kTileRows - 1) / kTileRows;
   dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(plan.prefix_splits));
-  launch_kernel(prefill_kernel<HD, G, true>, dim3(grid), dim3(kThreads), 0, stream, p, plan);
-  return cudaGetLastError();
+  return use_wgmma<HD>(p) ? launch_one<HD, G, true, true>(grid, p, plan, stream)
+                          : launch_one<HD, G, true, false>(grid, p, plan, stream);
 }
 
 #define VELA_PREFILL_ONE(HD, G)                                                                     \

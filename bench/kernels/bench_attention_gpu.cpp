@@ -165,11 +165,14 @@ BENCHMARK(BM_Decode)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
-// Args: sequences, chunk length (whole prompts, q_len == seq_len), Llama-8B shape.
+// Args: sequences, chunk length, cached keys before each chunk (0: whole prompts),
+// shape index, kernel (0 mma.sync, 1 wgmma).
 void BM_Prefill(benchmark::State& state) {
-  const int32_t n = int32_t(state.range(0)), q = int32_t(state.range(1));
-  const Shape sh = kShapes[0];
-  DeviceBatch b(sh, std::vector<int32_t>(size_t(n), q), std::vector<int32_t>(size_t(n), q), 16);
+  const int32_t n = int32_t(state.range(0)), q = int32_t(state.range(1)), cached = int32_t(state.range(2));
+  const Shape sh = kShapes[state.range(3)];
+  DeviceBatch b(sh, std::vector<int32_t>(size_t(n), q), std::vector<int32_t>(size_t(n), cached + q), 16);
+  b.p.prefill_kernel =
+      state.range(4) == 0 ? vela::kernels::PrefillKernel::kMmaSync : vela::kernels::PrefillKernel::kWgmma;
   Events ev;
   ev.seconds([&] { b.launch(); });
   double total = 0;
@@ -178,14 +181,19 @@ void BM_Prefill(benchmark::State& state) {
     state.SetIterationTime(s);
     total += s;
   }
-  const double pairs = double(n) * double(q) * double(q + 1) / 2.0;  // (query, visible key) pairs
+  // (query, visible key) pairs: every cached key, then causal.
+  const double pairs = double(n) * (double(q) * cached + double(q) * double(q + 1) / 2.0);
   const double flops = 4.0 * sh.hd * sh.nq * pairs;
   state.counters["TFLOP/s"] = flops * double(state.iterations()) / total / 1e12;
+  state.SetLabel(std::string(sh.name) + (state.range(4) == 0 ? " mma.sync" : " wgmma"));
 }
+// W2's prefill step (8 x 1024, Llama-8B), a long prompt, and P1's (Qwen3-0.6B: 112
+// chunks of 125 behind the 2,048 cached keys of the shared prefix), each kernel.
 BENCHMARK(BM_Prefill)
-    ->ArgNames({"seqs", "q_len"})
-    ->Args({1, 2048})
-    ->Args({8, 1024})
+    ->ArgNames({"seqs", "q_len", "cached", "shape", "kernel"})
+    ->ArgsProduct({{8}, {1024}, {0}, {0}, {0, 1}})
+    ->ArgsProduct({{1}, {8192}, {0}, {0}, {0, 1}})
+    ->ArgsProduct({{112}, {125}, {2048}, {1}, {0, 1}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -67,6 +67,7 @@ struct Options {
   // (max_model_len), each sequence splits its own keys by its seq_len.
   bool max_seq_len_is_bound = false;
   vela::kernels::DecodeKernel decode_kernel = vela::kernels::DecodeKernel::kAuto;
+  vela::kernels::PrefillKernel prefill_kernel = vela::kernels::PrefillKernel::kAuto;
   // > 0: every sequence's first shared_prefix_blocks blocks are sequence 0's (a prefix
   // cache hit shared by the batch) and the kernel is told so (shared_prefix_len), so
   // the cascade's shared pass runs; cascade says whether the plan must take it.
@@ -172,6 +173,7 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   p.workspace = ws_bytes > 0 ? ws_d.get() : nullptr;
   p.workspace_bytes = ws_bytes;
   p.decode_kernel = opt.decode_kernel;
+  p.prefill_kernel = opt.prefill_kernel;
   p.shared_prefix_len = opt.shared_prefix_blocks * bs;
   constexpr bool kF32 = std::is_same_v<Elem, float>;
   vela::kernels::PagedAttentionPlanInfo plan;  // fp32 takes the generic kernel: no plan
@@ -324,6 +326,51 @@ TEST_CASE("paged attention pure prefill, with and without prefix hits", "[attent
   padded.max_query_len_pad = 200;  // grid sized for a longer chunk than any: extra tiles exit
   check_attention({8, 1, 128, 16}, {100, 37}, {100, 50}, seed++, padded);
   check_attention({16, 8, 128, 16}, {128}, {32768}, seed++);  // long prefix
+}
+
+namespace {
+
+// The prefill kernel pinned on batches that stress it: prompts with and without a
+// cached prefix, tiles cut by the causal diagonal and by the end of the keys, mixed
+// decode rows, peaky scores, and the shared pass of a cascade decode (the same
+// kernel, unmasked).
+void check_prefill_kernel(vela::kernels::PrefillKernel kernel, int32_t g, int32_t hd, uint64_t seed) {
+  Options o;
+  o.prefill_kernel = kernel;
+  const Shape sh{2 * g, 2, hd, 16};
+  check_attention(sh, {200, 1, 63, 1}, {200, 900, 63 + 1000, 65}, seed++, o);
+  check_attention(sh, {129}, {129 + 2048}, seed++, o);  // the P1 shape: a chunk behind a cached prefix
+  Options peaky = o;
+  peaky.q_range = 30.0f;
+  check_attention(sh, {64, 7}, {64 + 130, 7}, seed++, peaky);
+  check_attention(sh, {2, 40}, {2 + 777, 40}, seed++, peaky);
+  Options c = o;
+  c.cascade = true;
+  c.shared_prefix_blocks = 42;  // 672 keys: the last shared tile is partial
+  std::vector<int32_t> lens(24);
+  for (size_t i = 0; i < lens.size(); ++i) lens[i] = 672 + int32_t((i * 37) % 300);
+  check_attention(sh, decode_q(lens.size()), lens, seed++, c);
+}
+
+}  // namespace
+
+TEST_CASE("paged attention prefill: mma.sync and wgmma pinned, GQA 1/2/4/8, and the cascade's shared pass",
+          "[attention][prefill]") {
+  // kAuto takes wgmma on sm_90 at head dim 128 (every other prefill case above runs
+  // it there); here both kernels on the same batches. Head dim 64 stays on mma.sync.
+  using vela::kernels::PrefillKernel;
+  uint64_t seed = 1200;
+  for (int32_t g : {1, 2, 4, 8}) {
+    check_prefill_kernel(PrefillKernel::kMmaSync, g, 64, seed += 10);
+    check_prefill_kernel(PrefillKernel::kMmaSync, g, 128, seed += 10);
+    check_prefill_kernel(PrefillKernel::kWgmma, g, 128, seed += 10);
+  }
+}
+
+TEST_CASE("paged attention prefill: wgmma at head dim 64 (kAuto does not take it; run by name)", "[.][wgmma64]") {
+  using vela::kernels::PrefillKernel;
+  uint64_t seed = 1300;
+  for (int32_t g : {1, 2, 4, 8}) check_prefill_kernel(PrefillKernel::kWgmma, g, 64, seed += 10);
 }
 
 TEST_CASE("paged attention: shapes outside the tuned kernels take the generic kernel", "[attention]") {

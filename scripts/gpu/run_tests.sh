@@ -46,7 +46,7 @@ if has bench; then
   for b in "${benches[@]}"; do
     [ -x "$b" ] || continue
     run "$(basename "$b")" ${BENCH_TIMEOUT:-240} "$b" --benchmark_min_time=${BENCH_MIN_TIME:-0.1} \
-      --benchmark_out="$logs/$(basename "$b").json" --benchmark_out_format=json
+      --benchmark_filter="${BENCH_FILTER:-.}" --benchmark_out="$logs/$(basename "$b").json" --benchmark_out_format=json
     grep -E "^BM_|^bench|ratio|GB/s" "$logs/$(basename "$b").log" | head -40 | sed 's/^/    /' | tee -a "$summary"
     # bench_attention_gpu's closing table: both decode kernels per case.
     sed -n '/^decode attention, copy ceiling/,$p' "$logs/$(basename "$b").log" | sed 's/^/    /' | tee -a "$summary"
@@ -75,6 +75,9 @@ if has throughput; then
   # NOPDL_WORKLOADS (default none): again with programmatic dependent launch off
   # (VELA_PDL=0, kernels/launch.cuh), so its gain is measured on one machine.
   for w in ${NOPDL_WORKLOADS-}; do (export VELA_PDL=0; throughput "throughput-$w-nopdl" "$w"); done
+  # AB_WORKLOADS (default none) again under AB_ENV ("VAR=value ..."), e.g.
+  # AB_ENV=VELA_PREFILL_WGMMA=0: an A/B of one switch on one machine.
+  for w in ${AB_WORKLOADS-}; do (export ${AB_ENV:?AB_ENV names the switch}; throughput "throughput-$w-ab" "$w"); done
 fi
 
 if has startup; then

@@ -13,9 +13,9 @@
 // group (a decode row inside a mixed batch is G rows, not one row of a 64-row tile).
 // Each warp owns 16 rows. Per 64-key tile: S = Q K^T (Q fragments stay in registers),
 // bottom-right causal mask (row of query i sees keys <= seq_len - q_len + i), online
-// softmax in fp32, P rounded to bf16 and O += P V. K and V are double-buffered: K(t+2)
-// is fetched (cp.async) as soon as S of tile t is done with its buffer, V(t+2) after
-// P V of tile t, so each fetch has a whole tile's work to land in. Tiles past a
+// softmax in fp32, P rounded to bf16 and O += P V. K and V are double-buffered: tile t+2
+// is fetched (cp.async, one slot address per key row for both) once P V of tile t is
+// done with its buffers, so each fetch has a whole tile's work to land in. Tiles past a
 // sequence's rows exit at once.
 //
 // The same kernel is the cascade's shared pass (kShared, launch_shared_prefix): the
@@ -39,9 +39,9 @@ namespace {
 
 inline constexpr int kTileRows = 64;  // packed (query, head) rows per CTA, 16 per warp
 inline constexpr int kTileKeys = 64;  // keys per K/V tile
-// K and V tiles each have kStages buffers: tile t + 2 is fetched while tile t is in
-// the MMAs (one L2 round trip of the block table and one of the keys hide behind a
-// whole tile's work, not half of one).
+// K and V tiles each have kStages buffers: tile t + 2 is fetched while tile t + 1 is
+// in the MMAs (the round trips of the block table and of the keys hide behind a
+// whole tile's work).
 inline constexpr int kStages = 2;
 static_assert(kTileRows == kTileKeys, "the Q tile borrows a V stage's buffer");
 
@@ -69,25 +69,48 @@ __device__ __forceinline__ int kv_off(int r, int c) {
   else return swz<HD>(r, c);
 }
 
-// Copies keys [key0 + t*64, key0 + t*64 + 64) of one kv head into a shared tile
-// (zeros from key_end on).
+// This thread's share of a K / V tile copy: the 16-byte chunk c = tid % (HD / 8) of
+// rows row0, row0 + kRowStep, ... . Its rows agree mod 8, so the chunk's swizzled place
+// moves by a constant from row to row, and one slot address serves the K and the V row.
 template <int HD, bool kWg>
-__device__ __forceinline__ void load_kv_tile(bf16* dst, const bf16* cache, const int32_t* table, int key0, int t,
-                                             int key_end, const PagedAttentionParams<bf16>& p, const Plan& plan, int kh) {
-  constexpr int kChunks = HD / 8;
-  const int64_t slot_stride = int64_t(p.num_kv_heads) * HD;
-#pragma unroll
-  for (int idx = threadIdx.x; idx < kTileKeys * kChunks; idx += kThreads) {
-    const int r = idx / kChunks, c = idx % kChunks;
-    const int j = key0 + t * kTileKeys + r;
-    const bool valid = j < key_end;
-    const bf16* src = cache;
-    if (valid) {
-      const int64_t slot = int64_t(table[j >> plan.block_shift]) * p.block_size + (j & (p.block_size - 1));
-      src = cache + slot * slot_stride + int64_t(kh) * HD + c * 8;
-    }
-    cp_async16(dst + kv_off<HD, kWg>(r, c), src, valid);
+struct TileCopy {
+  static constexpr int kChunks = HD / 8;
+  static constexpr int kRowStep = kThreads / kChunks;  // 8 (hd 128) / 16 (hd 64)
+  static constexpr int kRows = kTileKeys / kRowStep;
+  static constexpr int kSmemStep = kRowStep * (kWg ? 64 : HD);  // elements between its rows
+  int row0;
+  int smem_off;  // of (row0, c) in a tile
+  int head_off;  // kh * HD + c * 8 in a cache slot row
+
+  __device__ TileCopy(int kh) {
+    const int c = int(threadIdx.x) % kChunks;
+    row0 = int(threadIdx.x) / kChunks;
+    smem_off = kv_off<HD, kWg>(row0, c);
+    head_off = kh * HD + c * 8;
   }
+
+  // Keys [key0, key0 + 64) into the K and V tiles at dk / dv (zeros from key_end on).
+  __device__ __forceinline__ void load(bf16* dk, bf16* dv, const PagedAttentionParams<bf16>& p, const int32_t* table,
+                                       int block_shift, int key0, int key_end) const {
+    const int64_t slot_stride = int64_t(p.num_kv_heads) * HD;
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) {
+      const int j = key0 + row0 + i * kRowStep;
+      const bool valid = j < key_end;
+      int64_t off = 0;
+      if (valid) off = (int64_t(table[j >> block_shift]) * p.block_size + (j & (p.block_size - 1))) * slot_stride + head_off;
+      cp_async16(dk + smem_off + i * kSmemStep, p.k_cache + off, valid);
+      cp_async16(dv + smem_off + i * kSmemStep, p.v_cache + off, valid);
+    }
+  }
+};
+
+// 2^x on the special-function unit (ex2.approx: ~2 ulp, -inf -> 0); exp2f adds a
+// range fix-up around it that probabilities rounded to bf16 do not need.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
 }
 
 // Shared tiles written by cp.async, read by this CTA's MMAs: wait for this thread's
@@ -114,7 +137,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   bf16* const sK = reinterpret_cast<bf16*>((reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
   bf16* const sV = sK + kStages * kTile;
   // The Q tile sits in V's last stage until its fragments are in registers (before
-  // V(kStages - 1) is fetched there).
+  // KV(1) is fetched there).
   bf16* const sQ = sV + (kStages - 1) * kTile;
 
   const int kh = blockIdx.y, s = kShared ? 0 : int(blockIdx.z);
@@ -152,14 +175,11 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   const int key_end = kShared ? k1 : min(k1, context + i_hi + 1);
   const int n_tiles = (key_end - k0 + kTileKeys - 1) / kTileKeys;
 
-  // cp.async groups in commit order: Q, K(0), V(0), K(1), V(1), then K(t + 2) and
-  // V(t + 2) in iteration t (empty past the last tile), so K(t) / V(t) are complete
-  // once at most 3 newer groups are pending.
-  load_kv_tile<HD, kWg>(sK, p.k_cache, table, k0, 0, key_end, p, plan, kh);
-  cp_async_commit();
-  load_kv_tile<HD, kWg>(sV, p.v_cache, table, k0, 0, key_end, p, plan, kh);
-  cp_async_commit();
-  if (n_tiles > 1) load_kv_tile<HD, kWg>(sK + kTile, p.k_cache, table, k0, 1, key_end, p, plan, kh);
+  // cp.async groups in commit order: Q, KV(0), KV(1), then KV(t + 2) at the end of
+  // iteration t (empty past the last tile), so KV(t) is complete once at most one
+  // newer group is pending.
+  const TileCopy<HD, kWg> copy(kh);
+  copy.load(sK, sV, p, table, plan.block_shift, k0, key_end);
   cp_async_commit();
 
   // This thread's two rows (fragment rows lane/4 and lane/4 + 8 of the warp's 16).
@@ -174,14 +194,18 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   // masked like the future ones).
   const int mask_from = kShared ? key_end - 1 : min(context + r0 / G, key_end - 1);
 
-  cp_async_wait<3>();  // Q (read by ldmatrix: the generic proxy, no fence)
+  cp_async_wait<1>();  // Q (read by ldmatrix: the generic proxy, no fence)
   __syncthreads();
   uint32_t qf[kK][4];
 #pragma unroll
   for (int kk = 0; kk < kK; ++kk) ldmatrix_x4(qf[kk], sQ + swz<HD>(warp * 16 + lane % 16, kk * 2 + lane / 16));
-  __syncthreads();  // every warp holds its Q fragments: V(1) may take the buffer
-  if (n_tiles > 1) load_kv_tile<HD, kWg>(sV + kTile, p.v_cache, table, k0, 1, key_end, p, plan, kh);
+  __syncthreads();  // every warp holds its Q fragments: KV(1) may take the buffer
+  if (n_tiles > 1) copy.load(sK + kTile, sV + kTile, p, table, plan.block_shift, k0 + kTileKeys, key_end);
   cp_async_commit();
+  // wgmma descriptors of stage 0's K and V tiles; the other stages and k-steps are
+  // constant byte offsets (>> 4) from them.
+  [[maybe_unused]] const uint64_t desc_k0 = wg::desc_sw128(sK, 16, 1024);
+  [[maybe_unused]] const uint64_t desc_v0 = wg::desc_sw128(sV, kTileKeys * 64 * 2, 1024);
 
   const float qscale = p.scale * kLog2e;
   float o[kN][4];
@@ -190,9 +214,10 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
   for (int t = 0; t < n_tiles; ++t) {
-    bf16* const sKt = sK + (t % kStages) * kTile;
-    bf16* const sVt = sV + (t % kStages) * kTile;
-    tile_ready<3, kWg>();  // K(t); V(t), K(t + 1), V(t + 1) may still be in flight
+    const int stage = t % kStages;
+    bf16* const sKt = sK + stage * kTile;
+    bf16* const sVt = sV + stage * kTile;
+    tile_ready<1, kWg>();  // KV(t); KV(t + 1) may still be in flight
     float sc[kNS][4];
 #pragma unroll
     for (int n = 0; n < kNS; ++n) sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
@@ -203,7 +228,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
       wg::fence();
 #pragma unroll
       for (int kk = 0; kk < kK; ++kk)
-        wg::mma_m64n64k16_rs<0>(sc, qf[kk], wg::desc_sw128(sKt + (kk / 4) * kTileKeys * 64 + (kk % 4) * 16, 16, 1024));
+        wg::mma_m64n64k16_rs<0>(sc, qf[kk], desc_k0 + uint64_t((stage * kTile + (kk / 4) * kTileKeys * 64 + (kk % 4) * 16) * 2 / 16));
       wg::commit();
       wg::wait<0>();
       wg::fence_operand(sc);
@@ -220,26 +245,21 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
         }
       }
     }
-    __syncthreads();  // every warp is done with K(t)'s buffer
-    if (t + kStages < n_tiles) load_kv_tile<HD, kWg>(sKt, p.k_cache, table, k0, t + kStages, key_end, p, plan, kh);
-    cp_async_commit();
 
-    // Scale, mask (only tiles reaching past mask_from), online softmax (each row's
-    // stats are shared by the 4 lanes of a quad).
+    // Mask (only tiles reaching past mask_from) the raw scores, then the online softmax
+    // in log2 units: a row's max is scaled once and p = 2^(s * qscale - max) is one FFMA
+    // and one ex2 (each row's stats are shared by the 4 lanes of a quad).
     if (k0 + t * kTileKeys + kTileKeys - 1 > mask_from) {
 #pragma unroll
       for (int n = 0; n < kNS; ++n)
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int key = k0 + t * kTileKeys + n * 8 + (lane % 4) * 2 + (e & 1);
-          sc[n][e] = key <= limit[e / 2] ? sc[n][e] * qscale : -INFINITY;
+          if (key > limit[e / 2]) sc[n][e] = -INFINITY;
         }
-    } else {
-#pragma unroll
-      for (int n = 0; n < kNS; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) sc[n][e] *= qscale;
     }
+    float alpha[2];
+    bool moved = false;
 #pragma unroll
     for (int rr = 0; rr < 2; ++rr) {
       float mx = -INFINITY;
@@ -247,22 +267,29 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
       for (int n = 0; n < kNS; ++n) mx = fmaxf(mx, fmaxf(sc[n][2 * rr], sc[n][2 * rr + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m[rr], mx);
+      const float m_new = fmaxf(m[rr], mx * qscale);
       const float b = safe_base(m_new);
-      const float alpha = exp2f(m[rr] - b);
+      moved |= m_new != m[rr];
+      alpha[rr] = fast_exp2(m[rr] - b);
       m[rr] = m_new;
       float psum = 0.0f;
 #pragma unroll
       for (int n = 0; n < kNS; ++n) {
-        sc[n][2 * rr] = exp2f(sc[n][2 * rr] - b);
-        sc[n][2 * rr + 1] = exp2f(sc[n][2 * rr + 1] - b);
+        sc[n][2 * rr] = fast_exp2(fmaf(sc[n][2 * rr], qscale, -b));
+        sc[n][2 * rr + 1] = fast_exp2(fmaf(sc[n][2 * rr + 1], qscale, -b));
         psum += sc[n][2 * rr] + sc[n][2 * rr + 1];
       }
-      l[rr] = l[rr] * alpha + psum;  // this lane's partial; the quad sums at the end
+      l[rr] = l[rr] * alpha[rr] + psum;  // this lane's partial; the quad sums at the end
+    }
+    // O is rescaled only when some row of the warp has a new max: after the first
+    // tiles of a long context, rarely.
+    if (__any_sync(0xffffffffu, moved)) {
 #pragma unroll
       for (int n = 0; n < kN; ++n) {
-        o[n][2 * rr] *= alpha;
-        o[n][2 * rr + 1] *= alpha;
+        o[n][0] *= alpha[0];
+        o[n][1] *= alpha[0];
+        o[n][2] *= alpha[1];
+        o[n][3] *= alpha[1];
       }
     }
     uint32_t pf[kTileKeys / 16][4];
@@ -274,7 +301,6 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
       pf[kk][3] = pack_bf16x2(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
     }
 
-    tile_ready<3, kWg>();  // V(t); K(t + 1), V(t + 1), K(t + 2) may still be in flight
     if constexpr (kWg) {
       // O (64 rows x HD) += P V: 4 wgmmas, MN-major B; k-step kk is key rows
       // 16kk..16kk+15 (two 8-row groups, 1,024 bytes apart), the column blocks 8 KB apart.
@@ -282,7 +308,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
       wg::fence();
 #pragma unroll
       for (int kk = 0; kk < kTileKeys / 16; ++kk) {
-        const uint64_t desc = wg::desc_sw128(sVt + kk * 16 * 64, kTileKeys * 64 * 2, 1024);
+        const uint64_t desc = desc_v0 + uint64_t((stage * kTile + kk * 16 * 64) * 2 / 16);
         if constexpr (HD == 128) wg::mma_m64n128k16_rs<1>(o, pf[kk], desc);
         else wg::mma_m64n64k16_rs<1>(o, pf[kk], desc);
       }
@@ -302,8 +328,9 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
         }
       }
     }
-    __syncthreads();  // every warp is done with V(t)'s buffer
-    if (t + kStages < n_tiles) load_kv_tile<HD, kWg>(sVt, p.v_cache, table, k0, t + kStages, key_end, p, plan, kh);
+    __syncthreads();  // every warp is done with KV(t)'s buffers
+    if (t + kStages < n_tiles)
+      copy.load(sKt, sVt, p, table, plan.block_shift, k0 + (t + kStages) * kTileKeys, key_end);
     cp_async_commit();
   }
   cp_async_wait<0>();

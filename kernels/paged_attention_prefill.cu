@@ -262,9 +262,16 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
     bool moved = false;
 #pragma unroll
     for (int rr = 0; rr < 2; ++rr) {
-      float mx = -INFINITY;
+      // Pairwise trees, not chains: the latency of dependent FMNMX / FADD is what the
+      // scheduler waits on here (ncu: "fixed latency execution dependency").
+      float mt[kNS];
 #pragma unroll
-      for (int n = 0; n < kNS; ++n) mx = fmaxf(mx, fmaxf(sc[n][2 * rr], sc[n][2 * rr + 1]));
+      for (int n = 0; n < kNS; ++n) mt[n] = fmaxf(sc[n][2 * rr], sc[n][2 * rr + 1]);
+#pragma unroll
+      for (int w = kNS / 2; w > 0; w /= 2)
+#pragma unroll
+        for (int n = 0; n < w; ++n) mt[n] = fmaxf(mt[n], mt[n + w]);
+      float mx = mt[0];
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float m_new = fmaxf(m[rr], mx * qscale);
@@ -272,14 +279,18 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
       moved |= m_new != m[rr];
       alpha[rr] = fast_exp2(m[rr] - b);
       m[rr] = m_new;
-      float psum = 0.0f;
+      float ps[kNS];
 #pragma unroll
       for (int n = 0; n < kNS; ++n) {
         sc[n][2 * rr] = fast_exp2(fmaf(sc[n][2 * rr], qscale, -b));
         sc[n][2 * rr + 1] = fast_exp2(fmaf(sc[n][2 * rr + 1], qscale, -b));
-        psum += sc[n][2 * rr] + sc[n][2 * rr + 1];
+        ps[n] = sc[n][2 * rr] + sc[n][2 * rr + 1];
       }
-      l[rr] = l[rr] * alpha[rr] + psum;  // this lane's partial; the quad sums at the end
+#pragma unroll
+      for (int w = kNS / 2; w > 0; w /= 2)
+#pragma unroll
+        for (int n = 0; n < w; ++n) ps[n] += ps[n + w];
+      l[rr] = l[rr] * alpha[rr] + ps[0];  // this lane's partial; the quad sums at the end
     }
     // O is rescaled only when some row of the warp has a new max: after the first
     // tiles of a long context, rarely.

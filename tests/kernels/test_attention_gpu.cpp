@@ -219,8 +219,9 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
       const double got = host_f32(out_h[size_t(t * out_stride + e)]);
       const double err = std::fabs(got - ref);
       if (!(err <= kAtol + kRtol * std::fabs(ref))) {  // NaN (unwritten) fails too
-        if (bad < 8)
-          UNSCOPED_INFO("token " << t << " head " << e / hd << " dim " << e % hd << ": gpu " << got << " ref " << ref);
+        if (bad < 12)  // printed, not UNSCOPED_INFO: Catch drops those when REQUIRE ends the case
+          std::printf("  bad: token %d head %lld dim %lld: gpu %.5f ref %.5f\n", t, (long long)(e / hd),
+                      (long long)(e % hd), got, ref);
         ++bad;
       }
       if (err > max_err || std::isnan(err)) max_err = std::isnan(err) ? INFINITY : std::max(max_err, err);

@@ -33,3 +33,12 @@ cp "$cache" .gpu/reference.tar.xz
 tar -cf - -C .gpu bin lib COMMIT | xz -T2 -6 > .gpu/bundle.tar.xz
 rm -rf .gpu/bin .gpu/lib
 du -sh .gpu
+# The device call carries the working tree (tracked and untracked-not-ignored files)
+# plus .gpu, 64 MiB in all: say so here rather than in a refused call. models/demo
+# (25 MB) is not needed there and is moved aside for the call.
+tree=$(git ls-files -co --exclude-standard -z | grep -zv '^models/demo/' | xargs -0 stat -c %s 2>/dev/null |
+  awk '{s += $1} END {print s + 0}')
+gpu=$(du -sb .gpu | cut -f1)
+total=$(( (tree + gpu) / 1048576 ))
+echo "device call: ${total} MiB of 64 (tree without models/demo $(( tree / 1048576 )) MiB, .gpu $(( gpu / 1048576 )) MiB)"
+[ "$total" -lt 64 ] || echo "warning: over the device call's 64 MiB; bundle fewer targets" >&2

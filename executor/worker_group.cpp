@@ -318,6 +318,12 @@ bool WorkerGroup::accept(const char* rank, WorkerEvent& ev) {
       return false;
     }
     in_flight_.pop_front();
+    if (!in_flight_.empty()) {  // the next step runs from now: its deadline and stop check count from here
+      const int64_t now = now_ns();
+      InFlight& next = in_flight_.front();
+      next.deadline_ns = std::max(next.deadline_ns, now + seconds_to_ns(options_.step_timeout_s));
+      next.submit_ns = std::max(next.submit_ns, now);
+    }
     ev.kind = WorkerEvent::Kind::kStepOutput;
     // Swap, not move: incoming_ keeps the caller's previous buffers for the next decode.
     std::swap(ev.output, *out);

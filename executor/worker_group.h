@@ -130,8 +130,11 @@ class WorkerGroup {
   uint64_t next_control_id_ = 1;
   struct InFlight {
     uint64_t step_id;
-    int64_t deadline_ns;  // its output is due by then
-    int64_t submit_ns;    // when it was sent
+    // Its output is due by then: step_timeout_s after it could start, i.e. after it was
+    // sent or after the step before it answered, whichever is later (a step queued
+    // behind another in the worker is not late for the time it waited).
+    int64_t deadline_ns;
+    int64_t submit_ns;  // when it was sent, or became the oldest in flight if later
   };
   int64_t last_stop_check_ns_ = 0;
   std::deque<InFlight> in_flight_;         // oldest first

@@ -17,6 +17,7 @@
 // are no-ops.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <utility>
 
 namespace vela::kernels {
@@ -24,6 +25,25 @@ namespace vela::kernels {
 // True when launches carry the PDL attribute: the current device is sm_90 or
 // newer and VELA_PDL is not "0". Decided once per process (one device per worker).
 bool pdl_enabled();
+
+// Compute capability major of the current device (0 if it cannot be read), read once
+// per process like pdl_enabled().
+int device_major();
+
+// Lets kKernel launch with `bytes` of dynamic shared memory (over the 48 KB default):
+// the attribute is set once per device (host-side, so also fine while a graph is being
+// captured).
+template <auto kKernel>
+cudaError_t allow_dynamic_smem(int bytes) {
+  static std::atomic<bool> done[16] = {};
+  int dev = 0;
+  if (auto e = cudaGetDevice(&dev); e != cudaSuccess) return e;
+  const bool cached = dev >= 0 && dev < 16;
+  if (cached && done[dev].load(std::memory_order_relaxed)) return cudaSuccess;
+  const cudaError_t e = cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (e == cudaSuccess && cached) done[dev].store(true, std::memory_order_relaxed);
+  return e;
+}
 
 __device__ __forceinline__ void grid_dependency_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900

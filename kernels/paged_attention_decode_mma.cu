@@ -16,8 +16,6 @@
 // memory at the end.
 #include <cuda_runtime.h>
 
-#include <atomic>
-
 #include "kernels/paged_attention_impl.cuh"
 #include "kernels/launch.cuh"
 
@@ -223,25 +221,12 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttenti
   }
 }
 
-// The kernel's dynamic shared memory is over the 48 KB default: raise its limit once
-// per device (a host-side attribute, so also fine while a graph is being captured).
-template <int HD, int G>
-cudaError_t allow_smem() {
-  static std::atomic<bool> done[16] = {};
-  int dev = 0;
-  if (auto e = cudaGetDevice(&dev); e != cudaSuccess) return e;
-  if (dev >= 0 && dev < 16 && done[dev].load(std::memory_order_relaxed)) return cudaSuccess;
-  const cudaError_t e = cudaFuncSetAttribute(decode_mma_kernel<HD, G>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                             int(MmaDecodeCfg<HD>::kSmemBytes));
-  if (e == cudaSuccess && dev >= 0 && dev < 16) done[dev].store(true, std::memory_order_relaxed);
-  return e;
-}
-
 }  // namespace
 
 template <int HD, int G>
 cudaError_t launch_decode_mma(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
-  if (auto e = allow_smem<HD, G>(); e != cudaSuccess) return e;
+  if (auto e = allow_dynamic_smem<decode_mma_kernel<HD, G>>(int(MmaDecodeCfg<HD>::kSmemBytes)); e != cudaSuccess)
+    return e;
   dim3 grid(unsigned(plan.num_splits), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
   launch_kernel(decode_mma_kernel<HD, G>, dim3(grid), dim3(kThreads), MmaDecodeCfg<HD>::kSmemBytes, stream, p, plan);
   return cudaGetLastError();

@@ -25,7 +25,6 @@
 // fp32 partial + log2-sum-exp for the combine pass, after the decode splits' rows.
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -380,14 +379,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
 // kAuto keeps it on mma.sync until that is understood.
 template <int HD>
 bool use_wgmma(const PagedAttentionParams<bf16>& p) {
-  if (p.prefill_kernel == PrefillKernel::kMmaSync) return false;
-  static const bool sm90 = [] {
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
-    return major == 9;
-  }();
-  if (!sm90) return false;
+  if (p.prefill_kernel == PrefillKernel::kMmaSync || device_major() != 9) return false;
   if (p.prefill_kernel == PrefillKernel::kWgmma) return true;
   if (HD != 128) return false;
   static const bool env_off = [] {
@@ -397,19 +389,11 @@ bool use_wgmma(const PagedAttentionParams<bf16>& p) {
   return !env_off;
 }
 
-// The kernel's dynamic shared memory is over the 48 KB default: raise its limit once
-// per device (a host-side attribute, so also fine while a graph is being captured).
+// The kernel's dynamic shared memory is over the 48 KB default (launch.cuh).
 template <int HD, int G, bool kShared, bool kWg>
 cudaError_t launch_one(dim3 grid, const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
-  static std::atomic<bool> done[16] = {};
-  int dev = 0;
-  if (auto e = cudaGetDevice(&dev); e != cudaSuccess) return e;
-  if (dev < 0 || dev >= 16 || !done[dev].load(std::memory_order_relaxed)) {
-    const cudaError_t e = cudaFuncSetAttribute(prefill_kernel<HD, G, kShared, kWg>,
-                                               cudaFuncAttributeMaxDynamicSharedMemorySize, prefill_smem_bytes<HD>());
-    if (e != cudaSuccess) return e;
-    if (dev >= 0 && dev < 16) done[dev].store(true, std::memory_order_relaxed);
-  }
+  if (auto e = allow_dynamic_smem<prefill_kernel<HD, G, kShared, kWg>>(prefill_smem_bytes<HD>()); e != cudaSuccess)
+    return e;
   launch_kernel(prefill_kernel<HD, G, kShared, kWg>, grid, dim3(kThreads), prefill_smem_bytes<HD>(), stream, p, plan);
   return cudaGetLastError();
 }

@@ -27,6 +27,17 @@ struct GemmArgs {
   // gate_up weight) and out[m, j] = silu(x[m] . w[j]) * (x[m] . w[n + j]), the
   // MLP's projection and activation in one pass over the weights.
   bool silu_mul = false;
+  // GEMV only, 1-2 rows: the decode step's RMSNorm and residual add ride in the
+  // projections next to them (DecoderModel at TP 1), so no norm kernel runs between.
+  // norm_residual: x is not read; input row i is rms_norm(norm_residual[i]) *
+  // norm_weight, rounded to bf16 as add_rms_norm writes it (norm_residual fp32
+  // [m, k] with rows k apart, norm_weight bf16 [k]); each block derives it into
+  // shared memory. accumulate (out_f32, no silu_mul, not with norm_residual): out
+  // is the fp32 residual and out[i, j] += the result.
+  const float* norm_residual = nullptr;
+  const void* norm_weight = nullptr;
+  float norm_eps = 0.0f;
+  bool accumulate = false;
 };
 
 class Gemm {
@@ -41,7 +52,9 @@ class Gemm {
 // The small-batch path (gemv.cu): out = x · w^T (+ bias) for 1 <= m <= kGemvMaxRows
 // by a bandwidth-bound matrix-vector kernel (any output type, bias allowed).
 // gemv_supported: bf16 inputs, k and x's row stride multiples of 8, x and w 16-byte
-// aligned; no bias with silu_mul. Launched with PDL (launch.cuh).
+// aligned; no bias with silu_mul; norm_residual at m <= 2 with its rows in 48 KB of
+// shared memory; accumulate into fp32 out without silu_mul or norm_residual.
+// Launched with PDL (launch.cuh).
 inline constexpr int64_t kGemvMaxRows = 4;
 bool gemv_supported(const GemmArgs& args);
 cudaError_t gemv(const GemmArgs& args, cudaStream_t stream);

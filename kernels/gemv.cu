@@ -7,11 +7,16 @@
 // marked evict-first: each weight is read once per step), multiplies with the m
 // rows of x (small, cached), accumulates in fp32 and reduces across the warp.
 // Launched with PDL (launch.cuh): its first weight loads overlap the previous
-// kernel's tail.
+// kernel's tail. At 1-2 rows it can also take the RMSNorm before it (each block
+// normalises the fp32 residual into shared memory after the wait, while its first
+// weights are in flight) and the residual add after it (out += the result), which
+// removes the decode step's norm kernels between layers (PERF_NOTES: S1).
+#include <atomic>
 #include <cstdlib>
 
 #include "kernels/gemm.h"
 #include "kernels/launch.cuh"
+#include "kernels/reduce.cuh"
 #include "kernels/vec.cuh"
 
 namespace vela::kernels {
@@ -20,17 +25,25 @@ namespace {
 constexpr int kWarpsPerBlock = 8;
 constexpr int kUnroll = 4;
 constexpr int64_t kChunk = 32 * kVec;  // elements a warp covers with one load per lane
+constexpr int kGemvMaxNormRows = 2;             // rows the norm prologue is compiled for
+constexpr size_t kGemvMaxNormSmem = 48 * 1024;  // its normalised rows: no opt-in shared memory
+
+// The rows of x a warp multiplies with: the caller's, or the block's normalised copy.
+struct XRows {
+  const bf16* x;
+  int64_t row_stride;
+};
 
 // R weight rows per warp (1, or 2 for gate and up), M rows of x.
 template <int M, int R>
-__device__ inline void accumulate(const GemmArgs& a, const uint4 (&wraw)[R], int64_t k, float (&acc)[R][M]) {
+__device__ inline void accumulate(const XRows& xr, const uint4 (&wraw)[R], int64_t k, float (&acc)[R][M]) {
   float w[R][kVec];
 #pragma unroll
   for (int r = 0; r < R; ++r) unpack8(wraw[r], w[r]);
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     float x[kVec];
-    load8(static_cast<const bf16*>(a.x) + m * a.x_row_stride + k, x);
+    load8(xr.x + m * xr.row_stride + k, x);
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
@@ -46,14 +59,47 @@ __device__ inline void load_group(const bf16* const (&w)[R], int64_t k, uint4 (&
     for (int r = 0; r < R; ++r) raw[u][r] = __ldcs(reinterpret_cast<const uint4*>(w[r] + k + u * kChunk));
 }
 
+// kNorm's prologue: row m of x = rms_norm(a.norm_residual[m]) * a.norm_weight in bf16
+// (add_rms_norm's arithmetic and rounding), written to shared memory by the whole
+// block. Every thread of the block calls it.
+template <int M>
+__device__ inline void normalise_rows(const GemmArgs& a, bf16* xs) {
+  const int64_t step = int64_t(blockDim.x) * kVec;
+  const bf16* nw = static_cast<const bf16*>(a.norm_weight);
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    const float* res = a.norm_residual + m * a.k;
+    float ss = 0.0f;
+    for (int64_t i = int64_t(threadIdx.x) * kVec; i < a.k; i += step) {
+      float f[kVec];
+      load8(res + i, f);
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) ss += f[j] * f[j];
+    }
+    const float inv = rsqrtf(block_sum(ss) / float(a.k) + a.norm_eps);
+    for (int64_t i = int64_t(threadIdx.x) * kVec; i < a.k; i += step) {
+      float f[kVec], g[kVec];
+      load8(res + i, f);
+      load8(nw + i, g);
+#pragma unroll
+      for (int j = 0; j < kVec; ++j) f[j] = g[j] * (f[j] * inv);
+      store8(xs + m * a.k + i, f);
+    }
+  }
+  __syncthreads();
+}
+
 // The silu of the CPU op (silu_and_mul): g / (1 + exp(-g)) * u.
 __device__ inline float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
-// R = 1: out[m, n] = x[m] . w[n] (+ bias[n]). R = 2 (a.silu_mul): the warp streams
-// rows n and n + a.n of a [2 a.n, k] weight (gate, then up) and writes
-// out[m, n] = silu(x[m] . w[n]) * (x[m] . w[n + a.n]).
-template <int M, int R, bool kAhead>
+// R = 1: out[m, n] = x[m] . w[n] (+ bias[n]) (a.accumulate: out[m, n] += that).
+// R = 2 (a.silu_mul): the warp streams rows n and n + a.n of a [2 a.n, k] weight
+// (gate, then up) and writes out[m, n] = silu(x[m] . w[n]) * (x[m] . w[n + a.n]).
+// kNorm: x is the block's normalised copy of a.norm_residual (dynamic shared memory,
+// M * k bf16).
+template <int M, int R, bool kAhead, bool kNorm>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
+  extern __shared__ uint4 gemv_smem[];
   const int lane = threadIdx.x & 31;
   const int64_t n = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
   const bool active = n < a.n;
@@ -72,6 +118,12 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
   if (grouped) load_group<R>(w, k, raw);
   grid_dependency_wait();
   allow_dependents();
+  XRows xr{static_cast<const bf16*>(a.x), a.x_row_stride};
+  if constexpr (kNorm) {  // after the wait (the residual is the previous kernels' output), before any exit
+    bf16* xs = reinterpret_cast<bf16*>(gemv_smem);
+    normalise_rows<M>(a, xs);
+    xr = XRows{xs, a.k};
+  }
   if (!active) return;
   float acc[R][M];
 #pragma unroll
@@ -85,7 +137,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
       uint4 ahead[kUnroll][R];
       if (more) load_group<R>(w, next, ahead);
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) accumulate<M, R>(a, raw[u], k + u * kChunk, acc);
+      for (int u = 0; u < kUnroll; ++u) accumulate<M, R>(xr, raw[u], k + u * kChunk, acc);
       k = next;
       if (!more) break;
 #pragma unroll
@@ -96,7 +148,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
   } else if (grouped) {
     for (;;) {
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) accumulate<M, R>(a, raw[u], k + u * kChunk, acc);
+      for (int u = 0; u < kUnroll; ++u) accumulate<M, R>(xr, raw[u], k + u * kChunk, acc);
       k += kUnroll * kChunk;
       if (!whole_group(k)) break;
       load_group<R>(w, k, raw);
@@ -106,7 +158,7 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
     uint4 one[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) one[r] = __ldcs(reinterpret_cast<const uint4*>(w[r] + k));
-    accumulate<M, R>(a, one, k, acc);
+    accumulate<M, R>(xr, one, k, acc);
   }
 #pragma unroll
   for (int r = 0; r < R; ++r)
@@ -119,23 +171,37 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
 #pragma unroll
   for (int m = 0; m < M; ++m) {
     const float v = R == 2 ? silu_mul(acc[0][m], acc[R - 1][m]) : acc[0][m] + b;
-    if (a.out_f32) static_cast<float*>(a.out)[m * a.out_row_stride + n] = v;
+    if (R == 1 && a.accumulate) static_cast<float*>(a.out)[m * a.out_row_stride + n] += v;
+    else if (a.out_f32) static_cast<float*>(a.out)[m * a.out_row_stride + n] = v;
     else static_cast<bf16*>(a.out)[m * a.out_row_stride + n] = __float2bfloat16(v);
   }
 }
 
-// Blocks of one kernel that fit the GPU at once (one wave).
+// Blocks of one kernel that fit the GPU at once (one wave) with `smem` bytes of
+// dynamic shared memory each.
 template <class Kernel>
-int64_t one_wave(Kernel kernel) {
+int64_t one_wave(Kernel kernel, size_t smem) {
   int device = 0, sms = 0, per_sm = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * kWarpsPerBlock, 0) != cudaSuccess)
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 32 * kWarpsPerBlock, smem) != cudaSuccess)
     return 0;
   return int64_t(sms) * per_sm;
 }
 
-template <int M, int R>
+// one_wave of one kernel, remembered for the last smem size asked (a model asks
+// for one size per kernel: its hidden size).
+template <auto kKernel>
+int64_t one_wave_cached(size_t smem) {
+  static std::atomic<int64_t> cached_smem{-1}, cached_wave{0};
+  if (cached_smem.load(std::memory_order_acquire) == int64_t(smem)) return cached_wave.load(std::memory_order_relaxed);
+  const int64_t wave = one_wave(kKernel, smem);
+  cached_wave.store(wave, std::memory_order_relaxed);
+  cached_smem.store(int64_t(smem), std::memory_order_release);
+  return wave;
+}
+
+template <int M, int R, bool kNorm>
 cudaError_t launch_rows(const GemmArgs& a, cudaStream_t stream) {
   const int64_t blocks = (a.n + kWarpsPerBlock - 1) / kWarpsPerBlock;
   // Two groups in flight are faster inside a decode step (S1 on the H200: 4.48 vs
@@ -147,24 +213,38 @@ cudaError_t launch_rows(const GemmArgs& a, cudaStream_t stream) {
     const char* e = std::getenv("VELA_GEMV_AHEAD");
     return e == nullptr || e[0] == '\0' ? -1 : e[0] == '1' ? 1 : 0;
   }();
-  static const int64_t wave_ahead = one_wave(gemv_kernel<M, R, true>);
-  static const int64_t wave_plain = one_wave(gemv_kernel<M, R, false>);
+  const size_t smem = kNorm ? size_t(M) * size_t(a.k) * sizeof(bf16) : 0;
+  const int64_t wave_ahead = one_wave_cached<gemv_kernel<M, R, true, kNorm>>(smem);
+  const int64_t wave_plain = one_wave_cached<gemv_kernel<M, R, false, kNorm>>(smem);
   const bool ahead = forced >= 0 ? forced == 1 : !(blocks > wave_ahead && blocks <= wave_plain);
   const dim3 grid{unsigned(blocks)}, threads{32 * kWarpsPerBlock};
-  return ahead ? launch_kernel(gemv_kernel<M, R, true>, grid, threads, 0, stream, a)
-               : launch_kernel(gemv_kernel<M, R, false>, grid, threads, 0, stream, a);
+  return ahead ? launch_kernel(gemv_kernel<M, R, true, kNorm>, grid, threads, smem, stream, a)
+               : launch_kernel(gemv_kernel<M, R, false, kNorm>, grid, threads, smem, stream, a);
+}
+
+template <int M, bool kNorm>
+cudaError_t launch_norm(const GemmArgs& a, cudaStream_t stream) {
+  return a.silu_mul ? launch_rows<M, 2, kNorm>(a, stream) : launch_rows<M, 1, kNorm>(a, stream);
 }
 
 template <int M>
 cudaError_t launch(const GemmArgs& a, cudaStream_t stream) {
-  return a.silu_mul ? launch_rows<M, 2>(a, stream) : launch_rows<M, 1>(a, stream);
+  if constexpr (M <= kGemvMaxNormRows) {
+    if (a.norm_residual != nullptr) return launch_norm<M, true>(a, stream);
+  }
+  return launch_norm<M, false>(a, stream);
 }
 
 }  // namespace
 
 bool gemv_supported(const GemmArgs& a) {
+  const bool norm = a.norm_residual != nullptr;
+  if (norm && (a.m > kGemvMaxNormRows || a.norm_weight == nullptr || !aligned16(a.norm_residual) ||
+               !aligned16(a.norm_weight) || size_t(a.m) * size_t(a.k) * sizeof(bf16) > kGemvMaxNormSmem))
+    return false;
+  if (a.accumulate && (!a.out_f32 || a.silu_mul || norm)) return false;
   return !a.in_f32 && (!a.silu_mul || a.bias == nullptr) && a.m >= 1 && a.m <= kGemvMaxRows && a.k % kVec == 0 &&
-         a.x_row_stride % kVec == 0 && aligned16(a.x) && aligned16(a.w) && a.out_row_stride >= a.n;
+         (norm || (a.x_row_stride % kVec == 0 && aligned16(a.x))) && aligned16(a.w) && a.out_row_stride >= a.n;
 }
 
 cudaError_t gemv(const GemmArgs& a, cudaStream_t stream) {

@@ -86,4 +86,23 @@ void Linear::forward_silu_mul(const DeviceContext& ctx, const Tensor& x, Tensor&
   ops::linear_silu_mul(ctx, x, weight_, scratch, out);
 }
 
+bool Linear::fusable(const DeviceContext& ctx, int64_t rows, bool silu_mul) const {
+  if (silu_mul && (bias_.defined() || row_parallel_)) return false;  // forward_silu_mul's unfused shape
+  return ops::fused_norm_linear_ok(ctx, rows, weight_, silu_mul);
+}
+
+void Linear::forward_normed(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps,
+                            Tensor& out) const {
+  ops::norm_linear(ctx, residual, norm_w, eps, weight_, bias_.defined() ? &bias_ : nullptr, false, out);
+}
+
+void Linear::forward_silu_mul_normed(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w,
+                                     float eps, Tensor& out) const {
+  ops::norm_linear(ctx, residual, norm_w, eps, weight_, nullptr, true, out);
+}
+
+void Linear::forward_add(const DeviceContext& ctx, const Tensor& x, Tensor& residual) const {
+  ops::linear_add(ctx, x, weight_, bias_.defined() ? &bias_ : nullptr, residual);
+}
+
 }  // namespace vela

@@ -42,6 +42,18 @@ class Linear {
   // holds the projection where it is not fused).
   void forward_silu_mul(const DeviceContext& ctx, const Tensor& x, Tensor& scratch, Tensor& out) const;
 
+  // The decode step's fusions at 1-2 rows on CUDA (ops::norm_linear / linear_add),
+  // which DecoderModel takes at TP 1 where fusable() says so for every projection.
+  // forward_normed: out = rms_norm(residual) * norm_w · W^T (+ b);
+  // forward_silu_mul_normed: the same input into forward_silu_mul's activation;
+  // forward_add: residual += x · W^T (+ b), a row-parallel layer's all-reduce excluded.
+  bool fusable(const DeviceContext& ctx, int64_t rows, bool silu_mul = false) const;
+  void forward_normed(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps,
+                      Tensor& out) const;
+  void forward_silu_mul_normed(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps,
+                               Tensor& out) const;
+  void forward_add(const DeviceContext& ctx, const Tensor& x, Tensor& residual) const;
+
   int64_t out_features() const { return weight_.size(0); }
   size_t nbytes() const { return weight_.nbytes() + (bias_.defined() ? bias_.nbytes() : 0); }
 

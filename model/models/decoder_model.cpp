@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <string>
 
 #include "model/communicator.h"
 #include "model/layers/rotary.h"
@@ -150,12 +151,15 @@ void DecoderModel::reserve_logit_rows(int64_t rows) {
   ws_.logit_capacity = cap;
 }
 
-void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens) {
+void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens,
+                                   bool normed_input, bool add_output) {
   const int64_t hd = config_.head_dim, nq = num_q_heads_, nk = shape_.num_kv_heads;
   const float eps = float(config_.rms_norm_eps);
   Tensor x = ws_.hidden.narrow(0, 0, num_tokens);
+  Tensor residual = ws_.residual.narrow(0, 0, num_tokens);
   Tensor qkv = ws_.qkv.narrow(0, 0, num_tokens);
-  layer.qkv.forward(ctx_, x, qkv, comm_);
+  if (normed_input) layer.qkv.forward_normed(ctx_, residual, layer.input_norm, eps, qkv);
+  else layer.qkv.forward(ctx_, x, qkv, comm_);
   // q/k/v are row-strided views into the fused [T, (nq + 2 nk) hd] output.
   Tensor q = qkv.narrow(1, 0, nq * hd).unflatten_last(nq, hd);
   Tensor k = qkv.narrow(1, nq * hd, nk * hd).unflatten_last(nk, hd);
@@ -166,7 +170,25 @@ void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, Laye
   Tensor attn = ws_.attn.narrow(0, 0, num_tokens);
   Tensor attn_heads = attn.unflatten_last(nq, hd);
   ops::paged_attention(ctx_, q, kv, batch, 1.0f / std::sqrt(float(hd)), attn_heads, ws_.attn_scratch);
-  layer.o.forward(ctx_, attn, x, comm_);
+  if (add_output) layer.o.forward_add(ctx_, attn, residual);
+  else layer.o.forward(ctx_, attn, x, comm_);
+}
+
+// Steps of 1-2 tokens (decode at batch 1-2) at TP 1 on CUDA in bf16: the residual
+// add after o / down rides in their GEMV (out += result) and the RMSNorm before
+// qkv / gate_up in the next GEMV's prologue, so of the 2 L + 1 add_rms_norm launches
+// of a step only the first layer's input norm and the final norm remain (S1 on the
+// H200: PERF_NOTES). Every layer has the first one's shapes, so it speaks for all.
+// VELA_FUSED_NORM=0 in the environment keeps the unfused ops (A/B runs).
+bool DecoderModel::fuse_norms(int64_t num_tokens) const {
+  static const bool enabled = [] {
+    const char* e = std::getenv("VELA_FUSED_NORM");
+    return e == nullptr || std::string(e) != "0";
+  }();
+  if (!enabled || parallel_.tp_size != 1 || layers_.empty()) return false;
+  const Layer& l = layers_[0];
+  return l.qkv.fusable(ctx_, num_tokens) && l.o.fusable(ctx_, num_tokens) &&
+         l.gate_up.fusable(ctx_, num_tokens, true) && l.down.fusable(ctx_, num_tokens);
 }
 
 Tensor DecoderModel::forward(const ForwardBatch& batch, std::vector<LayerKVCache>& kv) {
@@ -178,13 +200,21 @@ Tensor DecoderModel::forward(const ForwardBatch& batch, std::vector<LayerKVCache
   Tensor gate_up = ws_.gate_up.narrow(0, 0, T);
   Tensor act = ws_.act.narrow(0, 0, T);
   embed_->forward(ctx_, batch.input_ids, x, comm_);
+  const bool fused = fuse_norms(T);
   for (size_t l = 0; l < layers_.size(); ++l) {
     Layer& layer = layers_[l];
-    ops::add_rms_norm(ctx_, x, residual, layer.input_norm, eps, l == 0 ? ops::Residual::kStart : ops::Residual::kAdd);
-    attention_block(layer, batch, kv[l], T);
-    ops::add_rms_norm(ctx_, x, residual, layer.post_attention_norm, eps);
-    layer.gate_up.forward_silu_mul(ctx_, x, gate_up, act);
-    layer.down.forward(ctx_, act, x, comm_);
+    const bool last = l + 1 == layers_.size();
+    if (!fused || l == 0)
+      ops::add_rms_norm(ctx_, x, residual, layer.input_norm, eps, l == 0 ? ops::Residual::kStart : ops::Residual::kAdd);
+    attention_block(layer, batch, kv[l], T, fused && l > 0, fused);
+    if (fused) {
+      layer.gate_up.forward_silu_mul_normed(ctx_, residual, layer.post_attention_norm, eps, act);
+    } else {
+      ops::add_rms_norm(ctx_, x, residual, layer.post_attention_norm, eps);
+      layer.gate_up.forward_silu_mul(ctx_, x, gate_up, act);
+    }
+    if (fused && !last) layer.down.forward_add(ctx_, act, residual);  // the last one feeds the final norm
+    else layer.down.forward(ctx_, act, x, comm_);
   }
   ops::add_rms_norm(ctx_, x, residual, final_norm_, eps);
   return x;

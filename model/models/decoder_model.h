@@ -53,7 +53,12 @@ class DecoderModel final : public CausalLM {
       : config_(config), parallel_(parallel), comm_(comm), ctx_(ctx) {}
   void reserve_tokens(int64_t num_tokens);
   void reserve_logit_rows(int64_t rows);
-  void attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens);
+  // normed_input: qkv takes rms_norm(residual) * input_norm itself (forward_normed);
+  // add_output: o adds into the residual (forward_add) instead of writing hidden.
+  void attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens,
+                       bool normed_input, bool add_output);
+  // Whether a step of num_tokens rows runs the fused norms (forward()).
+  bool fuse_norms(int64_t num_tokens) const;
 
   HFConfig config_;
   ParallelInfo parallel_;

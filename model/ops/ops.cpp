@@ -69,6 +69,24 @@ void linear_silu_mul(const DeviceContext& ctx, const Tensor& x, const Tensor& w,
   cpu::linear(x, w, nullptr, gate_up);
   cpu::silu_and_mul(gate_up, out);
 }
+bool fused_norm_linear_ok(const DeviceContext& ctx, int64_t rows, const Tensor& w, bool silu_mul) {
+#ifdef VELA_HAVE_CUDA
+  if (ctx.is_cuda()) return cuda::fused_norm_linear_ok(ctx, rows, w, silu_mul);
+#endif
+  (void)ctx, (void)rows, (void)w, (void)silu_mul;
+  return false;  // the CPU backend runs the unfused ops
+}
+void linear_add(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& residual) {
+  VELA_DISPATCH_CUDA(linear_add(ctx, x, w, bias, residual));
+  std::fprintf(stderr, "vela: op linear_add: CUDA only (fused_norm_linear_ok is false on the CPU)\n");
+  std::abort();
+}
+void norm_linear(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps, const Tensor& w,
+                 const Tensor* bias, bool silu_mul, Tensor& out) {
+  VELA_DISPATCH_CUDA(norm_linear(ctx, residual, norm_w, eps, w, bias, silu_mul, out));
+  std::fprintf(stderr, "vela: op norm_linear: CUDA only (fused_norm_linear_ok is false on the CPU)\n");
+  std::abort();
+}
 void silu_and_mul(const DeviceContext& ctx, const Tensor& gate_up, Tensor& out) {
   VELA_DISPATCH_CUDA(silu_and_mul(ctx, gate_up, out));
   require_cpu(gate_up, "silu_and_mul");

@@ -49,6 +49,20 @@ void silu_and_mul(const DeviceContext& ctx, const Tensor& gate_up, Tensor& out);
 // directly (kernels/gemv.cu), so gate_up is left untouched.
 void linear_silu_mul(const DeviceContext& ctx, const Tensor& x, const Tensor& w, Tensor& gate_up, Tensor& out);
 
+// Decode-step fusions (CUDA, bf16, 1-2 rows; DecoderModel takes them at TP 1): the
+// residual add after o / down and the RMSNorm before qkv / gate_up ride in those
+// projections' matrix-vector kernel (kernels/gemv.cu), so no norm kernel runs
+// between layers. fused_norm_linear_ok: whether a weight w [N, K] (silu_mul: the
+// merged gate_up) takes it at `rows` rows (false on the CPU); the two ops require it.
+bool fused_norm_linear_ok(const DeviceContext& ctx, int64_t rows, const Tensor& w, bool silu_mul);
+// residual [T, N] (fp32) += x [T, K] · w^T (+ bias).
+void linear_add(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& residual);
+// x = rms_norm(residual) * norm_w (as add_rms_norm writes it, never stored); out =
+// x · w^T (+ bias), or with silu_mul (w [2I, H], no bias) out [T, I] = silu_and_mul
+// of it. residual [T, H] fp32, contiguous.
+void norm_linear(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps, const Tensor& w,
+                 const Tensor* bias, bool silu_mul, Tensor& out);
+
 // Writes k, v [T, nk, hd] into the paged cache rows named by batch.slot_mapping.
 void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& v, LayerKVCache& cache, const ForwardBatch& batch);
 

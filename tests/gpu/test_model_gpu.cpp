@@ -54,27 +54,66 @@ Tensor upload(const DeviceContext& ctx, void* data, std::initializer_list<int64_
   return t.value();
 }
 
-// dtype: model.dtype ("auto" = bf16, or "float32"); tolerance and min_margin as above.
-void check_teacher_forced(const std::string& name, const std::string& dtype = "auto",
-                          float tolerance = kLogitTolerance, float min_margin = kMinMargin) {
+// One reference model on cuda:0 with a paged KV cache of num_blocks blocks.
+struct OpenModel {
+  std::unique_ptr<DeviceRuntime> runtime;
+  HFConfig config;
+  std::unique_ptr<CausalLM> model;
+  std::vector<LayerKVCache> kv;
+  const DeviceContext& ctx() const { return runtime->context(); }
+};
+
+OpenModel open_model(const std::string& name, const std::string& dtype, int64_t num_blocks) {
+  OpenModel m;
   auto runtime = DeviceRuntime::open(Device{DeviceType::kCUDA, 0}, dtype);
   if (!runtime) FAIL(runtime.error().message);
-  const DeviceContext& ctx = (*runtime)->context();
+  m.runtime = std::move(*runtime);
+  const DeviceContext& ctx = m.runtime->context();
   REQUIRE(ctx.dtype == (dtype == "float32" ? DType::kF32 : DType::kBF16));
   auto config = load_hf_config(testing::model_dir(name));
   REQUIRE(config.ok());
-  auto model = create_model(*config, ParallelInfo{}, nullptr, ctx);
+  m.config = *config;
+  auto model = create_model(m.config, ParallelInfo{}, nullptr, ctx);
   if (!model) FAIL(model.error().message);
+  m.model = std::move(*model);
   auto weights = open_safetensors_weights(testing::model_dir(name), ctx);
   REQUIRE(weights.ok());
-  auto loaded = (*model)->load_weights(**weights);
+  auto loaded = m.model->load_weights(**weights);
   if (!loaded) FAIL(loaded.error().message);
-  const ModelShape& s = (*model)->shape();
-  const int64_t num_blocks = 64;
-  std::vector<LayerKVCache> kv;
+  const ModelShape& s = m.model->shape();
   for (int64_t i = 0; i < s.num_layers; ++i)
-    kv.push_back({Tensor::zeros({num_blocks, kBlockSize, s.num_kv_heads, s.head_dim}, ctx.dtype, ctx.device),
-                  Tensor::zeros({num_blocks, kBlockSize, s.num_kv_heads, s.head_dim}, ctx.dtype, ctx.device)});
+    m.kv.push_back({Tensor::zeros({num_blocks, kBlockSize, s.num_kv_heads, s.head_dim}, ctx.dtype, ctx.device),
+                    Tensor::zeros({num_blocks, kBlockSize, s.num_kv_heads, s.head_dim}, ctx.dtype, ctx.device)});
+  return m;
+}
+
+// Compares one step's logits row with a golden step; returns whether the argmax was checked.
+bool check_step(const float* row, int64_t vocab, const testing::GoldenStep& st, float tolerance, float min_margin,
+                float& worst) {
+  for (size_t j = 0; j < st.top_ids.size(); ++j) {
+    float diff = std::fabs(row[st.top_ids[j]] - st.top_logits[j]);
+    worst = std::max(worst, diff);
+    CHECK(diff <= tolerance);
+  }
+  CHECK(std::fabs(row[st.token] - st.logit) <= tolerance);
+  if (st.margin < min_margin) return false;
+  int64_t best = 0;
+  for (int64_t v = 1; v < vocab; ++v)
+    if (row[v] > row[best]) best = v;
+  CHECK(best == st.token);
+  return true;
+}
+
+// dtype: model.dtype ("auto" = bf16, or "float32"); tolerance and min_margin as above.
+void check_teacher_forced(const std::string& name, const std::string& dtype = "auto",
+                          float tolerance = kLogitTolerance, float min_margin = kMinMargin) {
+  const int64_t num_blocks = 64;
+  OpenModel om = open_model(name, dtype, num_blocks);
+  const DeviceContext& ctx = om.ctx();
+  auto& runtime = om.runtime;
+  auto& model = om.model;
+  auto& kv = om.kv;
+  const HFConfig* config = &om.config;
   auto cases = testing::load_golden(name);
   REQUIRE(!cases.empty());
   float worst = 0.0f;
@@ -106,37 +145,116 @@ void check_teacher_forced(const std::string& name, const std::string& dtype = "a
     batch.num_seqs = 1;
     batch.max_seq_len = T;
     batch.max_query_len = T;
-    Tensor hidden = (*model)->forward(batch, kv);
+    Tensor hidden = model->forward(batch, kv);
     std::vector<int32_t> rows;
     for (size_t i = 0; i < gc.steps.size(); ++i) rows.push_back(int32_t(gc.prompt.size() - 1 + i));
     Tensor rows_dev = upload(ctx, rows.data(), {int64_t(rows.size())}, DType::kI32);
-    auto logits = to_host_f32((*model)->compute_logits(hidden, rows_dev), ctx);
+    auto logits = to_host_f32(model->compute_logits(hidden, rows_dev), ctx);
     if (!logits) FAIL(logits.error().message);
-    auto synced = (*runtime)->synchronize();
+    auto synced = runtime->synchronize();
     if (!synced) FAIL(synced.error().message);
     REQUIRE(logits->size(1) == config->vocab_size);
     for (size_t i = 0; i < gc.steps.size(); ++i) {
-      const auto& st = gc.steps[i];
       const float* row = logits->data<float>() + int64_t(i) * logits->stride(0);
       INFO(name << " case " << ci << " step " << i);
-      for (size_t j = 0; j < st.top_ids.size(); ++j) {
-        float diff = std::fabs(row[st.top_ids[j]] - st.top_logits[j]);
-        worst = std::max(worst, diff);
-        CHECK(diff <= tolerance);
+      if (check_step(row, logits->size(1), gc.steps[i], tolerance, min_margin, worst)) ++argmax_checked;
+    }
+  }
+  CHECK(argmax_checked > 0);
+  WARN(name << " on " << runtime->description() << ": largest |logit - HF fp32| over the top-8 of every step: "
+            << worst << " (bound " << tolerance << "), " << argmax_checked << " argmaxes checked");
+}
+
+// Decode steps of one and two sequences, as S1 and small batches run them (and, in
+// bf16 at TP 1, through DecoderModel's fused norms: the residual add in the o / down
+// GEMV, the RMSNorm in the qkv / gate_up GEMV): every case's prompt but its last
+// token as one prefill batch per pair of cases, then one token per sequence per
+// step, two cases a step while both run, each step's logits against HF's.
+void check_decode_steps(const std::string& name) {
+  auto cases = testing::load_golden(name);
+  REQUIRE(!cases.empty());
+  const int64_t per_case = 16;  // blocks per case: 256 tokens (the longest case is 150 + 24)
+  OpenModel om = open_model(name, "auto", per_case * int64_t(cases.size()));
+  const DeviceContext& ctx = om.ctx();
+  struct Piece {
+    size_t c;        // golden case (its KV blocks: the case's own range, from its end)
+    int32_t pos;     // position of ids[0]
+    std::vector<int32_t> ids;
+  };
+  // One forward over the pieces; the logits of each piece's last token.
+  auto run = [&](const std::vector<Piece>& pieces) {
+    std::vector<int32_t> ids, positions, table, qsl{0}, seq_lens;
+    std::vector<int64_t> slots;
+    int32_t max_seq = 0, max_query = 0;
+    for (const Piece& p : pieces) {
+      for (int64_t b = 0; b < per_case; ++b) table.push_back(int32_t((int64_t(p.c) + 1) * per_case - 1 - b));
+      const int32_t* t = table.data() + table.size() - size_t(per_case);
+      for (size_t i = 0; i < p.ids.size(); ++i) {
+        const int32_t pos = p.pos + int32_t(i);
+        ids.push_back(p.ids[i]);
+        positions.push_back(pos);
+        slots.push_back(int64_t(t[pos / kBlockSize]) * kBlockSize + pos % kBlockSize);
       }
-      CHECK(std::fabs(row[st.token] - st.logit) <= tolerance);
-      if (st.margin >= min_margin) {
-        int64_t best = 0;
-        for (int64_t v = 1; v < logits->size(1); ++v)
-          if (row[v] > row[best]) best = v;
-        CHECK(best == st.token);
-        ++argmax_checked;
+      qsl.push_back(int32_t(ids.size()));
+      seq_lens.push_back(p.pos + int32_t(p.ids.size()));
+      max_seq = std::max(max_seq, seq_lens.back());
+      max_query = std::max(max_query, int32_t(p.ids.size()));
+    }
+    const int64_t T = int64_t(ids.size()), S = int64_t(pieces.size());
+    ForwardBatch batch;
+    batch.input_ids = upload(ctx, ids.data(), {T}, DType::kI32);
+    batch.positions = upload(ctx, positions.data(), {T}, DType::kI32);
+    batch.slot_mapping = upload(ctx, slots.data(), {T}, DType::kI64);
+    batch.block_tables = upload(ctx, table.data(), {S, per_case}, DType::kI32);
+    batch.query_start_loc = upload(ctx, qsl.data(), {S + 1}, DType::kI32);
+    batch.seq_lens = upload(ctx, seq_lens.data(), {S}, DType::kI32);
+    batch.num_tokens = T;
+    batch.num_seqs = int32_t(S);
+    batch.max_seq_len = max_seq;
+    batch.max_query_len = max_query;
+    Tensor hidden = om.model->forward(batch, om.kv);
+    std::vector<int32_t> rows;
+    for (int64_t i = 0; i < S; ++i) rows.push_back(qsl[size_t(i + 1)] - 1);
+    Tensor rows_dev = upload(ctx, rows.data(), {S}, DType::kI32);
+    auto logits = to_host_f32(om.model->compute_logits(hidden, rows_dev), ctx);
+    if (!logits) FAIL(logits.error().message);
+    auto synced = om.runtime->synchronize();
+    if (!synced) FAIL(synced.error().message);
+    return std::move(*logits);
+  };
+  float worst = 0.0f;
+  size_t argmax_checked = 0, two_row_steps = 0;
+  for (size_t c0 = 0; c0 < cases.size(); c0 += 2) {
+    std::vector<size_t> group{c0};
+    if (c0 + 1 < cases.size()) group.push_back(c0 + 1);
+    std::vector<Piece> prefill;
+    for (size_t c : group)
+      if (cases[c].prompt.size() > 1)
+        prefill.push_back({c, 0, std::vector<int32_t>(cases[c].prompt.begin(), cases[c].prompt.end() - 1)});
+    if (!prefill.empty()) run(prefill);
+    for (size_t i = 0;; ++i) {
+      std::vector<Piece> step;
+      for (size_t c : group) {
+        const auto& gc = cases[c];
+        if (i >= gc.steps.size()) continue;
+        step.push_back({c, int32_t(gc.prompt.size() - 1 + i), {i == 0 ? gc.prompt.back() : gc.generated[i - 1]}});
+      }
+      if (step.empty()) break;
+      if (step.size() == 2) ++two_row_steps;
+      Tensor logits = run(step);
+      REQUIRE(logits.size(1) == om.config.vocab_size);
+      for (size_t r = 0; r < step.size(); ++r) {
+        INFO(name << " case " << step[r].c << " decode step " << i << " (" << step.size() << " rows)");
+        const float* row = logits.data<float>() + int64_t(r) * logits.stride(0);
+        if (check_step(row, logits.size(1), cases[step[r].c].steps[i], kLogitTolerance, kMinMargin, worst))
+          ++argmax_checked;
       }
     }
   }
   CHECK(argmax_checked > 0);
-  WARN(name << " on " << (*runtime)->description() << ": largest |logit - HF fp32| over the top-8 of every step: "
-            << worst << " (bound " << tolerance << "), " << argmax_checked << " argmaxes checked");
+  CHECK(two_row_steps > 0);
+  WARN(name << " decode steps of 1-2 rows on " << om.runtime->description() << ": largest |logit - HF fp32| "
+            << worst << " (bound " << kLogitTolerance << "), " << argmax_checked << " argmaxes checked");
 }
 
 }  // namespace
@@ -149,6 +267,11 @@ TEST_CASE("CUDA: llama3-tiny teacher-forced logits match HF transformers", "[gpu
 }
 TEST_CASE("CUDA: qwen2-tiny teacher-forced logits match HF transformers", "[gpu][golden]") {
   check_teacher_forced("qwen2-tiny");
+}
+
+TEST_CASE("CUDA: decode steps of one and two sequences match HF transformers", "[gpu][golden][decode]") {
+  for (const char* model : {"qwen3-tiny", "llama3-tiny", "qwen2-tiny"})
+    DYNAMIC_SECTION(model) { check_decode_steps(model); }
 }
 
 TEST_CASE("CUDA fp32: qwen3-tiny teacher-forced logits within 5e-2 of HF fp32", "[gpu][golden][fp32]") {

@@ -237,6 +237,159 @@ TEST_CASE("GEMV with silu_mul matches silu(gate) * up of an fp64 reference", "[g
   CHECK_FALSE(vela::kernels::gemv_supported(with_bias));  // silu_mul takes no bias
 }
 
+// The decode step's fusions (ops::norm_linear / linear_add at 1-2 rows): the GEMV
+// normalising an fp32 residual itself (norm_residual: every block derives the bf16
+// rows add_rms_norm would write, emulated here bit for bit up to the last ulp of
+// rsqrt) and adding its result into an fp32 residual (accumulate). Same fp64
+// reference and tolerance as check_gemm; the accumulated residual also carries its
+// own fp32 rounding (2^-24 |r|, allowed 1e-6 |r|).
+static void check_fused_gemv(int64_t m, int64_t n, int64_t k, bool norm, bool silu_mul, bool with_bias, uint64_t seed) {
+  INFO("m=" << m << " n=" << n << " k=" << k << " norm=" << norm << " silu_mul=" << silu_mul << " bias=" << with_bias);
+  vela::testing::SplitMix rng{seed};
+  auto bf = [](float v) { return vela::bf16_to_f32(vela::f32_to_bf16(v)); };
+  const int64_t w_rows = silu_mul ? 2 * n : n;
+  std::vector<float> w(static_cast<size_t>(w_rows * k)), bias(static_cast<size_t>(n)), nw(static_cast<size_t>(k)),
+      res(static_cast<size_t>(m * k)), x(static_cast<size_t>(m * k));
+  for (auto& v : w) v = bf(rng.uniform(-1.0f, 1.0f));
+  for (auto& v : bias) v = bf(rng.uniform(-2.0f, 2.0f));
+  for (auto& v : nw) v = bf(rng.uniform(0.5f, 1.5f));
+  for (auto& v : res) v = rng.uniform(-3.0f, 3.0f);  // fp32, not bf16-representable
+  if (norm) {  // add_rms_norm's arithmetic: x = bf16(w * (r * rsqrt(mean(r^2) + eps)))
+    for (int64_t i = 0; i < m; ++i) {
+      float ss = 0.0f;
+      for (int64_t q = 0; q < k; ++q) ss += res[size_t(i * k + q)] * res[size_t(i * k + q)];
+      const float inv = 1.0f / std::sqrt(ss / float(k) + 1e-6f);
+      for (int64_t q = 0; q < k; ++q) x[size_t(i * k + q)] = bf(nw[size_t(q)] * (res[size_t(i * k + q)] * inv));
+    }
+  } else {
+    for (auto& v : x) v = bf(rng.uniform(-1.0f, 1.0f));
+  }
+  auto bf_bits = [](const std::vector<float>& v) {
+    std::vector<uint16_t> b(v.size());
+    for (size_t i = 0; i < v.size(); ++i) b[i] = vela::f32_to_bf16(v[i]);
+    return b;
+  };
+  // The residual the kernel accumulates into: [m, n] fp32 with a padded row stride.
+  const int64_t ldo = n + 4;
+  std::vector<float> acc_in(static_cast<size_t>(m * ldo));
+  for (auto& v : acc_in) v = rng.uniform(-4.0f, 4.0f);
+  vela::testing::DeviceArray<uint16_t> dw(bf_bits(w)), db(bf_bits(bias)), dnw(bf_bits(nw)), dx(bf_bits(x));
+  vela::testing::DeviceArray<float> dres(res), dacc(acc_in);
+  vela::testing::DeviceArray<uint16_t> dout(static_cast<size_t>(m * ldo));
+  dout.poison();
+
+  GemmArgs a;
+  a.x = norm ? nullptr : static_cast<const void*>(dx.get());
+  a.x_row_stride = norm ? 0 : k;
+  a.w = dw.get();
+  a.bias = with_bias ? db.get() : nullptr;
+  a.out = norm ? static_cast<void*>(dout.get()) : static_cast<void*>(dacc.get());
+  a.out_row_stride = ldo;
+  a.out_f32 = !norm;
+  a.accumulate = !norm;
+  a.m = m;
+  a.n = n;
+  a.k = k;
+  a.silu_mul = silu_mul;
+  if (norm) {
+    a.norm_residual = dres.get();
+    a.norm_weight = dnw.get();
+    a.norm_eps = 1e-6f;
+  }
+  REQUIRE(vela::kernels::gemv_supported(a));
+  CUDA_OK(vela::kernels::gemv(a, nullptr));
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<uint16_t> out = dout.download();
+  const std::vector<float> acc = dacc.download();
+
+  int64_t bad = 0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      auto dot = [&](int64_t row, double& mag) {
+        double sum = 0.0;
+        mag = 0.0;
+        for (int64_t q = 0; q < k; ++q) {
+          const double p = double(x[size_t(i * k + q)]) * double(w[size_t(row * k + q)]);
+          sum += p;
+          mag += std::fabs(p);
+        }
+        return sum;
+      };
+      double mag = 0.0, ref = dot(j, mag);
+      if (silu_mul) {
+        double mag_u = 0.0;
+        const double u = dot(n + j, mag_u), silu = ref / (1.0 + std::exp(-ref));
+        mag = 1.1 * std::fabs(u) * mag + std::fabs(silu) * mag_u;
+        ref = silu * u;
+      }
+      if (with_bias) {
+        ref += bias[size_t(j)];
+        mag += std::fabs(bias[size_t(j)]);
+      }
+      double got, tol = 1e-4 * mag;
+      if (norm) {
+        got = vela::bf16_to_f32(out[size_t(i * ldo + j)]);
+        tol += std::ldexp(std::fabs(ref), -8);
+      } else {
+        ref += acc_in[size_t(i * ldo + j)];
+        got = acc[size_t(i * ldo + j)];
+        tol += 1e-6 * std::fabs(ref);
+      }
+      if (!(std::fabs(got - ref) <= tol)) {
+        if (bad < 5) UNSCOPED_INFO("out[" << i << "," << j << "] = " << got << ", want " << ref << " (tol " << tol << ")");
+        ++bad;
+      }
+    }
+  // Outside [m, n] nothing is written: the padding keeps its poison / its values.
+  int64_t clobbered = 0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = n; j < ldo; ++j)
+      if (norm ? !std::isnan(vela::bf16_to_f32(out[size_t(i * ldo + j)]))
+               : acc[size_t(i * ldo + j)] != acc_in[size_t(i * ldo + j)])
+        ++clobbered;
+  CHECK(clobbered == 0);
+  CHECK(bad == 0);
+}
+
+TEST_CASE("GEMV with the RMSNorm before it and the residual add after it matches an fp64 reference",
+          "[gemm][gemv][fused_norm]") {
+  uint64_t seed = 5000;
+  for (int64_t m = 1; m <= 2; ++m) {
+    check_fused_gemv(m, 6144, 4096, true, false, false, seed++);  // Llama-3.1-8B's qkv
+    check_fused_gemv(m, 2048, 1024, true, false, true, seed++);   // a qkv with bias (Qwen2-style), hidden 1024
+    check_fused_gemv(m, 14336, 4096, true, true, false, seed++);  // 8B's gate_up with SiLU
+    check_fused_gemv(m, 3072, 1024, true, true, false, seed++);   // Qwen3-0.6B's gate_up
+    check_fused_gemv(m, 17, 72, true, false, true, seed++);       // tiny: k below one chunk and the block's stride
+    check_fused_gemv(m, 4096, 4096, false, false, false, seed++); // 8B's o into the residual
+    check_fused_gemv(m, 4096, 14336, false, false, true, seed++); // 8B's down (with a bias)
+    check_fused_gemv(m, 17, 72, false, false, false, seed++);
+  }
+  // What the fusions refuse (ops::fused_norm_linear_ok keeps the model off these).
+  GemmArgs a;
+  a.m = 3;
+  a.n = a.k = 64;
+  a.out_row_stride = 64;
+  a.w = reinterpret_cast<const void*>(uintptr_t(256));
+  a.norm_residual = reinterpret_cast<const float*>(uintptr_t(512));
+  a.norm_weight = reinterpret_cast<const void*>(uintptr_t(768));
+  CHECK_FALSE(vela::kernels::gemv_supported(a));  // the norm prologue at 3 rows
+  a.m = 1;
+  CHECK(vela::kernels::gemv_supported(a));
+  a.k = 32768;
+  CHECK_FALSE(vela::kernels::gemv_supported(a));  // normalised rows beyond 48 KB of shared memory
+  a.k = 64;
+  a.accumulate = true;
+  a.out_f32 = true;
+  CHECK_FALSE(vela::kernels::gemv_supported(a));  // accumulate with the norm: a race on the residual
+  a.norm_residual = nullptr;
+  a.norm_weight = nullptr;
+  a.x = reinterpret_cast<const void*>(uintptr_t(1024));
+  a.x_row_stride = 64;
+  CHECK(vela::kernels::gemv_supported(a));
+  a.out_f32 = false;
+  CHECK_FALSE(vela::kernels::gemv_supported(a));  // accumulate into bf16
+}
+
 TEST_CASE("cuBLASLt GEMM: odd shapes and a misaligned x view", "[gemm]") {
   auto gemm = Gemm::create();
   if (!gemm.ok()) FAIL(gemm.error().message);

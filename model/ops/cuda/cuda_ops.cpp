@@ -142,6 +142,47 @@ void linear_silu_mul(const DeviceContext& ctx, const Tensor& x, const Tensor& w,
   silu_and_mul(ctx, gate_up, out);
 }
 
+bool fused_norm_linear_ok(const DeviceContext& ctx, int64_t rows, const Tensor& w, bool silu_mul) {
+  // The GEMV's rule in linear() (1-2 rows, n <= 8192 unless it is gate_up) and its
+  // norm prologue's (kernels/gemm.h: the normalised rows in 48 KB of shared memory).
+  return ctx.dtype == DType::kBF16 && w.dtype() == DType::kBF16 && w.ndim() == 2 && rows >= 1 && rows <= 2 &&
+         w.size(1) % 8 == 0 && rows * w.size(1) * 2 <= 48 * 1024 && (silu_mul || w.size(0) <= 8192);
+}
+
+void linear_add(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& residual) {
+  require(residual.dtype() == DType::kF32 && x.dtype() == DType::kBF16, "linear_add", "bf16 x into an fp32 residual");
+  require(fused_norm_linear_ok(ctx, x.size(0), w, false), "linear_add", "1-2 rows of a bf16 GEMV shape");
+  require(residual.size(0) == x.size(0) && residual.size(1) == w.size(0), "linear_add",
+          "x [T, K], w [N, K], residual [T, N]");
+  kernels::GemmArgs a = gemm_args(x, w, bias, residual);
+  a.accumulate = true;
+  require(kernels::gemv_supported(a), "linear_add", "a GEMV layout (16-byte aligned rows, k a multiple of 8)");
+  check(kernels::gemv(a, stream_of(ctx)), "linear_add (gemv)");
+}
+
+void norm_linear(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps, const Tensor& w,
+                 const Tensor* bias, bool silu_mul, Tensor& out) {
+  require(residual.dtype() == DType::kF32 && residual.is_contiguous() && norm_w.dtype() == DType::kBF16 &&
+              out.dtype() == DType::kBF16,
+          "norm_linear", "a contiguous fp32 residual, a bf16 norm weight and bf16 out");
+  require(residual.size(1) == w.size(1) && norm_w.numel() == w.size(1), "norm_linear",
+          "residual [T, H], norm weight [H], w [N, H]");
+  require(!silu_mul || (bias == nullptr && w.size(0) == 2 * out.size(1)), "norm_linear",
+          "silu_mul: no bias, w [2I, H], out [T, I]");
+  require(fused_norm_linear_ok(ctx, residual.size(0), w, silu_mul), "norm_linear", "1-2 rows of a bf16 GEMV shape");
+  kernels::GemmArgs a = gemm_args(residual, w, bias, out);
+  a.x = nullptr;
+  a.x_row_stride = 0;
+  a.in_f32 = false;
+  a.norm_residual = ptr<float>(residual);
+  a.norm_weight = norm_w.raw_data();
+  a.norm_eps = eps;
+  a.silu_mul = silu_mul;
+  if (silu_mul) a.n = out.size(1);
+  require(kernels::gemv_supported(a), "norm_linear", "a GEMV layout (16-byte aligned rows, k a multiple of 8)");
+  check(kernels::gemv(a, stream_of(ctx)), "norm_linear (gemv)");
+}
+
 void rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, float eps, Tensor& out) {
   // [T, D] or a head view [T, n, hd] (heads contiguous inside a token).
   with_element_type("rms_norm", {&x, &w, &out}, [&]<class T>(T*) {

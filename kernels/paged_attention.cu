@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cstdlib>
 
 #include "kernels/paged_attention_impl.cuh"
 
@@ -89,14 +90,22 @@ cudaError_t make_plan(const PagedAttentionParams<bf16>& p, Plan& plan) {
   }
 
   // Split-KV when (sequence, kv head) CTAs alone would leave SMs idle: aim at about
-  // four CTAs per SM, splits of at least kMinKeysPerSplit keys, and never more
-  // partial rows than the workspace holds.
+  // four CTAs per SM, splits of at least min_split_len keys, and never more partial
+  // rows than the workspace holds. VELA_ATTN_MIN_SPLIT=N forces that length (A/B runs).
   const int64_t own_keys = int64_t(p.max_seq_len) - plan.prefix_len;  // per sequence, after the shared ones
   const int64_t ctas = int64_t(p.num_seqs) * p.num_kv_heads;
+  static const int32_t forced_min_split = [] {
+    const char* e = std::getenv("VELA_ATTN_MIN_SPLIT");
+    const int v = e == nullptr ? 0 : std::atoi(e);
+    return v >= 64 ? int32_t(v / 64 * 64) : 0;
+  }();
+  plan.min_split_len = forced_min_split > 0 ? forced_min_split
+                       : 4 * ctas <= sms    ? kMinKeysPerSplitFewCtas
+                                            : kMinKeysPerSplit;
   int64_t splits = 1;
-  if (ctas < 2 * sms && own_keys >= 2 * kMinKeysPerSplit && max_rows > plan.prefix_splits + 1) {
+  if (ctas < 2 * sms && own_keys >= 2 * plan.min_split_len && max_rows > plan.prefix_splits + 1) {
     splits = (4 * sms + ctas - 1) / ctas;
-    splits = std::min<int64_t>(splits, own_keys / kMinKeysPerSplit);
+    splits = std::min<int64_t>(splits, own_keys / plan.min_split_len);
     splits = std::min<int64_t>(splits, kMaxSplits);
     splits = std::min<int64_t>(splits, max_rows - plan.prefix_splits);
     while (splits > 1 &&

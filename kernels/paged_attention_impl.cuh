@@ -18,6 +18,10 @@ inline constexpr float kLog2e = 1.4426950408889634f;
 // row of head_dim and one log2-sum-exp. Rows are split * num_tokens + token.
 inline constexpr int64_t kMaxPartialRows = 2048;  // splits * num_tokens never exceeds this
 inline constexpr int32_t kMinKeysPerSplit = 256;  // a split shorter than this costs more than it saves
+// ... except when the (sequence, kv head) CTAs are few (decode at batch 1-4 on a
+// 132-SM part): then the keys of one CTA are a serial chain of 64-key tiles on an
+// otherwise idle GPU, and one tile per CTA (then the combine) is sooner.
+inline constexpr int32_t kMinKeysPerSplitFewCtas = 64;
 // kAuto's choice (H200, 2026-12-01, bench_attention_gpu, same binary): the tensor-core
 // kernel is at 100-104% of copy from batch 64 for every group size (the CUDA-core one:
 // 94-98% at G = 1-2, 49-63% at G = 4, 39% at G = 8), and ahead at batch 1 except at
@@ -35,6 +39,7 @@ struct Plan {
   int32_t num_splits = 1;     // decode only; > 1 means partials in the workspace + combine pass
   int32_t split_len = 0;      // keys per split (decode), a multiple of 64
   bool per_seq_split = false; // decode: each sequence splits by its own seq_len (split_len_of)
+  int32_t min_split_len = kMinKeysPerSplit;  // decode: the shortest split the plan makes
   int32_t block_shift = 0;    // log2(block_size)
   // Cascade (decode, shared_prefix_len accepted): keys [0, prefix_len) are the shared
   // pass's (prefix_splits splits of prefix_split_len keys, partial rows after the
@@ -55,12 +60,12 @@ inline size_t partial_bytes(int64_t rows, int32_t nq, int32_t hd) {
 }
 
 // Keys per split of one sequence when the plan splits per sequence: its keys spread
-// over the grid's num_splits, at least kMinKeysPerSplit each, a multiple of 64; so a
-// short sequence takes one split (the others exit at once) and a long one all.
-__host__ __device__ inline int32_t split_len_of(int32_t seq_len, int32_t num_splits) {
+// over the grid's num_splits, at least min_len (the plan's min_split_len) each, a
+// multiple of 64; so a short sequence takes one split (the others exit at once) and
+// a long one all.
+__host__ __device__ inline int32_t split_len_of(int32_t seq_len, int32_t num_splits, int32_t min_len) {
   int32_t len = (seq_len + num_splits - 1) / num_splits;
   len = (len + 63) / 64 * 64;
-  const int32_t min_len = kMinKeysPerSplit;  // a value, not the host variable, in device code
   return len > min_len ? len : min_len;
 }
 
@@ -76,7 +81,7 @@ struct DecodeKeys {
 __device__ __forceinline__ DecodeKeys decode_keys(const Plan& plan, int split, int num_splits, int seq_len) {
   DecodeKeys r;
   const int n = seq_len - plan.prefix_len;  // this sequence's own keys
-  r.split_len = plan.per_seq_split ? split_len_of(n, num_splits) : plan.split_len;
+  r.split_len = plan.per_seq_split ? split_len_of(n, num_splits, plan.min_split_len) : plan.split_len;
   r.direct = plan.prefix_len == 0 && (num_splits == 1 || (plan.per_seq_split && n <= r.split_len));
   const int offset = split * r.split_len;  // split 0 when split_len is INT_MAX
   r.begin = plan.prefix_len + offset;

@@ -128,5 +128,8 @@ void gather_rows(const DeviceContext& ctx, const Tensor& x, const Tensor& rows, 
   require_cpu(x, "gather_rows");
   cpu::gather_rows(x, rows, out);
 }
+void l2_prefetch(const DeviceContext& ctx, const Tensor& t, size_t max_bytes) {
+  VELA_DISPATCH_CUDA(l2_prefetch(ctx, t, max_bytes));
+}
 
 }  // namespace vela::ops

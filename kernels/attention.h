@@ -71,6 +71,12 @@ struct PagedAttentionParams {
   // plan declines it for a graph-bounded launch or a workspace too small. A hint
   // only: 0, or a declined batch, reads every key per sequence, same result.
   int32_t shared_prefix_len = 0;
+  // A graph-bounded launch (max_seq_len_is_bound) may still take the cascade: the
+  // shared prefix's length is then a per-step value the kernels read from here (one
+  // int on the device, <= shared_prefix_len, which becomes the bound the plan sizes
+  // the shared pass by; 0 reads no shared keys, every sequence's keys its own). The
+  // splits of the shared pass and the combine's count follow the value read.
+  const int32_t* shared_prefix_len_device = nullptr;
 };
 
 // What paged_attention would launch for p (host only, nothing runs): for tests and

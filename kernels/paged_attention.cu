@@ -9,6 +9,9 @@
 // splits (split_len_of its seq_len, read on the device), so one capture serves every
 // context length without idling SMs on long ones. Without the flag the kernels are
 // still correct for any max_seq_len (the last split takes every remaining key).
+// A graph of cascade steps (shared_prefix_len_device) fixes the shared pass's
+// splits by a bound in the same way; the kernels read the step's prefix length and
+// spread it over them (prefix_keys), and the combine counts what they wrote.
 #include <algorithm>
 #include <atomic>
 #include <climits>
@@ -71,10 +74,13 @@ cudaError_t make_plan(const PagedAttentionParams<bf16>& p, Plan& plan) {
   // Cascade: the shared prefix in one pass for the batch (its own splits, about two
   // CTAs per SM), the decode splits over each sequence's keys after it. The caller
   // judges when it pays (workers/persistent_batch.h); declined here (every key per
-  // sequence) for a graph's launch (the prefix is a per-step fact) or partials that
-  // do not fit the workspace.
+  // sequence) for partials that do not fit the workspace, and for a graph's launch
+  // unless the length is read on the device (the prefix is a per-step fact; the
+  // splits are then sized by shared_prefix_len as a bound).
   const int64_t max_rows = p.workspace == nullptr ? 0 : kMaxPartialRows / p.num_tokens;  // splits that fit
-  if (p.shared_prefix_len > 0 && !p.max_seq_len_is_bound && p.shared_prefix_len < p.max_seq_len && max_rows >= 2 &&
+  const bool prefix_on_device = p.max_seq_len_is_bound && p.shared_prefix_len_device != nullptr;
+  if (p.shared_prefix_len > 0 && (!p.max_seq_len_is_bound || prefix_on_device) &&
+      p.shared_prefix_len < p.max_seq_len && max_rows >= 2 &&
       partial_bytes(2 * int64_t(p.num_tokens), p.num_q_heads, p.head_dim) <= p.workspace_bytes) {
     const int64_t row_tiles = (int64_t(p.num_tokens) * group + 63) / 64;
     int64_t splits = (2 * sms + row_tiles * p.num_kv_heads - 1) / (row_tiles * p.num_kv_heads);
@@ -87,12 +93,14 @@ cudaError_t make_plan(const PagedAttentionParams<bf16>& p, Plan& plan) {
     plan.prefix_len = p.shared_prefix_len;
     plan.prefix_split_len = int32_t(split_len);
     plan.prefix_splits = int32_t((p.shared_prefix_len + split_len - 1) / split_len);
+    if (prefix_on_device) plan.prefix_len_device = p.shared_prefix_len_device;
   }
 
   // Split-KV when (sequence, kv head) CTAs alone would leave SMs idle: aim at about
   // four CTAs per SM, splits of at least min_split_len keys, and never more partial
   // rows than the workspace holds. VELA_ATTN_MIN_SPLIT=N forces that length (A/B runs).
-  const int64_t own_keys = int64_t(p.max_seq_len) - plan.prefix_len;  // per sequence, after the shared ones
+  // Per sequence, after the shared ones (a graph's prefix is unknown here: all of them).
+  const int64_t own_keys = int64_t(p.max_seq_len) - (plan.prefix_len_device != nullptr ? 0 : plan.prefix_len);
   const int64_t ctas = int64_t(p.num_seqs) * p.num_kv_heads;
   static const int32_t forced_min_split = [] {
     const char* e = std::getenv("VELA_ATTN_MIN_SPLIT");

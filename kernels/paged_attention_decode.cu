@@ -13,6 +13,7 @@
 
 #include "kernels/paged_attention_impl.cuh"
 #include "kernels/launch.cuh"
+#include "kernels/reduce.cuh"
 
 namespace vela::kernels::attn {
 namespace {
@@ -41,7 +42,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionPa
   const int split = blockIdx.x, kh = blockIdx.y, s = blockIdx.z;
   const int row = p.query_start_loc[s];
   if (p.query_start_loc[s + 1] - row != 1) return;  // an empty (padding) sequence
-  const DecodeKeys keys = decode_keys(plan, split, int(gridDim.x), p.seq_lens[s]);
+  const DecodeKeys keys = decode_keys(plan, split, int(gridDim.x), p.seq_lens[s], prefix_keys(plan).len);
   if (keys.skip) return;  // nothing here; the combine pass skips it
   const int k_begin = keys.begin, k_end = keys.end;
 
@@ -184,34 +185,68 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionPa
   }
 }
 
-// grid (num_q_heads, num_seqs), HD threads: merges a sequence's split partials.
+// grid (ceil(num_q_heads / kCombineWarps), num_seqs), a warp per (sequence, q head):
+// merges the sequence's split partials. Lane l owns dims [l * HD/32, (l+1) * HD/32)
+// and split l's log-sum-exp (32 splits a round), so every load of a round is issued
+// before any is used: two L2 round trips for the weights, then the accumulators
+// (independent loads, unrolled), not a serial chain of 2 x count loads a thread.
+inline constexpr int kCombineWarps = 4;
 template <int HD>
-__global__ void __launch_bounds__(HD) combine_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
+__global__ void __launch_bounds__(kCombineWarps * 32) combine_kernel(const PagedAttentionParams<bf16> p,
+                                                                     const Plan plan) {
   grid_dependency_wait();
   allow_dependents();
-  const int h = blockIdx.x, s = blockIdx.y, d = threadIdx.x;
+  constexpr int kPer = HD / 32;  // 4 (hd 128) or 2 (hd 64) dims a lane
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int h = blockIdx.x * kCombineWarps + warp, s = blockIdx.y;
+  if (h >= p.num_q_heads) return;
   const int row = p.query_start_loc[s];
   if (p.query_start_loc[s + 1] - row != 1) return;
   // The decode splits that held keys (the rest skipped and wrote nothing), then the
   // cascade's shared-prefix partials, which follow them.
-  const DecodeKeys keys = decode_keys(plan, 0, plan.num_splits, p.seq_lens[s]);
+  const PrefixKeys pk = prefix_keys(plan);
+  const DecodeKeys keys = decode_keys(plan, 0, plan.num_splits, p.seq_lens[s], pk.len);
   if (keys.direct) return;  // one split wrote the output itself
-  const int own = p.seq_lens[s] - plan.prefix_len;
+  const int own = p.seq_lens[s] - pk.len;
   const int n = own <= 0 ? 1 : min((own - 1) / keys.split_len + 1, plan.num_splits);  // split_len may be INT_MAX
-  auto partial_row = [&](int i) { return i < n ? i : plan.num_splits + (i - n); };
-  const int count = n + plan.prefix_splits;
+  const int count = n + pk.splits;
+  auto prow = [&](int i) {  // (partial row, head) index of the i-th split that holds keys
+    const int r = i < n ? i : plan.num_splits + (i - n);
+    return (int64_t(r) * p.num_tokens + row) * p.num_q_heads + h;
+  };
   float mmax = -INFINITY;
-  for (int i = 0; i < count; ++i)
-    mmax = fmaxf(mmax, plan.partial_lse[(int64_t(partial_row(i)) * p.num_tokens + row) * p.num_q_heads + h]);
+  for (int i = lane; i < count; i += 32) mmax = fmaxf(mmax, plan.partial_lse[prow(i)]);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) mmax = fmaxf(mmax, __shfl_xor_sync(0xffffffffu, mmax, o));
   const float b = safe_base(mmax);
-  float wsum = 0.0f, a = 0.0f;
-  for (int i = 0; i < count; ++i) {
-    const int64_t prow = (int64_t(partial_row(i)) * p.num_tokens + row) * p.num_q_heads + h;
-    const float w = exp2f(plan.partial_lse[prow] - b);
-    wsum += w;
-    a = fmaf(w, plan.partial_acc[prow * HD + d], a);
+  float wsum = 0.0f, a[kPer] = {};
+  for (int i0 = 0; i0 < count; i0 += 32) {
+    const float w_lane = i0 + lane < count ? exp2f(plan.partial_lse[prow(i0 + lane)] - b) : 0.0f;
+    wsum += w_lane;
+    const int m = min(32, count - i0);
+#pragma unroll 4
+    for (int j = 0; j < m; ++j) {
+      const float w = __shfl_sync(0xffffffffu, w_lane, j);
+      const float* src = plan.partial_acc + prow(i0 + j) * HD + lane * kPer;
+      if constexpr (kPer == 4) {
+        const float4 v = *reinterpret_cast<const float4*>(src);
+        a[0] = fmaf(w, v.x, a[0]);
+        a[1] = fmaf(w, v.y, a[1]);
+        a[2] = fmaf(w, v.z, a[2]);
+        a[3] = fmaf(w, v.w, a[3]);
+      } else {
+        const float2 v = *reinterpret_cast<const float2*>(src);
+        a[0] = fmaf(w, v.x, a[0]);
+        a[1] = fmaf(w, v.y, a[1]);
+      }
+    }
   }
-  p.out[int64_t(row) * p.out_token_stride + int64_t(h) * HD + d] = __float2bfloat16(wsum > 0.0f ? a / wsum : 0.0f);
+  wsum = warp_sum(wsum);
+  const float inv = wsum > 0.0f ? 1.0f / wsum : 0.0f;
+  bf16* dst = p.out + int64_t(row) * p.out_token_stride + int64_t(h) * HD + lane * kPer;
+#pragma unroll
+  for (int e = 0; e < kPer; e += 2)
+    *reinterpret_cast<__nv_bfloat162*>(dst + e) = __floats2bfloat162_rn(a[e] * inv, a[e + 1] * inv);
 }
 
 }  // namespace
@@ -225,8 +260,8 @@ cudaError_t launch_decode(const PagedAttentionParams<bf16>& p, const Plan& plan,
 
 template <int HD>
 cudaError_t launch_combine(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
-  dim3 grid(unsigned(p.num_q_heads), unsigned(p.num_seqs));
-  launch_kernel(combine_kernel<HD>, dim3(grid), dim3(HD), 0, stream, p, plan);
+  dim3 grid(unsigned((p.num_q_heads + kCombineWarps - 1) / kCombineWarps), unsigned(p.num_seqs));
+  launch_kernel(combine_kernel<HD>, dim3(grid), dim3(kCombineWarps * 32), 0, stream, p, plan);
   return cudaGetLastError();
 }
 

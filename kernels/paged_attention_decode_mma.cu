@@ -63,7 +63,7 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttenti
   const int split = blockIdx.x, kh = blockIdx.y, s = blockIdx.z;
   const int row = p.query_start_loc[s];
   if (p.query_start_loc[s + 1] - row != 1) return;  // an empty (padding) sequence
-  const DecodeKeys keys = decode_keys(plan, split, int(gridDim.x), p.seq_lens[s]);
+  const DecodeKeys keys = decode_keys(plan, split, int(gridDim.x), p.seq_lens[s], prefix_keys(plan).len);
   if (keys.skip) return;
   const int k_begin = keys.begin, k_end = keys.end;
 

@@ -48,6 +48,10 @@ struct Plan {
   int32_t prefix_len = 0;
   int32_t prefix_splits = 0;
   int32_t prefix_split_len = 0;
+  // A graph's cascade (Params::shared_prefix_len_device): the length is read here per
+  // step, prefix_len is its bound and prefix_splits the grid's splits; prefix_keys()
+  // derives the step's split length and count.
+  const int32_t* prefix_len_device = nullptr;
   float* partial_acc = nullptr;  // [(num_splits + prefix_splits) * num_tokens, nq, hd]
   float* partial_lse = nullptr;  // [(num_splits + prefix_splits) * num_tokens, nq]
 };
@@ -69,6 +73,29 @@ __host__ __device__ inline int32_t split_len_of(int32_t seq_len, int32_t num_spl
   return len > min_len ? len : min_len;
 }
 
+// The cascade's shared keys this step: [0, len) in `splits` splits of split_len (a
+// multiple of 64), the last possibly shorter. From the plan, or (a graph's cascade)
+// from the length read on the device, spread over the grid's prefix_splits.
+struct PrefixKeys {
+  int len = 0, split_len = 0, splits = 0;
+};
+__device__ __forceinline__ PrefixKeys prefix_keys(const Plan& plan) {
+  PrefixKeys r;
+  if (plan.prefix_len_device == nullptr) {
+    r.len = plan.prefix_len;
+    r.split_len = plan.prefix_split_len;
+    r.splits = plan.prefix_splits;
+    return r;
+  }
+  r.len = max(0, min(*plan.prefix_len_device, plan.prefix_len));
+  // As the host plan splits a known prefix: over the grid's splits, at least
+  // kMinKeysPerSplit keys each (the rest of the grid exits at once).
+  r.split_len = (r.len + plan.prefix_splits - 1) / plan.prefix_splits;
+  r.split_len = max(kMinKeysPerSplit, (r.split_len + 63) / 64 * 64);
+  r.splits = (r.len + r.split_len - 1) / r.split_len;
+  return r;
+}
+
 // The keys one decode CTA (sequence, split) covers: [begin, end) of the keys after the
 // cascade's shared ones, split_len per split (the last takes every remaining key, so
 // a max_seq_len that undercounts loses nothing). `direct`: this split alone holds the
@@ -78,14 +105,18 @@ struct DecodeKeys {
   int begin = 0, end = 0, split_len = 0;
   bool direct = false, skip = false;
 };
-__device__ __forceinline__ DecodeKeys decode_keys(const Plan& plan, int split, int num_splits, int seq_len) {
+// prefix_len: prefix_keys(plan).len (0 without a cascade). A sequence shorter than
+// the prefix (a graph's padding row) has no keys of its own: an empty range.
+__device__ __forceinline__ DecodeKeys decode_keys(const Plan& plan, int split, int num_splits, int seq_len,
+                                                  int prefix_len) {
   DecodeKeys r;
-  const int n = seq_len - plan.prefix_len;  // this sequence's own keys
+  const int n = seq_len - prefix_len;  // this sequence's own keys
   r.split_len = plan.per_seq_split ? split_len_of(n, num_splits, plan.min_split_len) : plan.split_len;
-  r.direct = plan.prefix_len == 0 && (num_splits == 1 || (plan.per_seq_split && n <= r.split_len));
+  r.direct = plan.prefix_splits == 0 && (num_splits == 1 || (plan.per_seq_split && n <= r.split_len));
   const int offset = split * r.split_len;  // split 0 when split_len is INT_MAX
-  r.begin = plan.prefix_len + offset;
+  r.begin = prefix_len + offset;
   r.end = (split == num_splits - 1 || n - offset <= r.split_len) ? seq_len : r.begin + r.split_len;
+  r.end = max(r.end, r.begin);
   r.skip = split > 0 && offset >= n;
   return r;
 }

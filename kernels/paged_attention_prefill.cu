@@ -145,8 +145,14 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   const int q0 = kShared ? 0 : p.query_start_loc[s];
   const int q_len = kShared ? p.num_tokens : p.query_start_loc[s + 1] - q0;
   const int context = kShared ? 0 : p.seq_lens[s] - q_len;  // cached keys before this chunk
-  const int k0 = kShared ? int(blockIdx.z) * plan.prefix_split_len : 0;
-  const int k1 = kShared ? min(plan.prefix_len, k0 + plan.prefix_split_len) : p.seq_lens[s];
+  int k0 = 0, k1 = 0;
+  if constexpr (kShared) {
+    const PrefixKeys pk = prefix_keys(plan);  // this step's shared keys (a graph's: read here)
+    k0 = int(blockIdx.z) * pk.split_len;
+    k1 = min(pk.len, k0 + pk.split_len);
+  } else {
+    k1 = p.seq_lens[s];
+  }
   const int total_rows = q_len * G;
   const int r0 = blockIdx.x * kTileRows;
   if (r0 >= total_rows || k0 >= k1) return;

@@ -67,6 +67,7 @@ LoadModel make_load_model(const Config& c, int32_t max_model_len) {
   m.seed = c.model.seed;
   m.cpu_kv_cache_bytes = cpu_kv_cache_bytes(c);
   m.cuda_graph_max_batch = c.model.enforce_eager ? 0 : c.model.cuda_graph_max_batch;
+  m.prefix_caching = c.cache.enable_prefix_caching;
   return m;
 }
 

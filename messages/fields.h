@@ -79,6 +79,7 @@ template <class V> void fields(V& v, LoadModel& x) {
   v("dist_init_address", x.dist_init_address); v("seed", x.seed);
   v("cpu_kv_cache_bytes", x.cpu_kv_cache_bytes);
   v("cuda_graph_max_batch", x.cuda_graph_max_batch);
+  v("prefix_caching", x.prefix_caching);
 }
 template <class V> void fields(V& v, ProfileResult& x) {
   v("rank", x.rank); v("kv_cache_bytes_available", x.kv_cache_bytes_available);

@@ -35,6 +35,10 @@ struct LoadModel {
   // startup (model.cuda_graph_max_batch; capped at max_num_seqs). 0 = always eager
   // (model.enforce_eager, and the CPU).
   int32_t cuda_graph_max_batch = 0;
+  // Requests may share KV blocks (cache.enable_prefix_caching): decode steps of 8 or
+  // more sequences over a common cached prefix take cascade attention, and the runner
+  // captures a second set of decode graphs for them (sizes 8 and up).
+  bool prefix_caching = false;
   bool operator==(const LoadModel&) const = default;
 };
 

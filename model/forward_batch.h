@@ -28,6 +28,9 @@ struct ForwardBatch {
   // A pure decode step whose sequences all start with the same cached blocks: their
   // length in tokens (attention may read them once for the batch); 0 otherwise.
   int32_t shared_prefix_len = 0;
+  // A graph of such steps (max_seq_len_is_bound): [1] i32 holding the step's length,
+  // read by the kernels; shared_prefix_len is then only its bound. Undefined otherwise.
+  Tensor shared_prefix_len_device;
 };
 
 // One layer's paged KV cache: [num_blocks, block_size, num_kv_heads, head_dim] each.

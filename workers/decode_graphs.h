@@ -14,6 +14,9 @@
 //    a warm-up run at the same size plans each GEMM shape and loads each kernel
 //    before the capture).
 // Mixed prefill/decode steps and batches larger than the largest size run eagerly.
+// Decode steps over a cached prefix every sequence shares (cascade attention) replay
+// a second set the runner captures when prefix caching is on: the same forward with
+// the shared pass sized by a bound and the step's prefix length read on the device.
 #include <cstdint>
 #include <functional>
 #include <vector>

@@ -14,7 +14,8 @@ InputLayout InputLayout::of(int64_t T, int64_t S, int64_t stride) {
   l.query_start_loc = l.positions + T;
   l.seq_lens = l.query_start_loc + S + 1;
   l.sample_rows = l.seq_lens + S;
-  l.block_tables = l.sample_rows + S;
+  l.shared_prefix_len = l.sample_rows + S;
+  l.block_tables = l.shared_prefix_len + 1;
   l.total = l.block_tables + S * stride;
   return l;
 }
@@ -32,6 +33,7 @@ int64_t pack_step_inputs(const StepInputs& in, int32_t pad_to, int32_t block_siz
   put(l.query_start_loc, in.query_start_loc.data(), (S + 1) * int64_t(sizeof(int32_t)));
   put(l.seq_lens, in.seq_lens.data(), S * int64_t(sizeof(int32_t)));
   put(l.sample_rows, in.sample_rows.data(), R * int64_t(sizeof(int32_t)));
+  h[l.shared_prefix_len] = in.shared_prefix_len;
   // Row r holds the blocks of sequence r; entries past its seq_len are never read,
   // so only the columns up to the longest sequence's blocks travel (at least one:
   // a padded row's column 0 must reach the device).
@@ -72,7 +74,7 @@ Status DeviceInputs::init(const DeviceContext& ctx, int32_t max_tokens, int32_t 
   return ok_status();
 }
 
-Result<ForwardBatch> DeviceInputs::upload(const StepInputs& in, int32_t pad_to) {
+Result<ForwardBatch> DeviceInputs::upload(const StepInputs& in, int32_t pad_to, bool cascade) {
   const int64_t T = in.num_tokens(), S = int64_t(in.requests.size()), R = int64_t(in.sample_rows.size());
   ForwardBatch b;
   b.num_tokens = int32_t(T);
@@ -99,6 +101,8 @@ Result<ForwardBatch> DeviceInputs::upload(const StepInputs& in, int32_t pad_to) 
                                       " sequences and block-table stride " + std::to_string(in.max_blocks_per_seq) +
                                       " exceeds the reserved " + std::to_string(max_tokens_) + " / " +
                                       std::to_string(max_seqs_) + " / " + std::to_string(stride_));
+  if (cascade && pad_to <= 0) return make_error("bad_step", "a cascade graph's batch needs its padded size");
+  const InputLayout l = InputLayout::of(max_tokens_, max_seqs_, stride_);
   int64_t rows = S, sampled = R;
   if (pad_to > 0) {
     if (T != S || pad_to < S || pad_to > max_seqs_ || pad_to > max_tokens_ || R > S)
@@ -111,8 +115,11 @@ Result<ForwardBatch> DeviceInputs::upload(const StepInputs& in, int32_t pad_to) 
     b.max_query_len = 1;
     b.max_seq_len = stride_ * block_size_;
     b.max_seq_len_is_bound = true;
+    if (cascade) {
+      b.shared_prefix_len = b.max_seq_len - 1;
+      b.shared_prefix_len_device = device_.narrow(0, l.shared_prefix_len, 1);
+    }
   }
-  const InputLayout l = InputLayout::of(max_tokens_, max_seqs_, stride_);
   int32_t* h = staging_.data<int32_t>();
   const int64_t used_blocks = pack_step_inputs(in, pad_to, block_size_, l, h);
   const size_t row_bytes = size_t(used_blocks) * sizeof(int32_t);

@@ -23,7 +23,7 @@ namespace vela {
 // it stays 8-byte aligned.
 struct InputLayout {
   int64_t slot_mapping = 0, input_ids = 0, positions = 0, query_start_loc = 0, seq_lens = 0, sample_rows = 0,
-          block_tables = 0, total = 0;
+          shared_prefix_len = 0, block_tables = 0, total = 0;
   int64_t stride = 0;  // block-table row stride (max blocks per sequence)
   static InputLayout of(int64_t max_tokens, int64_t max_seqs, int64_t max_blocks_per_seq);
 };
@@ -52,7 +52,10 @@ class DeviceInputs {
   // num_tokens = num_seqs = pad_to, sample_rows() has pad_to rows (the real ones
   // first), and max_seq_len is the bound max_blocks_per_seq x block_size with
   // max_seq_len_is_bound set: every launch it leads to is the same at each step.
-  Result<ForwardBatch> upload(const StepInputs& in, int32_t pad_to = 0);
+  // cascade (with pad_to): the batch is for a graph of cascade steps: its
+  // shared_prefix_len is the bound max_seq_len - 1 and shared_prefix_len_device the
+  // step's value (in.shared_prefix_len: 0 reads no shared keys).
+  Result<ForwardBatch> upload(const StepInputs& in, int32_t pad_to = 0, bool cascade = false);
   // [num sampled rows] i32, where the model reads it; valid after upload().
   const Tensor& sample_rows() const { return sample_rows_; }
 

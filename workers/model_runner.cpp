@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 #include <new>
 #include <optional>
+#include <string>
 #include <unordered_map>
 
 #include "common/logging.h"
@@ -76,6 +78,7 @@ class ModelRunner final : public Runner {
   int32_t max_model_len_ = 0;
   int32_t max_tokens_ = 0, max_seqs_ = 0;  // the reserved limits (GPU)
   int32_t graph_max_batch_ = 0;            // LoadModel.cuda_graph_max_batch (0: eager)
+  bool prefix_caching_ = false;            // LoadModel.prefix_caching: cascade graphs too
   PersistentBatch batch_;
   StepInputs inputs_;
   DeviceInputs device_inputs_;
@@ -104,8 +107,11 @@ class ModelRunner final : public Runner {
     };
     std::vector<Slot> slots;
   } ahead_;
-  // Declared after the KV cache and the model so that it is destroyed first.
+  // Declared after the KV cache and the model so that they are destroyed first.
   DecodeGraphs graphs_;
+  // Decode steps over a shared prefix (inputs_.shared_prefix_len > 0, cascade attention
+  // reading the step's prefix length on the device), sizes kCascadeMinSeqs and up.
+  DecodeGraphs cascade_graphs_;
   ModelRunnerStats stats_;
 
  public:
@@ -179,6 +185,7 @@ Result<ProfileResult> ModelRunner::load_on_device(const LoadModel& request) {
   max_tokens_ = max_tokens;
   max_seqs_ = max_seqs;
   graph_max_batch_ = std::max(request.cuda_graph_max_batch, 0);
+  prefix_caching_ = request.prefix_caching;
   VELA_TRY_ASSIGN(const size_t reserved, model_->reserve(max_tokens, max_seqs));
   VELA_TRY(device_inputs_.init(ctx_, max_tokens, max_seqs, max_blocks, block_size_));
   inputs_.max_blocks_per_seq = max_blocks;  // the fixed row stride of the block tables
@@ -244,6 +251,7 @@ Status ModelRunner::init_kv_cache(const InitKVCache& request) {
   num_blocks_ = request.num_blocks;
   const ModelShape& s = model_->shape();
   graphs_.clear();  // they point into the KV cache about to be replaced
+  cascade_graphs_.clear();
   kv_.clear();
   try {
     for (int64_t l = 0; l < s.num_layers; ++l)
@@ -258,6 +266,7 @@ Status ModelRunner::init_kv_cache(const InitKVCache& request) {
       return capture_decode_graphs();
     } catch (const std::bad_alloc& e) {
       graphs_.clear();
+      cascade_graphs_.clear();
       return make_error("out_of_memory", "capturing decode CUDA graphs on " + runtime_->description() + ": " +
                                              e.what() + " (model.enforce_eager: true runs without them)");
     }
@@ -270,6 +279,9 @@ Status ModelRunner::init_kv_cache(const InitKVCache& request) {
 // forward + logits run once eagerly (every kernel loaded and every GEMM shape
 // planned, so nothing inside the capture allocates or searches), then the same
 // launches are captured. Per step only the inputs' copy runs outside the graph.
+// With prefix caching, a second set at the sizes from kCascadeMinSeqs up serves
+// decode steps over a shared prefix (their attention reads the prefix's length
+// from the inputs' buffer: kernels/attention.h, shared_prefix_len_device).
 Status ModelRunner::capture_decode_graphs() {
   const auto sizes = decode_graph_sizes(std::min({graph_max_batch_, max_seqs_, max_tokens_}));
   if (sizes.empty()) return ok_status();
@@ -280,35 +292,52 @@ Status ModelRunner::capture_decode_graphs() {
   padding.max_blocks_per_seq = inputs_.max_blocks_per_seq;
   padding.query_start_loc = {0};
   auto stream = ctx_.stream;
-  for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
-    const int32_t b = *it;
-    VELA_TRY_ASSIGN(const ForwardBatch batch, device_inputs_.upload(padding, b));
-    auto body = [&] {
-      Tensor hidden = model_->forward(batch, kv_);
-      return model_->compute_logits(hidden, device_inputs_.sample_rows());
-    };
-    body();  // warm-up
-    if (auto synced = runtime_->synchronize(); !synced)
-      return make_error("cuda_graph", "warm-up of the decode step at batch " + std::to_string(b) +
-                                          " before its capture: " + synced.error().message);
-    auto captured = graphs_.capture(b, stream, body);
-    if (!captured) {
-      graphs_.clear();
-      return make_error(captured.error().code, runtime_->description() + ": " + captured.error().message +
-                                                   " (model.enforce_eager: true runs without graphs)");
+  auto capture_set = [&](DecodeGraphs& set, bool cascade) -> Status {
+    for (auto it = sizes.rbegin(); it != sizes.rend(); ++it) {
+      const int32_t b = *it;
+      if (cascade && b < StepInputs::kCascadeMinSeqs) continue;  // such steps never share a prefix
+      VELA_TRY_ASSIGN(const ForwardBatch batch, device_inputs_.upload(padding, b, cascade));
+      auto body = [&] {
+        Tensor hidden = model_->forward(batch, kv_);
+        return model_->compute_logits(hidden, device_inputs_.sample_rows());
+      };
+      const std::string what = std::string(cascade ? "cascade " : "") + "decode step at batch " + std::to_string(b);
+      body();  // warm-up
+      if (auto synced = runtime_->synchronize(); !synced)
+        return make_error("cuda_graph", "warm-up of the " + what + " before its capture: " + synced.error().message);
+      auto captured = set.capture(b, stream, body);
+      if (!captured)
+        return make_error(captured.error().code, runtime_->description() + ": " + what + ": " +
+                                                     captured.error().message +
+                                                     " (model.enforce_eager: true runs without graphs)");
     }
+    return ok_status();
+  };
+  // VELA_CASCADE_GRAPHS=0 leaves cascade steps eager (A/B runs).
+  static const bool cascade_graphs_on = [] {
+    const char* e = std::getenv("VELA_CASCADE_GRAPHS");
+    return e == nullptr || std::string(e) != "0";
+  }();
+  Status captured = capture_set(graphs_, false);
+  if (captured && prefix_caching_ && cascade_graphs_on) captured = capture_set(cascade_graphs_, true);
+  if (!captured) {
+    graphs_.clear();
+    cascade_graphs_.clear();
+    return captured;
   }
   VELA_TRY(runtime_->synchronize());
   VELA_TRY_ASSIGN(const DeviceMemory after, runtime_->memory());
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const uint64_t used = before.free_bytes > after.free_bytes ? before.free_bytes - after.free_bytes : 0;
-  stats_.graphs_captured = int32_t(graphs_.size());
+  stats_.graphs_captured = int32_t(graphs_.size() + cascade_graphs_.size());
+  stats_.cascade_graphs_captured = int32_t(cascade_graphs_.size());
   stats_.capture_seconds = seconds;
   stats_.graph_bytes = used;
-  log_->info("rank {}: captured {} decode CUDA graphs (batch sizes 1..{}) in {:.2f} s, {:.1f} MiB of device memory; "
-             "decode steps of up to {} sequences replay them (model.enforce_eager: true turns them off)",
-             comm_->rank(), graphs_.size(), graphs_.largest(), seconds, double(used) / double(1 << 20),
-             graphs_.largest());
+  log_->info("rank {}: captured {} decode CUDA graphs (batch sizes 1..{}; {} of them for steps over a shared "
+             "prefix) in {:.2f} s, {:.1f} MiB of device memory; decode steps of up to {} sequences replay them "
+             "(model.enforce_eager: true turns them off)",
+             comm_->rank(), graphs_.size() + cascade_graphs_.size(), graphs_.largest(), cascade_graphs_.size(),
+             seconds, double(used) / double(1 << 20), graphs_.largest());
   return ok_status();
 }
 
@@ -468,17 +497,21 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
       return enqueued;
     };
     // A pure decode step (one token per sequence) that a captured graph holds replays
-    // it, padded; anything else launches op by op, and so does a decode step with a
-    // shared prefix (its cascade attention is a per-step launch). Every rank decides
-    // alike (the same step), so collectives inside the graphs pair up.
+    // it, padded: over a shared prefix (cascade attention) one of the cascade graphs,
+    // which read the prefix's length with the other inputs; anything else launches op
+    // by op. Every rank decides alike (the same step), so collectives inside the
+    // graphs pair up.
     const int32_t num_seqs = int32_t(inputs_.requests.size());
-    const bool plain_decode = inputs_.num_tokens() == num_seqs && inputs_.shared_prefix_len == 0;
-    const int32_t bucket = plain_decode ? graphs_.bucket_for(num_seqs) : 0;
+    const bool decode = inputs_.num_tokens() == num_seqs;
+    const bool cascade = inputs_.shared_prefix_len > 0;
+    DecodeGraphs& set = cascade ? cascade_graphs_ : graphs_;
+    const int32_t bucket = decode ? set.bucket_for(num_seqs) : 0;
     if (bucket > 0) {
-      VELA_TRY(device_inputs_.upload(inputs_, bucket));
+      VELA_TRY(device_inputs_.upload(inputs_, bucket, cascade));
       stats_.prep_seconds += std::chrono::duration<double>(upload_start - start).count();
-      VELA_TRY_ASSIGN(const Tensor logits, graphs_.replay(bucket, ctx_.stream));
+      VELA_TRY_ASSIGN(const Tensor logits, set.replay(bucket, ctx_.stream));
       ++stats_.graph_steps;
+      if (cascade) ++stats_.cascade_graph_steps;
       if (!inputs_.sample_rows.empty() && comm_->rank() == 0) {
         // The sampler waits for its tokens; with peers, wait for the gathered logits
         // under the communicator's watch first, so a dead peer cannot hang it.

@@ -28,6 +28,9 @@ struct ModelRunnerStats {
   double capture_seconds = 0;   // warm-up + capture + instantiation of all of them
   uint64_t graph_bytes = 0;     // device memory they took (free memory before - after)
   uint64_t graph_steps = 0;     // steps replayed from a graph
+  // Of those: graphs of decode steps over a shared prefix (LoadModel.prefix_caching).
+  int32_t cascade_graphs_captured = 0;
+  uint64_t cascade_graph_steps = 0;
   uint64_t eager_steps = 0;     // steps launched op by op (mixed steps, big batches, eager mode, the CPU)
   // Where a step's time goes on this rank (seconds summed over steps): building the
   // inputs on the host (batch update, packing, checks, the upload enqueued), enqueuing

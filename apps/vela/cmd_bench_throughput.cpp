@@ -178,6 +178,10 @@ void run(const ThroughputOpts& o) {
     }
     report.figures.push_back({"steps from graphs", 100.0 * double(rs->graph_steps) / double(rs->graph_steps + rs->eager_steps),
                               "%", nan, "", true});
+    if (rs->cascade_graphs_captured > 0)
+      report.figures.push_back({"steps from cascade graphs (shared prefix)",
+                                100.0 * double(rs->cascade_graph_steps) / double(rs->graph_steps + rs->eager_steps), "%",
+                                nan, "", true});
     // Where the wall time went, per engine step: the runner's host work (inputs,
     // launches), its wait for the device, and everything outside the runner (the
     // scheduler, output processing, detokenization in this process). The device is

@@ -33,6 +33,7 @@
 // fp32 GEMMs, the generic attention kernel and the unfused prologue inside the graphs).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -44,6 +45,7 @@
 #include "tests/workers/mini_scheduler.h"
 #include "workers/decode_graphs.h"
 #include "workers/model_runner.h"
+#include "workers/persistent_batch.h"
 
 using namespace vela;
 
@@ -56,7 +58,7 @@ constexpr float kLogprobTolerance = 0.05f;
 constexpr int32_t kDecodeSteps = 12;
 
 LoadModel load_request(const std::string& path, const std::string& format, int32_t graph_max_batch,
-                       const std::string& dtype) {
+                       const std::string& dtype, bool prefix_caching) {
   LoadModel req;
   req.model_path = path;
   req.load_format = format;
@@ -68,15 +70,16 @@ LoadModel load_request(const std::string& path, const std::string& format, int32
   req.memory_utilization = 0.3;
   req.seed = 1234;
   req.cuda_graph_max_batch = graph_max_batch;
+  req.prefix_caching = prefix_caching;
   return req;
 }
 
 std::unique_ptr<Runner> make_runner(const std::string& path, const std::string& format, int32_t graph_max_batch,
-                                    int32_t num_blocks, const std::string& dtype) {
+                                    int32_t num_blocks, const std::string& dtype, bool prefix_caching = false) {
   const std::string what =
       path + " on cuda:0 (cuda_graph_max_batch " + std::to_string(graph_max_batch) + ", dtype " + dtype + ")";
   auto runner = make_model_runner(nullptr, ModelRunnerOptions{0, "cuda:0"});
-  auto profile = runner->load(load_request(path, format, graph_max_batch, dtype));
+  auto profile = runner->load(load_request(path, format, graph_max_batch, dtype, prefix_caching));
   if (!profile) FAIL("loading " << what << ": " << profile.error().message);
   // The graphs are captured here, once the KV cache exists.
   auto init = runner->init_kv_cache(InitKVCache{num_blocks});
@@ -85,7 +88,14 @@ std::unique_ptr<Runner> make_runner(const std::string& path, const std::string& 
   REQUIRE(stats.has_value());
   if (graph_max_batch > 0) {
     INFO(what);
-    CHECK(stats->graphs_captured == int32_t(decode_graph_sizes(graph_max_batch).size()));
+    const auto sizes = decode_graph_sizes(graph_max_batch);
+    // With prefix caching, the cascade set: the sizes from kCascadeMinSeqs up again.
+    const auto cascade = prefix_caching ? std::count_if(sizes.begin(), sizes.end(), [](int32_t b) {
+      return b >= StepInputs::kCascadeMinSeqs;
+    })
+                                        : 0;
+    CHECK(stats->cascade_graphs_captured == int32_t(cascade));
+    CHECK(stats->graphs_captured == int32_t(sizes.size() + cascade));
   } else {
     CHECK(stats->graphs_captured == 0);
   }
@@ -220,7 +230,83 @@ void compare_model(const std::string& path, const std::string& format, const std
   }
 }
 
+// Decode steps over a shared cached prefix (cascade attention): a source request's
+// prompt of kPrefixTokens + 10 tokens is computed first, then `followers` requests
+// whose prompts start with its first kPrefixTokens (a prefix-cache hit on its
+// blocks) join; once their prefill is done every step is a decode of followers + 1
+// sequences that all share 20 blocks, which the graph runner replays from its
+// cascade graphs (the eager runner takes the same cascade op by op). Followers stop
+// after different numbers of tokens, so the batch shrinks across buckets.
+constexpr int32_t kPrefixTokens = 320;  // 20 blocks, >= StepInputs::kCascadeMinPrefix
+void run_shared_prefix(Runner& eager, Runner& graphs, const std::string& model, int32_t followers,
+                       int32_t first_block, Comparison& c) {
+  testing::MiniScheduler::Options opts;
+  opts.block_size = kBlockSize;
+  opts.first_block = first_block;
+  testing::MiniScheduler sched(opts);
+  SamplingParams greedy;
+  greedy.temperature = 0.0f;
+  greedy.logprobs = kNumTop;
+  const std::string tag = model + "/shared" + std::to_string(followers) + "/";
+  const std::vector<int32_t> source = prompt_of(1000 + followers, kPrefixTokens + 10);
+  sched.add(tag + "source", source, greedy, kDecodeSteps + 8);
+  const auto before = *model_runner_stats(graphs);
+  for (int32_t s = 0; s < 200; ++s) {
+    if (s == 1) {
+      for (int32_t i = 0; i < followers; ++i) {
+        std::vector<int32_t> prompt(source.begin(), source.begin() + kPrefixTokens);
+        const std::vector<int32_t> own = prompt_of(2000 + i, 5 + (i * 13) % 40);
+        prompt.insert(prompt.end(), own.begin(), own.end());
+        prompt[kPrefixTokens] = source[kPrefixTokens] + 1;  // the prompts part right after the prefix
+        sched.add(tag + std::to_string(i), prompt, greedy, kDecodeSteps - i % 4, tag + "source");
+      }
+    }
+    if (sched.done()) break;
+    SchedulerOutput step = sched.schedule();
+    auto e = eager.execute(step);
+    if (!e) FAIL(tag << " step " << step.step_id << ", eager runner: " << e.error().message);
+    auto g = graphs.execute(step);
+    if (!g) FAIL(tag << " step " << step.step_id << ", graph runner: " << g.error().message);
+    compare_step(step, *e, *g, tag, c);
+    sched.update(step, *e);
+  }
+  REQUIRE(sched.done());
+  const auto after = *model_runner_stats(graphs);
+  const uint64_t cascade_steps = after.cascade_graph_steps - before.cascade_graph_steps;
+  INFO(tag << ": the graph runner replayed " << after.graph_steps - before.graph_steps << " steps ("
+           << cascade_steps << " from cascade graphs) and ran " << after.eager_steps - before.eager_steps
+           << " eagerly");
+  // Every decode step of all followers + the source shares the prefix.
+  CHECK(cascade_steps >= uint64_t(kDecodeSteps - 4));
+}
+
 }  // namespace
+
+TEST_CASE("CUDA graphs: decode steps over a shared prefix replay cascade graphs that match eager cascade",
+          "[gpu][graphs][cascade]") {
+  struct Case {
+    std::string name, path, format;
+  };
+  const std::string dummy = find_project_file("perf/models/qwen3-0.6b");
+  REQUIRE(!dummy.empty());
+  for (const Case& m : {Case{"qwen3-tiny", testing::model_dir("qwen3-tiny"), "auto"},
+                        Case{"qwen3-0.6b", dummy, "dummy"}}) {
+    auto eager = make_runner(m.path, m.format, 0, 4096, "auto", true);
+    auto graphs = make_runner(m.path, m.format, kGraphMaxBatch, 4096, "auto", true);
+    int32_t first_block = 1;
+    for (int32_t followers : {9, 22}) {  // buckets 16 then 8 as they finish; 24 then 16
+      Comparison c;
+      run_shared_prefix(*eager, *graphs, m.name, followers, first_block, c);
+      WARN(m.name << " shared prefix, " << followers + 1 << " sequences: " << c.rows << " sampled rows, "
+                  << c.bit_equal_rows << " bit-equal; largest |logprob graph - eager| " << c.worst << " (bound "
+                  << kLogprobTolerance << "); greedy tokens compared " << c.tokens_compared << ", near ties skipped "
+                  << c.near_ties);
+      CHECK(c.rows > 0);
+      if (m.format != "dummy") CHECK(c.tokens_compared > 0);
+      first_block += 600;
+    }
+  }
+}
 
 TEST_CASE("CUDA graphs: decode replay matches eager on qwen3-tiny (tuned decode kernel)", "[gpu][graphs]") {
   compare_model(testing::model_dir("qwen3-tiny"), "auto", "qwen3-tiny", 4096);

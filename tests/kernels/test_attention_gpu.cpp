@@ -73,6 +73,11 @@ struct Options {
   // the cascade's shared pass runs; cascade says whether the plan must take it.
   int32_t shared_prefix_blocks = 0;
   bool cascade = false;
+  // A graph's cascade (with max_seq_len_is_bound): shared_prefix_len is the bound
+  // max_seq_len - 1 and the kernels read the step's length (shared_prefix_blocks x
+  // block size, or device_prefix_len when >= 0) from device memory.
+  bool prefix_on_device = false;
+  int32_t device_prefix_len = -1;
 };
 
 using vela::testing::HostOf;
@@ -175,6 +180,12 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   p.decode_kernel = opt.decode_kernel;
   p.prefill_kernel = opt.prefill_kernel;
   p.shared_prefix_len = opt.shared_prefix_blocks * bs;
+  vela::testing::DeviceArray<int32_t> prefix_d(1);
+  if (opt.prefix_on_device) {
+    prefix_d.upload(std::vector<int32_t>{opt.device_prefix_len >= 0 ? opt.device_prefix_len : p.shared_prefix_len});
+    p.shared_prefix_len = p.max_seq_len - 1;
+    p.shared_prefix_len_device = prefix_d.get();
+  }
   constexpr bool kF32 = std::is_same_v<Elem, float>;
   vela::kernels::PagedAttentionPlanInfo plan;  // fp32 takes the generic kernel: no plan
   if constexpr (!kF32) plan = vela::kernels::paged_attention_plan_info(p);
@@ -545,4 +556,44 @@ TEST_CASE("paged attention decode with a prefix shared by the batch: cascade (sh
   no_ws.shared_prefix_blocks = 32;
   no_ws.workspace = false;
   check_attention({16, 8, 128, 16}, decode_q(16), lens_after(512, 16, 50), seed++, no_ws);
+}
+
+TEST_CASE("paged attention decode: a graph's cascade, the shared prefix's length read on the device",
+          "[attention][decode][cascade]") {
+  // What the cascade decode graphs launch (workers/decode_graphs.h): max_seq_len a
+  // bound, the shared pass's splits sized by a bound, the step's prefix length read
+  // on the device and spread over them; the combine counts what was written. P1's
+  // shape (the bound's splits hold 2048 keys in a few), few sequences (own keys
+  // split per sequence), a prefix of one tile, a length of 0 (every key a
+  // sequence's own: the shared pass reads nothing), and both decode kernels.
+  using vela::kernels::DecodeKernel;
+  uint64_t seed = 1300;
+  auto lens_after = [&](int32_t prefix, size_t n, int32_t max_own) {
+    std::mt19937 rng{uint32_t(seed)};
+    std::vector<int32_t> lens(n);
+    for (auto& x : lens) x = prefix + 1 + int32_t(rng() % uint32_t(max_own));
+    lens[n - 1] = prefix + max_own;
+    return lens;
+  };
+  Options g;
+  g.cascade = true;
+  g.prefix_on_device = true;
+  g.max_seq_len_is_bound = true;
+  g.max_seq_len_pad = 4096;
+  g.shared_prefix_blocks = 128;  // 2048 keys
+  check_attention({16, 8, 128, 16}, decode_q(256), lens_after(2048, 256, 264), seed++, g);
+  check_attention({16, 8, 128, 16}, decode_q(8), lens_after(2048, 8, 3000), seed++, g);
+  check_attention(kLlama8B, decode_q(24), lens_after(2048, 24, 500), seed++, g);
+  for (DecodeKernel kernel : {DecodeKernel::kCudaCores, DecodeKernel::kTensorCores})
+    for (int32_t hd : {64, 128}) {
+      Options o = g;
+      o.decode_kernel = kernel;
+      o.shared_prefix_blocks = 21;  // 672 keys at block 32
+      check_attention({4, 2, hd, 32}, decode_q(12), lens_after(672, 12, 700), seed++, o);
+      o.shared_prefix_blocks = 2;  // one 64-key tile
+      check_attention({4, 2, hd, 32}, decode_q(12), lens_after(64, 12, 300), seed++, o);
+    }
+  Options zero = g;
+  zero.device_prefix_len = 0;  // the blocks are shared, but the step says no prefix
+  check_attention({16, 8, 128, 16}, decode_q(16), lens_after(512, 16, 50), seed++, zero);
 }

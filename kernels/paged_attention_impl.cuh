@@ -88,11 +88,12 @@ __device__ __forceinline__ PrefixKeys prefix_keys(const Plan& plan) {
     return r;
   }
   r.len = max(0, min(*plan.prefix_len_device, plan.prefix_len));
-  // As the host plan splits a known prefix: over the grid's splits, at least
-  // kMinKeysPerSplit keys each (the rest of the grid exits at once).
-  r.split_len = (r.len + plan.prefix_splits - 1) / plan.prefix_splits;
-  r.split_len = max(kMinKeysPerSplit, (r.split_len + 63) / 64 * 64);
-  r.splits = (r.len + r.split_len - 1) / r.split_len;
+  // As make_plan splits a known prefix (so a graph's step sums the keys as the eager
+  // launch of the same step does): at most the grid's splits, at least
+  // kMinKeysPerSplit keys each; the rest of the grid exits at once.
+  const int splits = max(1, min(r.len / kMinKeysPerSplit, plan.prefix_splits));
+  r.split_len = ((r.len + splits - 1) / splits + 63) / 64 * 64;
+  r.splits = r.split_len > 0 ? (r.len + r.split_len - 1) / r.split_len : 0;
   return r;
 }
 

@@ -242,9 +242,14 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   }
   std::printf("attention %s nq %d nk %d hd %d block %d: %d seqs, %d tokens, max q_len %d, max seq_len %d%s: max |err| %.2e%s\n",
               kF32 ? "fp32" : "bf16", nq, nk, hd, bs, num_seqs, T, max_q, max_seq,
-              plan.prefix_splits > 0 ? (", shared prefix " + std::to_string(p.shared_prefix_len) + " in " +
-                                        std::to_string(plan.prefix_splits) + " splits").c_str()
-                                     : "",
+              plan.prefix_splits > 0
+                  ? (", shared prefix " + std::to_string(opt.shared_prefix_blocks * bs) +
+                     (opt.prefix_on_device ? " read on the device (" + std::to_string(opt.device_prefix_len) +
+                                                 " if >= 0), grid of " + std::to_string(plan.prefix_splits)
+                                           : " in " + std::to_string(plan.prefix_splits)) +
+                     " splits")
+                        .c_str()
+                  : "",
               max_err, bad > 0 ? "  FAIL" : "");
   INFO("nq " << nq << " nk " << nk << " hd " << hd << " block " << bs << " seqs " << num_seqs << " tokens " << T
              << " max_q " << max_q << " max_seq " << max_seq << " seed " << seed << " max_err " << max_err);
@@ -594,6 +599,7 @@ TEST_CASE("paged attention decode: a graph's cascade, the shared prefix's length
       check_attention({4, 2, hd, 32}, decode_q(12), lens_after(64, 12, 300), seed++, o);
     }
   Options zero = g;
+  zero.shared_prefix_blocks = 32;
   zero.device_prefix_len = 0;  // the blocks are shared, but the step says no prefix
   check_attention({16, 8, 128, 16}, decode_q(16), lens_after(512, 16, 50), seed++, zero);
 }

@@ -77,6 +77,13 @@ struct PagedAttentionParams {
   // the shared pass by; 0 reads no shared keys, every sequence's keys its own). The
   // splits of the shared pass and the combine's count follow the value read.
   const int32_t* shared_prefix_len_device = nullptr;
+  // A mixed batch (max_query_len > 1): its first shared_prefix_seqs sequences are
+  // one-token decodes (token rows 0 .. shared_prefix_seqs - 1) whose first
+  // shared_prefix_len keys are the same blocks. They are attended as a decode batch
+  // of their own (the cascade above), the rest as a mixed batch, so the decode rows
+  // of a prefill step read the shared keys once, not once each. Ignored for a
+  // decode batch (every sequence shares them).
+  int32_t shared_prefix_seqs = 0;
 };
 
 // What paged_attention would launch for p (host only, nothing runs): for tests and

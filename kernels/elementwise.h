@@ -151,11 +151,4 @@ cudaError_t dummy_fill(const DummyFillParams<T>& p, cudaStream_t stream);
 // compute dtype is float32 (model/weights.cpp uploads them as stored, then widens).
 cudaError_t widen_bf16(const bf16* in, float* out, int64_t n, cudaStream_t stream);
 
-// Asks L2 to fetch [ptr, ptr + bytes) (bytes rounded down to 16; ptr 16-byte aligned)
-// from HBM: a kernel of one block per SM issuing bulk prefetches, which returns once
-// the kernel before it in the stream has (launch.cuh's PDL contract). For a weight the
-// step reads after kernels that leave HBM idle (decode attention at batch 1-2). A hint:
-// a no-op before sm_90.
-cudaError_t l2_prefetch(const void* ptr, size_t bytes, cudaStream_t stream);
-
 }  // namespace vela::kernels

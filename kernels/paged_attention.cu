@@ -193,6 +193,25 @@ cudaError_t paged_attention(const PagedAttentionParams<float>& p, cudaStream_t s
 }
 
 cudaError_t paged_attention(const PagedAttentionParams<bf16>& p, cudaStream_t stream) {
+  // A mixed batch led by decodes over a shared prefix: those as a decode batch of
+  // their own (tokens 0 .. d-1, so the cascade applies), then the rest, whose
+  // sequence-indexed inputs start d entries later (token rows stay absolute).
+  if (const int32_t d = p.shared_prefix_seqs;
+      p.max_query_len > 1 && p.shared_prefix_len > 0 && d > 0 && d < p.num_seqs && d <= p.num_tokens) {
+    PagedAttentionParams<bf16> dec = p;
+    dec.num_seqs = dec.num_tokens = d;
+    dec.max_query_len = 1;
+    dec.shared_prefix_seqs = 0;
+    if (auto e = paged_attention(dec, stream); e != cudaSuccess) return e;
+    PagedAttentionParams<bf16> rest = p;
+    rest.num_seqs = p.num_seqs - d;
+    rest.query_start_loc += d;
+    rest.seq_lens += d;
+    rest.block_tables += int64_t(d) * p.block_table_stride;
+    rest.shared_prefix_len = 0;
+    rest.shared_prefix_seqs = 0;
+    return paged_attention(rest, stream);
+  }
   attn::Plan plan;
   if (auto e = attn::make_plan(p, plan); e != cudaSuccess) {
     // Shapes outside the tuned kernels (e.g. head_dim 8..32 of small models).

@@ -27,7 +27,10 @@ struct ForwardBatch {
   bool max_seq_len_is_bound = false;
   // A pure decode step whose sequences all start with the same cached blocks: their
   // length in tokens (attention may read them once for the batch); 0 otherwise.
+  // A mixed step: the same for its first shared_prefix_seqs sequences, one-token
+  // decodes (StepInputs::shared_prefix_seqs).
   int32_t shared_prefix_len = 0;
+  int32_t shared_prefix_seqs = 0;
   // A graph of such steps (max_seq_len_is_bound): [1] i32 holding the step's length,
   // read by the kernels; shared_prefix_len is then only its bound. Undefined otherwise.
   Tensor shared_prefix_len_device;

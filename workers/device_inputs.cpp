@@ -82,6 +82,7 @@ Result<ForwardBatch> DeviceInputs::upload(const StepInputs& in, int32_t pad_to, 
   b.max_seq_len = in.max_seq_len;
   b.max_query_len = in.num_scheduled.empty() ? 0 : *std::max_element(in.num_scheduled.begin(), in.num_scheduled.end());
   b.shared_prefix_len = pad_to > 0 ? 0 : in.shared_prefix_len;  // a replayed graph fixed its launches at capture
+  b.shared_prefix_seqs = pad_to > 0 ? 0 : in.shared_prefix_seqs;
   if (!ctx_.is_cuda()) {  // the CPU backend reads the host vectors in place
     if (pad_to > 0) return make_error("bad_step", "padded decode batches (CUDA graphs) exist only on CUDA");
     auto view = [](const auto& v, DType dt, std::initializer_list<int64_t> shape) {

@@ -114,7 +114,7 @@ Status PersistentBatch::prepare(const SchedulerOutput& step, int32_t block_size,
     out.max_seq_len = std::max(out.max_seq_len, end);
   }
   fill_block_tables(out, max_blocks_needed);
-  out.shared_prefix_len = shared_prefix_len(out, block_size);
+  find_shared_prefix(out, block_size);
   last_order_ = out.requests;
   return ok_status();
 }
@@ -147,20 +147,31 @@ void PersistentBatch::fill_block_tables(StepInputs& out, int32_t blocks_needed) 
   }
 }
 
-int32_t PersistentBatch::shared_prefix_len(const StepInputs& out, int32_t block_size) {
-  const size_t n = out.requests.size();
-  if (n < size_t(StepInputs::kCascadeMinSeqs) || out.num_tokens() != int32_t(n)) return 0;  // not a big decode step
+void PersistentBatch::find_shared_prefix(StepInputs& out, int32_t block_size) {
+  out.shared_prefix_len = out.shared_prefix_seqs = 0;
+  // The leading run of one-token sequences (all of them in a pure decode step).
+  // VELA_CASCADE_MIXED=0 takes only pure decode steps (A/B runs).
+  static const bool mixed_on = [] {
+    const char* e = std::getenv("VELA_CASCADE_MIXED");
+    return e == nullptr || std::string(e) != "0";
+  }();
+  size_t n = 0;
+  while (n < out.num_scheduled.size() && out.num_scheduled[n] == 1) ++n;
+  if (n < size_t(StepInputs::kCascadeMinSeqs)) return;  // too few to pay
+  if (n < out.num_scheduled.size() && !mixed_on) return;
   const int32_t min_blocks = (StepInputs::kCascadeMinPrefix + block_size - 1) / block_size;
   // Full blocks every sequence has before its current token; the common run of ids
   // can only shrink from there.
   int32_t blocks = INT32_MAX;
-  for (int32_t len : out.seq_lens) blocks = std::min(blocks, (len - 1) / block_size);
+  for (size_t i = 0; i < n; ++i) blocks = std::min(blocks, (out.seq_lens[i] - 1) / block_size);
   const std::vector<int32_t>& first = out.requests[0]->block_ids;
   for (size_t i = 1; i < n && blocks >= min_blocks; ++i) {
     const std::vector<int32_t>& ids = out.requests[i]->block_ids;
     blocks = int32_t(std::mismatch(first.begin(), first.begin() + blocks, ids.begin()).first - first.begin());
   }
-  return blocks >= min_blocks ? blocks * block_size : 0;
+  if (blocks < min_blocks) return;
+  out.shared_prefix_len = blocks * block_size;
+  out.shared_prefix_seqs = int32_t(n);
 }
 
 void PersistentBatch::advance(const StepInputs& inputs) {

@@ -45,7 +45,11 @@ struct StepInputs {
   // the same ids in every row (a prefix cache hit they all share), at least
   // kCascadeMinPrefix tokens of it: that prefix's length, so attention reads it once
   // for the batch (cascade attention, ForwardBatch::shared_prefix_len); else 0.
+  // A mixed step: the same test over its leading run of one-token sequences (the
+  // scheduler puts running decodes first), shared_prefix_seqs long; the rest are
+  // attended as before. A pure decode step: shared_prefix_seqs = every sequence.
   int32_t shared_prefix_len = 0;
+  int32_t shared_prefix_seqs = 0;
   static constexpr int32_t kCascadeMinSeqs = 8;
   static constexpr int32_t kCascadeMinPrefix = 256;
   // Requests sampled this step (their KV catches up with all their tokens):
@@ -77,7 +81,7 @@ class PersistentBatch {
   // requests in the same order, so a short compare usually saves the hash), else the map.
   RequestState* lookup(const std::string& id, const std::vector<RequestState*>& hints, size_t& cursor);
   void fill_block_tables(StepInputs& out, int32_t blocks_needed);
-  static int32_t shared_prefix_len(const StepInputs& out, int32_t block_size);
+  static void find_shared_prefix(StepInputs& out, int32_t block_size);
 
   std::unordered_map<std::string, RequestState> requests_;
   uint64_t base_seed_;

@@ -105,8 +105,4 @@ void Linear::forward_add(const DeviceContext& ctx, const Tensor& x, Tensor& resi
   ops::linear_add(ctx, x, weight_, bias_.defined() ? &bias_ : nullptr, residual);
 }
 
-void Linear::prefetch_weight(const DeviceContext& ctx, size_t max_bytes) const {
-  ops::l2_prefetch(ctx, weight_, max_bytes);
-}
-
 }  // namespace vela

@@ -53,9 +53,6 @@ class Linear {
   void forward_silu_mul_normed(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps,
                                Tensor& out) const;
   void forward_add(const DeviceContext& ctx, const Tensor& x, Tensor& residual) const;
-  // Starts L2 fetching the first max_bytes of the weight (ops::l2_prefetch): for a
-  // projection that runs after kernels that leave HBM idle.
-  void prefetch_weight(const DeviceContext& ctx, size_t max_bytes) const;
 
   int64_t out_features() const { return weight_.size(0); }
   size_t nbytes() const { return weight_.nbytes() + (bias_.defined() ? bias_.nbytes() : 0); }

@@ -1,6 +1,5 @@
 #include "model/models/decoder_model.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -168,27 +167,11 @@ void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, Laye
   ops::qkv_rope_cache(ctx_, q, k, v, config_.qk_norm ? &layer.q_norm : nullptr,
                       config_.qk_norm ? &layer.k_norm : nullptr, eps, batch.positions, rope_table_,
                       config_.rope.interleaved, kv, batch);
-  // The fused decode step (1-2 rows): attention reads a few hundred keys and leaves
-  // HBM idle, so o's weight starts streaming into L2 now instead of when o's GEMV
-  // starts (PERF_NOTES: S1).
-  if (add_output && o_prefetch_bytes() > 0) layer.o.prefetch_weight(ctx_, o_prefetch_bytes());
   Tensor attn = ws_.attn.narrow(0, 0, num_tokens);
   Tensor attn_heads = attn.unflatten_last(nq, hd);
   ops::paged_attention(ctx_, q, kv, batch, 1.0f / std::sqrt(float(hd)), attn_heads, ws_.attn_scratch);
   if (add_output) layer.o.forward_add(ctx_, attn, residual);
   else layer.o.forward(ctx_, attn, x, comm_);
-}
-
-// How much of o's weight the fused decode step prefetches into L2 during attention:
-// VELA_PREFETCH_O_MB (MiB; 0 turns it off, A/B runs), default 32 MiB (all of an 8B
-// layer's o: 32 MiB of the H200's 50 MB L2).
-size_t DecoderModel::o_prefetch_bytes() {
-  static const size_t bytes = [] {
-    const char* e = std::getenv("VELA_PREFETCH_O_MB");
-    const long mb = e == nullptr ? 32 : std::atol(e);
-    return size_t(std::max(0L, mb)) << 20;
-  }();
-  return bytes;
 }
 
 // Steps of 1-2 tokens (decode at batch 1-2) at TP 1 on CUDA in bf16: the residual

@@ -59,7 +59,6 @@ class DecoderModel final : public CausalLM {
                        bool normed_input, bool add_output);
   // Whether a step of num_tokens rows runs the fused norms (forward()).
   bool fuse_norms(int64_t num_tokens) const;
-  static size_t o_prefetch_bytes();
 
   HFConfig config_;
   ParallelInfo parallel_;

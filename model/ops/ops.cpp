@@ -78,12 +78,14 @@ bool fused_norm_linear_ok(const DeviceContext& ctx, int64_t rows, const Tensor& 
 }
 void linear_add(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& residual) {
   VELA_DISPATCH_CUDA(linear_add(ctx, x, w, bias, residual));
+  (void)x, (void)w, (void)bias, (void)residual;
   std::fprintf(stderr, "vela: op linear_add: CUDA only (fused_norm_linear_ok is false on the CPU)\n");
   std::abort();
 }
 void norm_linear(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps, const Tensor& w,
                  const Tensor* bias, bool silu_mul, Tensor& out) {
   VELA_DISPATCH_CUDA(norm_linear(ctx, residual, norm_w, eps, w, bias, silu_mul, out));
+  (void)residual, (void)norm_w, (void)eps, (void)w, (void)bias, (void)silu_mul, (void)out;
   std::fprintf(stderr, "vela: op norm_linear: CUDA only (fused_norm_linear_ok is false on the CPU)\n");
   std::abort();
 }
@@ -127,9 +129,6 @@ void gather_rows(const DeviceContext& ctx, const Tensor& x, const Tensor& rows, 
   VELA_DISPATCH_CUDA(gather_rows(ctx, x, rows, out));
   require_cpu(x, "gather_rows");
   cpu::gather_rows(x, rows, out);
-}
-void l2_prefetch(const DeviceContext& ctx, const Tensor& t, size_t max_bytes) {
-  VELA_DISPATCH_CUDA(l2_prefetch(ctx, t, max_bytes));
 }
 
 }  // namespace vela::ops

@@ -87,9 +87,4 @@ size_t attention_workspace_bytes(const DeviceContext& ctx, int64_t max_tokens, i
 // out[i] = x[rows[i]]. x [T, D], rows [S] i32, out [S, D].
 void gather_rows(const DeviceContext& ctx, const Tensor& x, const Tensor& rows, Tensor& out);
 
-// A hint: on CUDA, L2 starts fetching the first max_bytes of t (a weight the step
-// reads soon) while the kernels enqueued before this call run; nothing changes in
-// any tensor. No-op on the CPU.
-void l2_prefetch(const DeviceContext& ctx, const Tensor& t, size_t max_bytes);
-
 }  // namespace vela::ops

@@ -78,6 +78,10 @@ struct Options {
   // block size, or device_prefix_len when >= 0) from device memory.
   bool prefix_on_device = false;
   int32_t device_prefix_len = -1;
+  // A mixed batch whose first shared_prefix_seqs sequences are one-token decodes
+  // over the shared prefix (PagedAttentionParams::shared_prefix_seqs): they must take
+  // the cascade as a decode batch of their own.
+  int32_t shared_prefix_seqs = 0;
 };
 
 using vela::testing::HostOf;
@@ -190,6 +194,15 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   vela::kernels::PagedAttentionPlanInfo plan;  // fp32 takes the generic kernel: no plan
   if constexpr (!kF32) plan = vela::kernels::paged_attention_plan_info(p);
   if (opt.cascade) REQUIRE(plan.prefix_splits > 0);
+  if (opt.shared_prefix_seqs > 0) {
+    p.shared_prefix_seqs = opt.shared_prefix_seqs;
+    if constexpr (!kF32) {
+      auto dec = p;  // what paged_attention launches for the leading decodes
+      dec.num_seqs = dec.num_tokens = opt.shared_prefix_seqs;
+      dec.max_query_len = 1;
+      REQUIRE(vela::kernels::paged_attention_plan_info(dec).prefix_splits > 0);
+    }
+  }
   CUDA_OK(vela::kernels::paged_attention(p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   std::vector<HostOf<Elem>> out_h = out_d.download();
@@ -561,6 +574,46 @@ TEST_CASE("paged attention decode with a prefix shared by the batch: cascade (sh
   no_ws.shared_prefix_blocks = 32;
   no_ws.workspace = false;
   check_attention({16, 8, 128, 16}, decode_q(16), lens_after(512, 16, 50), seed++, no_ws);
+}
+
+TEST_CASE("paged attention mixed batch led by decodes over a shared prefix: their cascade, then the rest",
+          "[attention][prefill][cascade]") {
+  // A P1 prefill step: the requests admitted earlier decode (first, as the scheduler
+  // orders them) behind the shared 2k prompt while new ones prefill their own tokens
+  // behind the same cached prompt; and the 8B shape with a partial last shared tile.
+  uint64_t seed = 1500;
+  auto batch = [&](int32_t prefix, int32_t decodes, int32_t chunks, int32_t chunk_len,
+                   std::vector<int32_t>& q_lens, std::vector<int32_t>& lens) {
+    std::mt19937 rng{uint32_t(seed)};
+    q_lens.assign(size_t(decodes), 1);
+    lens.clear();
+    for (int32_t i = 0; i < decodes; ++i) lens.push_back(prefix + 1 + int32_t(rng() % 300));
+    for (int32_t i = 0; i < chunks; ++i) {
+      const int32_t q = chunk_len / 2 + int32_t(rng() % uint32_t(chunk_len));
+      q_lens.push_back(q);
+      lens.push_back(prefix + q);
+    }
+  };
+  std::vector<int32_t> q_lens, lens;
+  Options o;
+  o.shared_prefix_blocks = 128;  // 2048 keys, block 16
+  batch(2048, 65, 20, 125, q_lens, lens);
+  o.shared_prefix_seqs = 65;
+  check_attention({16, 8, 128, 16}, q_lens, lens, seed++, o);
+  batch(2048, 8, 3, 300, q_lens, lens);
+  o.shared_prefix_seqs = 8;
+  check_attention({16, 8, 128, 16}, q_lens, lens, seed++, o);
+  o.shared_prefix_blocks = 21;  // 672 keys at block 32
+  batch(672, 12, 4, 64, q_lens, lens);
+  o.shared_prefix_seqs = 12;
+  check_attention({32, 8, 128, 32}, q_lens, lens, seed++, o);
+  // A decode row after the chunks (not in the leading run) still reads its own keys.
+  batch(2048, 9, 2, 100, q_lens, lens);
+  q_lens.push_back(1);
+  lens.push_back(2048 + 77);
+  o.shared_prefix_blocks = 128;
+  o.shared_prefix_seqs = 9;
+  check_attention({16, 8, 128, 16}, q_lens, lens, seed++, o);
 }
 
 TEST_CASE("paged attention decode: a graph's cascade, the shared prefix's length read on the device",

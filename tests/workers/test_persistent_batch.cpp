@@ -34,11 +34,12 @@ SchedulerOutput decode_step(int n, int32_t prompt_len, int32_t shared, int32_t o
   return step;
 }
 
-int32_t shared_len(const SchedulerOutput& step) {
+int32_t shared_len(const SchedulerOutput& step, int32_t* seqs = nullptr) {
   PersistentBatch batch;
   StepInputs in;
   REQUIRE(batch.update(step));
   REQUIRE(batch.prepare(step, kBlock, in));
+  if (seqs != nullptr) *seqs = in.shared_prefix_seqs;
   return in.shared_prefix_len;
 }
 
@@ -51,6 +52,21 @@ TEST_CASE("a decode step's prefix shared by every sequence is found, block-align
   CHECK(shared_len(decode_step(8, 2049, 129, 0)) == 2048);
 }
 
+TEST_CASE("a mixed step's leading decodes over a shared prefix get the hint, the rest do not count",
+          "[persistent_batch]") {
+  SchedulerOutput mixed = decode_step(16, 2148, 128);
+  mixed.scheduled_new_reqs[12].num_computed_tokens = 2000;  // a prefill chunk after 12 decodes
+  mixed.num_scheduled_tokens[12].second = 148;
+  mixed.total_num_scheduled_tokens += 147;
+  mixed.scheduled_new_reqs[14].block_ids[3] = 99999;  // after the run: does not cut it
+  int32_t seqs = -1;
+  CHECK(shared_len(mixed, &seqs) == 2048);
+  CHECK(seqs == 12);
+  int32_t all = -1;
+  CHECK(shared_len(decode_step(16, 2148, 128), &all) == 2048);
+  CHECK(all == 16);  // a pure decode step: every sequence
+}
+
 TEST_CASE("no shared prefix hint where cascade attention does not pay or does not apply", "[persistent_batch]") {
   CHECK(shared_len(decode_step(7, 2148, 128)) == 0);    // too few sequences
   CHECK(shared_len(decode_step(16, 2148, 15)) == 0);    // 240 shared tokens: too short
@@ -59,7 +75,7 @@ TEST_CASE("no shared prefix hint where cascade attention does not pay or does no
   mixed.scheduled_new_reqs[3].num_computed_tokens = 2000;
   mixed.num_scheduled_tokens[3].second = 148;
   mixed.total_num_scheduled_tokens += 147;
-  CHECK(shared_len(mixed) == 0);
+  CHECK(shared_len(mixed) == 0);  // a leading run of 3 decodes: too few
   // One sequence diverging early cuts the common run for all.
   SchedulerOutput diverged = decode_step(16, 2148, 128);
   diverged.scheduled_new_reqs[9].block_ids[20] = 99999;

@@ -1,6 +1,5 @@
 #include "model/ops/cuda/cuda_ops.h"
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
@@ -334,16 +333,13 @@ void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCac
     p.max_seq_len = batch.max_seq_len;
     p.max_seq_len_is_bound = batch.max_seq_len_is_bound;
     p.shared_prefix_len = batch.shared_prefix_len;
+    p.shared_prefix_seqs = batch.shared_prefix_seqs;
     if (batch.shared_prefix_len_device.defined()) p.shared_prefix_len_device = ptr<int32_t>(batch.shared_prefix_len_device);
     p.scale = scale;
     p.workspace = workspace.defined() ? workspace.raw_data() : nullptr;
     p.workspace_bytes = workspace.defined() ? workspace.nbytes() : 0;
     check(kernels::paged_attention(p, stream_of(ctx)), "paged_attention");
   });
-}
-
-void l2_prefetch(const DeviceContext& ctx, const Tensor& t, size_t max_bytes) {
-  check(kernels::l2_prefetch(t.raw_data(), std::min(t.nbytes(), max_bytes), stream_of(ctx)), "l2_prefetch");
 }
 
 size_t attention_workspace_bytes(int64_t max_tokens, int64_t num_q_heads, int64_t head_dim) {

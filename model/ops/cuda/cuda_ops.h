@@ -31,6 +31,5 @@ void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCac
                      float scale, Tensor& out, Tensor& workspace);
 size_t attention_workspace_bytes(int64_t max_tokens, int64_t num_q_heads, int64_t head_dim);
 void gather_rows(const DeviceContext& ctx, const Tensor& x, const Tensor& rows, Tensor& out);
-void l2_prefetch(const DeviceContext& ctx, const Tensor& t, size_t max_bytes);
 
 }  // namespace vela::ops::cuda

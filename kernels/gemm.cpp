@@ -6,14 +6,7 @@
 // The bias epilogue adds bias[row of D] = bias[n], which is what nn.Linear wants.
 //
 // One plan (descriptors + algorithm) per shape, built on first use and cached:
-// the heuristic runs once per shape, never on the step path after warm-up. For the
-// decode shapes (m <= kTuneMaxRows: small, latency-bound GEMMs where the heuristic's
-// first pick is often not the fastest) the plan times the heuristic's candidates on
-// the call's own operands (beta = 0: each run rewrites the same output) and keeps
-// the fastest, unless it beats the first pick by less than kTuneMargin, so a
-// timing tie does not flip the choice from run to run. Never while the stream is
-// being captured (the warm-up before each graph capture plans every shape);
-// VELA_GEMM_TUNE=0 keeps the first pick (A/B runs).
+// the heuristic runs once per shape, never on the step path after warm-up.
 // The key includes the pointers' alignments, because the heuristic may pick a
 // kernel that needs 16-byte (or more) aligned operands and a strided x view
 // (q inside a fused qkv row) may be less aligned than a fresh allocation.
@@ -22,26 +15,12 @@
 #include <cublasLt.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 #include <unordered_map>
 
 namespace vela::kernels {
 
 namespace {
-
-constexpr int64_t kTuneMaxRows = 512;
-constexpr int kTuneCandidates = 8;
-constexpr int kTuneRuns = 5;
-constexpr float kTuneMargin = 0.9f;  // a candidate must take < 90% of the first pick's time
-
-bool tuning_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("VELA_GEMM_TUNE");
-    return e == nullptr || std::string(e) != "0";
-  }();
-  return on;
-}
 
 struct PlanKey {
   int64_t m, n, k, x_row_stride, out_row_stride;
@@ -107,8 +86,6 @@ class CublasLtGemm final : public Gemm {
       : handle_(handle), workspace_(workspace), workspace_bytes_(workspace_bytes) {}
   ~CublasLtGemm() override {
     plans_.clear();
-    if (tune_start_) cudaEventDestroy(tune_start_);
-    if (tune_stop_) cudaEventDestroy(tune_stop_);
     if (workspace_) cudaFree(workspace_);
     if (handle_) cublasLtDestroy(handle_);
   }
@@ -129,69 +106,25 @@ class CublasLtGemm final : public Gemm {
       return make_error("bad_gemm", "fp32 inputs need an fp32 output: " + shape_text(key));
     auto it = plans_.find(key);
     if (it == plans_.end()) {
-      VELA_TRY_ASSIGN(auto plan, make_plan(key, args, stream));
+      VELA_TRY_ASSIGN(auto plan, make_plan(key));
       it = plans_.emplace(key, std::move(plan)).first;
     }
     Plan& plan = *it->second;
-    return matmul(plan, plan.algo, args, stream, &key);
-  }
-
- private:
-  Status matmul(Plan& plan, const cublasLtMatmulAlgo_t& algo, const GemmArgs& args, cudaStream_t stream,
-                const PlanKey* key) {
     if (args.bias != nullptr) {
       const void* bias = args.bias;
       cublasStatus_t s = cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                                         sizeof(bias));
-      if (s != CUBLAS_STATUS_SUCCESS) return cublas_error("cublasLtMatmulDescSetAttribute(BIAS_POINTER)", s, key);
+      if (s != CUBLAS_STATUS_SUCCESS) return cublas_error("cublasLtMatmulDescSetAttribute(BIAS_POINTER)", s, &key);
     }
     const float alpha = 1.0f, beta = 0.0f;
     cublasStatus_t s = cublasLtMatmul(handle_, plan.desc, &alpha, args.w, plan.a, args.x, plan.b, &beta, args.out,
-                                      plan.d, args.out, plan.d, &algo, workspace_, workspace_bytes_, stream);
-    if (s != CUBLAS_STATUS_SUCCESS) return cublas_error("cublasLtMatmul", s, key);
+                                      plan.d, args.out, plan.d, &plan.algo, workspace_, workspace_bytes_, stream);
+    if (s != CUBLAS_STATUS_SUCCESS) return cublas_error("cublasLtMatmul", s, &key);
     return ok_status();
   }
 
-  // Microseconds per run of `algo` on args (kTuneRuns back to back after one warm
-  // run), or a negative value if it fails.
-  float time_algo(Plan& plan, const cublasLtMatmulAlgo_t& algo, const GemmArgs& args, cudaStream_t stream) {
-    if (!matmul(plan, algo, args, stream, nullptr)) return -1.0f;
-    if (cudaEventRecord(tune_start_, stream) != cudaSuccess) return -1.0f;
-    for (int r = 0; r < kTuneRuns; ++r)
-      if (!matmul(plan, algo, args, stream, nullptr)) return -1.0f;
-    float ms = 0.0f;
-    if (cudaEventRecord(tune_stop_, stream) != cudaSuccess || cudaEventSynchronize(tune_stop_) != cudaSuccess ||
-        cudaEventElapsedTime(&ms, tune_start_, tune_stop_) != cudaSuccess)
-      return -1.0f;
-    return 1e3f * ms / float(kTuneRuns);
-  }
-
-  // The fastest of the heuristic's candidates (see the file comment); the first one
-  // when tuning does not apply or nothing beats it by the margin.
-  void tune(Plan& plan, const cublasLtMatmulHeuristicResult_t* results, int found, const GemmArgs& args,
-            cudaStream_t stream) {
-    if (!tuning_enabled() || args.m > kTuneMaxRows || found < 2) return;
-    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
-    if (cudaStreamIsCapturing(stream, &capturing) != cudaSuccess || capturing != cudaStreamCaptureStatusNone) return;
-    if (tune_start_ == nullptr && (cudaEventCreate(&tune_start_) != cudaSuccess ||
-                                   cudaEventCreate(&tune_stop_) != cudaSuccess))
-      return;
-    const float first = time_algo(plan, plan.algo, args, stream);
-    if (first <= 0.0f) return;
-    float best = first;
-    for (int i = 0; i < found; ++i) {
-      if (results[i].state != CUBLAS_STATUS_SUCCESS) continue;
-      const float t = time_algo(plan, results[i].algo, args, stream);
-      if (t > 0.0f && t < best && t < kTuneMargin * first) {
-        best = t;
-        plan.algo = results[i].algo;
-      }
-    }
-    (void)cudaGetLastError();  // a candidate that failed to launch leaves nothing behind
-  }
-
-
-  Result<std::unique_ptr<Plan>> make_plan(const PlanKey& key, const GemmArgs& args, cudaStream_t stream) {
+ private:
+  Result<std::unique_ptr<Plan>> make_plan(const PlanKey& key) {
     auto plan = std::make_unique<Plan>();
     auto fail = [&key](const char* what, cublasStatus_t s) { return cublas_error(what, s, &key); };
     // fp32 accumulation for both input types; with fp32 inputs CUBLAS_COMPUTE_32F is
@@ -247,15 +180,14 @@ class CublasLtGemm final : public Gemm {
                                                sizeof(align_d));
     if (s != CUBLAS_STATUS_SUCCESS) return fail("cublasLtMatmulPreferenceSetAttribute", s);
 
-    cublasLtMatmulHeuristicResult_t results[kTuneCandidates] = {};
+    cublasLtMatmulHeuristicResult_t results[4] = {};
     int found = 0;
-    s = cublasLtMatmulAlgoGetHeuristic(handle_, plan->desc, plan->a, plan->b, plan->d, plan->d, pref,
-                                       kTuneCandidates, results, &found);
+    s = cublasLtMatmulAlgoGetHeuristic(handle_, plan->desc, plan->a, plan->b, plan->d, plan->d, pref, 4, results,
+                                       &found);
     if (s != CUBLAS_STATUS_SUCCESS) return fail("cublasLtMatmulAlgoGetHeuristic", s);
     for (int i = 0; i < found; ++i) {
       if (results[i].state == CUBLAS_STATUS_SUCCESS) {
         plan->algo = results[i].algo;
-        tune(*plan, results, found, args, stream);
         return plan;
       }
     }
@@ -266,7 +198,6 @@ class CublasLtGemm final : public Gemm {
   cublasLtHandle_t handle_;
   void* workspace_;
   size_t workspace_bytes_;
-  cudaEvent_t tune_start_ = nullptr, tune_stop_ = nullptr;
   std::unordered_map<PlanKey, std::unique_ptr<Plan>, PlanKeyHash> plans_;
 };
 

@@ -171,26 +171,27 @@ std::vector<int32_t> prompt_of(int32_t request, int32_t len) {
   return p;
 }
 
-// One batch size on a pair of runners: `batch` requests decoding kDecodeSteps
-// tokens, the first of them with a long prompt when `long_prompt`, and one more
-// request arriving after three steps.
-void run_batch(Runner& eager, Runner& graphs, const std::string& model, int32_t batch, bool long_prompt,
-               int32_t first_block, Comparison& c) {
-  testing::MiniScheduler::Options opts;
-  opts.block_size = kBlockSize;
-  opts.first_block = first_block;
-  testing::MiniScheduler sched(opts);
+SamplingParams greedy_with_logprobs() {
   SamplingParams greedy;
   greedy.temperature = 0.0f;
   greedy.logprobs = kNumTop;
-  const std::string tag = model + "/b" + std::to_string(batch) + "/";
-  for (int32_t i = 0; i < batch; ++i) {
-    const int32_t len = (long_prompt && i == 0) ? 600 : 3 + (i * 37) % 90;
-    sched.add(tag + std::to_string(i), prompt_of(i, len), greedy, kDecodeSteps);
-  }
-  const auto before = *model_runner_stats(graphs);
+  return greedy;
+}
+
+testing::MiniScheduler::Options scheduler_options(int32_t first_block) {
+  testing::MiniScheduler::Options opts;
+  opts.block_size = kBlockSize;
+  opts.first_block = first_block;
+  return opts;
+}
+
+// Runs sched's requests to the end on both runners, comparing every step (the eager
+// tokens drive both); on_step(s) may add requests before step s is scheduled.
+template <class OnStep>
+void drive_pair(Runner& eager, Runner& graphs, testing::MiniScheduler& sched, const std::string& tag, Comparison& c,
+                OnStep on_step) {
   for (int32_t s = 0; s < 200; ++s) {
-    if (s == 3) sched.add(tag + "late", prompt_of(99, 21), greedy, 6);
+    on_step(s);
     if (sched.done()) break;
     SchedulerOutput step = sched.schedule();
     auto e = eager.execute(step);
@@ -198,9 +199,27 @@ void run_batch(Runner& eager, Runner& graphs, const std::string& model, int32_t 
     auto g = graphs.execute(step);
     if (!g) FAIL(tag << " step " << step.step_id << ", graph runner: " << g.error().message);
     compare_step(step, *e, *g, tag, c);
-    sched.update(step, *e);  // the eager tokens drive both
+    sched.update(step, *e);
   }
   REQUIRE(sched.done());
+}
+
+// One batch size on a pair of runners: `batch` requests decoding kDecodeSteps
+// tokens, the first of them with a long prompt when `long_prompt`, and one more
+// request arriving after three steps.
+void run_batch(Runner& eager, Runner& graphs, const std::string& model, int32_t batch, bool long_prompt,
+               int32_t first_block, Comparison& c) {
+  testing::MiniScheduler sched(scheduler_options(first_block));
+  const SamplingParams greedy = greedy_with_logprobs();
+  const std::string tag = model + "/b" + std::to_string(batch) + "/";
+  for (int32_t i = 0; i < batch; ++i) {
+    const int32_t len = (long_prompt && i == 0) ? 600 : 3 + (i * 37) % 90;
+    sched.add(tag + std::to_string(i), prompt_of(i, len), greedy, kDecodeSteps);
+  }
+  const auto before = *model_runner_stats(graphs);
+  drive_pair(eager, graphs, sched, tag, c, [&](int32_t s) {
+    if (s == 3) sched.add(tag + "late", prompt_of(99, 21), greedy, 6);
+  });
   const auto after = *model_runner_stats(graphs);
   INFO(tag << ": the graph runner replayed " << after.graph_steps - before.graph_steps << " steps and ran "
            << after.eager_steps - before.eager_steps << " eagerly");
@@ -248,37 +267,22 @@ void compare_model(const std::string& path, const std::string& format, const std
 constexpr int32_t kPrefixTokens = 320;  // 20 blocks, >= StepInputs::kCascadeMinPrefix
 void run_shared_prefix(Runner& eager, Runner& graphs, const std::string& model, int32_t followers, int32_t early,
                        int32_t first_block, Comparison& c) {
-  testing::MiniScheduler::Options opts;
-  opts.block_size = kBlockSize;
-  opts.first_block = first_block;
-  testing::MiniScheduler sched(opts);
-  SamplingParams greedy;
-  greedy.temperature = 0.0f;
-  greedy.logprobs = kNumTop;
+  testing::MiniScheduler sched(scheduler_options(first_block));
+  const SamplingParams greedy = greedy_with_logprobs();
   const std::string tag = model + "/shared" + std::to_string(followers) + "/";
   const std::vector<int32_t> source = prompt_of(1000 + followers, kPrefixTokens + 10);
   sched.add(tag + "source", source, greedy, kDecodeSteps + 8);
   const auto before = *model_runner_stats(graphs);
-  for (int32_t s = 0; s < 200; ++s) {
-    if (s == 1) {
-      for (int32_t i = 0; i < followers; ++i) {
-        std::vector<int32_t> prompt(source.begin(), source.begin() + kPrefixTokens);
-        const std::vector<int32_t> own = prompt_of(2000 + i, 5 + (i * 13) % 40);
-        prompt.insert(prompt.end(), own.begin(), own.end());
-        prompt[kPrefixTokens] = source[kPrefixTokens] + 1;  // the prompts part right after the prefix
-        sched.add(tag + std::to_string(i), prompt, greedy, kDecodeSteps - (i < early ? 1 : 0), tag + "source");
-      }
+  drive_pair(eager, graphs, sched, tag, c, [&](int32_t s) {
+    if (s != 1) return;
+    for (int32_t i = 0; i < followers; ++i) {
+      std::vector<int32_t> prompt(source.begin(), source.begin() + kPrefixTokens);
+      const std::vector<int32_t> own = prompt_of(2000 + i, 5 + (i * 13) % 40);
+      prompt.insert(prompt.end(), own.begin(), own.end());
+      prompt[kPrefixTokens] = source[kPrefixTokens] + 1;  // the prompts part right after the prefix
+      sched.add(tag + std::to_string(i), prompt, greedy, kDecodeSteps - (i < early ? 1 : 0), tag + "source");
     }
-    if (sched.done()) break;
-    SchedulerOutput step = sched.schedule();
-    auto e = eager.execute(step);
-    if (!e) FAIL(tag << " step " << step.step_id << ", eager runner: " << e.error().message);
-    auto g = graphs.execute(step);
-    if (!g) FAIL(tag << " step " << step.step_id << ", graph runner: " << g.error().message);
-    compare_step(step, *e, *g, tag, c);
-    sched.update(step, *e);
-  }
-  REQUIRE(sched.done());
+  });
   const auto after = *model_runner_stats(graphs);
   const uint64_t cascade_steps = after.cascade_graph_steps - before.cascade_graph_steps;
   INFO(tag << ": the graph runner replayed " << after.graph_steps - before.graph_steps << " steps ("

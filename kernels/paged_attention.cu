@@ -83,13 +83,13 @@ cudaError_t make_plan(const PagedAttentionParams<bf16>& p, Plan& plan) {
       p.shared_prefix_len < p.max_seq_len && max_rows >= 2 &&
       partial_bytes(2 * int64_t(p.num_tokens), p.num_q_heads, p.head_dim) <= p.workspace_bytes) {
     const int64_t row_tiles = (int64_t(p.num_tokens) * group + 63) / 64;
-    int64_t splits = (2 * sms + row_tiles * p.num_kv_heads - 1) / (row_tiles * p.num_kv_heads);
-    splits = std::min<int64_t>({splits, p.shared_prefix_len / kMinKeysPerSplit, max_rows - 1});
-    splits = std::max<int64_t>(splits, 1);
-    while (splits > 1 && partial_bytes((splits + 1) * p.num_tokens, p.num_q_heads, p.head_dim) > p.workspace_bytes)
-      --splits;
-    int64_t split_len = (p.shared_prefix_len + splits - 1) / splits;
-    split_len = (split_len + 63) / 64 * 64;
+    // At most: the splits for about two CTAs an SM, and what the workspace holds.
+    int64_t max_splits = (2 * sms + row_tiles * p.num_kv_heads - 1) / (row_tiles * p.num_kv_heads);
+    max_splits = std::max<int64_t>(std::min<int64_t>(max_splits, max_rows - 1), 1);
+    while (max_splits > 1 &&
+           partial_bytes((max_splits + 1) * p.num_tokens, p.num_q_heads, p.head_dim) > p.workspace_bytes)
+      --max_splits;
+    const int64_t split_len = prefix_split_len(p.shared_prefix_len, int32_t(max_splits));
     plan.prefix_len = p.shared_prefix_len;
     plan.prefix_split_len = int32_t(split_len);
     plan.prefix_splits = int32_t((p.shared_prefix_len + split_len - 1) / split_len);

@@ -73,6 +73,17 @@ __host__ __device__ inline int32_t split_len_of(int32_t seq_len, int32_t num_spl
   return len > min_len ? len : min_len;
 }
 
+// Keys per split of a shared prefix of len keys spread over at most max_splits splits,
+// at least kMinKeysPerSplit keys each, a multiple of 64 (0 for len 0). make_plan
+// splits a known prefix with it and prefix_keys a graph's, so a replayed step sums
+// the shared keys as its eager launch does.
+__host__ __device__ inline int32_t prefix_split_len(int32_t len, int32_t max_splits) {
+  int32_t splits = len / kMinKeysPerSplit;
+  splits = splits < max_splits ? splits : max_splits;
+  splits = splits > 1 ? splits : 1;
+  return ((len + splits - 1) / splits + 63) / 64 * 64;
+}
+
 // The cascade's shared keys this step: [0, len) in `splits` splits of split_len (a
 // multiple of 64), the last possibly shorter. From the plan, or (a graph's cascade)
 // from the length read on the device, spread over the grid's prefix_splits.
@@ -88,11 +99,7 @@ __device__ __forceinline__ PrefixKeys prefix_keys(const Plan& plan) {
     return r;
   }
   r.len = max(0, min(*plan.prefix_len_device, plan.prefix_len));
-  // As make_plan splits a known prefix (so a graph's step sums the keys as the eager
-  // launch of the same step does): at most the grid's splits, at least
-  // kMinKeysPerSplit keys each; the rest of the grid exits at once.
-  const int splits = max(1, min(r.len / kMinKeysPerSplit, plan.prefix_splits));
-  r.split_len = ((r.len + splits - 1) / splits + 63) / 64 * 64;
+  r.split_len = prefix_split_len(r.len, plan.prefix_splits);  // the rest of the grid exits at once
   r.splits = r.split_len > 0 ? (r.len + r.split_len - 1) / r.split_len : 0;
   return r;
 }

@@ -506,6 +506,7 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     const bool cascade = inputs_.shared_prefix_len > 0;
     DecodeGraphs& set = cascade ? cascade_graphs_ : graphs_;
     const int32_t bucket = decode ? set.bucket_for(num_seqs) : 0;
+    if (bucket == 0) stats_.eager_tokens += uint64_t(inputs_.num_tokens());
     if (bucket > 0) {
       VELA_TRY(device_inputs_.upload(inputs_, bucket, cascade));
       stats_.prep_seconds += std::chrono::duration<double>(upload_start - start).count();
@@ -567,6 +568,7 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     VELA_TRY(comm_->wait(ctx_.stream));
     VELA_TRY(runtime_->synchronize());
     const double wait_s = seconds_since(wait_start);
+    (bucket > 0 ? stats_.graph_step_seconds : stats_.eager_step_seconds) += seconds_since(upload_start) - ahead_s;
     // Launch: from the upload to the final wait, less the sampler (enqueue + its wait).
     stats_.launch_seconds += std::chrono::duration<double>(wait_start - upload_start).count() - sample_s - ahead_s - poll_s;
     stats_.wait_seconds += wait_s + sample_s + poll_s;

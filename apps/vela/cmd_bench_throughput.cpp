@@ -193,6 +193,19 @@ void run(const ThroughputOpts& o) {
     report.figures.push_back({"step: runner launches", 1e3 * rs->launch_seconds / steps, "ms", nan, "", false});
     report.figures.push_back({"step: runner waits on GPU", 1e3 * rs->wait_seconds / steps, "ms", nan, "", false});
     report.figures.push_back({"step: outside the runner", 1e3 * outside / steps, "ms", nan, "", false});
+    // The device's span per kind of step (launch + wait): replayed decode steps and
+    // eager ones (prefill, mixed, or decode past the largest graph), with the tokens
+    // an eager step ran: which kind a workload's time goes to.
+    if (rs->graph_steps > 0)
+      report.figures.push_back({"graph step (launch + wait)", 1e3 * rs->graph_step_seconds / double(rs->graph_steps), "ms",
+                                nan, "", false});
+    if (rs->eager_steps > 0) {
+      report.figures.push_back({"eager step (launch + wait)", 1e3 * rs->eager_step_seconds / double(rs->eager_steps), "ms",
+                                nan, "", false});
+      report.figures.push_back({"eager step tokens", double(rs->eager_tokens) / double(rs->eager_steps), "", nan, "", false});
+      report.figures.push_back({"eager steps' share of the wall time", 100.0 * rs->eager_step_seconds / wall, "%", nan, "",
+                                false});
+    }
     report.figures.push_back({"host share of the step", 100.0 * (outside + rs->prep_seconds) / wall, "%", nan, "", false});
   }
   std::cout << perf::format_table(report);

@@ -68,7 +68,7 @@ if has throughput; then
     local name=$1 w=$2; shift 2
     run "$name" ${THROUGHPUT_TIMEOUT:-300} .gpu/bin/vela bench throughput --workload "$w" --device cuda:0 "$@" \
       --no-progress --save --results-dir "$logs"
-    grep -E "tok/s|wall|startup|hit|graph|step:|host share" "$logs/$name.log" | head -18 | sed 's/^/    /' | tee -a "$summary"
+    grep -E "tok/s|wall|startup|hit|graph|step:|eager step|host share" "$logs/$name.log" | head -24 | sed 's/^/    /' | tee -a "$summary"
   }
   for w in ${WORKLOADS:-S1 W1 P1 W2}; do throughput "throughput-$w" "$w"; done
   for w in ${EAGER_WORKLOADS-S1 W1}; do throughput "throughput-$w-eager" "$w" --enforce-eager; done

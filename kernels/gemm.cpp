@@ -82,8 +82,8 @@ Error cublas_error(const char* what, cublasStatus_t status, const PlanKey* key) 
 
 class CublasLtGemm final : public Gemm {
  public:
-  CublasLtGemm(cublasLtHandle_t handle, void* workspace, size_t workspace_bytes)
-      : handle_(handle), workspace_(workspace), workspace_bytes_(workspace_bytes) {}
+  CublasLtGemm(cublasLtHandle_t handle, void* workspace, size_t workspace_bytes, bool skinny)
+      : handle_(handle), workspace_(workspace), workspace_bytes_(workspace_bytes), skinny_(skinny) {}
   ~CublasLtGemm() override {
     plans_.clear();
     if (workspace_) cudaFree(workspace_);
@@ -104,6 +104,18 @@ class CublasLtGemm final : public Gemm {
       return make_error("bad_gemm", "a bias with fp32 output is not supported: " + shape_text(key));
     if (args.in_f32 && !args.out_f32)
       return make_error("bad_gemm", "fp32 inputs need an fp32 output: " + shape_text(key));
+    // Decode batches of small weights: the wgmma kernel (gemm_skinny.cu). Where it
+    // pays, measured (bench_linear_gpu, H200): m <= 64 on matrices of <= 8M weights
+    // (Qwen3-0.6B's: 5.6-8.6 us against cuBLASLt's 9.1-12.6); at larger m, or
+    // Llama-3.1-8B's matrices, cuBLASLt's kernels are as fast or faster (its gate_up
+    // at m = 256: 84 vs 138 us), so they stay there.
+    if (skinny_ && skinny_gemm_enabled() && args.m <= kSkinnyPreferredRows && args.n * args.k <= kSkinnyPreferredWeights &&
+        skinny_gemm_supported(args)) {
+      if (const cudaError_t e = skinny_gemm(args, stream); e != cudaSuccess)
+        return make_error("cuda", std::string("skinny GEMM launch failed: ") + cudaGetErrorString(e) + " for GEMM " +
+                                      shape_text(key));
+      return ok_status();
+    }
     auto it = plans_.find(key);
     if (it == plans_.end()) {
       VELA_TRY_ASSIGN(auto plan, make_plan(key));
@@ -198,12 +210,13 @@ class CublasLtGemm final : public Gemm {
   cublasLtHandle_t handle_;
   void* workspace_;
   size_t workspace_bytes_;
+  bool skinny_;
   std::unordered_map<PlanKey, std::unique_ptr<Plan>, PlanKeyHash> plans_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<Gemm>> Gemm::create(size_t workspace_bytes) {
+Result<std::unique_ptr<Gemm>> Gemm::create(size_t workspace_bytes, bool skinny) {
   cublasLtHandle_t handle = nullptr;
   cublasStatus_t s = cublasLtCreate(&handle);
   if (s != CUBLAS_STATUS_SUCCESS) return cublas_error("cublasLtCreate", s, nullptr);
@@ -216,7 +229,7 @@ Result<std::unique_ptr<Gemm>> Gemm::create(size_t workspace_bytes) {
                                     "-byte cuBLASLt workspace failed: " + cudaGetErrorString(e));
     }
   }
-  return std::unique_ptr<Gemm>(new CublasLtGemm(handle, workspace, workspace_bytes));
+  return std::unique_ptr<Gemm>(new CublasLtGemm(handle, workspace, workspace_bytes, skinny));
 }
 
 }  // namespace vela::kernels

@@ -43,7 +43,9 @@ struct GemmArgs {
 class Gemm {
  public:
   // device: the CUDA device this handle serves (the caller has made it current).
-  static Result<std::unique_ptr<Gemm>> create(size_t workspace_bytes = size_t(32) << 20);
+  // skinny: decode batches take the wgmma kernel where skinny_gemm_enabled() (false:
+  // always cuBLASLt, for benchmarks against it).
+  static Result<std::unique_ptr<Gemm>> create(size_t workspace_bytes = size_t(32) << 20, bool skinny = true);
   virtual ~Gemm() = default;
   // Enqueues on stream; errors name the shape and cuBLASLt's status.
   virtual Status run(const GemmArgs& args, cudaStream_t stream) = 0;
@@ -58,5 +60,20 @@ class Gemm {
 inline constexpr int64_t kGemvMaxRows = 4;
 bool gemv_supported(const GemmArgs& args);
 cudaError_t gemv(const GemmArgs& args, cudaStream_t stream);
+
+// The decode-batch path (gemm_skinny.cu, sm_90 wgmma): out = x · w^T (+ bias) for
+// kSkinnyMinRows <= m <= kSkinnyMaxRows, k-split over a thread-block cluster where
+// the output tiles alone would leave SMs idle. Gemm::run takes it when
+// skinny_gemm_enabled() (sm_90; VELA_SKINNY_GEMM=0 / 1 forces it off / on), within
+// the preferred range below, and skinny_gemm_supported: bf16 inputs, k a multiple of 64, n and out's row stride
+// multiples of 4, x's row stride a multiple of 8, x and w 16-byte aligned, out 8-byte
+// (bf16) / 16-byte (fp32) aligned; no bias with fp32 output, no GEMV-only option.
+// splits: the k split (1-8; 0 picks). Launched with PDL (launch.cuh).
+inline constexpr int64_t kSkinnyMinRows = 3, kSkinnyMaxRows = 256;
+// Where Gemm::run takes it (the rest of the supported range stays on cuBLASLt).
+inline constexpr int64_t kSkinnyPreferredRows = 64, kSkinnyPreferredWeights = int64_t(8) << 20;
+bool skinny_gemm_enabled();
+bool skinny_gemm_supported(const GemmArgs& args);
+cudaError_t skinny_gemm(const GemmArgs& args, cudaStream_t stream, int splits = 0);
 
 }  // namespace vela::kernels

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "kernels/async_copy.cuh"
 #include "kernels/attention.h"
 
 namespace vela::kernels::attn {
@@ -166,18 +167,6 @@ __device__ __forceinline__ uint4 ldg_nc_v4(const void* ptr) {
                : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w)
                : "l"(ptr));
   return r;
-}
-
-// 16-byte async copy global -> shared; src_bytes == 0 writes zeros (ptr still valid).
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
-  uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  int bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(s), "l"(gmem), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N));
 }
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* smem) {

@@ -27,8 +27,8 @@ constexpr LinearShape kShapes[] = {{"qkv", 6144, 4096, false},
                                    {"down", 4096, 14336, false},
                                    {"lm_head", 128256, 4096, true}};
 
-vela::kernels::Gemm& lt() {
-  static auto g = vela::kernels::Gemm::create();
+vela::kernels::Gemm& lt() {  // cuBLASLt only (no skinny kernel)
+  static auto g = vela::kernels::Gemm::create(size_t(32) << 20, /*skinny=*/false);
   if (!g.ok()) {
     std::fprintf(stderr, "%s\n", g.error().message.c_str());
     std::abort();
@@ -101,6 +101,74 @@ BENCHMARK(BM_Linear)
     ->ArgsProduct({{0, 1, 2, 3, 4}, {1, 2, 4, 8}, {0, 1}})
     ->Args({2, 1, 2})
     ->Args({2, 2, 2});
+
+// Decode batches of many sequences (W1, P1, W2's decode steps: m = 16..256 rows): the
+// GEMMs of Qwen3-0.6B and Llama-3.1-8B through cuBLASLt (splits = -1) and the skinny
+// wgmma kernel (splits 0: its own k split, else forced). Here a GEMM is neither a
+// pure weight stream nor a full tensor-core load, so each reports both shares: the
+// weights' bytes over the copy ceiling (vs_copy) and its FLOPs (TFLOP/s). At m = 256
+// a Qwen3-0.6B layer's four GEMMs are 8 GFLOP over 31 MB of weights: ~9 us at the
+// bf16 GEMM ceiling, ~6.5 us at the copy ceiling.
+struct DecodeShape {
+  const char* name;
+  int64_t n, k;
+};
+constexpr DecodeShape kDecodeShapes[] = {{"qwen3-0.6b qkv", 4096, 1024},  {"qwen3-0.6b o", 1024, 2048},
+                                         {"qwen3-0.6b gate_up", 6144, 1024}, {"qwen3-0.6b down", 1024, 3072},
+                                         {"llama-8b qkv", 6144, 4096},       {"llama-8b o", 4096, 4096},
+                                         {"llama-8b gate_up", 28672, 4096},  {"llama-8b down", 4096, 14336}};
+
+void BM_LinearDecode(benchmark::State& state) {
+  const DecodeShape& s = kDecodeShapes[state.range(0)];
+  const int64_t m = state.range(1);
+  const int splits = int(state.range(2));
+  if (splits >= 0 && !vela::kernels::skinny_gemm_enabled()) {
+    state.SkipWithError("the skinny GEMM needs sm_90");
+    return;
+  }
+  constexpr int kCopies = 4;  // rotated, as in BM_Linear: the weights come from HBM
+  void *x = nullptr, *out = nullptr, *w[kCopies];
+  check(cudaMalloc(&x, size_t(m * s.k) * 2), "malloc");
+  check(cudaMalloc(&out, size_t(m * s.n) * 2), "malloc");
+  for (auto& p : w) {
+    check(cudaMalloc(&p, size_t(s.n * s.k) * 2), "malloc");
+    check(cudaMemset(p, 0x3c, size_t(s.n * s.k) * 2), "memset");
+  }
+  check(cudaMemset(x, 0x3c, size_t(m * s.k) * 2), "memset");
+  GemmArgs a;
+  a.x = static_cast<const bf16*>(x);
+  a.x_row_stride = s.k;
+  a.out = out;
+  a.out_row_stride = s.n;
+  a.m = m;
+  a.n = s.n;
+  a.k = s.k;
+  cudaStream_t stream = nullptr;
+  check(cudaStreamCreate(&stream), "stream");
+  int next = 0;
+  auto launch = [&] {
+    a.w = static_cast<const bf16*>(w[next++ % kCopies]);
+    if (splits >= 0) check(vela::kernels::skinny_gemm(a, stream, splits), "skinny");
+    else if (!lt().run(a, stream).ok()) std::abort();
+  };
+  for (int i = 0; i < 3; ++i) launch();
+  Events ev;
+  for (auto _ : state) state.SetIterationTime(ev.seconds(launch));
+  const double gb = double(s.n * s.k * 2) * double(state.iterations()) / 1e9;
+  state.counters["vs_copy"] = benchmark::Counter(gb / copy_gbps(), benchmark::Counter::kIsRate);
+  state.counters["TFLOP/s"] =
+      benchmark::Counter(2.0 * double(m * s.n * s.k) * double(state.iterations()) / 1e12, benchmark::Counter::kIsRate);
+  state.SetLabel(std::string(s.name) + (splits < 0 ? " cuBLASLt" : " skinny"));
+  cudaStreamDestroy(stream);
+  cudaFree(x);
+  cudaFree(out);
+  for (auto p : w) cudaFree(p);
+}
+BENCHMARK(BM_LinearDecode)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond)
+    ->ArgNames({"shape", "m", "splits"})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7}, {4, 16, 64, 128, 256}, {-1, 0, 1, 2, 4, 8}});
 
 }  // namespace
 

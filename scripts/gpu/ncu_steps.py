@@ -11,7 +11,7 @@ KINDS = [  # (kind, substrings of the kernel's name), first match wins
     ("decode attn", ["decode_kernel", "decode_mma_kernel", "generic_attention"]),
     ("combine", ["combine_kernel"]),
     ("gemv", ["gemv"]),
-    ("gemm", ["gemm", "sm90", "cutlass", "nvjet", "xmma", "Kernel2"]),
+    ("gemm", ["gemm", "skinny", "sm90", "cutlass", "nvjet", "xmma", "Kernel2"]),
     ("norm/rope/cache", ["rms_norm", "qkv_rope", "rope", "reshape_and_cache"]),
     ("silu", ["silu"]),
     ("sampler", ["SampleBatchParams", "draw_kernel", "prepare_kernel"]),

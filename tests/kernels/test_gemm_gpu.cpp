@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "kernels/gemm.h"
@@ -45,11 +46,14 @@ struct Shape {
 // silu_mul (GEMV only, no bias): w has 2n rows and out[i, j] = silu(g) * u with
 // g = x_i . w_j and u = x_i . w_(n+j); the tolerance carries each dot product's
 // through the activation (|d silu(g)/dg| <= 1.1).
-void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool gemv = false, bool silu_mul = false) {
+// skinny_splits >= 0: the decode-batch wgmma kernel called directly with that k split
+// (0: its own pick) instead of Gemm::run.
+void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool gemv = false, bool silu_mul = false,
+                int skinny_splits = -1) {
   INFO("silu_mul=" << silu_mul << " ");
   INFO("m=" << s.m << " x_offset=" << s.x_offset << " n=" << s.n << " k=" << s.k << " x_pad=" << s.x_pad << " out_pad=" << s.out_pad
             << " out_f32=" << s.out_f32 << " in_f32=" << s.in_f32 << " bias=" << with_bias
-            << (gemv ? " (gemv)" : " (cuBLASLt)"));
+            << (gemv ? " (gemv)" : skinny_splits >= 0 ? " (skinny, splits " + std::to_string(skinny_splits) + ")" : " (Gemm::run)"));
   const int64_t ldx = s.k + s.x_pad, ldo = s.n + s.out_pad;
   vela::testing::SplitMix rng{seed};
   // The exact input values (bf16-representable unless in_f32) and their device bytes.
@@ -100,6 +104,9 @@ void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool 
   if (gemv) {
     REQUIRE(vela::kernels::gemv_supported(args));
     CUDA_OK(vela::kernels::gemv(args, nullptr));
+  } else if (skinny_splits >= 0) {
+    REQUIRE(vela::kernels::skinny_gemm_supported(args));
+    CUDA_OK(vela::kernels::skinny_gemm(args, nullptr, skinny_splits));
   } else {
     auto r = gemm.run(args, nullptr);
     if (!r.ok()) FAIL(r.error().message);
@@ -172,7 +179,7 @@ void check_gemm(Gemm& gemm, const Shape& s, bool with_bias, uint64_t seed, bool 
 }  // namespace
 
 TEST_CASE("cuBLASLt GEMM matches an fp64 reference of the same bf16 values", "[gemm]") {
-  auto gemm = Gemm::create();
+  auto gemm = Gemm::create(size_t(32) << 20, /*skinny=*/false);  // cuBLASLt at every m
   if (!gemm.ok()) FAIL(gemm.error().message);
   const int64_t ms[] = {1, 7, 128, 2048};
   struct NK { int64_t n, k, x_pad, out_pad; bool out_f32; };
@@ -388,6 +395,62 @@ TEST_CASE("GEMV with the RMSNorm before it and the residual add after it matches
   CHECK(vela::kernels::gemv_supported(a));
   a.out_f32 = false;
   CHECK_FALSE(vela::kernels::gemv_supported(a));  // accumulate into bf16
+}
+
+// The decode-batch wgmma kernel (Gemm::run's path for kSkinnyMinRows..kSkinnyMaxRows
+// rows on sm_90), held to the same fp64 reference: the shapes of Qwen3-0.6B and
+// Llama-3.1-8B at decode batches on both token tiles (64 / 128) and past one (m > 128:
+// two token tiles), every k split (a cluster of 1-8 CTAs reducing over each other's
+// shared memory), an uneven split (k = 5 stages over 8 CTAs: clamped to 5, rows
+// dealt unevenly), n not a multiple of the 128-row tile, strided and offset views, a
+// bias, fp32 logits.
+TEST_CASE("skinny GEMM (decode batches, wgmma) matches an fp64 reference", "[gemm][skinny]") {
+  int major = 0;
+  CUDA_OK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
+  if (major != 9) {
+    WARN("the skinny GEMM is sm_90 (wgmma); this device is sm_" << major << "x");
+    return;
+  }
+  auto gemm = Gemm::create();
+  if (!gemm.ok()) FAIL(gemm.error().message);
+  struct NK { int64_t n, k, x_pad, out_pad; bool out_f32; int64_t x_offset; };
+  const NK nks[] = {
+      {4096, 1024, 0, 0, false, 0},       // Qwen3-0.6B qkv
+      {1024, 2048, 0, 0, false, 0},       // o
+      {6144, 1024, 0, 0, false, 0},       // gate_up
+      {1024, 3072, 0, 0, false, 0},       // down
+      {151936, 1024, 0, 0, true, 0},      // lm_head: fp32 logits
+      {6144, 4096, 1024, 8, false, 0},    // Llama-3.1-8B qkv from a strided x view into a padded out
+      {1000, 320, 8, 4, false, 8},        // n not a multiple of 128, 5 k stages, x 16 bytes off
+      {132, 64, 0, 0, true, 0},           // one k stage
+  };
+  uint64_t seed = 5000;
+  for (int64_t m : {3, 17, 64, 65, 128, 200, 256})
+    for (const NK& nk : nks) {
+      const Shape shape{m, nk.n, nk.k, nk.x_pad, nk.out_pad, nk.out_f32, nk.x_offset};
+      check_gemm(**gemm, shape, !nk.out_f32 && m % 2 == 1, seed++, false, false, 0);
+    }
+  for (int splits : {1, 2, 3, 4, 8})
+    for (int64_t m : {17, 200}) {
+      check_gemm(**gemm, {m, 1024, 2048, 0, 0, false}, true, seed++, false, false, splits);
+      check_gemm(**gemm, {m, 1000, 320, 8, 4, false, 8}, false, seed++, false, false, splits);
+    }
+  // Gemm::run takes it (or cuBLASLt where it is off) at a decode batch: same answer;
+  // and cuBLASLt past the preferred range.
+  check_gemm(**gemm, {48, 4096, 1024, 0, 0, false}, false, seed++);
+  check_gemm(**gemm, {256, 4096, 1024, 0, 0, false}, false, seed++);
+  GemmArgs a;
+  a.m = 64;
+  a.n = 1024;
+  a.k = 1000;  // not a multiple of 64
+  a.x_row_stride = 1000;
+  a.out_row_stride = 1024;
+  a.x = a.w = a.out = reinterpret_cast<void*>(uintptr_t(256));
+  CHECK_FALSE(vela::kernels::skinny_gemm_supported(a));
+  a.k = a.x_row_stride = 1024;
+  CHECK(vela::kernels::skinny_gemm_supported(a));
+  a.m = vela::kernels::kSkinnyMaxRows + 1;
+  CHECK_FALSE(vela::kernels::skinny_gemm_supported(a));
 }
 
 TEST_CASE("cuBLASLt GEMM: odd shapes and a misaligned x view", "[gemm]") {

@@ -58,6 +58,21 @@ __device__ __forceinline__ void mma_step(float (&acc)[T / 8][4], uint64_t da, ui
   else wg::mma_m64n64k16_ss(acc, da, db);
 }
 
+// This thread's share of a stage: rows first, first + 32, ... (kRows / 32 of them) of
+// a row-major operand whose rows lie `stride` apart, 16 bytes at column kpos each, into
+// dst (its swizzled slot in the stage's first row; rows agreeing mod 8 share the
+// swizzle, so row 32 i sits 32 i rows further). Rows from `limit` on are zeros.
+template <int kRows>
+__device__ __forceinline__ void load_rows(bf16* dst, const bf16* src, int64_t first, int64_t limit, int64_t stride,
+                                          int64_t kpos) {
+#pragma unroll
+  for (int i = 0; i < kRows / 32; ++i) {
+    const int64_t r = first + 32 * i;
+    const bool valid = r < limit;
+    cp_async16(dst + i * 32 * kKStep, valid ? src + r * stride + kpos : src, valid);
+  }
+}
+
 // grid (n tiles, splits, token tiles), cluster (1, splits, 1).
 template <int T>
 __global__ void __launch_bounds__(kThreads, 2) skinny_kernel(const GemmArgs a) {
@@ -77,24 +92,12 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_kernel(const GemmArgs a) {
   const int c = tid & 7, r0 = tid >> 3;
   const int soff = r0 * kKStep + ((c ^ (r0 & 7)) << 3);
   auto load_w = [&](int stage, int step) {
-    bf16* dst = reinterpret_cast<bf16*>(smem + stage * stage_bytes<T>());
-    const int64_t kpos = int64_t(s0 + step) * kKStep + c * 8;
-#pragma unroll
-    for (int i = 0; i < kTileRows / 32; ++i) {
-      const int64_t r = n0 + r0 + 32 * i;
-      const bool valid = r < a.n;
-      cp_async16(dst + soff + i * 32 * kKStep, valid ? w + r * a.k + kpos : w, valid);
-    }
+    load_rows<kTileRows>(reinterpret_cast<bf16*>(smem + stage * stage_bytes<T>()) + soff, w, n0 + r0, a.n, a.k,
+                         int64_t(s0 + step) * kKStep + c * 8);
   };
   auto load_x = [&](int stage, int step) {
-    bf16* dst = reinterpret_cast<bf16*>(smem + stage * stage_bytes<T>() + kTileRows * kRowBytes);
-    const int64_t kpos = int64_t(s0 + step) * kKStep + c * 8;
-#pragma unroll
-    for (int i = 0; i < T / 32; ++i) {
-      const int64_t r = t0 + r0 + 32 * i;
-      const bool valid = r < a.m;
-      cp_async16(dst + soff + i * 32 * kKStep, valid ? x + r * a.x_row_stride + kpos : x, valid);
-    }
+    load_rows<T>(reinterpret_cast<bf16*>(smem + stage * stage_bytes<T>() + kTileRows * kRowBytes) + soff, x, t0 + r0, a.m,
+                 a.x_row_stride, int64_t(s0 + step) * kKStep + c * 8);
   };
   // The first stages' weights before the wait (no kernel of the step writes them),
   // the activations after it (the kernel before wrote them).

@@ -36,6 +36,38 @@ vela::kernels::Gemm& lt() {  // cuBLASLt only (no skinny kernel)
   return **g;
 }
 
+// One linear layer's operands on the device: x [m, k] and out [m, n] (room for fp32),
+// both filled in `args`, and four weight copies rotated by next_weights(), so the
+// timed loop reads HBM rather than L2 even for the smaller matrices.
+struct LinearBuffers {
+  static constexpr int kCopies = 4;
+  void *x = nullptr, *out = nullptr, *w[kCopies] = {};
+  GemmArgs args;
+  int next = 0;
+  LinearBuffers(int64_t m, int64_t n, int64_t k) {
+    check(cudaMalloc(&x, size_t(m * k) * 2), "malloc");
+    check(cudaMalloc(&out, size_t(m * n) * 4), "malloc");
+    for (auto& p : w) {
+      check(cudaMalloc(&p, size_t(n * k) * 2), "malloc");
+      check(cudaMemset(p, 0x3c, size_t(n * k) * 2), "memset");
+    }
+    check(cudaMemset(x, 0x3c, size_t(m * k) * 2), "memset");
+    args.x = static_cast<const bf16*>(x);
+    args.x_row_stride = k;
+    args.out = out;
+    args.out_row_stride = n;
+    args.m = m;
+    args.n = n;
+    args.k = k;
+  }
+  ~LinearBuffers() {
+    cudaFree(x);
+    cudaFree(out);
+    for (auto p : w) cudaFree(p);
+  }
+  const void* next_weights() { return w[next++ % kCopies]; }
+};
+
 void BM_Linear(benchmark::State& state) {
   const LinearShape& s = kShapes[state.range(0)];
   const int64_t m = state.range(1);
@@ -49,35 +81,18 @@ void BM_Linear(benchmark::State& state) {
     state.SkipWithError("silu_mul: the gate_up shape at m <= 2");
     return;
   }
-  // Four weight copies rotated, so the timed loop reads HBM rather than L2 even
-  // for the smaller matrices.
-  constexpr int kCopies = 4;
-  void *x = nullptr, *out = nullptr, *w[kCopies];
-  check(cudaMalloc(&x, size_t(m * s.k) * 2), "malloc");
-  check(cudaMalloc(&out, size_t(m * s.n) * 4), "malloc");
-  for (auto& p : w) {
-    check(cudaMalloc(&p, size_t(s.n * s.k) * 2), "malloc");
-    check(cudaMemset(p, 0x3c, size_t(s.n * s.k) * 2), "memset");
-  }
-  check(cudaMemset(x, 0x3c, size_t(m * s.k) * 2), "memset");
-  GemmArgs a;
-  a.x = static_cast<const bf16*>(x);
-  a.x_row_stride = s.k;
-  a.out = out;
-  a.out_row_stride = s.n;
+  LinearBuffers b(m, s.n, s.k);
+  GemmArgs& a = b.args;
   a.out_f32 = s.out_f32;
-  a.m = m;
   a.n = silu_mul ? s.n / 2 : s.n;  // silu_mul: n outputs from 2n weight rows
-  a.k = s.k;
   a.silu_mul = silu_mul;
   // A blocking stream of its own (the events on the legacy stream order with it):
   // launches with programmatic dependent launch (kernels/launch.cuh) overlap there
   // as they do in the model's stream.
   cudaStream_t stream = nullptr;
   check(cudaStreamCreate(&stream), "stream");
-  int next = 0;
   auto launch = [&] {
-    a.w = static_cast<const bf16*>(w[next++ % kCopies]);
+    a.w = b.next_weights();
     if (gemv) check(vela::kernels::gemv(a, stream), "gemv");
     else if (!lt().run(a, stream).ok()) std::abort();
   };
@@ -90,9 +105,6 @@ void BM_Linear(benchmark::State& state) {
   state.counters["vs_copy"] = benchmark::Counter(gb / copy_gbps(), benchmark::Counter::kIsRate);
   state.SetLabel(std::string(s.name) + (silu_mul ? " gemv+silu" : gemv ? " gemv" : " cuBLASLt"));
   cudaStreamDestroy(stream);
-  cudaFree(x);
-  cudaFree(out);
-  for (auto p : w) cudaFree(p);
 }
 BENCHMARK(BM_Linear)
     ->UseManualTime()
@@ -126,28 +138,12 @@ void BM_LinearDecode(benchmark::State& state) {
     state.SkipWithError("the skinny GEMM needs sm_90");
     return;
   }
-  constexpr int kCopies = 4;  // rotated, as in BM_Linear: the weights come from HBM
-  void *x = nullptr, *out = nullptr, *w[kCopies];
-  check(cudaMalloc(&x, size_t(m * s.k) * 2), "malloc");
-  check(cudaMalloc(&out, size_t(m * s.n) * 2), "malloc");
-  for (auto& p : w) {
-    check(cudaMalloc(&p, size_t(s.n * s.k) * 2), "malloc");
-    check(cudaMemset(p, 0x3c, size_t(s.n * s.k) * 2), "memset");
-  }
-  check(cudaMemset(x, 0x3c, size_t(m * s.k) * 2), "memset");
-  GemmArgs a;
-  a.x = static_cast<const bf16*>(x);
-  a.x_row_stride = s.k;
-  a.out = out;
-  a.out_row_stride = s.n;
-  a.m = m;
-  a.n = s.n;
-  a.k = s.k;
+  LinearBuffers b(m, s.n, s.k);
+  GemmArgs& a = b.args;
   cudaStream_t stream = nullptr;
   check(cudaStreamCreate(&stream), "stream");
-  int next = 0;
   auto launch = [&] {
-    a.w = static_cast<const bf16*>(w[next++ % kCopies]);
+    a.w = b.next_weights();
     if (splits >= 0) check(vela::kernels::skinny_gemm(a, stream, splits), "skinny");
     else if (!lt().run(a, stream).ok()) std::abort();
   };
@@ -160,9 +156,6 @@ void BM_LinearDecode(benchmark::State& state) {
       benchmark::Counter(2.0 * double(m * s.n * s.k) * double(state.iterations()) / 1e12, benchmark::Counter::kIsRate);
   state.SetLabel(std::string(s.name) + (splits < 0 ? " cuBLASLt" : " skinny"));
   cudaStreamDestroy(stream);
-  cudaFree(x);
-  cudaFree(out);
-  for (auto p : w) cudaFree(p);
 }
 BENCHMARK(BM_LinearDecode)
     ->UseManualTime()

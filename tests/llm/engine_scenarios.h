@@ -116,6 +116,13 @@ inline void run_scenario(const std::string& model, const Scenario& s, const Engi
   if (e.runner() == nullptr) return;  // worker processes: their stats stay there
   auto rs = model_runner_stats(*e.runner());
   REQUIRE(rs.has_value());
+  // The per-kind spans (vela bench throughput's "graph step" / "eager step"): every
+  // eager step ran at least one token and took time, and both spans lie inside the
+  // runner's execute time.
+  CHECK(rs->eager_tokens >= rs->eager_steps);
+  CHECK((rs->eager_steps == 0) == (rs->eager_step_seconds == 0.0));
+  CHECK((rs->graph_steps == 0) == (rs->graph_step_seconds == 0.0));
+  CHECK(rs->eager_step_seconds + rs->graph_step_seconds <= rs->execute_seconds);
   if (target.device != "cpu" && !target.enforce_eager) {
     INFO("decode CUDA graphs: " << rs->graphs_captured << " captured, " << rs->graph_steps << " steps replayed, "
                                 << rs->eager_steps << " eager");

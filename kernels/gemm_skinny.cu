@@ -1,8 +1,11 @@
 // Decode-batch linear layers on Hopper's wgmma: out[m, n] = x[m, :] · w[n, :] (+ bias)
-// for kSkinnyMinRows <= m <= kSkinnyMaxRows (a decode step of many sequences: W1, P1,
-// W2's decode steps). At m ≈ 256 a Qwen3-0.6B projection is a few GFLOP over a few MB
-// of weights: neither the GEMV's weight stream nor a large GEMM's tiling fits, and
-// cuBLASLt's pick leaves most SMs idle (PERF_NOTES: the m ≈ 256 GEMMs).
+// for kSkinnyMinRows <= m <= kSkinnyMaxRows (a decode step of several sequences). A
+// small model's projection at such a batch is a few MB of weights and little work:
+// cuBLASLt's kernels take 9-13 us for Qwen3-0.6B's at m <= 64 where this one takes
+// 5.6-8.6 (H200), so Gemm::run uses it there (kSkinnyPreferred*). From m = 128, and on
+// Llama-8B's matrices, cuBLASLt is faster: this kernel's main loop (cp.async stages
+// and a block-wide wait per k step) does not keep the tensor cores busy; PERF_NOTES
+// (ninth session) has the figures and what a faster loop needs.
 //
 // The roles are swapped (out^T = w · x^T): a CTA owns 128 weight rows (the MMA's M,
 // two warpgroups of 64) and a tile of T tokens (the MMA's N, 64 or 128: one wgmma

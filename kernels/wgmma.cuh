@@ -1,5 +1,6 @@
 #pragma once
-// Hopper warpgroup MMA (wgmma, sm_90a): the PTX wrappers the prefill attention uses.
+// Hopper warpgroup MMA (wgmma, sm_90a): the PTX wrappers the prefill attention and the
+// skinny GEMM (both operands from shared memory: the _ss forms) use.
 // A warpgroup is 4 consecutive warps (128 threads) that issue each wgmma together.
 //
 // Register fragments are those of mma.sync m16n8k16, warp w of the warpgroup holding

@@ -199,16 +199,6 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_kernel(const GemmArgs a) {
   if (splits > 1) cluster.sync();
 }
 
-int num_sms() {
-  static const int sms = [] {
-    int device = 0, n = 0;
-    if (cudaGetDevice(&device) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      return 132;
-    return n;
-  }();
-  return sms;
-}
-
 template <int T>
 cudaError_t launch(const GemmArgs& a, int splits, cudaStream_t stream) {
   constexpr int smem = smem_bytes<T>();
@@ -220,26 +210,13 @@ cudaError_t launch(const GemmArgs& a, int splits, cudaStream_t stream) {
     // two an SM and every split keeps 2+ stages (bench_linear_gpu on the H200, m <= 64:
     // Qwen3-0.6B's qkv 6.1-7.6 us at 4 splits, 9.0-11.6 at 8; its gate_up 7.2-8.6 at
     // 4, 8.3-9.3 at 2; o and down best at 8).
-    const int64_t capacity = 2 * int64_t(num_sms());
+    const int64_t capacity = 2 * int64_t(sm_count());
     splits = 1;
     while (splits < kMaxSplits && n_tiles * t_tiles * splits * 2 <= capacity * 3 / 4 && ksteps / (splits * 2) >= 2) splits *= 2;
   }
   splits = std::min(std::min(splits, kMaxSplits), ksteps);
-  cudaLaunchAttribute attr[2];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = 1;
-  attr[0].val.clusterDim.y = unsigned(splits);
-  attr[0].val.clusterDim.z = 1;
-  attr[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[1].val.programmaticStreamSerializationAllowed = 1;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(unsigned(n_tiles), unsigned(splits), unsigned(t_tiles));
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cfg.attrs = attr;
-  cfg.numAttrs = stream != nullptr && pdl_enabled() ? 2 : 1;
-  return cudaLaunchKernelEx(&cfg, skinny_kernel<T>, a);
+  return launch_kernel_clustered(skinny_kernel<T>, dim3(unsigned(n_tiles), unsigned(splits), unsigned(t_tiles)),
+                                 dim3(1, unsigned(splits), 1), dim3(kThreads), smem, stream, a);
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -13,6 +14,20 @@ int device_major() {
     return m;
   }();
   return major;
+}
+
+int sm_count() {
+  static std::atomic<int> cached[16] = {};
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 132;
+  if (dev >= 0 && dev < 16) {
+    int v = cached[dev].load(std::memory_order_relaxed);
+    if (v > 0) return v;
+  }
+  int n = 0;
+  if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) n = 132;
+  if (dev >= 0 && dev < 16) cached[dev].store(n, std::memory_order_relaxed);
+  return n;
 }
 
 bool pdl_enabled() {

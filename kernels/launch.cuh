@@ -30,6 +30,10 @@ bool pdl_enabled();
 // per process like pdl_enabled().
 int device_major();
 
+// Streaming multiprocessors of the current device (132 if it cannot be read), read
+// once per device.
+int sm_count();
+
 // Lets kKernel launch with `bytes` of dynamic shared memory (over the 48 KB default):
 // the attribute is set once per device (host-side, so also fine while a graph is being
 // captured).
@@ -57,22 +61,42 @@ __device__ __forceinline__ void allow_dependents() {
 #endif
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...), with the PDL attribute when
-// pdl_enabled(). Returns the launch's error.
+// kernel<<<grid, block, smem, stream>>>(args...) in thread-block clusters of `cluster`
+// CTAs (1 x 1 x 1: no cluster attribute), with the PDL attribute when pdl_enabled().
+// Returns the launch's error.
 template <typename... Params, typename... Args>
-cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-                          Args&&... args) {
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
+cudaError_t launch_kernel_clustered(void (*kernel)(Params...), dim3 grid, dim3 cluster, dim3 block, size_t smem,
+                                    cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attr[2];
+  unsigned n = 0;
+  if (stream != nullptr && pdl_enabled()) {  // not on the legacy stream
+    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
+  if (cluster.x * cluster.y * cluster.z > 1) {
+    attr[n].id = cudaLaunchAttributeClusterDimension;
+    attr[n].val.clusterDim.x = cluster.x;
+    attr[n].val.clusterDim.y = cluster.y;
+    attr[n].val.clusterDim.z = cluster.z;
+    ++n;
+  }
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
   cfg.attrs = attr;
-  cfg.numAttrs = stream != nullptr && pdl_enabled() ? 1 : 0;  // not on the legacy stream
+  cfg.numAttrs = n;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(std::forward<Args>(args))...);
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...), with the PDL attribute when
+// pdl_enabled(). Returns the launch's error.
+template <typename... Params, typename... Args>
+cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                          Args&&... args) {
+  return launch_kernel_clustered(kernel, grid, dim3(1, 1, 1), block, smem, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace vela::kernels

@@ -13,10 +13,10 @@
 // splits by a bound in the same way; the kernels read the step's prefix length and
 // spread it over them (prefix_keys), and the combine counts what they wrote.
 #include <algorithm>
-#include <atomic>
 #include <climits>
 #include <cstdlib>
 
+#include "kernels/launch.cuh"
 #include "kernels/paged_attention_impl.cuh"
 
 namespace vela::kernels {
@@ -25,20 +25,6 @@ namespace {
 
 inline constexpr int32_t kMaxSplits = 256;
 inline constexpr int32_t kMaxGroup = 8;  // GQA ratios 1..8 are compiled
-
-int sm_count() {
-  static std::atomic<int> cached[16] = {};
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) return 132;
-  if (dev >= 0 && dev < 16) {
-    int v = cached[dev].load(std::memory_order_relaxed);
-    if (v > 0) return v;
-  }
-  int n = 0;
-  if (cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) n = 132;
-  if (dev >= 0 && dev < 16) cached[dev].store(n, std::memory_order_relaxed);
-  return n;
-}
 
 bool is_pow2(int32_t x) { return x > 0 && (x & (x - 1)) == 0; }
 

@@ -506,7 +506,6 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     const bool cascade = inputs_.shared_prefix_len > 0;
     DecodeGraphs& set = cascade ? cascade_graphs_ : graphs_;
     const int32_t bucket = decode ? set.bucket_for(num_seqs) : 0;
-    if (bucket == 0) stats_.eager_tokens += uint64_t(inputs_.num_tokens());
     if (bucket > 0) {
       VELA_TRY(device_inputs_.upload(inputs_, bucket, cascade));
       stats_.prep_seconds += std::chrono::duration<double>(upload_start - start).count();
@@ -525,6 +524,7 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
       stats_.prep_seconds += std::chrono::duration<double>(upload_start - start).count();
       Tensor hidden = model_->forward(batch, kv_);
       ++stats_.eager_steps;
+      stats_.eager_tokens += uint64_t(inputs_.num_tokens());
       if (!inputs_.sample_rows.empty()) {
         // Every rank takes part (the logits are all-gathered); rank 0 samples.
         Tensor logits = model_->compute_logits(hidden, device_inputs_.sample_rows());

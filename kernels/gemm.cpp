@@ -105,10 +105,12 @@ class CublasLtGemm final : public Gemm {
     if (args.in_f32 && !args.out_f32)
       return make_error("bad_gemm", "fp32 inputs need an fp32 output: " + shape_text(key));
     // Decode batches of small weights: the wgmma kernel (gemm_skinny.cu). Where it
-    // pays, measured (bench_linear_gpu, H200): m <= 64 on matrices of <= 8M weights
-    // (Qwen3-0.6B's: 5.6-8.6 us against cuBLASLt's 9.1-12.6); at larger m, or
-    // Llama-3.1-8B's matrices, cuBLASLt's kernels are as fast or faster (its gate_up
-    // at m = 256: 84 vs 138 us), so they stay there.
+    // pays, measured (bench_linear_gpu, H200, two machines): m <= 64 on matrices of
+    // <= 8M weights (Qwen3-0.6B's: 5.6-8.6 us against cuBLASLt's 7.2-12.6; at m = 64
+    // its qkv and gate_up are even, 7.5 / 8.6 vs 7.2 / 7.6, on one machine), and in
+    // W1 with 32 sequences (graph steps -2.5%); at larger m, or Llama-3.1-8B's
+    // matrices, cuBLASLt's kernels are as fast or faster (its gate_up at m = 256: 84
+    // vs 138 us), so they stay there.
     if (skinny_ && skinny_gemm_enabled() && args.m <= kSkinnyPreferredRows && args.n * args.k <= kSkinnyPreferredWeights &&
         skinny_gemm_supported(args)) {
       if (const cudaError_t e = skinny_gemm(args, stream); e != cudaSuccess)

@@ -1,8 +1,9 @@
 // Decode-batch linear layers on Hopper's wgmma: out[m, n] = x[m, :] · w[n, :] (+ bias)
 // for kSkinnyMinRows <= m <= kSkinnyMaxRows (a decode step of several sequences). A
 // small model's projection at such a batch is a few MB of weights and little work:
-// cuBLASLt's kernels take 9-13 us for Qwen3-0.6B's at m <= 64 where this one takes
-// 5.6-8.6 (H200), so Gemm::run uses it there (kSkinnyPreferred*). From m = 128, and on
+// cuBLASLt's kernels take 7-13 us for Qwen3-0.6B's at m <= 64 where this one takes
+// 5.6-8.6 (H200; even at m = 64 for qkv and gate_up), so Gemm::run uses it there
+// (kSkinnyPreferred*). From m = 128, and on
 // Llama-8B's matrices, cuBLASLt is faster: this kernel's main loop (cp.async stages
 // and a block-wide wait per k step) does not keep the tensor cores busy; PERF_NOTES
 // (ninth session) has the figures and what a faster loop needs.

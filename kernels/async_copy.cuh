@@ -1,6 +1,6 @@
 #pragma once
 // cp.async (sm_80+): 16-byte global -> shared copies that bypass the registers, in
-// commit groups a thread waits for. Shared by the attention kernels and the skinny GEMM.
+// commit groups a thread waits for. The attention kernels use them.
 #include <cstdint>
 
 namespace vela::kernels {

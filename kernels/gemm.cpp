@@ -14,7 +14,9 @@
 
 #include <cublasLt.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <unordered_map>
 
@@ -80,6 +82,17 @@ Error cublas_error(const char* what, cublasStatus_t status, const PlanKey* key) 
   return make_error("cublas", msg);
 }
 
+// Gemm::run's top m for the skinny kernel: kSkinnyPreferredRows, or VELA_SKINNY_ROWS
+// (A/B runs; at most kSkinnyMaxRows).
+int64_t skinny_preferred_rows() {
+  static const int64_t rows = [] {
+    const char* e = std::getenv("VELA_SKINNY_ROWS");
+    const int64_t v = e == nullptr ? 0 : std::atoll(e);
+    return v > 0 ? std::min(v, kSkinnyMaxRows) : kSkinnyPreferredRows;
+  }();
+  return rows;
+}
+
 class CublasLtGemm final : public Gemm {
  public:
   CublasLtGemm(cublasLtHandle_t handle, void* workspace, size_t workspace_bytes, bool skinny)
@@ -105,13 +118,14 @@ class CublasLtGemm final : public Gemm {
     if (args.in_f32 && !args.out_f32)
       return make_error("bad_gemm", "fp32 inputs need an fp32 output: " + shape_text(key));
     // Decode batches of small weights: the wgmma kernel (gemm_skinny.cu). Where it
-    // pays, measured (bench_linear_gpu, H200, two machines): m <= 64 on matrices of
-    // <= 8M weights (Qwen3-0.6B's: 5.6-8.6 us against cuBLASLt's 7.2-12.6; at m = 64
-    // its qkv and gate_up are even, 7.5 / 8.6 vs 7.2 / 7.6, on one machine), and in
-    // W1 with 32 sequences (graph steps -2.5%); at larger m, or Llama-3.1-8B's
-    // matrices, cuBLASLt's kernels are as fast or faster (its gate_up at m = 256: 84
-    // vs 138 us), so they stay there.
-    if (skinny_ && skinny_gemm_enabled() && args.m <= kSkinnyPreferredRows && args.n * args.k <= kSkinnyPreferredWeights &&
+    // pays, measured (bench_linear_gpu, H200): m <= 64 on matrices of <= 8M weights
+    // (Qwen3-0.6B's: 5.4-8.6 us against cuBLASLt's 7.0-14.3), and in W1 with 32
+    // sequences (graph steps -2.5%). At m = 65-128 it is faster in isolation too (32
+    // vs 40 us a layer) but W1 with it there was even (25,893 vs 25,952 tok/s); at m =
+    // 256 even in isolation (41 vs 41 us a layer) and slower in the model (P1's graph
+    // steps 4.1-4.3 vs 3.7 ms with VELA_SKINNY_ROWS=256); on Llama-3.1-8B's matrices
+    // cuBLASLt is as fast or faster. So the rest stays there.
+    if (skinny_ && skinny_gemm_enabled() && args.m <= skinny_preferred_rows() && args.n * args.k <= kSkinnyPreferredWeights &&
         skinny_gemm_supported(args)) {
       if (const cudaError_t e = skinny_gemm(args, stream); e != cudaSuccess)
         return make_error("cuda", std::string("skinny GEMM launch failed: ") + cudaGetErrorString(e) + " for GEMM " +

@@ -61,9 +61,9 @@ inline constexpr int64_t kGemvMaxRows = 4;
 bool gemv_supported(const GemmArgs& args);
 cudaError_t gemv(const GemmArgs& args, cudaStream_t stream);
 
-// The decode-batch path (gemm_skinny.cu, sm_90 wgmma): out = x · w^T (+ bias) for
-// kSkinnyMinRows <= m <= kSkinnyMaxRows, k-split over a thread-block cluster where
-// the output tiles alone would leave SMs idle. Gemm::run takes it when
+// The decode-batch path (gemm_skinny.cu, sm_90 wgmma fed by TMA): out = x · w^T
+// (+ bias) for kSkinnyMinRows <= m <= kSkinnyMaxRows, k-split over a thread-block
+// cluster where the output tiles alone would leave SMs idle. Gemm::run takes it when
 // skinny_gemm_enabled() (sm_90; VELA_SKINNY_GEMM=0 / 1 forces it off / on), within
 // the preferred range below, and skinny_gemm_supported: bf16 inputs, k a multiple
 // of 64, n and out's row stride multiples of 4, x's row stride a multiple of 8, x
@@ -71,7 +71,8 @@ cudaError_t gemv(const GemmArgs& args, cudaStream_t stream);
 // fp32 output, no GEMV-only option. splits: the k split (1-8; 0 picks). Launched
 // with PDL (launch.cuh).
 inline constexpr int64_t kSkinnyMinRows = 3, kSkinnyMaxRows = 256;
-// Where Gemm::run takes it (the rest of the supported range stays on cuBLASLt).
+// Where Gemm::run takes it (the rest of the supported range stays on cuBLASLt);
+// VELA_SKINNY_ROWS=N moves the row limit (A/B runs).
 inline constexpr int64_t kSkinnyPreferredRows = 64, kSkinnyPreferredWeights = int64_t(8) << 20;
 bool skinny_gemm_enabled();
 bool skinny_gemm_supported(const GemmArgs& args);

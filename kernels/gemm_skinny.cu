@@ -1,32 +1,40 @@
 // Decode-batch linear layers on Hopper's wgmma: out[m, n] = x[m, :] · w[n, :] (+ bias)
 // for kSkinnyMinRows <= m <= kSkinnyMaxRows (a decode step of several sequences). A
 // small model's projection at such a batch is a few MB of weights and little work:
-// cuBLASLt's kernels take 7-13 us for Qwen3-0.6B's at m <= 64 where this one takes
-// 5.6-8.6 (H200; even at m = 64 for qkv and gate_up), so Gemm::run uses it there
-// (kSkinnyPreferred*). From m = 128, and on
-// Llama-8B's matrices, cuBLASLt is faster: this kernel's main loop (cp.async stages
-// and a block-wide wait per k step) does not keep the tensor cores busy; PERF_NOTES
-// (ninth session) has the figures and what a faster loop needs.
+// cuBLASLt's kernels take 9.6-14.6 us for Qwen3-0.6B's at m = 4-64 where this one
+// takes 5.1-9.0 (H200, bench_linear_gpu), so Gemm::run uses it there
+// (kSkinnyPreferred*). At m = 256 (W1 and P1's decode steps) cuBLASLt is faster in
+// the model (PERF_NOTES, tenth session), though this kernel at its best split is
+// ahead of it on qkv and o in isolation.
 //
 // The roles are swapped (out^T = w · x^T): a CTA owns 128 weight rows (the MMA's M,
-// two warpgroups of 64) and a tile of T tokens (the MMA's N, 64 or 128: one wgmma
-// covers the whole batch tile), so a weight row is read once per token tile. Both
-// operands stream into shared memory by cp.async in the 128-byte swizzle layout
-// (K-major, 64 k a stage, kStages stages), and each stage is four m64nTk16 wgmmas
-// per warpgroup. Where the output tiles alone would leave SMs idle (o and down have
-// n = 1024: 8 tiles), k is split over a thread-block cluster of up to 8 CTAs; each
-// stages its fp32 partial tile in its own shared memory and, after a cluster barrier,
-// reduces a slice of the tile's token rows over its peers' shared memory (no partial
-// ever goes to global memory), adds the bias and writes the output.
+// two warpgroups of 64) and a tile of 64 tokens (the MMA's N: one wgmma covers the
+// tile), so a weight row is read once per token tile. Each stage (64 k) is one TMA box
+// of the weights and one of the tokens in the 128-byte swizzle layout, issued by a
+// producer warp and completing on the stage's `full` mbarrier; the two consumer
+// warpgroups wait on it, issue the stage's four m64n64k16 wgmmas and keep one group
+// in flight (wait<1>), releasing the stage before on its `empty` barrier (one arrival
+// per warpgroup), which the producer waits on before refilling it. No block-wide
+// barrier stands between two k steps. The four stages take 96 KB: two CTAs an SM, so
+// the next kernel's CTAs (PDL) and a second tile overlap this one's latency (a
+// version with 192 KB of stages, one CTA an SM and a 256-token tile was 1.5-2x
+// slower; the cp.async pipeline this replaced, with a block-wide wait a step, 9-13%).
+//
+// Where the output tiles alone would leave SMs idle (o and down have n = 1024: 8
+// tiles), k is split over a thread-block cluster of up to 8 CTAs; each stages its
+// fp32 partial tile in its own shared memory and, after a cluster barrier, reduces a
+// slice of the tile's token rows over its peers' shared memory (no partial ever goes
+// to global memory), adds the bias and writes the output.
 // Launched with PDL: the first stages' weights load before the wait.
 #include <cooperative_groups.h>
+#include <cudaTypedefs.h>
 
 #include <algorithm>
 #include <cstdlib>
 
 #include "kernels/gemm.h"
 #include "kernels/launch.cuh"
-#include "kernels/async_copy.cuh"
+#include "kernels/tma.cuh"
 #include "kernels/vec.cuh"
 #include "kernels/wgmma.cuh"
 
@@ -35,122 +43,34 @@ namespace {
 
 namespace cg = cooperative_groups;
 
-constexpr int kThreads = 256;     // two warpgroups
-constexpr int kTileRows = 128;    // weight rows (output columns) a CTA owns
-constexpr int kKStep = 64;        // k a stage: one 128-byte swizzled row
+constexpr int kConsumers = 256;            // two warpgroups
+constexpr int kThreads = kConsumers + 32;  // and the producer warp
+constexpr int kTileRows = 128;             // weight rows (output columns) a CTA owns
+constexpr int kTokens = 64;                // tokens a CTA owns (the MMA's N)
+constexpr int kKStep = 64;                 // k a stage: one 128-byte swizzled row
 constexpr int kRowBytes = kKStep * 2;
+constexpr int kWeightBytes = kTileRows * kRowBytes;
+constexpr int kStageBytes = (kTileRows + kTokens) * kRowBytes;
+constexpr int kStages = 4;
 constexpr int kPitch = kTileRows + 4;  // fp32 staging row (one token): conflict-free fragment writes
-constexpr int kMaxSplits = 8;     // portable cluster size
+constexpr int kSmemBytes = std::max(kStages * kStageBytes, kTokens * kPitch * 4) + 1024;  // + alignment
+constexpr int kMaxSplits = 8;          // portable cluster size
 
-template <int T>
-__host__ __device__ constexpr int stage_bytes() {
-  return (kTileRows + T) * kRowBytes;
-}
-template <int T>
-__host__ __device__ constexpr int num_stages() {
-  return T == 128 ? 3 : 4;  // 96 KB either way: two CTAs an SM
-}
-template <int T>
-__host__ __device__ constexpr int smem_bytes() {
-  constexpr int pipe = num_stages<T>() * stage_bytes<T>(), stage_out = T * kPitch * 4;
-  return (pipe > stage_out ? pipe : stage_out) + 1024;  // + alignment to a swizzle atom
-}
-
-template <int T>
-__device__ __forceinline__ void mma_step(float (&acc)[T / 8][4], uint64_t da, uint64_t db) {
-  if constexpr (T == 128) wg::mma_m64n128k16_ss(acc, da, db);
-  else wg::mma_m64n64k16_ss(acc, da, db);
-}
-
-// This thread's share of a stage: rows first, first + 32, ... (kRows / 32 of them) of
-// a row-major operand whose rows lie `stride` apart, 16 bytes at column kpos each, into
-// dst (its swizzled slot in the stage's first row; rows agreeing mod 8 share the
-// swizzle, so row 32 i sits 32 i rows further). Rows from `limit` on are zeros.
-template <int kRows>
-__device__ __forceinline__ void load_rows(bf16* dst, const bf16* src, int64_t first, int64_t limit, int64_t stride,
-                                          int64_t kpos) {
-#pragma unroll
-  for (int i = 0; i < kRows / 32; ++i) {
-    const int64_t r = first + 32 * i;
-    const bool valid = r < limit;
-    cp_async16(dst + i * 32 * kKStep, valid ? src + r * stride + kpos : src, valid);
-  }
-}
-
-// grid (n tiles, splits, token tiles), cluster (1, splits, 1).
-template <int T>
-__global__ void __launch_bounds__(kThreads, 2) skinny_kernel(const GemmArgs a) {
-  extern __shared__ uint8_t skinny_smem_raw[];
-  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(skinny_smem_raw) + 1023) & ~uintptr_t(1023));
-  constexpr int S = num_stages<T>();
-  const int tid = int(threadIdx.x), wgi = tid >> 7;
-  const int64_t n0 = int64_t(blockIdx.x) * kTileRows;
-  const int64_t t0 = int64_t(blockIdx.z) * T;
-  const int splits = int(gridDim.y), split = int(blockIdx.y);
-  const int ksteps = int(a.k / kKStep);
-  const int s0 = split * ksteps / splits, nk = (split + 1) * ksteps / splits - s0;
-  const bf16* w = static_cast<const bf16*>(a.w);
-  const bf16* x = static_cast<const bf16*>(a.x);
-  // This thread's 16-byte chunk c of rows r0, r0 + 32, ...: rows that agree mod 8, so
-  // one swizzled offset serves them all.
-  const int c = tid & 7, r0 = tid >> 3;
-  const int soff = r0 * kKStep + ((c ^ (r0 & 7)) << 3);
-  auto load_w = [&](int stage, int step) {
-    load_rows<kTileRows>(reinterpret_cast<bf16*>(smem + stage * stage_bytes<T>()) + soff, w, n0 + r0, a.n, a.k,
-                         int64_t(s0 + step) * kKStep + c * 8);
-  };
-  auto load_x = [&](int stage, int step) {
-    load_rows<T>(reinterpret_cast<bf16*>(smem + stage * stage_bytes<T>() + kTileRows * kRowBytes) + soff, x, t0 + r0, a.m,
-                 a.x_row_stride, int64_t(s0 + step) * kKStep + c * 8);
-  };
-  // The first stages' weights before the wait (no kernel of the step writes them),
-  // the activations after it (the kernel before wrote them).
-#pragma unroll
-  for (int s = 0; s < S - 1; ++s)
-    if (s < nk) load_w(s, s);
-  grid_dependency_wait();
-  allow_dependents();
-#pragma unroll
-  for (int s = 0; s < S - 1; ++s) {
-    if (s < nk) load_x(s, s);
-    cp_async_commit();
-  }
-  float acc[T / 8][4];
-#pragma unroll
-  for (int j = 0; j < T / 8; ++j)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) acc[j][e] = 0.f;
-  for (int it = 0; it < nk; ++it) {
-    // Stage it has landed (S - 2 newer groups may still be in flight); after the
-    // barrier every warpgroup's MMAs of it - 1 are done, so its stage is refilled.
-    cp_async_wait<S - 2>();
-    wg::fence_async_shared();
-    __syncthreads();
-    const int next = it + S - 1;
-    if (next < nk) {
-      load_w(next % S, next);
-      load_x(next % S, next);
-    }
-    cp_async_commit();
-    const uint8_t* st = smem + (it % S) * stage_bytes<T>();
-    const uint64_t da = wg::desc_sw128(st + wgi * 64 * kRowBytes, 16, 1024);
-    const uint64_t db = wg::desc_sw128(st + kTileRows * kRowBytes, 16, 1024);
-    wg::fence();
-#pragma unroll
-    for (int kk = 0; kk < kKStep / 16; ++kk) mma_step<T>(acc, da + 2 * kk, db + 2 * kk);  // +32 bytes a k16
-    wg::commit();
-    wg::wait<0>();
-    wg::fence_operand(acc);
-  }
-  cp_async_wait<0>();
-  __syncthreads();  // the stages are free: the fp32 tile goes there, token-major
+// Entered by every thread of the CTA once its MMAs are done and the stages are free
+// (after a __syncthreads): the two warpgroups stage the fp32 tile in shared memory,
+// token-major; every CTA of the cluster (the k splits of this tile) then reduces its
+// slice of the token rows over all the CTAs' staged partials, adds the bias and writes
+// the output; the second cluster barrier keeps each CTA's shared memory alive until
+// its peers have read it.
+__device__ __forceinline__ void reduce_and_store(const GemmArgs& a, uint8_t* smem, const float (&acc)[kTokens / 8][4],
+                                                 int tid, int64_t n0, int64_t t0, int split, int splits) {
   float* so = reinterpret_cast<float*>(smem);
-  {
-    const int lane = tid & 31, warp = (tid >> 5) & 3;
+  if (tid < kConsumers) {
+    const int lane = tid & 31, warp = (tid >> 5) & 3, wgi = tid >> 7;
     const int row = wgi * 64 + warp * 16 + (lane >> 2);  // weight row in the tile
     const int col = 2 * (lane & 3);                       // token in a block of 8
 #pragma unroll
-    for (int j = 0; j < T / 8; ++j) {
+    for (int j = 0; j < kTokens / 8; ++j) {
       const int t = 8 * j + col;
       so[t * kPitch + row] = acc[j][0];
       so[(t + 1) * kPitch + row] = acc[j][1];
@@ -158,24 +78,21 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_kernel(const GemmArgs a) {
       so[(t + 1) * kPitch + row + 8] = acc[j][3];
     }
   }
-  // Every CTA of the cluster (the k splits of this tile) reduces its slice of the
-  // token rows over all the CTAs' staged partials; the second barrier keeps each
-  // CTA's shared memory alive until its peers have read it.
   cg::cluster_group cluster = cg::this_cluster();
   if (splits > 1) cluster.sync();
   else __syncthreads();
-  const int rows_per = (T + splits - 1) / splits;
+  const int rows_per = (kTokens + splits - 1) / splits;
   const int cq = (tid & 31) * 4;
   const int64_t col = n0 + cq;
   const bf16* bias = static_cast<const bf16*>(a.bias);
-  if (col < a.n) {
+  if (tid < kConsumers && col < a.n) {
     float b[4] = {0.f, 0.f, 0.f, 0.f};
     if (bias != nullptr) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) b[e] = to_f32(bias[col + e]);
     }
-    const int tr_end = min((split + 1) * rows_per, T);  // an uneven split's last slice ends at the tile
-    for (int tr = split * rows_per + (tid >> 5); tr < tr_end && t0 + tr < a.m; tr += kThreads / 32) {
+    const int tr_end = min((split + 1) * rows_per, kTokens);  // an uneven split's last slice ends at the tile
+    for (int tr = split * rows_per + (tid >> 5); tr < tr_end && t0 + tr < a.m; tr += kConsumers / 32) {
       float v[4] = {b[0], b[1], b[2], b[3]};
       for (int q = 0; q < splits; ++q) {
         const float* peer = splits > 1 ? cluster.map_shared_rank(so, q) : so;
@@ -200,24 +117,93 @@ __global__ void __launch_bounds__(kThreads, 2) skinny_kernel(const GemmArgs a) {
   if (splits > 1) cluster.sync();
 }
 
-template <int T>
-cudaError_t launch(const GemmArgs& a, int splits, cudaStream_t stream) {
-  constexpr int smem = smem_bytes<T>();
-  if (auto e = allow_dynamic_smem<skinny_kernel<T>>(smem); e != cudaSuccess) return e;
-  const int64_t n_tiles = (a.n + kTileRows - 1) / kTileRows, t_tiles = (a.m + T - 1) / T;
+// grid (n tiles, splits, token tiles), cluster (1, splits, 1).
+__global__ void __launch_bounds__(kThreads, 2)
+    skinny_kernel(const GemmArgs a, const __grid_constant__ CUtensorMap tw, const __grid_constant__ CUtensorMap tx) {
+  extern __shared__ uint8_t skinny_smem_raw[];
+  uint8_t* smem = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(skinny_smem_raw) + 1023) & ~uintptr_t(1023));
+  __shared__ __align__(8) uint64_t full[kStages], empty[kStages];
+  const int tid = int(threadIdx.x), wgi = tid >> 7;
+  const int64_t n0 = int64_t(blockIdx.x) * kTileRows;
+  const int64_t t0 = int64_t(blockIdx.z) * kTokens;
+  const int splits = int(gridDim.y), split = int(blockIdx.y);
   const int ksteps = int(a.k / kKStep);
-  if (splits <= 0) {
-    // Split k (a cluster of 2, 4 or 8) while the CTAs fill at most 3/4 of the GPU at
-    // two an SM and every split keeps 2+ stages (bench_linear_gpu on the H200, m <= 64:
-    // Qwen3-0.6B's qkv 6.1-7.6 us at 4 splits, 9.0-11.6 at 8; its gate_up 7.2-8.6 at
-    // 4, 8.3-9.3 at 2; o and down best at 8).
-    const int64_t capacity = 2 * int64_t(sm_count());
-    splits = 1;
-    while (splits < kMaxSplits && n_tiles * t_tiles * splits * 2 <= capacity * 3 / 4 && ksteps / (splits * 2) >= 2) splits *= 2;
+  const int s0 = split * ksteps / splits, nk = (split + 1) * ksteps / splits - s0;
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      tma::mbar_init(&full[s], 1);
+      tma::mbar_init(&empty[s], 2);
+    }
+    tma::mbar_init_fence();
   }
-  splits = std::min(std::min(splits, kMaxSplits), ksteps);
-  return launch_kernel_clustered(skinny_kernel<T>, dim3(unsigned(n_tiles), unsigned(splits), unsigned(t_tiles)),
-                                 dim3(1, unsigned(splits), 1), dim3(kThreads), smem, stream, a);
+  __syncthreads();
+  float acc[kTokens / 8][4];
+#pragma unroll
+  for (int j = 0; j < kTokens / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc[j][e] = 0.f;
+  if (wgi == 2) {  // the producer warp; one lane issues
+    if (tid == kConsumers) {
+      tma::prefetch_map(&tw);
+      tma::prefetch_map(&tx);
+      // The first stages' weights before the wait (no kernel of the step writes
+      // them), the activations after it (the kernel before wrote them).
+      const int pre = nk < kStages ? nk : kStages;
+      for (int s = 0; s < pre; ++s) {
+        tma::mbar_arrive_expect_tx(&full[s], kStageBytes);
+        tma::load_box(smem + s * kStageBytes, &tw, &full[s], (s0 + s) * kKStep, int32_t(n0));
+      }
+      grid_dependency_wait();
+      allow_dependents();
+      for (int s = 0; s < pre; ++s)
+        tma::load_box(smem + s * kStageBytes + kWeightBytes, &tx, &full[s], (s0 + s) * kKStep, int32_t(t0));
+      for (int it = kStages; it < nk; ++it) {
+        const int s = it % kStages;
+        tma::mbar_wait(&empty[s], uint32_t((it / kStages - 1) & 1));
+        tma::mbar_arrive_expect_tx(&full[s], kStageBytes);
+        uint8_t* st = smem + s * kStageBytes;
+        tma::load_box(st, &tw, &full[s], (s0 + it) * kKStep, int32_t(n0));
+        tma::load_box(st + kWeightBytes, &tx, &full[s], (s0 + it) * kKStep, int32_t(t0));
+      }
+    } else {
+      grid_dependency_wait();
+      allow_dependents();
+    }
+    __syncwarp();
+  } else {
+    grid_dependency_wait();
+    allow_dependents();
+    for (int it = 0; it < nk; ++it) {
+      const int s = it % kStages;
+      tma::mbar_wait(&full[s], uint32_t((it / kStages) & 1));
+      const uint8_t* st = smem + s * kStageBytes;
+      const uint64_t da = wg::desc_sw128(st + wgi * 64 * kRowBytes, 16, 1024);
+      const uint64_t db = wg::desc_sw128(st + kWeightBytes, 16, 1024);
+      wg::fence();
+#pragma unroll
+      for (int kk = 0; kk < kKStep / 16; ++kk) wg::mma_m64n64k16_ss(acc, da + 2 * kk, db + 2 * kk);  // +32 bytes a k16
+      wg::commit();
+      wg::wait<1>();  // the group of step it - 1 is done: its stage may be refilled
+      wg::fence_operand(acc);
+      if (it > 0 && (tid & 127) == 0) tma::mbar_arrive(&empty[(it - 1) % kStages]);
+    }
+    wg::wait<0>();
+    wg::fence_operand(acc);
+  }
+  __syncthreads();  // every stage consumed: the fp32 tile goes there
+  reduce_and_store(a, smem, acc, tid, n0, t0, split, splits);
+}
+
+// Split k (a cluster of 2, 4 or 8) while the CTAs fill at most 3/4 of the SMs at one
+// an SM and every split keeps 2+ stages. bench_linear_gpu on the H200, Qwen3-0.6B at
+// m = 4-128: qkv best at 2 splits, gate_up at 1-2, o and down at 4-8; 3/4 of two an
+// SM (the cp.async kernel's rule) split qkv and gate_up one step further, up to
+// 1.6 us slower.
+int auto_splits(int64_t ctas_unsplit, int ksteps) {
+  const int64_t capacity = int64_t(sm_count()) * 3 / 4;
+  int splits = 1;
+  while (splits < kMaxSplits && ctas_unsplit * splits * 2 <= capacity && ksteps / (splits * 2) >= 2) splits *= 2;
+  return splits;
 }
 
 }  // namespace
@@ -242,7 +228,42 @@ bool skinny_gemm_supported(const GemmArgs& a) {
 
 cudaError_t skinny_gemm(const GemmArgs& a, cudaStream_t stream, int splits) {
   if (!skinny_gemm_supported(a)) return cudaErrorInvalidValue;
-  return a.m <= 64 ? launch<64>(a, splits, stream) : launch<128>(a, splits, stream);
+  if (auto e = allow_dynamic_smem<skinny_kernel>(kSmemBytes); e != cudaSuccess) return e;
+  CUtensorMap tw, tx;
+  if (!tma::encode_rows_sw128(&tw, a.w, a.n, a.k, a.k, kTileRows) ||
+      !tma::encode_rows_sw128(&tx, a.x, a.m, a.k, a.x_row_stride, kTokens))
+    return cudaErrorInvalidValue;
+  const int64_t n_tiles = (a.n + kTileRows - 1) / kTileRows, t_tiles = (a.m + kTokens - 1) / kTokens;
+  const int ksteps = int(a.k / kKStep);
+  if (splits <= 0) splits = auto_splits(n_tiles * t_tiles, ksteps);
+  splits = std::min(std::min(splits, kMaxSplits), ksteps);
+  return launch_kernel_clustered(skinny_kernel, dim3(unsigned(n_tiles), unsigned(splits), unsigned(t_tiles)),
+                                 dim3(1, unsigned(splits), 1), dim3(kThreads), kSmemBytes, stream, a, tw, tx);
 }
+
+namespace tma {
+
+bool encode_rows_sw128(CUtensorMap* map, const void* base, int64_t rows, int64_t cols, int64_t row_stride,
+                       uint32_t box_rows) {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+      return PFN_cuTensorMapEncodeTiled_v12000(nullptr);
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+  }();
+  if (encode == nullptr || rows <= 0 || cols <= 0 || box_rows == 0 || box_rows > 256) return false;
+  const cuuint64_t dims[2] = {cuuint64_t(cols), cuuint64_t(rows)};
+  const cuuint64_t strides[1] = {cuuint64_t(row_stride) * 2};  // bytes, the outer dimension's
+  const cuuint32_t box[2] = {cuuint32_t(kKStep), box_rows};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  return encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base), dims, strides, box, elem_strides,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+}  // namespace tma
 
 }  // namespace vela::kernels

@@ -399,8 +399,8 @@ TEST_CASE("GEMV with the RMSNorm before it and the residual add after it matches
 
 // The decode-batch wgmma kernel (Gemm::run's path for kSkinnyMinRows..kSkinnyMaxRows
 // rows on sm_90), held to the same fp64 reference: the shapes of Qwen3-0.6B and
-// Llama-3.1-8B at decode batches on both token tiles (64 / 128) and past one (m > 128:
-// two token tiles), every k split (a cluster of 1-8 CTAs reducing over each other's
+// Llama-3.1-8B at decode batches of one to four 64-token tiles (TMA boxes past m land
+// as zeros), every k split (a cluster of 1-8 CTAs reducing over each other's
 // shared memory), an uneven split (k = 5 stages over 8 CTAs: clamped to 5, rows
 // dealt unevenly), n not a multiple of the 128-row tile, strided and offset views, a
 // bias, fp32 logits.
@@ -435,6 +435,12 @@ TEST_CASE("skinny GEMM (decode batches, wgmma) matches an fp64 reference", "[gem
       check_gemm(**gemm, {m, 1024, 2048, 0, 0, false}, true, seed++, false, false, splits);
       check_gemm(**gemm, {m, 1000, 320, 8, 4, false, 8}, false, seed++, false, false, splits);
     }
+  // Past the pipeline's depth (k = 2048: 32 stages, each refilled 7 times) at one, two
+  // and four token tiles, a partial last one among them.
+  for (int64_t m : {3, 100, 256}) {
+    check_gemm(**gemm, {m, 1024, 2048, 0, 0, false}, true, seed++, false, false, 1);
+    check_gemm(**gemm, {m, 4096, 1024, 0, 0, false}, false, seed++, false, false, 0);
+  }
   // Gemm::run takes it (or cuBLASLt where it is off) at a decode batch: same answer;
   // and cuBLASLt past the preferred range.
   check_gemm(**gemm, {48, 4096, 1024, 0, 0, false}, false, seed++);

@@ -46,6 +46,8 @@ class ModelRunner final : public Runner {
   Result<ProfileResult> load(const LoadModel& request) override;
   Status init_kv_cache(const InitKVCache& request) override;
   Result<ModelRunnerOutput> execute(const SchedulerOutput& step) override;
+  Status launch(const SchedulerOutput& step) override;
+  Status finish_into(ModelRunnerOutput& out) override;
   void set_lookahead(Lookahead lookahead) override { lookahead_ = std::move(lookahead); }
 
  private:
@@ -107,6 +109,21 @@ class ModelRunner final : public Runner {
     };
     std::vector<Slot> slots;
   } ahead_;
+  // The step between launch() and finish_into(): its output so far (request ids),
+  // when it started, and what finish needs to account for it.
+  using Clock = std::chrono::steady_clock;
+  static double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  }
+  struct Flight {
+    ModelRunnerOutput out;
+    bool active = false, ran = false;  // ran: it had tokens (a forward and maybe a draw)
+    Clock::time_point start, upload_start;
+    double host_s = 0;    // time in launch()
+    double sample_s = 0;  // of it, in the sampler's enqueue
+    int32_t bucket = 0;   // the graph it replayed (0: eager)
+  } flight_;
+  std::optional<Clock::time_point> last_wait_end_;  // the last step's (stats_.gap_seconds)
   // Declared after the KV cache and the model so that they are destroyed first.
   DecodeGraphs graphs_;
   // Decode steps over a shared prefix (inputs_.shared_prefix_len > 0, cascade attention
@@ -467,11 +484,12 @@ Status ModelRunner::fill_ahead(const SchedulerOutput& step) {
   return ok_status();
 }
 
-Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
-  using Clock = std::chrono::steady_clock;
+Status ModelRunner::launch(const SchedulerOutput& step) {
   const auto start = Clock::now();
-  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
   if (kv_.empty()) return make_error("not_initialised", "execute before init_kv_cache");
+  if (flight_.active)
+    return make_error("bad_step", "step " + std::to_string(step.step_id) + " launched before step " +
+                                      std::to_string(flight_.out.step_id) + " was finished");
   if (ahead_.valid && ahead_.step_id == step.step_id) {
     VELA_TRY(fill_ahead(step));  // built while the step before ran; now its placeholders
   } else {
@@ -482,18 +500,25 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     }
     VELA_TRY(prepare_inputs(step));
   }
-  ModelRunnerOutput out;
+  Flight& f = flight_;
+  f = Flight{};
+  f.start = start;
+  ModelRunnerOutput& out = f.out;
   out.step_id = step.step_id;
   out.request_ids.reserve(inputs_.requests.size());
   for (const RequestState* r : inputs_.requests) out.request_ids.push_back(r->request_id);
   out.sampled_token_ids.resize(inputs_.requests.size());
-  double sample_s = 0;  // inside the sampler: enqueue + wait for its tokens (counted as wait)
   if (inputs_.num_tokens() > 0) {
-    const auto upload_start = Clock::now();
+    f.ran = true;
+    f.upload_start = Clock::now();
+    if (last_wait_end_) {
+      stats_.gap_seconds += std::chrono::duration<double>(f.upload_start - *last_wait_end_).count();
+      ++stats_.gaps;
+    }
     auto timed_enqueue = [&](const Tensor& logits) {
       const auto t = Clock::now();
       auto enqueued = sample_enqueue(logits);
-      sample_s += seconds_since(t);
+      f.sample_s += seconds_since(t);
       return enqueued;
     };
     // A pure decode step (one token per sequence) that a captured graph holds replays
@@ -505,11 +530,11 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     const bool decode = inputs_.num_tokens() == num_seqs;
     const bool cascade = inputs_.shared_prefix_len > 0;
     DecodeGraphs& set = cascade ? cascade_graphs_ : graphs_;
-    const int32_t bucket = decode ? set.bucket_for(num_seqs) : 0;
-    if (bucket > 0) {
-      VELA_TRY(device_inputs_.upload(inputs_, bucket, cascade));
-      stats_.prep_seconds += std::chrono::duration<double>(upload_start - start).count();
-      VELA_TRY_ASSIGN(const Tensor logits, set.replay(bucket, ctx_.stream));
+    f.bucket = decode ? set.bucket_for(num_seqs) : 0;
+    if (f.bucket > 0) {
+      VELA_TRY(device_inputs_.upload(inputs_, f.bucket, cascade));
+      stats_.prep_seconds += std::chrono::duration<double>(f.upload_start - start).count();
+      VELA_TRY_ASSIGN(const Tensor logits, set.replay(f.bucket, ctx_.stream));
       ++stats_.graph_steps;
       if (cascade) ++stats_.cascade_graph_steps;
       if (!inputs_.sample_rows.empty() && comm_->rank() == 0) {
@@ -521,7 +546,7 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
       }
     } else {
       VELA_TRY_ASSIGN(const ForwardBatch batch, device_inputs_.upload(inputs_));
-      stats_.prep_seconds += std::chrono::duration<double>(upload_start - start).count();
+      stats_.prep_seconds += std::chrono::duration<double>(f.upload_start - start).count();
       Tensor hidden = model_->forward(batch, kv_);
       ++stats_.eager_steps;
       stats_.eager_tokens += uint64_t(inputs_.num_tokens());
@@ -534,9 +559,22 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
         }
       }
     }
-    // The scheduled tokens are in the KV cache once this step's work is done; the
-    // next step's inputs (built now, if the driver already has that step) count on it.
-    batch_.advance(inputs_);
+  }
+  // The scheduled tokens are in the KV cache once this step's work is done; the next
+  // step's inputs (built in finish(), if the driver already has that step) count on it.
+  batch_.advance(inputs_);
+  f.active = true;
+  f.host_s = seconds_since(start);
+  return ok_status();
+}
+
+Status ModelRunner::finish_into(ModelRunnerOutput& result) {
+  if (!flight_.active) return make_error("not_launched", "finish without a launched step");
+  Flight& f = flight_;
+  f.active = false;
+  const auto finish_start = Clock::now();
+  ModelRunnerOutput& out = f.out;
+  if (f.ran) {
     // While the device runs this step: the next step's host inputs. The driver
     // usually sends it a little after this step started (it schedules it when the
     // step before's output arrives), so ask again while the device is still busy,
@@ -551,7 +589,7 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
         next = lookahead_();
       }
       poll_s = seconds_since(poll_start);
-      if (next != nullptr && next->step_id != step.step_id) {
+      if (next != nullptr && next->step_id != out.step_id) {
         const auto t = Clock::now();
         prepare_ahead(*next);
         ahead_s = seconds_since(t);
@@ -563,20 +601,34 @@ Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
     // peers: one that died or stopped fails the step instead of hanging it.
     const auto collect_start = Clock::now();
     VELA_TRY(sample_collect(out));
-    sample_s += seconds_since(collect_start);
+    const double collect_s = seconds_since(collect_start);
     const auto wait_start = Clock::now();
     VELA_TRY(comm_->wait(ctx_.stream));
     VELA_TRY(runtime_->synchronize());
-    const double wait_s = seconds_since(wait_start);
-    (bucket > 0 ? stats_.graph_step_seconds : stats_.eager_step_seconds) += seconds_since(upload_start) - ahead_s;
-    // Launch: from the upload to the final wait, less the sampler (enqueue + its wait).
-    stats_.launch_seconds += std::chrono::duration<double>(wait_start - upload_start).count() - sample_s - ahead_s - poll_s;
-    stats_.wait_seconds += wait_s + sample_s + poll_s;
-  } else {
-    batch_.advance(inputs_);
+    last_wait_end_ = Clock::now();
+    const double wait_s = std::chrono::duration<double>(*last_wait_end_ - wait_start).count();
+    // The runner's time on the step (its two halves; what the driver did between them
+    // ran beside the device), less the next step's inputs built ahead.
+    const double finish_s = seconds_since(finish_start);
+    const double launch_half = f.host_s - std::chrono::duration<double>(f.upload_start - f.start).count();
+    (f.bucket > 0 ? stats_.graph_step_seconds : stats_.eager_step_seconds) += launch_half + finish_s - ahead_s;
+    // Launch: from the upload to the final wait, less the sampler (enqueue + its wait),
+    // the lookahead and the time between the halves.
+    const double finish_other =
+        std::chrono::duration<double>(wait_start - finish_start).count() - collect_s - ahead_s - poll_s;
+    stats_.launch_seconds += launch_half - f.sample_s + finish_other;
+    stats_.wait_seconds += wait_s + f.sample_s + collect_s + poll_s;
   }
-  out.execute_time_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+  out.execute_time_ns = int64_t((f.host_s + seconds_since(finish_start)) * 1e9);
   stats_.execute_seconds += double(out.execute_time_ns) * 1e-9;
+  std::swap(result, out);
+  return ok_status();
+}
+
+Result<ModelRunnerOutput> ModelRunner::execute(const SchedulerOutput& step) {
+  VELA_TRY(launch(step));
+  ModelRunnerOutput out;
+  VELA_TRY(finish_into(out));
   return out;
 }
 

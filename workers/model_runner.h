@@ -48,6 +48,11 @@ struct ModelRunnerStats {
   // decode steps and eager ones (prefill / mixed), and the tokens the eager ones ran.
   double graph_step_seconds = 0, eager_step_seconds = 0;
   uint64_t eager_tokens = 0;
+  // The host between steps: from the end of a step's final wait to the next step's
+  // upload, summed over the steps that had one before them; the device has nothing
+  // of ours to run then (engine time not hidden behind it).
+  double gap_seconds = 0;
+  uint64_t gaps = 0;
 };
 
 // comm: this rank's collectives; nullptr means a single rank.

@@ -5,6 +5,7 @@
 // the GPU tests run the same scenarios on their device.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -34,6 +35,10 @@ struct EngineTarget {
   // config.scheduler.async_scheduling: two steps in flight, the runner filling the
   // placeholders of the step before. Off here so each test names the mode it covers.
   bool async_scheduling = false;
+  // In process, with async scheduling: a step launched while the one before still runs
+  // (its inputs built then); false sets VELA_INPROCESS_OVERLAP=0 for the engine's
+  // creation (one step at a time).
+  bool overlap = true;
   // > 1: the engine drives that many worker processes (Gloo on the CPU; NCCL with
   // rank i on cuda:i when device is a GPU).
   int tensor_parallel_size = 1;
@@ -65,7 +70,9 @@ inline void run_scenario(const std::string& model, const Scenario& s, const Engi
   }
   auto resolved = resolve_model_paths(config);
   REQUIRE(resolved.ok());
+  if (!target.overlap) ::setenv("VELA_INPROCESS_OVERLAP", "0", 1);
   auto engine = LLMEngine::create(*resolved);
+  if (!target.overlap) ::unsetenv("VELA_INPROCESS_OVERLAP");
   if (!engine) FAIL(engine.error().message);
   LLMEngine& e = **engine;
 
@@ -123,6 +130,15 @@ inline void run_scenario(const std::string& model, const Scenario& s, const Engi
   CHECK((rs->eager_steps == 0) == (rs->eager_step_seconds == 0.0));
   CHECK((rs->graph_steps == 0) == (rs->graph_step_seconds == 0.0));
   CHECK(rs->eager_step_seconds + rs->graph_step_seconds <= rs->execute_seconds);
+  // With async scheduling the in-process executor submits a step while the one before
+  // still runs: the runner builds its inputs then (the lookahead), and the tokens above
+  // still match; without it, one step at a time, nothing is built ahead.
+  const uint64_t steps = rs->graph_steps + rs->eager_steps;
+  // Every step after the first had a host gap before its upload (vela bench's host share).
+  CHECK(rs->gaps + 1 == steps);
+  CHECK(rs->gap_seconds >= 0.0);
+  if (target.async_scheduling && target.overlap && steps > 2) CHECK(rs->ahead_steps > 0);
+  if (!target.async_scheduling || !target.overlap) CHECK(rs->ahead_steps == 0);
   if (target.device != "cpu" && !target.enforce_eager) {
     INFO("decode CUDA graphs: " << rs->graphs_captured << " captured, " << rs->graph_steps << " steps replayed, "
                                 << rs->eager_steps << " eager");

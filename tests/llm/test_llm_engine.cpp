@@ -45,6 +45,18 @@ TEST_CASE("the in-process engine with async scheduling reproduces HF greedy toke
     }
 }
 
+// The same with every step finished inside its submit (VELA_INPROCESS_OVERLAP=0, the
+// executor's order before steps overlapped): nothing is built ahead, the same tokens.
+TEST_CASE("the in-process engine with async scheduling, one step at a time, reproduces HF greedy tokens",
+          "[golden][async]") {
+  testing::EngineTarget serial;
+  serial.async_scheduling = true;
+  serial.overlap = false;
+  for (const auto& s : kScenarios) {
+    DYNAMIC_SECTION("qwen3-tiny: " << s.name) { testing::run_scenario("qwen3-tiny", s, serial); }
+  }
+}
+
 // At tensor_parallel_size 2 the same engine drives two vela-worker processes
 // (Gloo between them): the startup, the steps and the tokens are those of `vela serve`.
 TEST_CASE("the engine at TP=2 (worker processes) reproduces HF greedy tokens", "[golden][tp]") {

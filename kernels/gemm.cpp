@@ -125,8 +125,8 @@ class CublasLtGemm final : public Gemm {
     // 256 even in isolation (41 vs 41 us a layer) and slower in the model (P1's graph
     // steps 4.1-4.3 vs 3.7 ms with VELA_SKINNY_ROWS=256); on Llama-3.1-8B's matrices
     // cuBLASLt is as fast or faster. So the rest stays there.
-    if (skinny_ && skinny_gemm_enabled() && args.m <= skinny_preferred_rows() && args.n * args.k <= kSkinnyPreferredWeights &&
-        skinny_gemm_supported(args)) {
+    if (skinny_ && skinny_gemm_enabled() && args.m <= skinny_preferred_rows() &&
+        args.n * args.k <= kSkinnyPreferredWeights && skinny_gemm_supported(args)) {
       if (const cudaError_t e = skinny_gemm(args, stream); e != cudaSuccess)
         return make_error("cuda", std::string("skinny GEMM launch failed: ") + cudaGetErrorString(e) + " for GEMM " +
                                       shape_text(key));

@@ -39,7 +39,8 @@ class Runner {
   // Default (runners that have nothing to overlap): launch runs execute() and keeps
   // its output for finish_into().
   virtual Status launch(const SchedulerOutput& step) {
-    if (launched_) return make_error("bad_step", "step " + std::to_string(step.step_id) + " launched before the last was finished");
+    if (launched_)
+      return make_error("bad_step", "step " + std::to_string(step.step_id) + " launched before the last was finished");
     VELA_TRY_ASSIGN(launched_out_, execute(step));
     launched_ = true;
     return ok_status();

@@ -120,11 +120,11 @@ class CublasLtGemm final : public Gemm {
     // Decode batches of small weights: the wgmma kernel (gemm_skinny.cu). Where it
     // pays, measured (bench_linear_gpu, H200): m <= 64 on matrices of <= 8M weights
     // (Qwen3-0.6B's: 5.4-8.6 us against cuBLASLt's 7.0-14.3), and in W1 with 32
-    // sequences (graph steps 1.73 vs 1.81 ms, +4.1% output tok/s). At m = 65-128 it is faster in isolation too (32
-    // vs 40 us a layer) but W1 with it there was even (25,893 vs 25,952 tok/s); at m =
-    // 256 even in isolation (41 vs 41 us a layer) and slower in the model (P1's graph
-    // steps 4.1-4.3 vs 3.7 ms with VELA_SKINNY_ROWS=256); on Llama-3.1-8B's matrices
-    // cuBLASLt is as fast or faster. So the rest stays there.
+    // sequences (graph steps 1.73 vs 1.81 ms, +4.1% output tok/s). At m = 65-128 it is
+    // faster in isolation too (32 vs 40 us a layer) but W1 with it there was even
+    // (25,893 vs 25,952 tok/s); at m = 256 even in isolation (41 vs 41 us a layer) and
+    // slower in the model (P1's graph steps 4.0-4.3 vs 3.7 ms with VELA_SKINNY_ROWS=256);
+    // on Llama-3.1-8B's matrices cuBLASLt is as fast or faster. So the rest stays there.
     if (skinny_ && skinny_gemm_enabled() && args.m <= skinny_preferred_rows() &&
         args.n * args.k <= kSkinnyPreferredWeights && skinny_gemm_supported(args)) {
       if (const cudaError_t e = skinny_gemm(args, stream); e != cudaSuccess)

@@ -43,9 +43,11 @@ struct ModelRunnerStats {
   // behind the device; not in prep_seconds).
   uint64_t ahead_steps = 0;
   double ahead_seconds = 0;
-  // Per kind of step, from the upload to the end of the final wait (launch + wait, the
-  // span the device works on it): where a workload's time goes between replayed
-  // decode steps and eager ones (prefill / mixed), and the tokens the eager ones ran.
+  // Per kind of step, the runner's time from the upload to the end of the final wait
+  // (launch + wait; where the driver works between launch() and finish_into(), as the
+  // in-process executor does, that time is not in it, though the device runs the step
+  // meanwhile): where a workload's time goes between replayed decode steps and eager
+  // ones (prefill / mixed), and the tokens the eager ones ran.
   double graph_step_seconds = 0, eager_step_seconds = 0;
   uint64_t eager_tokens = 0;
   // The host between steps: from the end of a step's final wait to the next step's

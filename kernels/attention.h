@@ -84,6 +84,18 @@ struct PagedAttentionParams {
   // of a prefill step read the shared keys once, not once each. Ignored for a
   // decode batch (every sequence shares them).
   int32_t shared_prefix_seqs = 0;
+  // The cascade's shared pass beside the own-key pass: when side_stream is set (with
+  // both events), the launcher forks it there (recording side_fork on the stream of
+  // the call, joining through side_join before the combine) and launches the shared
+  // pass at side_priority, so its tensor-core work takes the SM slots the own-key
+  // pass (bound by HBM bandwidth) frees instead of waiting for that pass to end.
+  // Captured into a graph, the fork and join are edges and the priority a node
+  // attribute (instantiate with cudaGraphInstantiateFlagUseNodePriority). Null: the
+  // two passes one after the other on the stream of the call.
+  cudaStream_t side_stream = nullptr;
+  cudaEvent_t side_fork = nullptr;
+  cudaEvent_t side_join = nullptr;
+  int side_priority = 0;
 };
 
 // What paged_attention would launch for p (host only, nothing runs): for tests and

@@ -61,15 +61,28 @@ __device__ __forceinline__ void allow_dependents() {
 #endif
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...) in thread-block clusters of `cluster`
-// CTAs (1 x 1 x 1: no cluster attribute), with the PDL attribute when pdl_enabled().
-// Returns the launch's error.
+// How a kernel is launched: a thread-block cluster (1 x 1 x 1: none), programmatic
+// dependent launch (on unless the stream is the legacy one or VELA_PDL=0), and a
+// scheduling priority (0: the stream's).
+struct LaunchOpts {
+  dim3 cluster = dim3(1, 1, 1);
+  bool pdl = true;
+  int priority = 0;
+};
+
+// kernel<<<grid, block, smem, stream>>>(args...) as opts say. Returns the launch's error.
 template <typename... Params, typename... Args>
-cudaError_t launch_kernel_clustered(void (*kernel)(Params...), dim3 grid, dim3 cluster, dim3 block, size_t smem,
-                                    cudaStream_t stream, Args&&... args) {
-  cudaLaunchAttribute attr[2];
+cudaError_t launch_kernel_opts(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                               const LaunchOpts& opts, Args&&... args) {
+  cudaLaunchAttribute attr[3];
   unsigned n = 0;
-  if (stream != nullptr && pdl_enabled()) {  // not on the legacy stream
+  const dim3 cluster = opts.cluster;
+  if (opts.priority != 0) {
+    attr[n].id = cudaLaunchAttributePriority;
+    attr[n].val.priority = opts.priority;
+    ++n;
+  }
+  if (opts.pdl && stream != nullptr && pdl_enabled()) {  // not on the legacy stream
     attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr[n].val.programmaticStreamSerializationAllowed = 1;
     ++n;
@@ -89,6 +102,15 @@ cudaError_t launch_kernel_clustered(void (*kernel)(Params...), dim3 grid, dim3 c
   cfg.attrs = attr;
   cfg.numAttrs = n;
   return cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(std::forward<Args>(args))...);
+}
+
+// In thread-block clusters of `cluster` CTAs, with PDL.
+template <typename... Params, typename... Args>
+cudaError_t launch_kernel_clustered(void (*kernel)(Params...), dim3 grid, dim3 cluster, dim3 block, size_t smem,
+                                    cudaStream_t stream, Args&&... args) {
+  LaunchOpts opts;
+  opts.cluster = cluster;
+  return launch_kernel_opts(kernel, grid, block, smem, stream, opts, std::forward<Args>(args)...);
 }
 
 // kernel<<<grid, block, smem, stream>>>(args...), with the PDL attribute when

@@ -137,8 +137,26 @@ cudaError_t run(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStrea
       e = mma ? launch_decode_mma<HD, G>(p, plan, stream) : launch_decode<HD, G>(p, plan, stream);
     return e;
   }
-  cudaError_t e = mma ? launch_decode_mma<HD, G>(p, plan, stream) : launch_decode<HD, G>(p, plan, stream);
-  if (e == cudaSuccess && plan.prefix_splits > 0) e = launch_shared_prefix<HD, G>(p, plan, stream);
+  // Cascade with a side stream: the shared pass forks there (after what the stream
+  // has so far: the step's q and cache writes) and joins before the combine; the
+  // own-key pass goes first on the stream, so its CTAs (kept resident early by PDL)
+  // fill the SMs and the shared pass's higher-priority CTAs take each slot they free.
+  // The two write disjoint partial rows.
+  const bool side = plan.prefix_splits > 0 && p.side_stream != nullptr && p.side_fork != nullptr &&
+                    p.side_join != nullptr;
+  cudaError_t e = cudaSuccess;
+  if (side) {
+    e = cudaEventRecord(p.side_fork, stream);
+    if (e == cudaSuccess) e = cudaStreamWaitEvent(p.side_stream, p.side_fork, 0);
+    if (e != cudaSuccess) return e;
+  }
+  e = mma ? launch_decode_mma<HD, G>(p, plan, stream) : launch_decode<HD, G>(p, plan, stream);
+  if (e == cudaSuccess && plan.prefix_splits > 0)
+    e = launch_shared_prefix<HD, G>(p, plan, side ? p.side_stream : stream, side);
+  if (e == cudaSuccess && side) {
+    e = cudaEventRecord(p.side_join, p.side_stream);
+    if (e == cudaSuccess) e = cudaStreamWaitEvent(stream, p.side_join, 0);
+  }
   if (e != cudaSuccess) return e;
   if (plan.num_splits > 1 || plan.prefix_splits > 0) return launch_combine<HD>(p, plan, stream);
   return cudaSuccess;

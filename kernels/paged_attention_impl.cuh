@@ -154,8 +154,10 @@ cudaError_t launch_combine(const PagedAttentionParams<bf16>& p, const Plan& plan
 template <int HD, int G>
 cudaError_t launch_prefill(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
 // The cascade's shared pass: every decode row's G heads over keys [0, prefix_len).
+// side: launched on p.side_stream (its priority, no PDL).
 template <int HD, int G>
-cudaError_t launch_shared_prefix(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
+cudaError_t launch_shared_prefix(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream,
+                                 bool side);
 
 // ---- device helpers ------------------------------------------------------------
 

@@ -397,10 +397,12 @@ bool use_wgmma(const PagedAttentionParams<bf16>& p) {
 
 // The kernel's dynamic shared memory is over the 48 KB default (launch.cuh).
 template <int HD, int G, bool kShared, bool kWg>
-cudaError_t launch_one(dim3 grid, const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t launch_one(dim3 grid, const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream,
+                       const LaunchOpts& opts) {
   if (auto e = allow_dynamic_smem<prefill_kernel<HD, G, kShared, kWg>>(prefill_smem_bytes<HD>()); e != cudaSuccess)
     return e;
-  launch_kernel(prefill_kernel<HD, G, kShared, kWg>, grid, dim3(kThreads), prefill_smem_bytes<HD>(), stream, p, plan);
+  launch_kernel_opts(prefill_kernel<HD, G, kShared, kWg>, grid, dim3(kThreads), prefill_smem_bytes<HD>(), stream, opts,
+                     p, plan);
   return cudaGetLastError();
 }
 
@@ -410,21 +412,29 @@ template <int HD, int G>
 cudaError_t launch_prefill(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   const int64_t row_tiles = (int64_t(p.max_query_len) * G + kTileRows - 1) / kTileRows;
   dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
-  return use_wgmma<HD>(p) ? launch_one<HD, G, false, true>(grid, p, plan, stream)
-                          : launch_one<HD, G, false, false>(grid, p, plan, stream);
+  return use_wgmma<HD>(p) ? launch_one<HD, G, false, true>(grid, p, plan, stream, LaunchOpts{})
+                          : launch_one<HD, G, false, false>(grid, p, plan, stream, LaunchOpts{});
 }
 
 template <int HD, int G>
-cudaError_t launch_shared_prefix(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t launch_shared_prefix(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream,
+                                 bool side) {
   const int64_t row_tiles = (int64_t(p.num_tokens) * G + kTileRows - 1) / kTileRows;
   dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(plan.prefix_splits));
-  return use_wgmma<HD>(p) ? launch_one<HD, G, true, true>(grid, p, plan, stream)
-                          : launch_one<HD, G, true, false>(grid, p, plan, stream);
+  // On the side stream: at its priority, and without PDL (its predecessor there is the
+  // last layer's pass; what it waits for is the fork).
+  LaunchOpts opts;
+  if (side) {
+    opts.pdl = false;
+    opts.priority = p.side_priority;
+  }
+  return use_wgmma<HD>(p) ? launch_one<HD, G, true, true>(grid, p, plan, stream, opts)
+                          : launch_one<HD, G, true, false>(grid, p, plan, stream, opts);
 }
 
 #define VELA_PREFILL_ONE(HD, G)                                                                     \
   template cudaError_t launch_prefill<HD, G>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_shared_prefix<HD, G>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);
+  template cudaError_t launch_shared_prefix<HD, G>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t, bool);
 #define VELA_PREFILL_INSTANTIATE(HD)                                                                   \
   VELA_PREFILL_ONE(HD, 1) VELA_PREFILL_ONE(HD, 2) VELA_PREFILL_ONE(HD, 3) VELA_PREFILL_ONE(HD, 4)      \
   VELA_PREFILL_ONE(HD, 5) VELA_PREFILL_ONE(HD, 6) VELA_PREFILL_ONE(HD, 7) VELA_PREFILL_ONE(HD, 8)

@@ -13,6 +13,7 @@
 #include "model/tensor.h"
 
 struct CUstream_st;  // cudaStream_t without the CUDA headers
+struct CUevent_st;   // cudaEvent_t
 
 namespace vela {
 
@@ -25,6 +26,13 @@ struct DeviceContext {
   DType dtype = DType::kF32;         // weights and activations (CPU: F32; CUDA: BF16, or F32 if asked)
   CUstream_st* stream = nullptr;     // CUDA: every op and copy of the model runs on it
   kernels::Gemm* gemm = nullptr;     // CUDA: cuBLASLt handle, workspace, algorithm cache
+  // CUDA: a second stream (the device's highest priority) and two events, forked from
+  // and joined back to `stream` inside an op, for work that runs beside the op's main
+  // kernel (the cascade's shared pass beside the own-key pass). Null: none, serial.
+  CUstream_st* side_stream = nullptr;
+  CUevent_st* side_fork = nullptr;
+  CUevent_st* side_join = nullptr;
+  int side_priority = 0;
   bool is_cuda() const { return device.type == DeviceType::kCUDA; }
   static DeviceContext cpu() { return {}; }
 };

@@ -53,7 +53,14 @@ Status DecodeGraphs::capture(int32_t batch, CUstream_st* stream, const std::func
                       err);
   }
   cudaGraphExec_t exec = nullptr;
-  err = cudaGraphInstantiate(&exec, graph, 0);
+  // Per-node priorities (the cascade's shared pass runs at the side stream's); without
+  // them if this driver refuses the flag (the graph is the same, only less eager to
+  // interleave the two passes).
+  err = cudaGraphInstantiate(&exec, graph, cudaGraphInstantiateFlagUseNodePriority);
+  if (err == cudaErrorInvalidValue || err == cudaErrorNotSupported) {
+    (void)cudaGetLastError();
+    err = cudaGraphInstantiate(&exec, graph, 0);
+  }
   cudaGraphDestroy(graph);  // the executable graph is all a replay needs
   if (err != cudaSuccess) return cuda_error(at + ": cudaGraphInstantiate", err);
   // Upload now, so the first replay does not pay for it.

@@ -3,8 +3,10 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <new>
 #include <string>
+#include <string_view>
 
 #include "kernels/gemm.h"
 
@@ -31,10 +33,16 @@ class DeviceOutOfMemory final : public std::bad_alloc {
   std::string message_;
 };
 
+// Off until measured on the GPU (docs/PERF_NOTES.md, eleventh session).
+constexpr bool kSideStreamByDefault = false;
+
 class CudaRuntime final : public DeviceRuntime {
  public:
   ~CudaRuntime() override {
     gemm_.reset();
+    if (side_fork_ != nullptr) cudaEventDestroy(side_fork_);
+    if (side_join_ != nullptr) cudaEventDestroy(side_join_);
+    if (side_stream_ != nullptr) cudaStreamDestroy(side_stream_);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
   static Result<std::unique_ptr<DeviceRuntime>> open(int index, DType dtype) {
@@ -55,6 +63,24 @@ class CudaRuntime final : public DeviceRuntime {
     if ((err = cudaStreamCreateWithFlags(&rt->stream_, cudaStreamNonBlocking)) != cudaSuccess)
       return cuda_error("cudaStreamCreate", err);
     VELA_TRY_ASSIGN(rt->gemm_, kernels::Gemm::create());
+    // The side stream at the device's highest priority (ops that fork work beside
+    // their main kernel: DeviceContext). VELA_CASCADE_SIDE_STREAM=1 / 0 turns it on /
+    // off; unset: kSideStreamByDefault.
+    const char* side_env = std::getenv("VELA_CASCADE_SIDE_STREAM");
+    if (side_env == nullptr ? kSideStreamByDefault : std::string_view(side_env) != "0") {
+      int least = 0, greatest = 0;
+      if ((err = cudaDeviceGetStreamPriorityRange(&least, &greatest)) != cudaSuccess)
+        return cuda_error("cudaDeviceGetStreamPriorityRange", err);
+      if ((err = cudaStreamCreateWithPriority(&rt->side_stream_, cudaStreamNonBlocking, greatest)) != cudaSuccess)
+        return cuda_error("cudaStreamCreateWithPriority", err);
+      if ((err = cudaEventCreateWithFlags(&rt->side_fork_, cudaEventDisableTiming)) != cudaSuccess ||
+          (err = cudaEventCreateWithFlags(&rt->side_join_, cudaEventDisableTiming)) != cudaSuccess)
+        return cuda_error("cudaEventCreate", err);
+      rt->ctx_.side_stream = rt->side_stream_;
+      rt->ctx_.side_fork = rt->side_fork_;
+      rt->ctx_.side_join = rt->side_join_;
+      rt->ctx_.side_priority = greatest;
+    }
     rt->ctx_.device = Device{DeviceType::kCUDA, index};
     rt->ctx_.dtype = dtype;
     rt->ctx_.stream = rt->stream_;
@@ -81,6 +107,8 @@ class CudaRuntime final : public DeviceRuntime {
   CudaRuntime() = default;
   DeviceContext ctx_;
   cudaStream_t stream_ = nullptr;
+  cudaStream_t side_stream_ = nullptr;
+  cudaEvent_t side_fork_ = nullptr, side_join_ = nullptr;
   std::unique_ptr<kernels::Gemm> gemm_;
   std::string name_;
   size_t total_ = 0;

@@ -82,6 +82,10 @@ struct Options {
   // over the shared prefix (PagedAttentionParams::shared_prefix_seqs): they must take
   // the cascade as a decode batch of their own.
   int32_t shared_prefix_seqs = 0;
+  // Run again with the cascade's shared pass on a side stream (PagedAttentionParams::
+  // side_stream, at the device's highest priority, forked from and joined to a
+  // non-blocking stream with PDL on): the output must equal the serial run's bit for bit.
+  bool side_stream = false;
 };
 
 using vela::testing::HostOf;
@@ -206,6 +210,39 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   CUDA_OK(vela::kernels::paged_attention(p, nullptr));
   CUDA_OK(cudaDeviceSynchronize());
   std::vector<HostOf<Elem>> out_h = out_d.download();
+  if constexpr (!kF32) {
+    if (opt.side_stream) {
+      REQUIRE(plan.prefix_splits > 0);
+      int least = 0, greatest = 0;
+      CUDA_OK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+      cudaStream_t main_s = nullptr, side_s = nullptr;
+      cudaEvent_t fork = nullptr, join = nullptr;
+      CUDA_OK(cudaStreamCreateWithFlags(&main_s, cudaStreamNonBlocking));
+      CUDA_OK(cudaStreamCreateWithPriority(&side_s, cudaStreamNonBlocking, greatest));
+      CUDA_OK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+      CUDA_OK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
+      auto side = p;
+      side.side_stream = side_s;
+      side.side_fork = fork;
+      side.side_join = join;
+      side.side_priority = greatest;
+      CUDA_OK(cudaMemset(out_d.get(), 0xFF, out_d.bytes()));
+      if (ws_bytes > 0) CUDA_OK(cudaMemset(ws_d.get(), 0xFF, ws_bytes));
+      CUDA_OK(cudaDeviceSynchronize());
+      CUDA_OK(vela::kernels::paged_attention(side, main_s));
+      CUDA_OK(cudaStreamSynchronize(main_s));
+      const std::vector<HostOf<Elem>> side_h = out_d.download();
+      int64_t differ = 0;
+      for (size_t i = 0; i < out_h.size(); ++i) differ += std::memcmp(&out_h[i], &side_h[i], sizeof(out_h[i])) != 0;
+      std::printf("  the shared pass on a side stream: %lld of %zu outputs differ from the serial run\n",
+                  (long long)differ, out_h.size());
+      cudaEventDestroy(fork);
+      cudaEventDestroy(join);
+      cudaStreamDestroy(side_s);
+      cudaStreamDestroy(main_s);
+      REQUIRE(differ == 0);
+    }
+  }
 
   // CPU reference on the same values in fp32.
   Tensor q_ref = Tensor::zeros({T, nq, hd}, DType::kF32);
@@ -564,6 +601,16 @@ TEST_CASE("paged attention decode with a prefix shared by the batch: cascade (sh
   peaky.q_range = 30.0f;
   peaky.shared_prefix_blocks = 40;
   check_attention({8, 2, 128, 16}, decode_q(16), lens_after(640, 16, 100), seed++, peaky);
+  // The shared pass beside the own-key pass on a side stream: P1's shape, few
+  // sequences (own keys split too), the 8B shape, the CUDA-core decode kernel.
+  Options side = c;
+  side.side_stream = true;
+  check_attention({16, 8, 128, 16}, decode_q(256), lens_after(2048, 256, 264), seed++, side);
+  check_attention({16, 8, 128, 16}, decode_q(8), lens_after(2048, 8, 3000), seed++, side);
+  check_attention(kLlama8B, decode_q(64), lens_after(2048, 64, 500), seed++, side);
+  side.decode_kernel = DecodeKernel::kCudaCores;
+  side.shared_prefix_blocks = 21;
+  check_attention({4, 2, 128, 32}, decode_q(12), lens_after(672, 12, 700), seed++, side);
   // Declined, same result: a graph-bounded launch, and no workspace.
   Options graph;
   graph.shared_prefix_blocks = 32;
@@ -655,4 +702,11 @@ TEST_CASE("paged attention decode: a graph's cascade, the shared prefix's length
   zero.shared_prefix_blocks = 32;
   zero.device_prefix_len = 0;  // the blocks are shared, but the step says no prefix
   check_attention({16, 8, 128, 16}, decode_q(16), lens_after(512, 16, 50), seed++, zero);
+  // The same with the shared pass on a side stream (what the model's graphs capture).
+  Options side = g;
+  side.side_stream = true;
+  check_attention({16, 8, 128, 16}, decode_q(256), lens_after(2048, 256, 264), seed++, side);
+  side.shared_prefix_blocks = 32;
+  side.device_prefix_len = 0;
+  check_attention({16, 8, 128, 16}, decode_q(16), lens_after(512, 16, 50), seed++, side);
 }

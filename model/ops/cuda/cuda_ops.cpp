@@ -338,6 +338,10 @@ void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCac
     p.scale = scale;
     p.workspace = workspace.defined() ? workspace.raw_data() : nullptr;
     p.workspace_bytes = workspace.defined() ? workspace.nbytes() : 0;
+    p.side_stream = reinterpret_cast<cudaStream_t>(ctx.side_stream);
+    p.side_fork = reinterpret_cast<cudaEvent_t>(ctx.side_fork);
+    p.side_join = reinterpret_cast<cudaEvent_t>(ctx.side_join);
+    p.side_priority = ctx.side_priority;
     check(kernels::paged_attention(p, stream_of(ctx)), "paged_attention");
   });
 }

@@ -34,7 +34,8 @@ Error cuda_error(const std::string& what, cudaError_t err) {
 }
 }  // namespace
 
-Status DecodeGraphs::capture(int32_t batch, CUstream_st* stream, const std::function<Tensor()>& body) {
+Status DecodeGraphs::capture(int32_t batch, CUstream_st* stream, const std::function<Tensor()>& body,
+                             bool node_priority) {
   const std::string at = "CUDA graph of the decode step at batch " + std::to_string(batch);
   if (batch < 1 || bucket_for(batch) == batch) return make_error("cuda_graph", at + ": bad or repeated size");
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
@@ -53,14 +54,7 @@ Status DecodeGraphs::capture(int32_t batch, CUstream_st* stream, const std::func
                       err);
   }
   cudaGraphExec_t exec = nullptr;
-  // Per-node priorities (the cascade's shared pass runs at the side stream's); without
-  // them if this driver refuses the flag (the graph is the same, only less eager to
-  // interleave the two passes).
-  err = cudaGraphInstantiate(&exec, graph, cudaGraphInstantiateFlagUseNodePriority);
-  if (err == cudaErrorInvalidValue || err == cudaErrorNotSupported) {
-    (void)cudaGetLastError();
-    err = cudaGraphInstantiate(&exec, graph, 0);
-  }
+  err = cudaGraphInstantiate(&exec, graph, node_priority ? cudaGraphInstantiateFlagUseNodePriority : 0);
   cudaGraphDestroy(graph);  // the executable graph is all a replay needs
   if (err != cudaSuccess) return cuda_error(at + ": cudaGraphInstantiate", err);
   // Upload now, so the first replay does not pay for it.
@@ -98,7 +92,7 @@ void DecodeGraphs::clear() {
 
 #else  // CPU-only build: nothing is ever captured.
 
-Status DecodeGraphs::capture(int32_t batch, CUstream_st*, const std::function<Tensor()>&) {
+Status DecodeGraphs::capture(int32_t batch, CUstream_st*, const std::function<Tensor()>&, bool) {
   return make_error("cuda_graph", "CUDA graph at batch " + std::to_string(batch) + ": this build has no CUDA");
 }
 Result<Tensor> DecodeGraphs::replay(int32_t batch, CUstream_st*) {

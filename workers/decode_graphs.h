@@ -50,8 +50,10 @@ class DecodeGraphs {
 
   // Captures what `body` enqueues on `stream` as the graph of `batch` (sizes in any
   // order; one graph per size). body returns the output tensor (the logits), whose
-  // address replay() hands back. Errors name the size and CUDA's reason.
-  Status capture(int32_t batch, CUstream_st* stream, const std::function<Tensor()>& body);
+  // address replay() hands back. node_priority: instantiate with per-node priorities
+  // (work forked onto DeviceContext::side_stream runs at that stream's). Errors name
+  // the size and CUDA's reason.
+  Status capture(int32_t batch, CUstream_st* stream, const std::function<Tensor()>& body, bool node_priority = false);
   // Enqueues the graph of `batch` (a size from bucket_for) on stream; returns the
   // output tensor captured with it, valid once the stream reaches this point.
   Result<Tensor> replay(int32_t batch, CUstream_st* stream);

@@ -322,7 +322,7 @@ Status ModelRunner::capture_decode_graphs() {
       body();  // warm-up
       if (auto synced = runtime_->synchronize(); !synced)
         return make_error("cuda_graph", "warm-up of the " + what + " before its capture: " + synced.error().message);
-      auto captured = set.capture(b, stream, body);
+      auto captured = set.capture(b, stream, body, /*node_priority=*/ctx_.side_stream != nullptr);
       if (!captured)
         return make_error(captured.error().code, runtime_->description() + ": " + what + ": " +
                                                      captured.error().message +

@@ -26,13 +26,19 @@ enum class DecodeKernel : uint8_t {
 };
 
 // Which instructions the prefill / mixed-batch kernel (and the cascade's shared pass)
-// multiply with. kAuto: Hopper's wgmma on sm_90 at head dim 128 unless
-// VELA_PREFILL_WGMMA=0, else mma.sync; tests and bench_attention_gpu pin one to check
-// or time both.
+// multiply with. kAuto: on sm_90 at head dim 128 the warp-specialized kernel for
+// prefill (unless VELA_PREFILL_WS=0) and the one-warpgroup wgmma kernel for the
+// shared pass (VELA_SHARED_WS=1: the warp-specialized one); with VELA_PREFILL_WS=0
+// wgmma for both unless VELA_PREFILL_WGMMA=0; else mma.sync. Tests and
+// bench_attention_gpu pin one to check or time each.
 enum class PrefillKernel : uint8_t {
   kAuto,
   kMmaSync,  // mma.sync m16n8k16 per warp, K / V fragments through ldmatrix
   kWgmma,    // warpgroup MMA (sm_90 only; elsewhere mma.sync)
+  // Warp-specialized wgmma (sm_90, head dim 128, num_blocks set, blocks of >= 16 keys;
+  // elsewhere kWgmma's choice): a TMA producer warpgroup and two consumer warpgroups
+  // sharing each K / V tile.
+  kWarpSpecialized,
 };
 
 template <class T>
@@ -41,6 +47,7 @@ struct PagedAttentionParams {
   int64_t q_token_stride = 0;
   const T* k_cache = nullptr;  // [num_blocks, block_size, nk, hd]
   const T* v_cache = nullptr;
+  int64_t num_blocks = 0;  // blocks in k_cache / v_cache (0: unknown; the TMA kernel needs it)
   const int32_t* block_tables = nullptr;  // [num_seqs, block_table_stride]
   int32_t block_table_stride = 0;
   const int32_t* query_start_loc = nullptr;  // [num_seqs + 1]

@@ -10,6 +10,10 @@
 #include "kernels/async_copy.cuh"
 #include "kernels/attention.h"
 
+namespace vela::kernels {
+struct LaunchOpts;  // kernels/launch.cuh
+}
+
 namespace vela::kernels::attn {
 
 inline constexpr int kThreads = 128;  // 4 warps in every attention kernel
@@ -158,6 +162,14 @@ cudaError_t launch_prefill(const PagedAttentionParams<bf16>& p, const Plan& plan
 template <int HD, int G>
 cudaError_t launch_shared_prefix(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream,
                                  bool side);
+
+// The warp-specialized prefill kernel (head dim 128, sm_90): whether p's cache and
+// device allow it, and its launch (shared: the cascade's shared pass).
+// cudaErrorNotSupported when it does not apply.
+bool prefill_ws_supported(const PagedAttentionParams<bf16>& p);
+template <int G>
+cudaError_t launch_prefill_ws(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream, bool shared,
+                              const LaunchOpts& opts);
 
 // ---- device helpers ------------------------------------------------------------
 

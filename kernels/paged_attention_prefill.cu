@@ -29,7 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernels/paged_attention_impl.cuh"
+#include "kernels/paged_attention_prefill.cuh"
 #include "kernels/launch.cuh"
 #include "kernels/wgmma.cuh"
 
@@ -51,23 +51,6 @@ constexpr int prefill_smem_bytes() {
   return 2 * kStages * kTileKeys * HD * int(sizeof(bf16)) + 1024;
 }
 
-// Shared tiles are [64][HD] bf16; 16-byte chunk c of row r sits at chunk c ^ (r & 7) so
-// that ldmatrix's 8 rows of one chunk column hit 8 different bank groups.
-template <int HD>
-__device__ __forceinline__ int swz(int r, int c) {
-  return r * HD + ((c ^ (r & 7)) << 3);
-}
-
-// Where 16-byte chunk c of key row r of a K / V tile sits. mma.sync (ldmatrix): rows
-// of HD, swz. wgmma: the tile is HD / 64 column blocks of [64 keys][64] (8 KB each),
-// 128-byte rows, chunk c % 8 at (c % 8) ^ (r % 8): the canonical 128B-swizzle layout,
-// K-major for S = Q K^T and MN-major for O += P V, one copy serving both.
-template <int HD, bool kWg>
-__device__ __forceinline__ int kv_off(int r, int c) {
-  if constexpr (kWg) return (c >> 3) * (kTileKeys * 64) + r * 64 + (((c & 7) ^ (r & 7)) << 3);
-  else return swz<HD>(r, c);
-}
-
 // This thread's share of a K / V tile copy: the 16-byte chunk c = tid % (HD / 8) of
 // rows row0, row0 + kRowStep, ... . Its rows agree mod 8, so the chunk's swizzled place
 // moves by a constant from row to row, and one slot address serves the K and the V row.
@@ -84,7 +67,7 @@ struct TileCopy {
   __device__ TileCopy(int kh) {
     const int c = int(threadIdx.x) % kChunks;
     row0 = int(threadIdx.x) / kChunks;
-    smem_off = kv_off<HD, kWg>(row0, c);
+    smem_off = kv_off<HD, kTileKeys, kWg>(row0, c);
     head_off = kh * HD + c * 8;
   }
 
@@ -104,14 +87,6 @@ struct TileCopy {
   }
 };
 
-// 2^x on the special-function unit (ex2.approx: ~2 ulp, -inf -> 0); exp2f adds a
-// range fix-up around it that probabilities rounded to bf16 do not need.
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
 // Shared tiles written by cp.async, read by this CTA's MMAs: wait for this thread's
 // groups but the newest N, make them visible to wgmma's async proxy, then a barrier.
 template <int N, bool kWg>
@@ -127,7 +102,6 @@ template <int HD, int G, bool kShared, bool kWg>
 __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
   grid_dependency_wait();
   allow_dependents();
-  constexpr int kChunks = HD / 8;
   constexpr int kK = HD / 16;   // k-steps of Q K^T
   constexpr int kN = HD / 8;    // n-tiles of the output
   constexpr int kNS = kTileKeys / 8;  // n-tiles of S
@@ -140,19 +114,8 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   bf16* const sQ = sV + (kStages - 1) * kTile;
 
   const int kh = blockIdx.y, s = kShared ? 0 : int(blockIdx.z);
-  // Prefill: sequence s's chunk of q_len rows after `context` cached keys. Shared pass:
-  // every token row of the batch (one per sequence) over the shared keys [k0, k1).
-  const int q0 = kShared ? 0 : p.query_start_loc[s];
-  const int q_len = kShared ? p.num_tokens : p.query_start_loc[s + 1] - q0;
-  const int context = kShared ? 0 : p.seq_lens[s] - q_len;  // cached keys before this chunk
-  int k0 = 0, k1 = 0;
-  if constexpr (kShared) {
-    const PrefixKeys pk = prefix_keys(plan);  // this step's shared keys (a graph's: read here)
-    k0 = int(blockIdx.z) * pk.split_len;
-    k1 = min(pk.len, k0 + pk.split_len);
-  } else {
-    k1 = p.seq_lens[s];
-  }
+  const PrefillWork wk = prefill_work<kShared>(p, plan, s, int(blockIdx.z));
+  const int q0 = wk.q0, q_len = wk.q_len, context = wk.context, k0 = wk.k0, k1 = wk.k1;
   const int total_rows = q_len * G;
   const int r0 = blockIdx.x * kTileRows;
   if (r0 >= total_rows || k0 >= k1) return;
@@ -163,16 +126,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   const int32_t* table = p.block_tables + int64_t(s) * p.block_table_stride;
 
   // Q tile (rows past the chunk are zeros and never stored).
-#pragma unroll
-  for (int idx = threadIdx.x; idx < kTileRows * kChunks; idx += kThreads) {
-    const int r = idx / kChunks, c = idx % kChunks;
-    const int R = r0 + r;
-    const bool valid = R < total_rows;
-    const bf16* src = p.q;
-    if (valid)
-      src = p.q + int64_t(q0 + R / G) * p.q_token_stride + int64_t(kh * G + R % G) * HD + c * 8;
-    cp_async16(sQ + swz<HD>(r, c), src, valid);
-  }
+  load_q_tile<HD, G>(sQ, p, q0, kh, r0, total_rows, int(threadIdx.x));
   cp_async_commit();
 
   // Keys this CTA needs: [k0, key_end), up to the last visible key of its last row.
@@ -202,8 +156,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   cp_async_wait<1>();  // Q (read by ldmatrix: the generic proxy, no fence)
   __syncthreads();
   uint32_t qf[kK][4];
-#pragma unroll
-  for (int kk = 0; kk < kK; ++kk) ldmatrix_x4(qf[kk], sQ + swz<HD>(warp * 16 + lane % 16, kk * 2 + lane / 16));
+  q_fragments<HD>(qf, sQ, warp, lane);
   __syncthreads();  // every warp holds its Q fragments: KV(1) may take the buffer
   if (n_tiles > 1) copy.load(sK + kTile, sV + kTile, p, table, plan.block_shift, k0 + kTileKeys, key_end);
   cp_async_commit();
@@ -251,71 +204,10 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
       }
     }
 
-    // Mask (only tiles reaching past mask_from) the raw scores, then the online softmax
-    // in log2 units: a row's max is scaled once and p = 2^(s * qscale - max) is one FFMA
-    // and one ex2 (each row's stats are shared by the 4 lanes of a quad).
-    if (k0 + t * kTileKeys + kTileKeys - 1 > mask_from) {
-#pragma unroll
-      for (int n = 0; n < kNS; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = k0 + t * kTileKeys + n * 8 + (lane % 4) * 2 + (e & 1);
-          if (key > limit[e / 2]) sc[n][e] = -INFINITY;
-        }
-    }
-    float alpha[2];
-    bool moved = false;
-#pragma unroll
-    for (int rr = 0; rr < 2; ++rr) {
-      // Pairwise trees, not chains: the latency of dependent FMNMX / FADD is what the
-      // scheduler waits on here (ncu: "fixed latency execution dependency").
-      float mt[kNS];
-#pragma unroll
-      for (int n = 0; n < kNS; ++n) mt[n] = fmaxf(sc[n][2 * rr], sc[n][2 * rr + 1]);
-#pragma unroll
-      for (int w = kNS / 2; w > 0; w /= 2)
-#pragma unroll
-        for (int n = 0; n < w; ++n) mt[n] = fmaxf(mt[n], mt[n + w]);
-      float mx = mt[0];
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m[rr], mx * qscale);
-      const float b = safe_base(m_new);
-      moved |= m_new != m[rr];
-      alpha[rr] = fast_exp2(m[rr] - b);
-      m[rr] = m_new;
-      float ps[kNS];
-#pragma unroll
-      for (int n = 0; n < kNS; ++n) {
-        sc[n][2 * rr] = fast_exp2(fmaf(sc[n][2 * rr], qscale, -b));
-        sc[n][2 * rr + 1] = fast_exp2(fmaf(sc[n][2 * rr + 1], qscale, -b));
-        ps[n] = sc[n][2 * rr] + sc[n][2 * rr + 1];
-      }
-#pragma unroll
-      for (int w = kNS / 2; w > 0; w /= 2)
-#pragma unroll
-        for (int n = 0; n < w; ++n) ps[n] += ps[n + w];
-      l[rr] = l[rr] * alpha[rr] + ps[0];  // this lane's partial; the quad sums at the end
-    }
-    // O is rescaled only when some row of the warp has a new max: after the first
-    // tiles of a long context, rarely.
-    if (__any_sync(0xffffffffu, moved)) {
-#pragma unroll
-      for (int n = 0; n < kN; ++n) {
-        o[n][0] *= alpha[0];
-        o[n][1] *= alpha[0];
-        o[n][2] *= alpha[1];
-        o[n][3] *= alpha[1];
-      }
-    }
+    // Mask (only tiles reaching past mask_from) the raw scores, then the online softmax.
     uint32_t pf[kTileKeys / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < kTileKeys / 16; ++kk) {
-      pf[kk][0] = pack_bf16x2(sc[2 * kk][0], sc[2 * kk][1]);
-      pf[kk][1] = pack_bf16x2(sc[2 * kk][2], sc[2 * kk][3]);
-      pf[kk][2] = pack_bf16x2(sc[2 * kk + 1][0], sc[2 * kk + 1][1]);
-      pf[kk][3] = pack_bf16x2(sc[2 * kk + 1][2], sc[2 * kk + 1][3]);
-    }
+    softmax_tile(sc, o, m, l, pf, k0 + t * kTileKeys + kTileKeys - 1 > mask_from, k0 + t * kTileKeys, limit, qscale,
+                 lane);
 
     if constexpr (kWg) {
       // O (64 rows x HD) += P V: 4 wgmmas, MN-major B; k-step kk is key rows
@@ -351,30 +243,7 @@ __global__ void __launch_bounds__(kThreads, HD == 128 ? 3 : 4) prefill_kernel(co
   }
   cp_async_wait<0>();
 
-#pragma unroll
-  for (int rr = 0; rr < 2; ++rr) {
-    float lsum = l[rr];
-    lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
-    lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
-    const int R = r0 + warp * 16 + lane / 4 + rr * 8;
-    if (R >= total_rows) continue;
-    const float inv = lsum > 0.0f ? 1.0f / lsum : 0.0f;
-    if constexpr (kShared) {
-      // Partial row (num_splits + split) * num_tokens + token, as decode_kernel's.
-      const int h = kh * G + R % G;
-      const int64_t prow = int64_t(plan.num_splits + int(blockIdx.z)) * p.num_tokens + R / G;
-      float* acc = plan.partial_acc + (prow * p.num_q_heads + h) * HD + (lane % 4) * 2;
-#pragma unroll
-      for (int n = 0; n < kN; ++n)
-        *reinterpret_cast<float2*>(acc + n * 8) = make_float2(o[n][2 * rr] * inv, o[n][2 * rr + 1] * inv);
-      if (lane % 4 == 0) plan.partial_lse[prow * p.num_q_heads + h] = lsum > 0.0f ? m[rr] + log2f(lsum) : -INFINITY;
-      continue;
-    }
-    bf16* dst = p.out + int64_t(q0 + R / G) * p.out_token_stride + int64_t(kh * G + R % G) * HD + (lane % 4) * 2;
-#pragma unroll
-    for (int n = 0; n < kN; ++n)
-      *reinterpret_cast<uint32_t*>(dst + n * 8) = pack_bf16x2(o[n][2 * rr] * inv, o[n][2 * rr + 1] * inv);
-  }
+  store_rows<HD, G, kShared>(p, plan, o, m, l, r0 + warp * 16, total_rows, q0, kh, int(blockIdx.z), lane);
 }
 
 // wgmma when the device is sm_90 (the instructions are sm_90a's) and neither the
@@ -388,6 +257,7 @@ bool use_wgmma(const PagedAttentionParams<bf16>& p) {
   if (p.prefill_kernel == PrefillKernel::kMmaSync || device_major() != 9) return false;
   if (p.prefill_kernel == PrefillKernel::kWgmma) return true;
   if (HD != 128) return false;
+  if (p.prefill_kernel != PrefillKernel::kAuto) return true;  // a kWarpSpecialized the launch does not support
   static const bool env_off = [] {
     const char* v = std::getenv("VELA_PREFILL_WGMMA");
     return v != nullptr && std::strcmp(v, "0") == 0;
@@ -408,8 +278,32 @@ cudaError_t launch_one(dim3 grid, const PagedAttentionParams<bf16>& p, const Pla
 
 }  // namespace
 
+// Whether the warp-specialized kernel runs: pinned, or kAuto at head dim 128 on sm_90
+// where the cache allows TMA, for prefill unless VELA_PREFILL_WS=0, for the cascade's
+// shared pass only with VELA_SHARED_WS=1 (its CTA of 161 KB fits no SM beside an
+// own-key pass CTA on the side stream, where the one-warpgroup kernel's 65 KB does:
+// P1 41.4% vs 40.5% of the bound with it, twelfth session).
+template <int HD>
+bool use_ws(const PagedAttentionParams<bf16>& p, bool shared) {
+  if (HD != 128 || !prefill_ws_supported(p)) return false;
+  if (p.prefill_kernel == PrefillKernel::kWarpSpecialized) return true;
+  if (p.prefill_kernel != PrefillKernel::kAuto) return false;
+  static const bool prefill_on = [] {
+    const char* v = std::getenv("VELA_PREFILL_WS");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  static const bool shared_on = [] {
+    const char* v = std::getenv("VELA_SHARED_WS");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return shared ? shared_on : prefill_on;
+}
+
 template <int HD, int G>
 cudaError_t launch_prefill(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
+  if constexpr (HD == 128) {
+    if (use_ws<HD>(p, false)) return launch_prefill_ws<G>(p, plan, stream, false, LaunchOpts{});
+  }
   const int64_t row_tiles = (int64_t(p.max_query_len) * G + kTileRows - 1) / kTileRows;
   dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
   return use_wgmma<HD>(p) ? launch_one<HD, G, false, true>(grid, p, plan, stream, LaunchOpts{})
@@ -419,8 +313,6 @@ cudaError_t launch_prefill(const PagedAttentionParams<bf16>& p, const Plan& plan
 template <int HD, int G>
 cudaError_t launch_shared_prefix(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream,
                                  bool side) {
-  const int64_t row_tiles = (int64_t(p.num_tokens) * G + kTileRows - 1) / kTileRows;
-  dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(plan.prefix_splits));
   // On the side stream: at its priority, and without PDL (its predecessor there is the
   // last layer's pass; what it waits for is the fork).
   LaunchOpts opts;
@@ -428,6 +320,11 @@ cudaError_t launch_shared_prefix(const PagedAttentionParams<bf16>& p, const Plan
     opts.pdl = false;
     opts.priority = p.side_priority;
   }
+  if constexpr (HD == 128) {
+    if (use_ws<HD>(p, true)) return launch_prefill_ws<G>(p, plan, stream, true, opts);
+  }
+  const int64_t row_tiles = (int64_t(p.num_tokens) * G + kTileRows - 1) / kTileRows;
+  dim3 grid(unsigned(row_tiles), unsigned(p.num_kv_heads), unsigned(plan.prefix_splits));
   return use_wgmma<HD>(p) ? launch_one<HD, G, true, true>(grid, p, plan, stream, opts)
                           : launch_one<HD, G, true, false>(grid, p, plan, stream, opts);
 }

@@ -66,6 +66,30 @@ __device__ __forceinline__ void fence_async_shared() {
 #endif
 }
 
+// Warp specialization: a warpgroup hands registers back to the SM's pool (a producer
+// that only issues copies) or takes them from it (the consumers doing the math).
+// Every thread of the warpgroup executes it; the kernel needs a register count known
+// at compile time (__launch_bounds__ with min blocks), and the counts of all its
+// warpgroups must fit the register file (e.g. 40 + 2 x 232 for 3 warpgroups).
+template <int N>
+__device__ __forceinline__ void reg_dealloc() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(N));
+#endif
+}
+template <int N>
+__device__ __forceinline__ void reg_alloc() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(N));
+#endif
+}
+
+// A barrier among `threads` threads (a multiple of 32) of the CTA on barrier `id`
+// (1..15: 0 is __syncthreads'), e.g. one warpgroup's.
+__device__ __forceinline__ void named_barrier(int id, int threads) {
+  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
+}
+
 // d (m64 x n64, fp32, as 8 blocks of 8 columns) += a (m64 x k16 bf16, registers) *
 // b (k16 x n64 bf16, shared memory descriptor); kTransB: b is MN-major (1) or K-major
 // (0). Asynchronous: d holds the result after commit() and wait<0>().

@@ -109,6 +109,7 @@ struct DeviceBatch {
     p.num_kv_heads = sh.nk;
     p.head_dim = sh.hd;
     p.block_size = block_size;
+    p.num_blocks = total_blocks;
     p.max_query_len = max_q;
     p.max_seq_len = max_seq;
     p.scale = 1.0f / std::sqrt(float(sh.hd));
@@ -166,13 +167,16 @@ BENCHMARK(BM_Decode)
     ->Unit(benchmark::kMicrosecond);
 
 // Args: sequences, chunk length, cached keys before each chunk (0: whole prompts),
-// shape index, kernel (0 mma.sync, 1 wgmma).
+// shape index, kernel (0 mma.sync, 1 wgmma, 2 warp-specialized).
 void BM_Prefill(benchmark::State& state) {
   const int32_t n = int32_t(state.range(0)), q = int32_t(state.range(1)), cached = int32_t(state.range(2));
   const Shape sh = kShapes[state.range(3)];
   DeviceBatch b(sh, std::vector<int32_t>(size_t(n), q), std::vector<int32_t>(size_t(n), cached + q), 16);
-  b.p.prefill_kernel =
-      state.range(4) == 0 ? vela::kernels::PrefillKernel::kMmaSync : vela::kernels::PrefillKernel::kWgmma;
+  using vela::kernels::PrefillKernel;
+  static constexpr PrefillKernel kKernels[] = {PrefillKernel::kMmaSync, PrefillKernel::kWgmma,
+                                               PrefillKernel::kWarpSpecialized};
+  static constexpr const char* kNames[] = {" mma.sync", " wgmma", " warp-specialized"};
+  b.p.prefill_kernel = kKernels[state.range(4)];
   Events ev;
   ev.seconds([&] { b.launch(); });
   double total = 0;
@@ -185,15 +189,15 @@ void BM_Prefill(benchmark::State& state) {
   const double pairs = double(n) * (double(q) * cached + double(q) * double(q + 1) / 2.0);
   const double flops = 4.0 * sh.hd * sh.nq * pairs;
   state.counters["TFLOP/s"] = flops * double(state.iterations()) / total / 1e12;
-  state.SetLabel(std::string(sh.name) + (state.range(4) == 0 ? " mma.sync" : " wgmma"));
+  state.SetLabel(std::string(sh.name) + kNames[state.range(4)]);
 }
 // W2's prefill step (8 x 1024, Llama-8B), a long prompt, and P1's (Qwen3-0.6B: 112
 // chunks of 125 behind the 2,048 cached keys of the shared prefix), each kernel.
 BENCHMARK(BM_Prefill)
     ->ArgNames({"seqs", "q_len", "cached", "shape", "kernel"})
-    ->ArgsProduct({{8}, {1024}, {0}, {0}, {0, 1}})
-    ->ArgsProduct({{1}, {8192}, {0}, {0}, {0, 1}})
-    ->ArgsProduct({{112}, {125}, {2048}, {1}, {0, 1}})
+    ->ArgsProduct({{8}, {1024}, {0}, {0}, {0, 1, 2}})
+    ->ArgsProduct({{1}, {8192}, {0}, {0}, {0, 1, 2}})
+    ->ArgsProduct({{112}, {125}, {2048}, {1}, {0, 1, 2}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -36,6 +36,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <string>
@@ -144,6 +145,22 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   std::vector<HostOf<Elem>> k_h(cache_elems), v_h(cache_elems);
   for (auto& x : k_h) x = random_elem<Elem>(rng, 1.0f);
   for (auto& x : v_h) x = random_elem<Elem>(rng, 1.0f);
+  // The slots of a sequence's last block past its length hold NaN (a cache block's
+  // unwritten rows may hold anything): no kernel may let them into a result (a key
+  // there masked, its value row times a zero probability is still NaN).
+  HostOf<Elem> nan_elem{};
+  if constexpr (std::is_same_v<Elem, float>) nan_elem = std::numeric_limits<float>::quiet_NaN();
+  else nan_elem = 0x7FC0;
+  for (int32_t s = 0; s < num_seqs; ++s) {
+    const int32_t b = (seq_lens[s] - 1) / bs;
+    if (seq_lens[s] % bs == 0 || (s > 0 && b < opt.shared_prefix_blocks)) continue;
+    const int64_t block = table[size_t(s) * table_stride + b];
+    for (int32_t r = seq_lens[s] % bs; r < bs; ++r)
+      for (int64_t e = 0; e < int64_t(nk) * hd; ++e) {
+        k_h[size_t((block * bs + r) * nk * hd + e)] = nan_elem;
+        v_h[size_t((block * bs + r) * nk * hd + e)] = nan_elem;
+      }
+  }
   const int64_t q_stride = int64_t(nq + 2 * nk) * hd;
   std::vector<HostOf<Elem>> qkv_h(size_t(T) * q_stride);
   for (auto& x : qkv_h) x = random_elem<Elem>(rng, opt.q_range);
@@ -179,6 +196,7 @@ void check_attention(const Shape& sh, const std::vector<int32_t>& q_lens, const 
   p.num_kv_heads = nk;
   p.head_dim = hd;
   p.block_size = bs;
+  p.num_blocks = total_blocks;
   p.max_query_len = max_q + opt.max_query_len_pad;
   p.max_seq_len = max_seq + opt.max_seq_len_pad;
   p.max_seq_len_is_bound = opt.max_seq_len_is_bound;
@@ -423,14 +441,50 @@ void check_prefill_kernel(vela::kernels::PrefillKernel kernel, int32_t g, int32_
 
 TEST_CASE("paged attention prefill: mma.sync and wgmma pinned, GQA 1/2/4/8, and the cascade's shared pass",
           "[attention][prefill]") {
-  // kAuto takes wgmma on sm_90 at head dim 128 (every other prefill case above runs
-  // it there); here both kernels on the same batches. Head dim 64 stays on mma.sync.
+  // kAuto takes the warp-specialized kernel on sm_90 at head dim 128 (every other
+  // prefill case above runs it there); here each kernel on the same batches. Head dim
+  // 64 stays on mma.sync.
   using vela::kernels::PrefillKernel;
   uint64_t seed = 1200;
   for (int32_t g : {1, 2, 4, 8}) {
     check_prefill_kernel(PrefillKernel::kMmaSync, g, 64, seed += 10);
     check_prefill_kernel(PrefillKernel::kMmaSync, g, 128, seed += 10);
     check_prefill_kernel(PrefillKernel::kWgmma, g, 128, seed += 10);
+    check_prefill_kernel(PrefillKernel::kWarpSpecialized, g, 128, seed += 10);
+  }
+}
+
+TEST_CASE("paged attention prefill: the warp-specialized kernel on long prompts, block sizes 16-256, "
+          "the cascade's shared pass and a graph-bounded one",
+          "[attention][prefill]") {
+  using vela::kernels::PrefillKernel;
+  uint64_t seed = 1400;
+  {
+    Options o;
+    o.prefill_kernel = PrefillKernel::kWarpSpecialized;
+    // A whole prompt (tiles cut by the diagonal), then chunks behind cached keys whose
+    // ends fall inside a block, for block sizes below, at and above a box of 64 keys.
+    for (int32_t bs : {16, 32, 64, 128, 256}) {
+      check_attention({16, 8, 128, bs}, {1000}, {1000}, seed++, o);
+      check_attention({8, 4, 128, bs}, {300, 1, 129}, {300 + 1234, 700, 129 + 77}, seed++, o);
+    }
+    check_attention(kLlama8B, {2048}, {2048 + 1500}, seed++, o);
+    Options padded = o;
+    padded.max_query_len_pad = 300;  // more row tiles than any sequence needs: they exit
+    check_attention({8, 1, 128, 16}, {100, 37}, {100, 50}, seed++, padded);
+    // The shared pass: P1's shape (GQA 2) and a graph's, whose prefix length is read
+    // on the device.
+    Options c = o;
+    c.cascade = true;
+    c.shared_prefix_blocks = 128;  // 2,048 keys
+    std::vector<int32_t> lens(64);
+    for (size_t i = 0; i < lens.size(); ++i) lens[i] = 2048 + 50 + int32_t((i * 53) % 150);
+    check_attention({16, 8, 128, 16}, decode_q(lens.size()), lens, seed++, c);
+    Options g = c;
+    g.max_seq_len_is_bound = true;
+    g.max_seq_len_pad = 4096;
+    g.prefix_on_device = true;
+    check_attention({16, 8, 128, 16}, decode_q(lens.size()), lens, seed++, g);
   }
 }
 

@@ -317,6 +317,7 @@ void paged_attention(const DeviceContext& ctx, const Tensor& q, const LayerKVCac
     p.q_token_stride = q.stride(0);
     p.k_cache = ptr<T>(cache.k);
     p.v_cache = ptr<T>(cache.v);
+    p.num_blocks = cache.k.size(0);
     p.block_tables = ptr<int32_t>(batch.block_tables);
     p.block_table_stride = int32_t(batch.block_tables.stride(0));
     p.query_start_loc = ptr<int32_t>(batch.query_start_loc);

@@ -16,6 +16,9 @@
 // memory at the end.
 #include <cuda_runtime.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "kernels/paged_attention_impl.cuh"
 #include "kernels/launch.cuh"
 
@@ -25,11 +28,17 @@ namespace {
 inline constexpr int kChunkKeys = 16;  // keys per warp step (one m16n8k16 k-step of P V)
 inline constexpr int kWarps = kThreads / 32;
 
+// Chunks in flight per warp: 3 stages x 8 KB (hd 128) x 4 warps = 96 KB per CTA,
+// 2 CTAs per SM; up to 2 chunks (16 KB) per warp in flight while one is computed.
+// VELA_DECODE_MMA_STAGES=2 (head dim 128, an A/B switch not yet measured): 64 KB a CTA,
+// so two fit beside a cascade shared-pass CTA (65 KB) on the side stream, where now
+// the shared pass finds room on an SM only once an own-key CTA has left it.
 template <int HD>
+inline constexpr int kDefaultMmaStages = HD == 128 ? 3 : 4;
+
+template <int HD, int kS>
 struct MmaDecodeCfg {
-  // Chunks in flight per warp: 3 stages x 8 KB (hd 128) x 4 warps = 96 KB per CTA,
-  // 2 CTAs per SM; up to 2 chunks (16 KB) per warp in flight while one is computed.
-  static constexpr int kStages = HD == 128 ? 3 : 4;
+  static constexpr int kStages = kS;
   static constexpr int kChunkElems = kChunkKeys * HD;  // one K (or V) chunk, bf16
   static constexpr int kStageElems = 2 * kChunkElems;  // K then V
   static constexpr int kWarpElems = kStages * kStageElems;
@@ -45,12 +54,12 @@ __device__ __forceinline__ int swz(int r, int c) {
   return r * HD + ((c ^ (r & 7)) << 3);
 }
 
-template <int HD, int G>
+template <int HD, int G, int kS>
 __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
   grid_dependency_wait();
   allow_dependents();
   static_assert(G >= 1 && G <= 8, "query rows live in fragment rows 0..7");
-  using C = MmaDecodeCfg<HD>;
+  using C = MmaDecodeCfg<HD, kS>;
   constexpr int S = C::kStages;
   constexpr int kChunks = HD / 8;          // 16-byte pieces per row
   constexpr int kRowsPerCopy = 32 / kChunks;  // rows one warp-wide cp.async covers
@@ -221,15 +230,27 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttenti
   }
 }
 
+template <int HD, int G, int kS>
+cudaError_t launch_stages(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
+  constexpr auto kernel = decode_mma_kernel<HD, G, kS>;
+  if (auto e = allow_dynamic_smem<kernel>(int(MmaDecodeCfg<HD, kS>::kSmemBytes)); e != cudaSuccess) return e;
+  dim3 grid(unsigned(plan.num_splits), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
+  launch_kernel(kernel, dim3(grid), dim3(kThreads), MmaDecodeCfg<HD, kS>::kSmemBytes, stream, p, plan);
+  return cudaGetLastError();
+}
+
 }  // namespace
 
 template <int HD, int G>
 cudaError_t launch_decode_mma(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
-  if (auto e = allow_dynamic_smem<decode_mma_kernel<HD, G>>(int(MmaDecodeCfg<HD>::kSmemBytes)); e != cudaSuccess)
-    return e;
-  dim3 grid(unsigned(plan.num_splits), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
-  launch_kernel(decode_mma_kernel<HD, G>, dim3(grid), dim3(kThreads), MmaDecodeCfg<HD>::kSmemBytes, stream, p, plan);
-  return cudaGetLastError();
+  if constexpr (HD == 128) {
+    static const bool two_stages = [] {
+      const char* v = std::getenv("VELA_DECODE_MMA_STAGES");
+      return v != nullptr && std::strcmp(v, "2") == 0;
+    }();
+    if (two_stages) return launch_stages<HD, G, 2>(p, plan, stream);
+  }
+  return launch_stages<HD, G, kDefaultMmaStages<HD>>(p, plan, stream);
 }
 
 #define VELA_DECODE_MMA_INSTANTIATE(HD)                                                                  \

@@ -23,6 +23,11 @@
 // its keys one split [z * prefix_split_len, ...) of the shared prefix (blockIdx.z is
 // the split), no mask (every row sees every shared key), and the result a normalised
 // fp32 partial + log2-sum-exp for the combine pass, after the decode splits' rows.
+//
+// On sm_90 at head dim 128, prefill launches go to the warp-specialized kernel instead
+// (paged_attention_prefill_ws.cu: a TMA producer and two consumer warpgroups sharing
+// each tile, 443-497 vs 354-373 TFLOP/s on the H200) unless VELA_PREFILL_WS=0; this
+// one keeps the cascade's shared pass (use_ws says why) and every other shape.
 #include <cuda_runtime.h>
 
 #include <cstdint>

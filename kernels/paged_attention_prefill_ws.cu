@@ -115,7 +115,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         const int32_t row = key < key_end ? table[key >> plan.block_shift] * p.block_size + (key & bmask) : -box;
 #pragma unroll
         for (int cb = 0; cb < kHD / 64; ++cb) {
-          const int off = cb * kKeys * 64 + b * box * 64;
+          const int off = kv_off<kHD, kKeys, true>(b * box, cb * 8);  // box rows start at multiples of 8
           tma::load_box(dk + off, &kmap, &full[st], kh * kHD + cb * 64, row);
           tma::load_box(dv + off, &vmap, &full[st], kh * kHD + cb * 64, row);
         }
@@ -159,8 +159,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
   // Waits for tile t's stage; in the last tile, V's rows past the keys go to zeros
-  // (whole 256-byte rows, so the swizzle does not matter; both warpgroups write the
-  // same zeros), made visible to this warpgroup's wgmma.
+  // (both warpgroups write the same zeros), made visible to this warpgroup's wgmma.
   auto tile_ready = [&](int t) {
     const int st = t % kStages, key0 = wk.k0 + t * kKeys;
     tma::mbar_wait(&full[st], uint32_t((t / kStages) & 1));
@@ -168,7 +167,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       bf16* const v = sV + st * kTile;
       for (int idx = wtid; idx < (key0 + kKeys - key_end) * (kHD / 8); idx += 128) {
         const int r = key_end - key0 + idx / (kHD / 8), c = idx % (kHD / 8);
-        *reinterpret_cast<uint4*>(v + (c >> 3) * (kKeys * 64) + r * 64 + ((c & 7) << 3)) = make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4*>(v + kv_off<kHD, kKeys, true>(r, c)) = make_uint4(0, 0, 0, 0);
       }
       wg::fence_async_shared();
       wg::named_barrier(1 + w, 128);
@@ -176,7 +175,7 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   };
   // S (64 rows x kKeys) = Q K^T of tile t into sc (zeroed here): HD / 16 wgmmas, K-major
   // B; k-step kk reads 32 bytes of each key row in column block kk / 4. Issued only:
-  // the caller fences before and commits after.
+  // the caller commits and waits.
   float sc[kNS][4];
   auto issue_s = [&](int t) {
     const int st = t % kStages;

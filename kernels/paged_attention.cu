@@ -150,7 +150,7 @@ cudaError_t run(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStrea
     if (e == cudaSuccess) e = cudaStreamWaitEvent(p.side_stream, p.side_fork, 0);
     if (e != cudaSuccess) return e;
   }
-  e = mma ? launch_decode_mma<HD, G>(p, plan, stream) : launch_decode<HD, G>(p, plan, stream);
+  e = mma ? launch_decode_mma<HD, G>(p, plan, stream, side) : launch_decode<HD, G>(p, plan, stream);
   if (e == cudaSuccess && plan.prefix_splits > 0)
     e = launch_shared_prefix<HD, G>(p, plan, side ? p.side_stream : stream, side);
   if (e == cudaSuccess && side) {

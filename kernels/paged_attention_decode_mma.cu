@@ -17,7 +17,6 @@
 #include <cuda_runtime.h>
 
 #include <cstdlib>
-#include <cstring>
 
 #include "kernels/paged_attention_impl.cuh"
 #include "kernels/launch.cuh"
@@ -30,9 +29,12 @@ inline constexpr int kWarps = kThreads / 32;
 
 // Chunks in flight per warp: 3 stages x 8 KB (hd 128) x 4 warps = 96 KB per CTA,
 // 2 CTAs per SM; up to 2 chunks (16 KB) per warp in flight while one is computed.
-// VELA_DECODE_MMA_STAGES=2 (head dim 128, an A/B switch not yet measured): 64 KB a CTA,
-// so two fit beside a cascade shared-pass CTA (65 KB) on the side stream, where now
-// the shared pass finds room on an SM only once an own-key CTA has left it.
+// Beside the cascade's shared pass (on the side stream) head dim 128 takes 2 stages:
+// 64 KB a CTA, so two own-key CTAs and a shared-pass CTA (65 KB) fit an SM together;
+// with 3, the shared pass found room only where an own-key CTA had left. Measured on
+// the H200 (PERF_NOTES, thirteenth session): P1 +3.7% with 2 (graph steps 3.18-3.21
+// vs 3.25-3.28 ms), while alone 3 stages stream faster (batch 64 at 4k keys: 104% vs
+// 90% of copy) and W1 lost 1% with 2. VELA_DECODE_MMA_STAGES=2 / 3 pins either.
 template <int HD>
 inline constexpr int kDefaultMmaStages = HD == 128 ? 3 : 4;
 
@@ -242,26 +244,28 @@ cudaError_t launch_stages(const PagedAttentionParams<bf16>& p, const Plan& plan,
 }  // namespace
 
 template <int HD, int G>
-cudaError_t launch_decode_mma(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
+cudaError_t launch_decode_mma(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream,
+                              bool beside_shared_pass) {
   if constexpr (HD == 128) {
-    static const bool two_stages = [] {
+    static const int pinned = [] {
       const char* v = std::getenv("VELA_DECODE_MMA_STAGES");
-      return v != nullptr && std::strcmp(v, "2") == 0;
+      return v == nullptr ? 0 : std::atoi(v);
     }();
-    if (two_stages) return launch_stages<HD, G, 2>(p, plan, stream);
+    const int stages = pinned == 2 || pinned == 3 ? pinned : beside_shared_pass ? 2 : kDefaultMmaStages<HD>;
+    if (stages == 2) return launch_stages<HD, G, 2>(p, plan, stream);
   }
   return launch_stages<HD, G, kDefaultMmaStages<HD>>(p, plan, stream);
 }
 
 #define VELA_DECODE_MMA_INSTANTIATE(HD)                                                                  \
-  template cudaError_t launch_decode_mma<HD, 1>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 2>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 3>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 4>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 5>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 6>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 7>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t); \
-  template cudaError_t launch_decode_mma<HD, 8>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t);
+  template cudaError_t launch_decode_mma<HD, 1>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t, bool); \
+  template cudaError_t launch_decode_mma<HD, 2>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t, bool); \
+  template cudaError_t launch_decode_mma<HD, 3>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t, bool); \
+  template cudaError_t launch_decode_mma<HD, 4>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t, bool); \
+  template cudaError_t launch_decode_mma<HD, 5>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t, bool); \
+  template cudaError_t launch_decode_mma<HD, 6>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t, bool); \
+  template cudaError_t launch_decode_mma<HD, 7>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t, bool); \
+  template cudaError_t launch_decode_mma<HD, 8>(const PagedAttentionParams<bf16>&, const Plan&, cudaStream_t, bool);
 VELA_DECODE_MMA_INSTANTIATE(64)
 VELA_DECODE_MMA_INSTANTIATE(128)
 #undef VELA_DECODE_MMA_INSTANTIATE

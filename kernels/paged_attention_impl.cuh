@@ -151,8 +151,11 @@ __device__ __forceinline__ void store_attention(const PagedAttentionParams<bf16>
 
 template <int HD, int G>
 cudaError_t launch_decode(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
+// beside_shared_pass: the cascade's shared pass runs on the side stream at the same
+// time (head dim 128 then takes smaller CTAs, so both kernels' CTAs share the SMs).
 template <int HD, int G>
-cudaError_t launch_decode_mma(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
+cudaError_t launch_decode_mma(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream,
+                              bool beside_shared_pass = false);
 template <int HD>
 cudaError_t launch_combine(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream);
 template <int HD, int G>

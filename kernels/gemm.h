@@ -38,6 +38,22 @@ struct GemmArgs {
   const void* norm_weight = nullptr;
   float norm_eps = 0.0f;
   bool accumulate = false;
+  // GEMV only (bf16 out, no silu_mul / accumulate): the attention prologue in the
+  // merged q|k|v projection's epilogue (qkv.positions set turns it on), for models
+  // without q/k norm. w is [(nq + 2 nk) hd, k]; out [m, n] gets the projection as
+  // the plain GEMV writes it (bf16), except that q's heads are rotated (RoPE, as
+  // qkv_rope_cache does after it), and each row's rotated k and its v go to the
+  // paged cache at slot_mapping[row] (skipped where it is < 0). A warp computes the
+  // two rows RoPE pairs (i, i + hd / 2 or, interleaved, 2i, 2i + 1) of one head.
+  struct QkvEpilogue {
+    const int32_t* positions = nullptr;     // [m]
+    const float* cos_sin = nullptr;         // [max_positions, hd]: cos, then sin
+    const int64_t* slot_mapping = nullptr;  // [m]
+    void* k_cache = nullptr;                // bf16 [slots, nk, hd]
+    void* v_cache = nullptr;
+    int32_t num_q_heads = 0, num_kv_heads = 0, head_dim = 0;
+    bool interleaved = false;
+  } qkv;
 };
 
 class Gemm {
@@ -55,7 +71,8 @@ class Gemm {
 // by a bandwidth-bound matrix-vector kernel (any output type, bias allowed).
 // gemv_supported: bf16 inputs, k and x's row stride multiples of 8, x and w 16-byte
 // aligned; no bias with silu_mul; norm_residual at m <= 2 with its rows in 48 KB of
-// shared memory; accumulate into fp32 out without silu_mul or norm_residual.
+// shared memory; accumulate into fp32 out without silu_mul or norm_residual; the
+// qkv epilogue into bf16 out at even head dims, n = (nq + 2 nk) hd.
 // Launched with PDL (launch.cuh).
 inline constexpr int64_t kGemvMaxRows = 4;
 bool gemv_supported(const GemmArgs& args);

@@ -10,7 +10,10 @@
 // kernel's tail. At 1-2 rows it can also take the RMSNorm before it (each block
 // normalises the fp32 residual into shared memory after the wait, while its first
 // weights are in flight) and the residual add after it (out += the result), which
-// removes the decode step's norm kernels between layers (PERF_NOTES: S1).
+// removes the decode step's norm kernels between layers (PERF_NOTES: S1), and
+// (the q|k|v projection of a model without q/k norm) the attention prologue after
+// it: RoPE on q and k, k and v into the paged cache (GemmArgs::qkv), which removes
+// the qkv_rope_cache launch between the projection and attention.
 #include <atomic>
 #include <cstdlib>
 
@@ -92,20 +95,78 @@ __device__ inline void normalise_rows(const GemmArgs& a, bf16* xs) {
 // The silu of the CPU op (silu_and_mul): g / (1 + exp(-g)) * u.
 __device__ inline float silu_mul(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
+// The qkv epilogue's warp n: the two weight rows RoPE pairs in head n / (hd / 2).
+__device__ inline void rope_rows(const GemmArgs::QkvEpilogue& e, int64_t n, int64_t (&row)[2]) {
+  const int64_t hd = e.head_dim, half = hd / 2, h = n / half, i = n % half;
+  row[0] = h * hd + (e.interleaved ? 2 * i : i);
+  row[1] = row[0] + (e.interleaved ? 1 : half);
+}
+
+// Lane 0 of warp n, acc[r][m] = row r of the pair for token m: the projection
+// rounded to bf16 as the plain GEMV writes it, then qkv_rope_cache's arithmetic on
+// those values (RoPE in fp32, one rounding), so the fused step writes what the two
+// kernels wrote.
+template <int M>
+__device__ inline void qkv_epilogue(const GemmArgs& a, int64_t n, const float (&acc)[2][M]) {
+  const GemmArgs::QkvEpilogue& e = a.qkv;
+  const int64_t hd = e.head_dim, half = hd / 2, h = n / half, i = n % half;
+  const int64_t nq = e.num_q_heads, nk = e.num_kv_heads;
+  int64_t row[2];
+  rope_rows(e, n, row);
+  const bf16* bias = static_cast<const bf16*>(a.bias);
+  const float b0 = bias != nullptr ? to_f32(bias[row[0]]) : 0.f, b1 = bias != nullptr ? to_f32(bias[row[1]]) : 0.f;
+  const bool is_q = h < nq, is_v = h >= nq + nk;
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    bf16* out = static_cast<bf16*>(a.out) + m * a.out_row_stride;
+    const bf16 r0 = __float2bfloat16(acc[0][m] + b0), r1 = __float2bfloat16(acc[1][m] + b1);
+    float x0 = __bfloat162float(r0), x1 = __bfloat162float(r1);
+    if (!is_v) {
+      const float* cs = e.cos_sin + int64_t(e.positions[m]) * hd;
+      const float c = cs[i], sn = cs[half + i];
+      const float y0 = x0 * c - x1 * sn, y1 = x1 * c + x0 * sn;
+      x0 = y0;
+      x1 = y1;
+    }
+    if (is_q) {  // rotated in place: attention reads q from here
+      out[row[0]] = __float2bfloat16(x0);
+      out[row[1]] = __float2bfloat16(x1);
+      continue;
+    }
+    out[row[0]] = r0;  // k and v as projected (qkv_rope_cache leaves them so)
+    out[row[1]] = r1;
+    const int64_t slot = e.slot_mapping[m];
+    if (slot < 0) continue;  // a token whose KV is not written (padding)
+    const int64_t kvh = is_v ? h - nq - nk : h - nq;
+    bf16* cache = static_cast<bf16*>(is_v ? e.v_cache : e.k_cache) + (slot * nk + kvh) * hd;
+    cache[row[0] - h * hd] = __float2bfloat16(x0);
+    cache[row[1] - h * hd] = __float2bfloat16(x1);
+  }
+}
+
 // R = 1: out[m, n] = x[m] . w[n] (+ bias[n]) (a.accumulate: out[m, n] += that).
 // R = 2 (a.silu_mul): the warp streams rows n and n + a.n of a [2 a.n, k] weight
 // (gate, then up) and writes out[m, n] = silu(x[m] . w[n]) * (x[m] . w[n + a.n]).
 // kNorm: x is the block's normalised copy of a.norm_residual (dynamic shared memory,
-// M * k bf16).
-template <int M, int R, bool kAhead, bool kNorm>
+// M * k bf16). kRope (R = 2): warp n streams the rows RoPE pairs (rope_rows) and
+// ends in qkv_epilogue.
+template <int M, int R, bool kAhead, bool kNorm, bool kRope>
 __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
+  static_assert(!kRope || R == 2);
   extern __shared__ uint4 gemv_smem[];
   const int lane = threadIdx.x & 31;
   const int64_t n = int64_t(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
-  const bool active = n < a.n;
+  const bool active = n < (kRope ? a.n / 2 : a.n);
+  int64_t row[R];
+  if constexpr (kRope) {
+    rope_rows(a.qkv, active ? n : 0, row);
+  } else {
+#pragma unroll
+    for (int r = 0; r < R; ++r) row[r] = (active ? n : 0) + r * a.n;
+  }
   const bf16* w[R];
 #pragma unroll
-  for (int r = 0; r < R; ++r) w[r] = static_cast<const bf16*>(a.w) + ((active ? n : 0) + r * a.n) * a.k;
+  for (int r = 0; r < R; ++r) w[r] = static_cast<const bf16*>(a.w) + row[r] * a.k;
   int64_t k = int64_t(lane) * kVec;
   // Groups of kUnroll loads per lane and row; with kAhead two in flight (the next
   // group is issued before the current one is multiplied), else one (fewer
@@ -167,6 +228,10 @@ __global__ void __launch_bounds__(32 * kWarpsPerBlock) gemv_kernel(GemmArgs a) {
 #pragma unroll
       for (int o = 16; o > 0; o >>= 1) acc[r][m] += __shfl_xor_sync(0xffffffffu, acc[r][m], o);
   if (lane != 0) return;
+  if constexpr (kRope) {
+    qkv_epilogue<M>(a, n, acc);
+    return;
+  }
   const float b = R == 1 && a.bias != nullptr ? to_f32(static_cast<const bf16*>(a.bias)[n]) : 0.f;
 #pragma unroll
   for (int m = 0; m < M; ++m) {
@@ -201,9 +266,10 @@ int64_t one_wave_cached(size_t smem) {
   return wave;
 }
 
-template <int M, int R, bool kNorm>
+template <int M, int R, bool kNorm, bool kRope = false>
 cudaError_t launch_rows(const GemmArgs& a, cudaStream_t stream) {
-  const int64_t blocks = (a.n + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  const int64_t warps = kRope ? a.n / 2 : a.n;
+  const int64_t blocks = (warps + kWarpsPerBlock - 1) / kWarpsPerBlock;
   // Two groups in flight are faster inside a decode step (S1 on the H200: 4.48 vs
   // 4.61 ms a token, same call), but their registers cost a block per SM: where the
   // grid then needs a second wave and the one-group kernel fits in one (8B's qkv,
@@ -214,16 +280,17 @@ cudaError_t launch_rows(const GemmArgs& a, cudaStream_t stream) {
     return e == nullptr || e[0] == '\0' ? -1 : e[0] == '1' ? 1 : 0;
   }();
   const size_t smem = kNorm ? size_t(M) * size_t(a.k) * sizeof(bf16) : 0;
-  const int64_t wave_ahead = one_wave_cached<gemv_kernel<M, R, true, kNorm>>(smem);
-  const int64_t wave_plain = one_wave_cached<gemv_kernel<M, R, false, kNorm>>(smem);
+  const int64_t wave_ahead = one_wave_cached<gemv_kernel<M, R, true, kNorm, kRope>>(smem);
+  const int64_t wave_plain = one_wave_cached<gemv_kernel<M, R, false, kNorm, kRope>>(smem);
   const bool ahead = forced >= 0 ? forced == 1 : !(blocks > wave_ahead && blocks <= wave_plain);
   const dim3 grid{unsigned(blocks)}, threads{32 * kWarpsPerBlock};
-  return ahead ? launch_kernel(gemv_kernel<M, R, true, kNorm>, grid, threads, smem, stream, a)
-               : launch_kernel(gemv_kernel<M, R, false, kNorm>, grid, threads, smem, stream, a);
+  return ahead ? launch_kernel(gemv_kernel<M, R, true, kNorm, kRope>, grid, threads, smem, stream, a)
+               : launch_kernel(gemv_kernel<M, R, false, kNorm, kRope>, grid, threads, smem, stream, a);
 }
 
 template <int M, bool kNorm>
 cudaError_t launch_norm(const GemmArgs& a, cudaStream_t stream) {
+  if (a.qkv.positions != nullptr) return launch_rows<M, 2, kNorm, true>(a, stream);
   return a.silu_mul ? launch_rows<M, 2, kNorm>(a, stream) : launch_rows<M, 1, kNorm>(a, stream);
 }
 
@@ -243,6 +310,13 @@ bool gemv_supported(const GemmArgs& a) {
                !aligned16(a.norm_weight) || size_t(a.m) * size_t(a.k) * sizeof(bf16) > kGemvMaxNormSmem))
     return false;
   if (a.accumulate && (!a.out_f32 || a.silu_mul || norm)) return false;
+  if (const GemmArgs::QkvEpilogue& e = a.qkv; e.positions != nullptr) {
+    const int64_t hd = e.head_dim;
+    if (a.silu_mul || a.accumulate || a.out_f32 || hd <= 0 || hd % 2 != 0 || e.num_q_heads <= 0 ||
+        e.num_kv_heads <= 0 || a.n != (e.num_q_heads + 2 * int64_t(e.num_kv_heads)) * hd || e.cos_sin == nullptr ||
+        e.slot_mapping == nullptr || e.k_cache == nullptr || e.v_cache == nullptr)
+      return false;
+  }
   return !a.in_f32 && (!a.silu_mul || a.bias == nullptr) && a.m >= 1 && a.m <= kGemvMaxRows && a.k % kVec == 0 &&
          (norm || (a.x_row_stride % kVec == 0 && aligned16(a.x))) && aligned16(a.w) && a.out_row_stride >= a.n;
 }

@@ -101,6 +101,15 @@ void Linear::forward_silu_mul_normed(const DeviceContext& ctx, const Tensor& res
   ops::norm_linear(ctx, residual, norm_w, eps, weight_, nullptr, true, out);
 }
 
+bool Linear::fusable_qkv_prologue(const DeviceContext& ctx, int64_t rows, int64_t head_dim) const {
+  return !row_parallel_ && ops::fused_qkv_prologue_ok(ctx, rows, weight_, head_dim);
+}
+
+void Linear::forward_qkv_prologue(const DeviceContext& ctx, const Tensor& in, const Tensor* norm_w, float eps,
+                                  Tensor& out, const ops::QkvPrologue& p) const {
+  ops::linear_qkv_prologue(ctx, in, norm_w, eps, weight_, bias_.defined() ? &bias_ : nullptr, out, p);
+}
+
 void Linear::forward_add(const DeviceContext& ctx, const Tensor& x, Tensor& residual) const {
   ops::linear_add(ctx, x, weight_, bias_.defined() ? &bias_ : nullptr, residual);
 }

@@ -17,6 +17,9 @@
 namespace vela {
 
 class Communicator;
+namespace ops {
+struct QkvPrologue;  // ops.h
+}
 
 class Linear {
  public:
@@ -53,6 +56,12 @@ class Linear {
   void forward_silu_mul_normed(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps,
                                Tensor& out) const;
   void forward_add(const DeviceContext& ctx, const Tensor& x, Tensor& residual) const;
+  // The merged q|k|v layer with the attention prologue of a model without q/k norm
+  // in its kernel (ops::linear_qkv_prologue): in is x, or with norm_w the residual
+  // (as forward_normed).
+  bool fusable_qkv_prologue(const DeviceContext& ctx, int64_t rows, int64_t head_dim) const;
+  void forward_qkv_prologue(const DeviceContext& ctx, const Tensor& in, const Tensor* norm_w, float eps, Tensor& out,
+                            const ops::QkvPrologue& p) const;
 
   int64_t out_features() const { return weight_.size(0); }
   size_t nbytes() const { return weight_.nbytes() + (bias_.defined() ? bias_.nbytes() : 0); }

@@ -152,21 +152,27 @@ void DecoderModel::reserve_logit_rows(int64_t rows) {
 }
 
 void DecoderModel::attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens,
-                                   bool normed_input, bool add_output) {
+                                   bool normed_input, bool add_output, bool fused_prologue) {
   const int64_t hd = config_.head_dim, nq = num_q_heads_, nk = shape_.num_kv_heads;
   const float eps = float(config_.rms_norm_eps);
   Tensor x = ws_.hidden.narrow(0, 0, num_tokens);
   Tensor residual = ws_.residual.narrow(0, 0, num_tokens);
   Tensor qkv = ws_.qkv.narrow(0, 0, num_tokens);
-  if (normed_input) layer.qkv.forward_normed(ctx_, residual, layer.input_norm, eps, qkv);
-  else layer.qkv.forward(ctx_, x, qkv, comm_);
   // q/k/v are row-strided views into the fused [T, (nq + 2 nk) hd] output.
   Tensor q = qkv.narrow(1, 0, nq * hd).unflatten_last(nq, hd);
-  Tensor k = qkv.narrow(1, nq * hd, nk * hd).unflatten_last(nk, hd);
-  Tensor v = qkv.narrow(1, (nq + nk) * hd, nk * hd).unflatten_last(nk, hd);
-  ops::qkv_rope_cache(ctx_, q, k, v, config_.qk_norm ? &layer.q_norm : nullptr,
-                      config_.qk_norm ? &layer.k_norm : nullptr, eps, batch.positions, rope_table_,
-                      config_.rope.interleaved, kv, batch);
+  if (fused_prologue) {
+    const ops::QkvPrologue pro{nq, nk, hd, &batch.positions, &rope_table_, config_.rope.interleaved, &kv, &batch};
+    layer.qkv.forward_qkv_prologue(ctx_, normed_input ? residual : x, normed_input ? &layer.input_norm : nullptr, eps,
+                                   qkv, pro);
+  } else {
+    if (normed_input) layer.qkv.forward_normed(ctx_, residual, layer.input_norm, eps, qkv);
+    else layer.qkv.forward(ctx_, x, qkv, comm_);
+    Tensor k = qkv.narrow(1, nq * hd, nk * hd).unflatten_last(nk, hd);
+    Tensor v = qkv.narrow(1, (nq + nk) * hd, nk * hd).unflatten_last(nk, hd);
+    ops::qkv_rope_cache(ctx_, q, k, v, config_.qk_norm ? &layer.q_norm : nullptr,
+                        config_.qk_norm ? &layer.k_norm : nullptr, eps, batch.positions, rope_table_,
+                        config_.rope.interleaved, kv, batch);
+  }
   Tensor attn = ws_.attn.narrow(0, 0, num_tokens);
   Tensor attn_heads = attn.unflatten_last(nq, hd);
   ops::paged_attention(ctx_, q, kv, batch, 1.0f / std::sqrt(float(hd)), attn_heads, ws_.attn_scratch);
@@ -191,6 +197,19 @@ bool DecoderModel::fuse_norms(int64_t num_tokens) const {
          l.gate_up.fusable(ctx_, num_tokens, true) && l.down.fusable(ctx_, num_tokens);
 }
 
+// With the fused norms, a model without q/k norm also runs the attention prologue
+// (RoPE on q and k, k and v into the cache) in the qkv projection's kernel: one
+// launch a layer fewer between the projection and attention (PERF_NOTES: S1).
+// VELA_FUSED_ROPE=0 keeps qkv_rope_cache separate (A/B runs).
+bool DecoderModel::fuse_qkv_prologue(int64_t num_tokens) const {
+  static const bool enabled = [] {
+    const char* e = std::getenv("VELA_FUSED_ROPE");
+    return e == nullptr || std::string(e) != "0";
+  }();
+  return enabled && !config_.qk_norm && fuse_norms(num_tokens) &&
+         layers_[0].qkv.fusable_qkv_prologue(ctx_, num_tokens, config_.head_dim);
+}
+
 Tensor DecoderModel::forward(const ForwardBatch& batch, std::vector<LayerKVCache>& kv) {
   const int64_t T = batch.num_tokens;
   const float eps = float(config_.rms_norm_eps);
@@ -200,13 +219,13 @@ Tensor DecoderModel::forward(const ForwardBatch& batch, std::vector<LayerKVCache
   Tensor gate_up = ws_.gate_up.narrow(0, 0, T);
   Tensor act = ws_.act.narrow(0, 0, T);
   embed_->forward(ctx_, batch.input_ids, x, comm_);
-  const bool fused = fuse_norms(T);
+  const bool fused = fuse_norms(T), fused_prologue = fused && fuse_qkv_prologue(T);
   for (size_t l = 0; l < layers_.size(); ++l) {
     Layer& layer = layers_[l];
     const bool last = l + 1 == layers_.size();
     if (!fused || l == 0)
       ops::add_rms_norm(ctx_, x, residual, layer.input_norm, eps, l == 0 ? ops::Residual::kStart : ops::Residual::kAdd);
-    attention_block(layer, batch, kv[l], T, fused && l > 0, fused);
+    attention_block(layer, batch, kv[l], T, fused && l > 0, fused, fused_prologue);
     if (fused) {
       layer.gate_up.forward_silu_mul_normed(ctx_, residual, layer.post_attention_norm, eps, act);
     } else {

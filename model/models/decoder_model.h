@@ -54,11 +54,14 @@ class DecoderModel final : public CausalLM {
   void reserve_tokens(int64_t num_tokens);
   void reserve_logit_rows(int64_t rows);
   // normed_input: qkv takes rms_norm(residual) * input_norm itself (forward_normed);
-  // add_output: o adds into the residual (forward_add) instead of writing hidden.
+  // add_output: o adds into the residual (forward_add) instead of writing hidden;
+  // fused_prologue: qkv's kernel also does the attention prologue (RoPE, cache write).
   void attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens,
-                       bool normed_input, bool add_output);
-  // Whether a step of num_tokens rows runs the fused norms (forward()).
+                       bool normed_input, bool add_output, bool fused_prologue);
+  // Whether a step of num_tokens rows runs the fused norms (forward()), and with
+  // them the attention prologue inside the qkv projection.
   bool fuse_norms(int64_t num_tokens) const;
+  bool fuse_qkv_prologue(int64_t num_tokens) const;
 
   HFConfig config_;
   ParallelInfo parallel_;

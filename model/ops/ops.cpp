@@ -89,6 +89,20 @@ void norm_linear(const DeviceContext& ctx, const Tensor& residual, const Tensor&
   std::fprintf(stderr, "vela: op norm_linear: CUDA only (fused_norm_linear_ok is false on the CPU)\n");
   std::abort();
 }
+bool fused_qkv_prologue_ok(const DeviceContext& ctx, int64_t rows, const Tensor& w, int64_t head_dim) {
+#ifdef VELA_HAVE_CUDA
+  if (ctx.is_cuda()) return cuda::fused_qkv_prologue_ok(ctx, rows, w, head_dim);
+#endif
+  (void)ctx, (void)rows, (void)w, (void)head_dim;
+  return false;  // the CPU backend runs linear, then qkv_rope_cache
+}
+void linear_qkv_prologue(const DeviceContext& ctx, const Tensor& in, const Tensor* norm_w, float eps, const Tensor& w,
+                         const Tensor* bias, Tensor& out, const QkvPrologue& p) {
+  VELA_DISPATCH_CUDA(linear_qkv_prologue(ctx, in, norm_w, eps, w, bias, out, p));
+  (void)in, (void)norm_w, (void)eps, (void)w, (void)bias, (void)out, (void)p;
+  std::fprintf(stderr, "vela: op linear_qkv_prologue: CUDA only (fused_qkv_prologue_ok is false on the CPU)\n");
+  std::abort();
+}
 void silu_and_mul(const DeviceContext& ctx, const Tensor& gate_up, Tensor& out) {
   VELA_DISPATCH_CUDA(silu_and_mul(ctx, gate_up, out));
   require_cpu(gate_up, "silu_and_mul");

@@ -63,6 +63,26 @@ void linear_add(const DeviceContext& ctx, const Tensor& x, const Tensor& w, cons
 void norm_linear(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps, const Tensor& w,
                  const Tensor* bias, bool silu_mul, Tensor& out);
 
+// What qkv_rope_cache takes besides q, k and v (no q/k norm).
+struct QkvPrologue {
+  int64_t num_q_heads = 0, num_kv_heads = 0, head_dim = 0;
+  const Tensor* positions = nullptr;  // [T] i32
+  const Tensor* cos_sin = nullptr;    // the rope table
+  bool interleaved = false;
+  LayerKVCache* cache = nullptr;
+  const ForwardBatch* batch = nullptr;
+};
+// The q|k|v projection with the attention prologue of a model without q/k norm in
+// its epilogue (CUDA, bf16, 1-2 rows; the same matrix-vector kernel as norm_linear):
+// out [T, (nq + 2 nk) hd] = in · w^T (+ bias), where in is x [T, H] (bf16), or with
+// norm_w the fp32 residual normalised as norm_linear does; then what qkv_rope_cache
+// does to q, k and v (views of out) happens before the kernel ends: q rotated in
+// place, rotated k and v in the cache. fused_qkv_prologue_ok: whether w takes it at
+// `rows` rows (false on the CPU); the op requires it.
+bool fused_qkv_prologue_ok(const DeviceContext& ctx, int64_t rows, const Tensor& w, int64_t head_dim);
+void linear_qkv_prologue(const DeviceContext& ctx, const Tensor& in, const Tensor* norm_w, float eps, const Tensor& w,
+                         const Tensor* bias, Tensor& out, const QkvPrologue& p);
+
 // Writes k, v [T, nk, hd] into the paged cache rows named by batch.slot_mapping.
 void reshape_and_cache(const DeviceContext& ctx, const Tensor& k, const Tensor& v, LayerKVCache& cache, const ForwardBatch& batch);
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/elementwise.h"
+#include "kernels/gemm.h"
 #include "model/ops/cpu/cpu_ops.h"
 #include "tests/kernels/gpu_test_util.h"
 
@@ -110,4 +111,147 @@ TEST_CASE("qkv_rope_cache: fused norm + rope + cache write matches the CPU ops",
           require_close(upcast(dkc.download()), want_k, kBf16Out, "k cache (written slots rotated, the rest kept)");
           require_close(upcast(dvc.download()), want_v, kBf16Out, "v cache (written slots copied, the rest kept)");
         }
+}
+
+// The qkv projection's GEMV with the prologue in its epilogue (GemmArgs::qkv, the
+// decode step of a model without q/k norm at 1-2 rows) against the two kernels it
+// replaces, run on the same inputs: the plain GEMV (or its norm prologue), then
+// qkv_rope_cache. The fused kernel rounds the projection to bf16 and applies the
+// same fp32 RoPE, so the outputs agree to the last bf16 bit but where FMA
+// contraction differs (kBf16Out), and every cache slot not named is kept.
+TEST_CASE("qkv GEMV with the attention prologue in its epilogue matches gemv + qkv_rope_cache", "[qkv_rope_cache][gemv]") {
+  constexpr int64_t kMaxPositions = 8192, kBlockSize = 16;
+  const float eps = 1e-5f;
+  struct Shape { int64_t nq, nk, hd, k; };
+  for (Shape s : {Shape{32, 8, 128, 4096}, Shape{14, 2, 64, 896}, Shape{4, 1, 256, 512}})
+    for (int64_t m = 1; m <= 4; ++m)
+      for (bool norm : {false, true})
+        for (bool bias : {false, true})
+          for (bool interleaved : {false, true}) {
+            if (norm && m > 2) continue;  // the norm prologue's rows
+            INFO("nq=" << s.nq << " nk=" << s.nk << " hd=" << s.hd << " k=" << s.k << " m=" << m << " norm=" << norm
+                       << " bias=" << bias << " interleaved=" << interleaved);
+            std::mt19937_64 rng(std::random_device{}());
+            const int64_t n = (s.nq + 2 * s.nk) * s.hd, half = s.hd / 2;
+            Bf16Data x = random_bf16(size_t(m * s.k), -1.0f, 1.0f, rng);
+            Bf16Data w = random_bf16(size_t(n * s.k), -0.05f, 0.05f, rng);
+            Bf16Data b = random_bf16(size_t(n), -0.5f, 0.5f, rng);
+            Bf16Data nw = random_bf16(size_t(s.k), 0.5f, 1.5f, rng);
+            std::vector<float> residual(size_t(m * s.k));
+            std::uniform_real_distribution<float> rd(-2.0f, 2.0f);
+            for (float& r : residual) r = rd(rng);
+            std::vector<int32_t> pos(static_cast<size_t>(m));
+            std::uniform_int_distribution<int32_t> pick(0, kMaxPositions - 1);
+            for (int32_t& p : pos) p = pick(rng);
+            std::vector<float> cs(size_t(kMaxPositions * s.hd));
+            for (int64_t p = 0; p < kMaxPositions; ++p)
+              for (int64_t i = 0; i < half; ++i) {
+                const double a = double(p) * std::pow(5e5, -2.0 * double(i) / double(s.hd));
+                cs[size_t(p * s.hd + i)] = float(std::cos(a));
+                cs[size_t(p * s.hd + half + i)] = float(std::sin(a));
+              }
+            const int64_t blocks = 4, slots = blocks * kBlockSize;
+            std::vector<int64_t> all(static_cast<size_t>(slots));
+            std::iota(all.begin(), all.end(), 0);
+            std::shuffle(all.begin(), all.end(), rng);
+            std::vector<int64_t> slot(all.begin(), all.begin() + m);
+            if (m >= 2) slot[1] = -1;  // a padding row: its k / v are not written
+            Bf16Data kc = random_bf16(size_t(slots * s.nk * s.hd), -1.0f, 1.0f, rng);
+            Bf16Data vc = random_bf16(size_t(slots * s.nk * s.hd), -1.0f, 1.0f, rng);
+
+            DeviceArray<uint16_t> dx(x.bits), dw(w.bits), db(b.bits), dnw(nw.bits);
+            DeviceArray<float> dres(residual), dcs(cs);
+            DeviceArray<int32_t> dpos(pos);
+            DeviceArray<int64_t> dslot(slot);
+            DeviceArray<uint16_t> out_a(size_t(m * n)), out_b(size_t(m * n));
+            DeviceArray<uint16_t> kc_a(kc.bits), vc_a(vc.bits), kc_b(kc.bits), vc_b(vc.bits);
+            out_a.poison();
+            out_b.poison();
+            auto args = [&](DeviceArray<uint16_t>& out) {
+              k::GemmArgs a;
+              a.x = norm ? nullptr : dx.bf16();
+              a.x_row_stride = norm ? 0 : s.k;
+              a.w = dw.bf16();
+              a.bias = bias ? db.bf16() : nullptr;
+              a.out = out.bf16();
+              a.out_row_stride = n;
+              a.m = m;
+              a.n = n;
+              a.k = s.k;
+              if (norm) {
+                a.norm_residual = dres.get();
+                a.norm_weight = dnw.bf16();
+                a.norm_eps = eps;
+              }
+              return a;
+            };
+            // The two kernels.
+            k::GemmArgs plain = args(out_a);
+            REQUIRE(k::gemv_supported(plain));
+            LAUNCH_OK(k::gemv(plain, nullptr));
+            k::QkvRopeCacheParams p;
+            p.q = out_a.bf16();
+            p.k = out_a.bf16() + s.nq * s.hd;
+            p.v = out_a.bf16() + (s.nq + s.nk) * s.hd;
+            p.q_token_stride = p.k_token_stride = p.v_token_stride = n;
+            p.positions = dpos.get();
+            p.cos_sin = dcs.get();
+            p.interleaved = interleaved;
+            p.k_cache = kc_a.bf16();
+            p.v_cache = vc_a.bf16();
+            p.slot_mapping = dslot.get();
+            p.num_tokens = m;
+            p.num_q_heads = s.nq;
+            p.num_kv_heads = s.nk;
+            p.head_dim = s.hd;
+            LAUNCH_OK(k::qkv_rope_cache(p, nullptr));
+            // The fused one.
+            k::GemmArgs fused = args(out_b);
+            fused.qkv.positions = dpos.get();
+            fused.qkv.cos_sin = dcs.get();
+            fused.qkv.slot_mapping = dslot.get();
+            fused.qkv.k_cache = kc_b.bf16();
+            fused.qkv.v_cache = vc_b.bf16();
+            fused.qkv.num_q_heads = int32_t(s.nq);
+            fused.qkv.num_kv_heads = int32_t(s.nk);
+            fused.qkv.head_dim = int32_t(s.hd);
+            fused.qkv.interleaved = interleaved;
+            REQUIRE(k::gemv_supported(fused));
+            LAUNCH_OK(k::gemv(fused, nullptr));
+            // q rotated in place and k / v as projected (the whole rows), the caches.
+            require_close(upcast(out_b.download()), upcast(out_a.download()), kBf16Out, "qkv rows");
+            require_close(upcast(kc_b.download()), upcast(kc_a.download()), kBf16Out, "k cache");
+            require_close(upcast(vc_b.download()), upcast(vc_a.download()), kBf16Out, "v cache");
+            // And the padding row left its slot's neighbours alone: the caches differ
+            // from what they were only at the slots named.
+            const std::vector<float> kc_now = upcast(kc_b.download());
+            size_t changed = 0;
+            for (size_t i = 0; i < kc_now.size(); ++i) changed += kc_now[i] != kc.f32[i];
+            const int64_t written = std::count_if(slot.begin(), slot.end(), [](int64_t v) { return v >= 0; });
+            CHECK(changed <= size_t(written * s.nk * s.hd));
+            CHECK(changed > 0);
+          }
+  // What the epilogue cannot take is refused, not run.
+  k::GemmArgs bad;
+  bad.x = reinterpret_cast<const void*>(uintptr_t(256));
+  bad.x_row_stride = 64;
+  bad.w = bad.x;
+  bad.out = reinterpret_cast<void*>(uintptr_t(256));
+  bad.m = 1;
+  bad.k = 64;
+  bad.qkv.positions = reinterpret_cast<const int32_t*>(uintptr_t(256));
+  bad.qkv.cos_sin = reinterpret_cast<const float*>(uintptr_t(256));
+  bad.qkv.slot_mapping = reinterpret_cast<const int64_t*>(uintptr_t(256));
+  bad.qkv.k_cache = bad.qkv.v_cache = bad.out;
+  bad.qkv.num_q_heads = 2;
+  bad.qkv.num_kv_heads = 1;
+  bad.qkv.head_dim = 64;
+  bad.n = 4 * 64;
+  bad.out_row_stride = bad.n;
+  CHECK(k::gemv_supported(bad));
+  bad.n = 3 * 64;  // not (nq + 2 nk) hd
+  CHECK_FALSE(k::gemv_supported(bad));
+  bad.n = 4 * 64;
+  bad.out_f32 = true;
+  CHECK_FALSE(k::gemv_supported(bad));
 }

@@ -8,6 +8,7 @@
 #include "kernels/attention.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "model/ops/ops.h"
 
 namespace vela::ops::cuda {
 
@@ -160,16 +161,15 @@ void linear_add(const DeviceContext& ctx, const Tensor& x, const Tensor& w, cons
   check(kernels::gemv(a, stream_of(ctx)), "linear_add (gemv)");
 }
 
-void norm_linear(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps, const Tensor& w,
-                 const Tensor* bias, bool silu_mul, Tensor& out) {
+namespace {
+// norm_linear's arguments: the GEMV normalises the fp32 residual itself.
+kernels::GemmArgs norm_gemm_args(const char* op, const Tensor& residual, const Tensor& norm_w, float eps,
+                                 const Tensor& w, const Tensor* bias, Tensor& out) {
   require(residual.dtype() == DType::kF32 && residual.is_contiguous() && norm_w.dtype() == DType::kBF16 &&
               out.dtype() == DType::kBF16,
-          "norm_linear", "a contiguous fp32 residual, a bf16 norm weight and bf16 out");
-  require(residual.size(1) == w.size(1) && norm_w.numel() == w.size(1), "norm_linear",
+          op, "a contiguous fp32 residual, a bf16 norm weight and bf16 out");
+  require(residual.size(1) == w.size(1) && norm_w.numel() == w.size(1), op,
           "residual [T, H], norm weight [H], w [N, H]");
-  require(!silu_mul || (bias == nullptr && w.size(0) == 2 * out.size(1)), "norm_linear",
-          "silu_mul: no bias, w [2I, H], out [T, I]");
-  require(fused_norm_linear_ok(ctx, residual.size(0), w, silu_mul), "norm_linear", "1-2 rows of a bf16 GEMV shape");
   kernels::GemmArgs a = gemm_args(residual, w, bias, out);
   a.x = nullptr;
   a.x_row_stride = 0;
@@ -177,10 +177,61 @@ void norm_linear(const DeviceContext& ctx, const Tensor& residual, const Tensor&
   a.norm_residual = ptr<float>(residual);
   a.norm_weight = norm_w.raw_data();
   a.norm_eps = eps;
+  return a;
+}
+}  // namespace
+
+void norm_linear(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps, const Tensor& w,
+                 const Tensor* bias, bool silu_mul, Tensor& out) {
+  require(!silu_mul || (bias == nullptr && w.size(0) == 2 * out.size(1)), "norm_linear",
+          "silu_mul: no bias, w [2I, H], out [T, I]");
+  require(fused_norm_linear_ok(ctx, residual.size(0), w, silu_mul), "norm_linear", "1-2 rows of a bf16 GEMV shape");
+  kernels::GemmArgs a = norm_gemm_args("norm_linear", residual, norm_w, eps, w, bias, out);
   a.silu_mul = silu_mul;
   if (silu_mul) a.n = out.size(1);
   require(kernels::gemv_supported(a), "norm_linear", "a GEMV layout (16-byte aligned rows, k a multiple of 8)");
   check(kernels::gemv(a, stream_of(ctx)), "norm_linear (gemv)");
+}
+
+bool fused_qkv_prologue_ok(const DeviceContext& ctx, int64_t rows, const Tensor& w, int64_t head_dim) {
+  return fused_norm_linear_ok(ctx, rows, w, false) && head_dim > 0 && head_dim % 2 == 0 && w.size(0) % head_dim == 0;
+}
+
+void linear_qkv_prologue(const DeviceContext& ctx, const Tensor& in, const Tensor* norm_w, float eps, const Tensor& w,
+                         const Tensor* bias, Tensor& out, const QkvPrologue& p) {
+  const char* op = "linear_qkv_prologue";
+  require(p.positions != nullptr && p.cos_sin != nullptr && p.cache != nullptr && p.batch != nullptr, op,
+          "positions, the rope table, the layer's cache and the batch");
+  require(fused_qkv_prologue_ok(ctx, in.size(0), w, p.head_dim), op, "1-2 rows of a bf16 GEMV shape, an even head dim");
+  require(w.size(0) == (p.num_q_heads + 2 * p.num_kv_heads) * p.head_dim && out.size(1) == w.size(0), op,
+          "w and out [T, (nq + 2 nk) hd]");
+  const LayerKVCache& cache = *p.cache;
+  require(cache.k.dtype() == DType::kBF16 && cache.v.dtype() == DType::kBF16 && cache.k.size(-1) == p.head_dim &&
+              cache.k.size(-2) == p.num_kv_heads && p.cos_sin->dtype() == DType::kF32 &&
+              p.cos_sin->size(-1) == p.head_dim && p.positions->dtype() == DType::kI32 &&
+              p.batch->slot_mapping.dtype() == DType::kI64 && p.positions->size(0) >= in.size(0) &&
+              p.batch->slot_mapping.size(0) >= in.size(0),
+          op, "a bf16 cache [.., nk, hd], an fp32 rope table [.., hd], i32 positions and i64 slots for every row");
+  kernels::GemmArgs a;
+  if (norm_w != nullptr) {
+    a = norm_gemm_args(op, in, *norm_w, eps, w, bias, out);
+  } else {
+    require(in.dtype() == DType::kBF16 && w.dtype() == DType::kBF16 && out.dtype() == DType::kBF16 &&
+                (bias == nullptr || bias->dtype() == DType::kBF16),
+            op, "bf16 x, w, bias and out");
+    a = gemm_args(in, w, bias, out);
+  }
+  a.qkv.positions = ptr<int32_t>(*p.positions);
+  a.qkv.cos_sin = ptr<float>(*p.cos_sin);
+  a.qkv.slot_mapping = ptr<int64_t>(p.batch->slot_mapping);
+  a.qkv.k_cache = cache.k.raw_data();
+  a.qkv.v_cache = cache.v.raw_data();
+  a.qkv.num_q_heads = int32_t(p.num_q_heads);
+  a.qkv.num_kv_heads = int32_t(p.num_kv_heads);
+  a.qkv.head_dim = int32_t(p.head_dim);
+  a.qkv.interleaved = p.interleaved;
+  require(kernels::gemv_supported(a), op, "a GEMV layout (16-byte aligned rows, k a multiple of 8)");
+  check(kernels::gemv(a, stream_of(ctx)), "linear_qkv_prologue (gemv)");
 }
 
 void rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, float eps, Tensor& out) {

@@ -8,6 +8,10 @@
 #include "model/forward_batch.h"
 #include "model/tensor.h"
 
+namespace vela::ops {
+struct QkvPrologue;  // ops.h
+}
+
 namespace vela::ops::cuda {
 
 void embedding(const DeviceContext& ctx, const Tensor& ids, const Tensor& table, int64_t vocab_start, Tensor& out);
@@ -17,6 +21,9 @@ bool fused_norm_linear_ok(const DeviceContext& ctx, int64_t rows, const Tensor& 
 void linear_add(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& residual);
 void norm_linear(const DeviceContext& ctx, const Tensor& residual, const Tensor& norm_w, float eps, const Tensor& w,
                  const Tensor* bias, bool silu_mul, Tensor& out);
+bool fused_qkv_prologue_ok(const DeviceContext& ctx, int64_t rows, const Tensor& w, int64_t head_dim);
+void linear_qkv_prologue(const DeviceContext& ctx, const Tensor& in, const Tensor* norm_w, float eps, const Tensor& w,
+                         const Tensor* bias, Tensor& out, const QkvPrologue& p);
 void rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& w, float eps, Tensor& out);
 void add_rms_norm(const DeviceContext& ctx, Tensor& x, Tensor& residual, const Tensor& w, float eps, bool first_layer);
 void rope(const DeviceContext& ctx, const Tensor& positions, Tensor& q, Tensor& k, const Tensor& cos_sin,

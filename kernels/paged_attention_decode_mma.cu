@@ -56,10 +56,19 @@ __device__ __forceinline__ int swz(int r, int c) {
   return r * HD + ((c ^ (r & 7)) << 3);
 }
 
+// early_kv: the first S - 1 chunks of each warp are issued before the wait for the
+// kernel before (launch.cuh's PDL), while that kernel (the qkv projection or the
+// attention prologue) still runs: it writes only each sequence's newest key, whose
+// K / V rows are skipped then and loaded after the wait; the kernels before it are
+// complete by the time this one can start (each allows its dependents only after
+// its own wait). q is read after the wait.
 template <int HD, int G, int kS>
-__global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttentionParams<bf16> p, const Plan plan) {
-  grid_dependency_wait();
-  allow_dependents();
+__global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttentionParams<bf16> p, const Plan plan,
+                                                              const bool early_kv) {
+  if (!early_kv) {
+    grid_dependency_wait();
+    allow_dependents();
+  }
   static_assert(G >= 1 && G <= 8, "query rows live in fragment rows 0..7");
   using C = MmaDecodeCfg<HD, kS>;
   constexpr int S = C::kStages;
@@ -82,19 +91,6 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttenti
   const int fr = lane / 4, fc = lane % 4;  // fragment row (query head) and column pair
   bf16* pipe = reinterpret_cast<bf16*>(smem_raw) + warp * C::kWarpElems;
 
-  // Q as A fragments: row fr = head kh*G + fr (zero past G), columns 2fc, 2fc+1 and
-  // 2fc+8, 2fc+9 of each 16-dim k-step; rows 8..15 (a1, a3) are zero.
-  uint32_t qa[kK][2];
-  {
-    const bool has_row = fr < G;
-    const bf16* qp = p.q + int64_t(row) * p.q_token_stride + int64_t(kh * G + (has_row ? fr : 0)) * HD + 2 * fc;
-#pragma unroll
-    for (int kk = 0; kk < kK; ++kk) {
-      qa[kk][0] = has_row ? *reinterpret_cast<const uint32_t*>(qp + kk * 16) : 0u;
-      qa[kk][1] = has_row ? *reinterpret_cast<const uint32_t*>(qp + kk * 16 + 8) : 0u;
-    }
-  }
-
   const int32_t* table = p.block_tables + int64_t(s) * p.block_table_stride;
   const int bs_mask = p.block_size - 1;
   const int64_t slot_stride = int64_t(p.num_kv_heads) * HD;
@@ -107,9 +103,11 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttenti
   auto chunk_key = [&](int i) { return k_begin + (warp + i * kWarps) * kChunkKeys + (lane % kChunkKeys); };
   auto table_at = [&](int key) { return key < k_end ? table[key >> plan.block_shift] : 0; };
   int32_t blk_next = table_at(chunk_key(0));
+  // Before the wait (early_kv), the newest key's rows are not copied.
+  const int newest = early_kv ? p.seq_lens[s] - 1 : -1;
   // Issues the copies of this warp's i-th chunk into stage i % S (zeros past k_end),
   // then one commit whether or not there was a chunk, so group counts stay uniform.
-  auto issue = [&](int i) {
+  auto issue = [&](int i, bool before_wait) {
     const int32_t blk_lane = blk_next;
     blk_next = table_at(chunk_key(i + 1));
     if (i < n_iter) {
@@ -123,6 +121,7 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttenti
         const bool valid = key < k_end;
         const int32_t blk = __shfl_sync(0xffffffffu, blk_lane, r);
         const int64_t off = (int64_t(blk) * p.block_size + (key & bs_mask)) * slot_stride + head_off + col * 8;
+        if (before_wait && key == newest) continue;
         cp_async16(sk + swz<HD>(r, col), valid ? p.k_cache + off : p.k_cache, valid);
         cp_async16(sv + swz<HD>(r, col), valid ? p.v_cache + off : p.v_cache, valid);
       }
@@ -137,9 +136,42 @@ __global__ void __launch_bounds__(kThreads) decode_mma_kernel(const PagedAttenti
   float m = -INFINITY, l = 0.0f;  // row fr's running max (log2 units) and this lane's partial sum
 
 #pragma unroll
-  for (int i = 0; i < S - 1; ++i) issue(i);
+  for (int i = 0; i < S - 1; ++i) issue(i, early_kv);
+  if (early_kv) {
+    grid_dependency_wait();
+    allow_dependents();
+    // The newest key's K and V rows into the stage of the pre-issued chunk that holds
+    // it (a lane a 16-byte piece; the loop's __syncwarp orders them before use).
+#pragma unroll
+    for (int i = 0; i < S - 1; ++i) {
+      const int key0 = k_begin + (warp + i * kWarps) * kChunkKeys;
+      if (i < n_iter && newest >= key0 && newest < key0 + kChunkKeys && newest < k_end && lane < 2 * kChunks) {
+        const int r = newest - key0, col = lane % kChunks;
+        const bool is_v = lane >= kChunks;
+        const int64_t off = (int64_t(table[newest >> plan.block_shift]) * p.block_size + (newest & bs_mask)) *
+                                slot_stride + head_off + col * 8;
+        bf16* stage = pipe + (i % S) * C::kStageElems + (is_v ? C::kChunkElems : 0);
+        *reinterpret_cast<uint4*>(stage + swz<HD>(r, col)) =
+            __ldcg(reinterpret_cast<const uint4*>((is_v ? p.v_cache : p.k_cache) + off));
+      }
+    }
+  }
+
+  // Q as A fragments: row fr = head kh*G + fr (zero past G), columns 2fc, 2fc+1 and
+  // 2fc+8, 2fc+9 of each 16-dim k-step; rows 8..15 (a1, a3) are zero.
+  uint32_t qa[kK][2];
+  {
+    const bool has_row = fr < G;
+    const bf16* qp = p.q + int64_t(row) * p.q_token_stride + int64_t(kh * G + (has_row ? fr : 0)) * HD + 2 * fc;
+#pragma unroll
+    for (int kk = 0; kk < kK; ++kk) {
+      qa[kk][0] = has_row ? *reinterpret_cast<const uint32_t*>(qp + kk * 16) : 0u;
+      qa[kk][1] = has_row ? *reinterpret_cast<const uint32_t*>(qp + kk * 16 + 8) : 0u;
+    }
+  }
+
   for (int i = 0; i < n_iter; ++i) {
-    issue(i + S - 1);  // into the stage computed at i - 1 (the __syncwarp below freed it)
+    issue(i + S - 1, false);  // into the stage computed at i - 1 (the __syncwarp below freed it)
     cp_async_wait<S - 1>();
     __syncwarp();
     const bf16* sk = pipe + (i % S) * C::kStageElems;
@@ -237,7 +269,8 @@ cudaError_t launch_stages(const PagedAttentionParams<bf16>& p, const Plan& plan,
   constexpr auto kernel = decode_mma_kernel<HD, G, kS>;
   if (auto e = allow_dynamic_smem<kernel>(int(MmaDecodeCfg<HD, kS>::kSmemBytes)); e != cudaSuccess) return e;
   dim3 grid(unsigned(plan.num_splits), unsigned(p.num_kv_heads), unsigned(p.num_seqs));
-  launch_kernel(kernel, dim3(grid), dim3(kThreads), MmaDecodeCfg<HD, kS>::kSmemBytes, stream, p, plan);
+  launch_kernel(kernel, dim3(grid), dim3(kThreads), MmaDecodeCfg<HD, kS>::kSmemBytes, stream, p, plan,
+                early_kv_enabled());
   return cudaGetLastError();
 }
 

@@ -191,14 +191,11 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(const PagedAttentionPa
 // before any is used: two L2 round trips for the weights, then the accumulators
 // (independent loads, unrolled), not a serial chain of 2 x count loads a thread.
 inline constexpr int kCombineWarps = 4;
-// early_launch: the next kernel may launch before this one has waited for the
-// partials (combine_early_launch_enabled); it still waits for this one to finish.
 template <int HD>
 __global__ void __launch_bounds__(kCombineWarps * 32) combine_kernel(const PagedAttentionParams<bf16> p,
-                                                                     const Plan plan, const bool early_launch) {
-  if (early_launch) allow_dependents();
+                                                                     const Plan plan) {
   grid_dependency_wait();
-  if (!early_launch) allow_dependents();
+  allow_dependents();
   constexpr int kPer = HD / 32;  // 4 (hd 128) or 2 (hd 64) dims a lane
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int h = blockIdx.x * kCombineWarps + warp, s = blockIdx.y;
@@ -264,8 +261,7 @@ cudaError_t launch_decode(const PagedAttentionParams<bf16>& p, const Plan& plan,
 template <int HD>
 cudaError_t launch_combine(const PagedAttentionParams<bf16>& p, const Plan& plan, cudaStream_t stream) {
   dim3 grid(unsigned((p.num_q_heads + kCombineWarps - 1) / kCombineWarps), unsigned(p.num_seqs));
-  launch_kernel(combine_kernel<HD>, dim3(grid), dim3(kCombineWarps * 32), 0, stream, p, plan,
-                combine_early_launch_enabled());
+  launch_kernel(combine_kernel<HD>, dim3(grid), dim3(kCombineWarps * 32), 0, stream, p, plan);
   return cudaGetLastError();
 }
 

@@ -37,23 +37,15 @@ inline constexpr int32_t kMinKeysPerSplitFewCtas = 64;
 inline constexpr int kMmaDecodeMinGroup = 4;
 inline constexpr int32_t kMmaDecodeMinSeqs = 16;
 
-// Earlier work under programmatic dependent launch (launch.cuh), on unless the
-// variable is "0" (A/B runs): VELA_ATTN_EARLY_KV, the tensor-core decode kernel
-// issues its first K / V copies before waiting for the qkv kernel (all but the
-// newest key, which that kernel writes); VELA_COMBINE_EARLY_LAUNCH, the combine lets
-// the next kernel (the o projection's GEMV, which reads only weights before its own
-// wait) launch before waiting for the decode partials, so o's first weight loads
-// overlap attention.
-inline bool pdl_switch(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr || std::strcmp(v, "0") != 0;
-}
+// The tensor-core decode kernel issues its first K / V copies before waiting for the
+// qkv kernel under programmatic dependent launch (launch.cuh; all but the newest
+// key, which that kernel writes): S1 +0.7% on the H200 (PERF_NOTES, thirteenth
+// session). VELA_ATTN_EARLY_KV=0 waits first (A/B runs).
 inline bool early_kv_enabled() {
-  static const bool on = pdl_switch("VELA_ATTN_EARLY_KV");
-  return on;
-}
-inline bool combine_early_launch_enabled() {
-  static const bool on = pdl_switch("VELA_COMBINE_EARLY_LAUNCH");
+  static const bool on = [] {
+    const char* v = std::getenv("VELA_ATTN_EARLY_KV");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
   return on;
 }
 

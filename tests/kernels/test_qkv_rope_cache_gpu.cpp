@@ -20,30 +20,66 @@ using namespace vela;
 using namespace vela::testing;
 namespace k = vela::kernels;
 
+namespace {
+
+// cos then sin of position p and frequency i = base^(-2i / hd), [positions, hd].
+std::vector<float> rope_table(int64_t positions, int64_t hd, double base) {
+  const int64_t half = hd / 2;
+  std::vector<float> cs(size_t(positions * hd));
+  for (int64_t p = 0; p < positions; ++p)
+    for (int64_t i = 0; i < half; ++i) {
+      const double a = double(p) * std::pow(base, -2.0 * double(i) / double(hd));
+      cs[size_t(p * hd + i)] = float(std::cos(a));
+      cs[size_t(p * hd + half + i)] = float(std::sin(a));
+    }
+  return cs;
+}
+
+struct Heads {
+  int64_t nq, nk, hd;
+};
+
+// qkv_rope_cache's parameters for q|k|v rows of `width` at qkv (no q/k norm set).
+k::QkvRopeCacheParams prologue_params(k::bf16* qkv, int64_t width, Heads s, int64_t tokens, const int32_t* pos,
+                                      const float* cos_sin, bool interleaved, k::bf16* k_cache, k::bf16* v_cache,
+                                      const int64_t* slots) {
+  k::QkvRopeCacheParams p;
+  p.q = qkv;
+  p.k = qkv + s.nq * s.hd;
+  p.v = qkv + (s.nq + s.nk) * s.hd;
+  p.q_token_stride = p.k_token_stride = p.v_token_stride = width;
+  p.positions = pos;
+  p.cos_sin = cos_sin;
+  p.interleaved = interleaved;
+  p.k_cache = k_cache;
+  p.v_cache = v_cache;
+  p.slot_mapping = slots;
+  p.num_tokens = tokens;
+  p.num_q_heads = s.nq;
+  p.num_kv_heads = s.nk;
+  p.head_dim = s.hd;
+  return p;
+}
+
+}  // namespace
+
 TEST_CASE("qkv_rope_cache: fused norm + rope + cache write matches the CPU ops", "[qkv_rope_cache]") {
   constexpr int64_t kMaxPositions = 4096, kBlockSize = 16;
   const float eps = 1e-6f;
-  struct Shape { int64_t nq, nk, hd; };
-  for (Shape s : {Shape{16, 8, 128}, Shape{32, 8, 128}, Shape{4, 2, 64}, Shape{8, 1, 256}, Shape{2, 1, 64}})
+  for (Heads s : {Heads{16, 8, 128}, Heads{32, 8, 128}, Heads{4, 2, 64}, Heads{8, 1, 256}, Heads{2, 1, 64}})
     for (int64_t tokens : {1, 5, 300})
       for (bool norm : {true, false})
         for (bool interleaved : {false, true}) {
           INFO("nq=" << s.nq << " nk=" << s.nk << " hd=" << s.hd << " T=" << tokens << " norm=" << norm
                      << " interleaved=" << interleaved);
           std::mt19937_64 rng(std::random_device{}());
-          const int64_t width = (s.nq + 2 * s.nk) * s.hd, half = s.hd / 2;
+          const int64_t width = (s.nq + 2 * s.nk) * s.hd;
           Bf16Data qkv = random_bf16(size_t(tokens * width), -3.0f, 3.0f, rng);
           Bf16Data wq = random_bf16(size_t(s.hd), 0.5f, 1.5f, rng), wk = random_bf16(size_t(s.hd), 0.5f, 1.5f, rng);
           std::vector<int32_t> pos(static_cast<size_t>(tokens));
           std::uniform_int_distribution<int32_t> pick(0, kMaxPositions - 1);
           for (int32_t& p : pos) p = pick(rng);
-          std::vector<float> cs(size_t(kMaxPositions * s.hd));
-          for (int64_t p = 0; p < kMaxPositions; ++p)
-            for (int64_t i = 0; i < half; ++i) {
-              const double a = double(p) * std::pow(1e6, -2.0 * double(i) / double(s.hd));
-              cs[size_t(p * s.hd + i)] = float(std::cos(a));
-              cs[size_t(p * s.hd + half + i)] = float(std::sin(a));
-            }
+          std::vector<float> cs = rope_table(kMaxPositions, s.hd, 1e6);
           // Slots: a shuffled subset of a larger cache; every 7th token is not written.
           const int64_t blocks = (tokens + 40) / kBlockSize + 2, slots = blocks * kBlockSize;
           std::vector<int64_t> all(static_cast<size_t>(slots));
@@ -80,24 +116,11 @@ TEST_CASE("qkv_rope_cache: fused norm + rope + cache write matches the CPU ops",
           DeviceArray<int32_t> dpos(pos);
           DeviceArray<float> dcs(cs);
           DeviceArray<int64_t> dslot(slot);
-          k::QkvRopeCacheParams p;
-          p.q = dqkv.bf16();
-          p.k = dqkv.bf16() + s.nq * s.hd;
-          p.v = dqkv.bf16() + (s.nq + s.nk) * s.hd;
-          p.q_token_stride = p.k_token_stride = p.v_token_stride = width;
+          k::QkvRopeCacheParams p = prologue_params(dqkv.bf16(), width, s, tokens, dpos.get(), dcs.get(), interleaved,
+                                                    dkc.bf16(), dvc.bf16(), dslot.get());
           p.q_norm = norm ? dwq.bf16() : nullptr;
           p.k_norm = norm ? dwk.bf16() : nullptr;
           p.eps = eps;
-          p.positions = dpos.get();
-          p.cos_sin = dcs.get();
-          p.interleaved = interleaved;
-          p.k_cache = dkc.bf16();
-          p.v_cache = dvc.bf16();
-          p.slot_mapping = dslot.get();
-          p.num_tokens = tokens;
-          p.num_q_heads = s.nq;
-          p.num_kv_heads = s.nk;
-          p.head_dim = s.hd;
           REQUIRE(k::qkv_rope_cache_supported(s.hd, {p.q, p.k, p.v, p.k_cache, p.v_cache}, {width}));
           LAUNCH_OK(k::qkv_rope_cache(p, nullptr));
           // q rotated in place; k and v rows are only read (their contents are not compared).
@@ -122,34 +145,31 @@ TEST_CASE("qkv_rope_cache: fused norm + rope + cache write matches the CPU ops",
 TEST_CASE("qkv GEMV with the attention prologue in its epilogue matches gemv + qkv_rope_cache", "[qkv_rope_cache][gemv]") {
   constexpr int64_t kMaxPositions = 8192, kBlockSize = 16;
   const float eps = 1e-5f;
-  struct Shape { int64_t nq, nk, hd, k; };
-  for (Shape s : {Shape{32, 8, 128, 4096}, Shape{14, 2, 64, 896}, Shape{4, 1, 256, 512}})
+  struct Shape {
+    Heads h;
+    int64_t k;
+  };
+  for (auto [s, kdim] : {Shape{{32, 8, 128}, 4096}, Shape{{14, 2, 64}, 896}, Shape{{4, 1, 256}, 512}})
     for (int64_t m = 1; m <= 4; ++m)
       for (bool norm : {false, true})
         for (bool bias : {false, true})
           for (bool interleaved : {false, true}) {
             if (norm && m > 2) continue;  // the norm prologue's rows
-            INFO("nq=" << s.nq << " nk=" << s.nk << " hd=" << s.hd << " k=" << s.k << " m=" << m << " norm=" << norm
+            INFO("nq=" << s.nq << " nk=" << s.nk << " hd=" << s.hd << " k=" << kdim << " m=" << m << " norm=" << norm
                        << " bias=" << bias << " interleaved=" << interleaved);
             std::mt19937_64 rng(std::random_device{}());
-            const int64_t n = (s.nq + 2 * s.nk) * s.hd, half = s.hd / 2;
-            Bf16Data x = random_bf16(size_t(m * s.k), -1.0f, 1.0f, rng);
-            Bf16Data w = random_bf16(size_t(n * s.k), -0.05f, 0.05f, rng);
+            const int64_t n = (s.nq + 2 * s.nk) * s.hd;
+            Bf16Data x = random_bf16(size_t(m * kdim), -1.0f, 1.0f, rng);
+            Bf16Data w = random_bf16(size_t(n * kdim), -0.05f, 0.05f, rng);
             Bf16Data b = random_bf16(size_t(n), -0.5f, 0.5f, rng);
-            Bf16Data nw = random_bf16(size_t(s.k), 0.5f, 1.5f, rng);
-            std::vector<float> residual(size_t(m * s.k));
+            Bf16Data nw = random_bf16(size_t(kdim), 0.5f, 1.5f, rng);
+            std::vector<float> residual(size_t(m * kdim));
             std::uniform_real_distribution<float> rd(-2.0f, 2.0f);
             for (float& r : residual) r = rd(rng);
             std::vector<int32_t> pos(static_cast<size_t>(m));
             std::uniform_int_distribution<int32_t> pick(0, kMaxPositions - 1);
             for (int32_t& p : pos) p = pick(rng);
-            std::vector<float> cs(size_t(kMaxPositions * s.hd));
-            for (int64_t p = 0; p < kMaxPositions; ++p)
-              for (int64_t i = 0; i < half; ++i) {
-                const double a = double(p) * std::pow(5e5, -2.0 * double(i) / double(s.hd));
-                cs[size_t(p * s.hd + i)] = float(std::cos(a));
-                cs[size_t(p * s.hd + half + i)] = float(std::sin(a));
-              }
+            const std::vector<float> cs = rope_table(kMaxPositions, s.hd, 5e5);
             const int64_t blocks = 4, slots = blocks * kBlockSize;
             std::vector<int64_t> all(static_cast<size_t>(slots));
             std::iota(all.begin(), all.end(), 0);
@@ -170,14 +190,14 @@ TEST_CASE("qkv GEMV with the attention prologue in its epilogue matches gemv + q
             auto args = [&](DeviceArray<uint16_t>& out) {
               k::GemmArgs a;
               a.x = norm ? nullptr : dx.bf16();
-              a.x_row_stride = norm ? 0 : s.k;
+              a.x_row_stride = norm ? 0 : kdim;
               a.w = dw.bf16();
               a.bias = bias ? db.bf16() : nullptr;
               a.out = out.bf16();
               a.out_row_stride = n;
               a.m = m;
               a.n = n;
-              a.k = s.k;
+              a.k = kdim;
               if (norm) {
                 a.norm_residual = dres.get();
                 a.norm_weight = dnw.bf16();
@@ -189,21 +209,8 @@ TEST_CASE("qkv GEMV with the attention prologue in its epilogue matches gemv + q
             k::GemmArgs plain = args(out_a);
             REQUIRE(k::gemv_supported(plain));
             LAUNCH_OK(k::gemv(plain, nullptr));
-            k::QkvRopeCacheParams p;
-            p.q = out_a.bf16();
-            p.k = out_a.bf16() + s.nq * s.hd;
-            p.v = out_a.bf16() + (s.nq + s.nk) * s.hd;
-            p.q_token_stride = p.k_token_stride = p.v_token_stride = n;
-            p.positions = dpos.get();
-            p.cos_sin = dcs.get();
-            p.interleaved = interleaved;
-            p.k_cache = kc_a.bf16();
-            p.v_cache = vc_a.bf16();
-            p.slot_mapping = dslot.get();
-            p.num_tokens = m;
-            p.num_q_heads = s.nq;
-            p.num_kv_heads = s.nk;
-            p.head_dim = s.hd;
+            const k::QkvRopeCacheParams p = prologue_params(out_a.bf16(), n, s, m, dpos.get(), dcs.get(), interleaved,
+                                                            kc_a.bf16(), vc_a.bf16(), dslot.get());
             LAUNCH_OK(k::qkv_rope_cache(p, nullptr));
             // The fused one.
             k::GemmArgs fused = args(out_b);

@@ -124,7 +124,7 @@ __device__ inline void qkv_epilogue(const GemmArgs& a, int64_t n, const float (&
     if (!is_v) {
       const float* cs = e.cos_sin + int64_t(e.positions[m]) * hd;
       const float c = cs[i], sn = cs[half + i];
-      const float y0 = rope_lo(x0, x1, c, sn), y1 = rope_hi(x0, x1, c, sn);
+      const float y0 = x0 * c - x1 * sn, y1 = x1 * c + x0 * sn;
       x0 = y0;
       x1 = y1;
     }

@@ -58,8 +58,8 @@ __global__ void qkv_rope_cache_kernel(QkvRopeCacheParams p) {
       for (int e = 0; e < E; e += 2) {
         const int64_t m = (base + e) / 2;
         const float c = cos_row[m], s = sin_row[m], x1 = x[e], x2 = x[e + 1];
-        x[e] = rope_lo(x1, x2, c, s);
-        x[e + 1] = rope_hi(x1, x2, c, s);
+        x[e] = x1 * c - x2 * s;
+        x[e + 1] = x2 * c + x1 * s;
       }
     } else {
       float other[E];
@@ -70,7 +70,7 @@ __global__ void qkv_rope_cache_kernel(QkvRopeCacheParams p) {
       for (int e = 0; e < E; ++e) {
         const int64_t m = (base + e) % half;
         const float c = cos_row[m], s = sin_row[m];
-        x[e] = first ? rope_lo(x[e], other[e], c, s) : rope_hi(other[e], x[e], c, s);
+        x[e] = first ? x[e] * c - other[e] * s : x[e] * c + other[e] * s;
       }
     }
     bf16* dst = is_q ? const_cast<bf16*>(src) : p.k_cache + cache_row + (h - nq) * hd;

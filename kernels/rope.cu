@@ -42,8 +42,8 @@ __global__ void rope_kernel(RopeParams<T> p) {
 #pragma unroll
       for (int e = 0; e < kVec; ++e) {
         const float x1 = a[e], x2 = b[e];
-        a[e] = rope_lo(x1, x2, c[e], s[e]);
-        b[e] = rope_hi(x1, x2, c[e], s[e]);
+        a[e] = x1 * c[e] - x2 * s[e];
+        b[e] = x2 * c[e] + x1 * s[e];
       }
       store8(v + i, a);
       store8(v + half + i, b);
@@ -57,16 +57,16 @@ __global__ void rope_kernel(RopeParams<T> p) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const float x1 = x[2 * e], x2 = x[2 * e + 1];
-        x[2 * e] = rope_lo(x1, x2, cc[e], ss[e]);
-        x[2 * e + 1] = rope_hi(x1, x2, cc[e], ss[e]);
+        x[2 * e] = x1 * cc[e] - x2 * ss[e];
+        x[2 * e + 1] = x2 * cc[e] + x1 * ss[e];
       }
       store8(v + e0, x);
     } else {
       T* a = p.interleaved ? v + 2 * j : v + j;
       T* b = p.interleaved ? v + 2 * j + 1 : v + half + j;
       const float x1 = to_f32(*a), x2 = to_f32(*b), c = cos_row[j], s = sin_row[j];
-      *a = from_f32<T>(rope_lo(x1, x2, c, s));
-      *b = from_f32<T>(rope_hi(x1, x2, c, s));
+      *a = from_f32<T>(x1 * c - x2 * s);
+      *b = from_f32<T>(x2 * c + x1 * s);
     }
   }
 }

@@ -30,13 +30,6 @@ inline bool vec8_ok(std::initializer_list<const void*> ptrs, std::initializer_li
   return true;
 }
 
-// RoPE of one pair (x1, x2) by (c, s) = (cos, sin): x1 c - x2 s and x2 c + x1 s, in
-// one fixed order of roundings (an explicit product, then a fused multiply-add), so
-// every kernel that rotates (rope, qkv_rope_cache, the qkv GEMV's epilogue) writes
-// the same bits for the same inputs, whatever the compiler would have contracted.
-__device__ inline float rope_lo(float x1, float x2, float c, float s) { return __fmaf_rn(x1, c, -__fmul_rn(x2, s)); }
-__device__ inline float rope_hi(float x1, float x2, float c, float s) { return __fmaf_rn(x2, c, __fmul_rn(x1, s)); }
-
 __device__ inline float to_f32(bf16 v) { return __bfloat162float(v); }
 __device__ inline float to_f32(float v) { return v; }
 

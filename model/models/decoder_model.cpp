@@ -197,17 +197,16 @@ bool DecoderModel::fuse_norms(int64_t num_tokens) const {
          l.gate_up.fusable(ctx_, num_tokens, true) && l.down.fusable(ctx_, num_tokens);
 }
 
-// With the fused norms, a model without q/k norm also runs the attention prologue
-// (RoPE on q and k, k and v into the cache) in the qkv projection's kernel: one
-// launch a layer fewer between the projection and attention (PERF_NOTES: S1).
-// VELA_FUSED_ROPE=0 keeps qkv_rope_cache separate (A/B runs).
+// Where the norms are fused (forward() asks only then), a model without q/k norm
+// also runs the attention prologue (RoPE on q and k, k and v into the cache) in the
+// qkv projection's kernel: one launch a layer fewer between the projection and
+// attention (PERF_NOTES: S1). VELA_FUSED_ROPE=0 keeps qkv_rope_cache separate (A/B runs).
 bool DecoderModel::fuse_qkv_prologue(int64_t num_tokens) const {
   static const bool enabled = [] {
     const char* e = std::getenv("VELA_FUSED_ROPE");
     return e == nullptr || std::string(e) != "0";
   }();
-  return enabled && !config_.qk_norm && fuse_norms(num_tokens) &&
-         layers_[0].qkv.fusable_qkv_prologue(ctx_, num_tokens, config_.head_dim);
+  return enabled && !config_.qk_norm && layers_[0].qkv.fusable_qkv_prologue(ctx_, num_tokens, config_.head_dim);
 }
 
 Tensor DecoderModel::forward(const ForwardBatch& batch, std::vector<LayerKVCache>& kv) {

@@ -58,8 +58,8 @@ class DecoderModel final : public CausalLM {
   // fused_prologue: qkv's kernel also does the attention prologue (RoPE, cache write).
   void attention_block(Layer& layer, const ForwardBatch& batch, LayerKVCache& kv, int64_t num_tokens,
                        bool normed_input, bool add_output, bool fused_prologue);
-  // Whether a step of num_tokens rows runs the fused norms (forward()), and with
-  // them the attention prologue inside the qkv projection.
+  // Whether a step of num_tokens rows runs the fused norms (forward()), and, asked
+  // only where it does, the attention prologue inside the qkv projection.
   bool fuse_norms(int64_t num_tokens) const;
   bool fuse_qkv_prologue(int64_t num_tokens) const;
 
